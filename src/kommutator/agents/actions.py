@@ -1,0 +1,138 @@
+"""Changes to users, teams and skills. Each takes the transaction and the acting principal."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
+from kommutator.agents.schemas import SkillCreate, SkillLevel, TeamCreate, TeamUpdate, UserCreate, UserUpdate
+from kommutator.audit.actions import do_audit
+from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.db import Tx
+from kommutator.errors import ProblemError, not_found
+
+
+async def check_email_free(tx: Tx, email: str) -> None:
+    taken = await tx.session.scalar(select(func.count()).select_from(User).where(User.email == email))
+    if taken:
+        raise ProblemError(409, "email_taken", f"A user with email {email} already exists.")
+
+
+async def do_create_user(tx: Tx, principal: Principal | None, data: UserCreate, *, password_hash: str) -> User:
+    """Create a user; the password is hashed by the caller, outside the shared writer."""
+    email = data.email.lower()
+    await check_email_free(tx, email)
+    user = User(email=email, name=data.name, role=data.role, locale=data.locale, capacity=data.capacity,
+                password_hash=password_hash, presence="offline")
+    tx.session.add(user)
+    await tx.session.flush()
+    do_audit(tx, principal, "user.created", "user", user.id, email=email, role=data.role)
+    return user
+
+
+async def do_update_user(tx: Tx, principal: Principal, user_id: int, data: UserUpdate,
+                         *, password_hash: str | None = None) -> User:
+    user = await tx.session.get(User, user_id)
+    if user is None:
+        raise not_found("user", user_id)
+    fields = data.model_dump(exclude_unset=True)
+    own = {"name", "password", "locale", "presence"}
+    if not principal.is_admin and (user_id != principal.user_id or not set(fields) <= own):
+        raise ProblemError(403, "admin_required",
+                           "You may change only your own name, password, language and presence; "
+                           "ask an administrator for the rest.")
+    demoting = fields.get("active") is False or fields.get("role", "admin") != "admin"
+    if principal.is_admin and user_id == principal.user_id and demoting:
+        raise ProblemError(409, "cannot_demote_self",
+                               "You cannot deactivate or demote yourself; ask another administrator.")
+    for key, value in fields.items():
+        if value is None:
+            raise ProblemError(422, "validation_failed", f"{key}: may not be null.")
+        if key == "password":
+            user.password_hash = password_hash
+        elif key == "presence":
+            user.presence = value
+            user.presence_changed_at = now()
+        else:
+            setattr(user, key, value)
+    user.updated_at = now()
+    do_audit(tx, principal, "user.updated", "user", user_id, fields=sorted(fields))
+    return user
+
+
+async def do_create_team(tx: Tx, principal: Principal, data: TeamCreate) -> Team:
+    if await tx.session.scalar(select(func.count()).select_from(Team).where(Team.name == data.name)):
+        raise ProblemError(409, "team_name_taken", f"A team named {data.name!r} already exists.")
+    team = Team(name=data.name, description=data.description)
+    tx.session.add(team)
+    await tx.session.flush()
+    do_audit(tx, principal, "team.created", "team", team.id, name=data.name)
+    return team
+
+
+async def do_update_team(tx: Tx, principal: Principal, team_id: int, data: TeamUpdate) -> Team:
+    team = await tx.session.get(Team, team_id)
+    if team is None:
+        raise not_found("team", team_id)
+    fields = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in fields and fields["name"] != team.name and await tx.session.scalar(
+        select(func.count()).select_from(Team).where(Team.name == fields["name"])
+    ):
+        raise ProblemError(409, "team_name_taken", f"A team named {fields['name']!r} already exists.")
+    for key, value in fields.items():
+        setattr(team, key, value)
+    do_audit(tx, principal, "team.updated", "team", team_id, fields=sorted(fields))
+    return team
+
+
+async def do_delete_team(tx: Tx, principal: Principal, team_id: int) -> None:
+    team = await tx.session.get(Team, team_id)
+    if team is None:
+        raise not_found("team", team_id)
+    await tx.session.delete(team)
+    do_audit(tx, principal, "team.deleted", "team", team_id, name=team.name)
+
+
+async def do_set_team_members(tx: Tx, principal: Principal, team_id: int, user_ids: list[int]) -> None:
+    if await tx.session.get(Team, team_id) is None:
+        raise not_found("team", team_id)
+    wanted = set(user_ids)
+    found = set((await tx.session.execute(select(User.id).where(User.id.in_(wanted)))).scalars())
+    if missing := sorted(wanted - found):
+        raise ProblemError(422, "user_not_found", f"These user ids do not exist: {missing}.")
+    await tx.session.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
+    tx.session.add_all([TeamMember(team_id=team_id, user_id=u) for u in sorted(wanted)])
+    do_audit(tx, principal, "team.members_set", "team", team_id, user_ids=sorted(wanted))
+
+
+async def do_create_skill(tx: Tx, principal: Principal, data: SkillCreate) -> Skill:
+    if await tx.session.scalar(select(func.count()).select_from(Skill).where(Skill.name == data.name)):
+        raise ProblemError(409, "skill_name_taken", f"A skill named {data.name!r} already exists.")
+    skill = Skill(name=data.name, description=data.description)
+    tx.session.add(skill)
+    await tx.session.flush()
+    do_audit(tx, principal, "skill.created", "skill", skill.id, name=data.name)
+    return skill
+
+
+async def do_delete_skill(tx: Tx, principal: Principal, skill_id: int) -> None:
+    skill = await tx.session.get(Skill, skill_id)
+    if skill is None:
+        raise not_found("skill", skill_id)
+    await tx.session.delete(skill)
+    do_audit(tx, principal, "skill.deleted", "skill", skill_id, name=skill.name)
+
+
+async def do_set_user_skills(tx: Tx, principal: Principal, user_id: int, skills: list[SkillLevel]) -> None:
+    if await tx.session.get(User, user_id) is None:
+        raise not_found("user", user_id)
+    ids = [s.skill_id for s in skills]
+    if len(set(ids)) != len(ids):
+        raise ProblemError(422, "duplicate_skill", "Each skill may appear only once.")
+    found = set((await tx.session.execute(select(Skill.id).where(Skill.id.in_(ids)))).scalars())
+    if missing := sorted(set(ids) - found):
+        raise ProblemError(422, "skill_not_found", f"These skill ids do not exist: {missing}.")
+    await tx.session.execute(delete(UserSkill).where(UserSkill.user_id == user_id))
+    tx.session.add_all([UserSkill(user_id=user_id, skill_id=s.skill_id, level=s.level) for s in skills])
+    do_audit(tx, principal, "user.skills_set", "user", user_id, skills=[s.model_dump() for s in skills])

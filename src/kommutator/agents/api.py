@@ -1,0 +1,180 @@
+"""/api/v1/users, /teams, /skills."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from kommutator.agents import actions, queries
+from kommutator.agents.models import Skill, Team, User
+from kommutator.agents.schemas import (
+    SkillCreate,
+    SkillRead,
+    TeamCreate,
+    TeamMembers,
+    TeamRead,
+    TeamUpdate,
+    UserCreate,
+    UserList,
+    UserRead,
+    UserSkills,
+    UserUpdate,
+)
+from kommutator.auth.passwords import hash_password
+from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.pagination import decode_cursor, encode_cursor
+from kommutator.common.schemas import Id
+from kommutator.db import Tx
+
+router = APIRouter(tags=["users, teams, skills"])
+
+
+@router.get("/users", response_model=UserList)
+async def list_users(
+    rt: RuntimeDep, principal: CurrentPrincipal,
+    limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+    q: str | None = Query(None, max_length=200), role: str | None = Query(None, pattern="^(admin|supervisor|agent)$"),
+) -> UserList:
+    stmt = select(User).order_by(User.id).limit(limit + 1)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        stmt = stmt.where(User.id > int(after))
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(User.email.like(like) | User.name.ilike(like))
+    if role:
+        stmt = stmt.where(User.role == role)
+    async with rt.db.read() as s:
+        users = list((await s.execute(stmt)).scalars())
+        items = await queries.users_read(s, users[:limit])
+    return UserList(items=items, next_cursor=encode_cursor([users[limit - 1].id]) if len(users) > limit else None)
+
+
+@router.post("/users", response_model=UserRead, status_code=201)
+async def create_user(rt: RuntimeDep, principal: CurrentPrincipal, body: UserCreate) -> UserRead:
+    principal.require_admin()
+
+    password_hash = await asyncio.to_thread(hash_password, body.password)
+
+    async def job(tx: Tx) -> User:
+        return await actions.do_create_user(tx, principal, body, password_hash=password_hash)
+
+    user = await rt.db.write(job)
+    async with rt.db.read() as s:
+        return (await queries.users_read(s, [user]))[0]
+
+
+@router.get("/users/{user_id}", response_model=UserRead)
+async def get_user(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id) -> UserRead:
+    async with rt.db.read() as s:
+        user = await queries.get_user(s, user_id=user_id)
+        return (await queries.users_read(s, [user]))[0]
+
+
+@router.patch("/users/{user_id}", response_model=UserRead)
+async def update_user(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id, body: UserUpdate) -> UserRead:
+    password_hash = await asyncio.to_thread(hash_password, body.password) if body.password else None
+
+    async def job(tx: Tx) -> User:
+        return await actions.do_update_user(tx, principal, user_id, body, password_hash=password_hash)
+
+    user = await rt.db.write(job)
+    async with rt.db.read() as s:
+        return (await queries.users_read(s, [user]))[0]
+
+
+@router.put("/users/{user_id}/skills", response_model=UserRead)
+async def set_user_skills(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id, body: UserSkills) -> UserRead:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_set_user_skills(tx, principal, user_id, body.skills)
+
+    await rt.db.write(job)
+    return await get_user(rt, principal, user_id)
+
+
+@router.get("/teams", response_model=list[TeamRead])
+async def list_teams(rt: RuntimeDep, principal: CurrentPrincipal) -> list[TeamRead]:
+    async with rt.db.read() as s:
+        teams = list((await s.execute(select(Team).order_by(Team.name))).scalars())
+        return [await queries.team_read(s, t) for t in teams]
+
+
+@router.post("/teams", response_model=TeamRead, status_code=201)
+async def create_team(rt: RuntimeDep, principal: CurrentPrincipal, body: TeamCreate) -> TeamRead:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> Team:
+        return await actions.do_create_team(tx, principal, body)
+
+    team = await rt.db.write(job)
+    return TeamRead.model_validate(team)
+
+
+@router.get("/teams/{team_id}", response_model=TeamRead)
+async def get_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id) -> TeamRead:
+    async with rt.db.read() as s:
+        return await queries.team_read(s, await queries.get_team(s, team_id=team_id))
+
+
+@router.patch("/teams/{team_id}", response_model=TeamRead)
+async def update_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id, body: TeamUpdate) -> TeamRead:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_update_team(tx, principal, team_id, body)
+
+    await rt.db.write(job)
+    return await get_team(rt, principal, team_id)
+
+
+@router.delete("/teams/{team_id}", status_code=204)
+async def delete_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id) -> Response:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_delete_team(tx, principal, team_id)
+
+    await rt.db.write(job)
+    return Response(status_code=204)
+
+
+@router.put("/teams/{team_id}/members", response_model=TeamRead)
+async def set_team_members(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id, body: TeamMembers) -> TeamRead:
+    principal.require_supervisor()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_set_team_members(tx, principal, team_id, body.user_ids)
+
+    await rt.db.write(job)
+    return await get_team(rt, principal, team_id)
+
+
+@router.get("/skills", response_model=list[SkillRead])
+async def list_skills(rt: RuntimeDep, principal: CurrentPrincipal) -> list[SkillRead]:
+    async with rt.db.read() as s:
+        return await queries.list_skills(s)
+
+
+@router.post("/skills", response_model=SkillRead, status_code=201)
+async def create_skill(rt: RuntimeDep, principal: CurrentPrincipal, body: SkillCreate) -> SkillRead:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> Skill:
+        return await actions.do_create_skill(tx, principal, body)
+
+    return SkillRead.model_validate(await rt.db.write(job))
+
+
+@router.delete("/skills/{skill_id}", status_code=204)
+async def delete_skill(rt: RuntimeDep, principal: CurrentPrincipal, skill_id: Id) -> Response:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_delete_skill(tx, principal, skill_id)
+
+    await rt.db.write(job)
+    return Response(status_code=204)

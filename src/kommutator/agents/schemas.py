@@ -1,0 +1,93 @@
+"""Users, teams and skills on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field
+
+from kommutator.common.pagination import Page
+from kommutator.common.schemas import MAX_ID, ReadModel, Strict
+
+Role = Literal["admin", "supervisor", "agent"]
+Presence = Literal["online", "away", "offline"]
+Locale = Literal["en", "ru"]
+
+
+class SkillLevel(Strict):
+    skill_id: int = Field(ge=1, le=MAX_ID)
+    level: int = Field(ge=1, le=10)
+
+
+class UserCreate(Strict):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = "agent"
+    locale: Locale = "en"
+    capacity: int = Field(default=5, ge=0, le=100)
+
+
+class UserUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    role: Role | None = None
+    locale: Locale | None = None
+    capacity: int | None = Field(default=None, ge=0, le=100)
+    presence: Presence | None = None
+    active: bool | None = None
+
+
+class UserRead(ReadModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    locale: str
+    capacity: int
+    presence: str
+    active: bool
+    team_ids: list[int] = []
+    skills: list[SkillLevel] = []
+    created_at: dt.datetime
+
+
+class UserList(Page):
+    items: list[UserRead]
+
+
+class TeamCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+
+
+class TeamUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class TeamRead(ReadModel):
+    id: int
+    name: str
+    description: str
+    member_ids: list[int] = []
+
+
+class TeamMembers(Strict):
+    user_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=1000)
+
+
+class SkillCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+
+
+class SkillRead(ReadModel):
+    id: int
+    name: str
+    description: str
+
+
+class UserSkills(Strict):
+    skills: list[SkillLevel] = Field(max_length=200)

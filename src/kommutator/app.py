@@ -1,0 +1,116 @@
+"""The application factory: one ASGI app serving the API, webhooks and the web pages."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from kommutator import __version__
+from kommutator.agents.api import router as agents_router
+from kommutator.auth.api import router as auth_router
+from kommutator.channels.api import router as channels_router
+from kommutator.channels.api import webhooks as webhooks_router
+from kommutator.channels.registry import discover
+from kommutator.config import Settings, load_settings
+from kommutator.contacts.api import router as contacts_router
+from kommutator.conversations.api import router as conversations_router
+from kommutator.errors import PROBLEM, install_error_handlers
+from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
+from kommutator.runtime import Runtime
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"description": desc, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for code, desc in ((400, "Malformed request"), (401, "Not authenticated"), (403, "Forbidden"),
+                       (404, "Not found"), (409, "Conflict"), (413, "Body too large"),
+                       (422, "Validation failed"), (429, "Too many requests"))
+}
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the database is opened by the lifespan (or by the caller passing a runtime)."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    rt = runtime or Runtime.build(settings)
+    discover()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.db.start()
+        try:
+            yield
+        finally:
+            await rt.db.close()
+
+    app = FastAPI(
+        title="Kommutator API", version=__version__, lifespan=lifespan,
+        description="Omnichannel contact centre. Authenticate with 'Authorization: Bearer <API token>' "
+                    "(create one at POST /api/v1/api-tokens) or a session cookie plus X-CSRF-Token. Errors "
+                    "are application/problem+json with a stable 'code'. POST accepts Idempotency-Key.",
+        openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, agents_router, contacts_router, conversations_router, channels_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(webhooks_router)
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Kommutator API",
+                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        page = STATIC / "index.html"
+        if page.exists():
+            return HTMLResponse(page.read_text(encoding="utf-8"))
+        return RedirectResponse("/api/v1/docs")
+
+    if STATIC.exists():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    _add_problem_schema(app)
+    app.add_middleware(IdempotencyMiddleware, get_db=lambda: rt.db)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {})
+        assert isinstance(components, dict)
+        components.setdefault("schemas", {})["Problem"] = {
+            "type": "object", "required": ["status", "code", "detail"],
+            "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                           "code": {"type": "string"}, "detail": {"type": "string"},
+                           "errors": {"type": "array", "items": {"type": "object"}}},
+        }
+        components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,85 @@
+"""Connect, change and remove channels; credentials are validated by the adapter and encrypted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+
+from kommutator.audit.actions import do_audit
+from kommutator.auth.principal import Principal
+from kommutator.channels.base import ChannelConfig
+from kommutator.channels.models import Channel
+from kommutator.channels.registry import get_adapter
+from kommutator.channels.schemas import ChannelCreate, ChannelUpdate
+from kommutator.clock import now
+from kommutator.conversations.models import Message
+from kommutator.crypto import SecretBox
+from kommutator.db import Tx
+from kommutator.errors import ProblemError, not_found
+
+
+def check_model(model: type[BaseModel], data: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+    except ValidationError as exc:
+        errors = [{"field": f"{what}." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                  for e in exc.errors()]
+        raise ProblemError(422, "invalid_channel_config", f"{errors[0]['field']}: {errors[0]['message']}",
+                           errors=errors) from exc
+
+
+def config_of(channel: Channel, box: SecretBox) -> ChannelConfig:
+    creds = box.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
+    return ChannelConfig(id=channel.id, type=channel.type, name=channel.name, settings=dict(channel.settings),
+                         credentials=creds, enabled=channel.enabled)
+
+
+async def do_create_channel(tx: Tx, principal: Principal, data: ChannelCreate,
+                            box: SecretBox) -> tuple[Channel, dict[str, Any]]:
+    adapter = get_adapter(data.type)
+    generated = {k: v for k, v in adapter.generate_credentials().items() if k not in data.credentials}
+    settings = check_model(adapter.Settings, data.settings, "settings")
+    creds = check_model(adapter.Credentials, {**generated, **data.credentials}, "credentials")
+    channel = Channel(type=data.type, name=data.name, settings=settings, credentials_encrypted=box.encrypt(creds),
+                      enabled=data.enabled)
+    tx.session.add(channel)
+    await tx.session.flush()
+    do_audit(tx, principal, "channel.created", "channel", channel.id, type=data.type, name=data.name)
+    return channel, generated
+
+
+async def do_update_channel(tx: Tx, principal: Principal, channel_id: int, data: ChannelUpdate,
+                            box: SecretBox) -> Channel:
+    channel = await tx.session.get(Channel, channel_id)
+    if channel is None:
+        raise not_found("channel", channel_id)
+    adapter = get_adapter(channel.type)
+    fields = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "settings" in fields:
+        channel.settings = check_model(adapter.Settings, fields["settings"], "settings")
+    if "credentials" in fields:
+        current = box.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
+        merged = check_model(adapter.Credentials, {**current, **fields["credentials"]}, "credentials")
+        channel.credentials_encrypted = box.encrypt(merged)
+    if "name" in fields:
+        channel.name = fields["name"]
+    if "enabled" in fields:
+        channel.enabled = fields["enabled"]
+    channel.updated_at = now()
+    do_audit(tx, principal, "channel.updated", "channel", channel_id, fields=sorted(fields))
+    return channel
+
+
+async def do_delete_channel(tx: Tx, principal: Principal, channel_id: int) -> None:
+    channel = await tx.session.get(Channel, channel_id)
+    if channel is None:
+        raise not_found("channel", channel_id)
+    used = await tx.session.scalar(select(func.count()).select_from(Message).where(Message.channel_id == channel_id))
+    if used:
+        raise ProblemError(409, "channel_in_use",
+                           f"Channel {channel.name!r} carried {used} messages; disable it instead "
+                           "(PATCH enabled=false) so the history keeps its channel.")
+    await tx.session.delete(channel)
+    do_audit(tx, principal, "channel.deleted", "channel", channel_id, name=channel.name)

@@ -1,0 +1,143 @@
+"""/api/v1/channels (administration) and /webhooks/{channel_id} (providers' inbound requests)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from starlette.responses import JSONResponse, PlainTextResponse
+
+from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.channels.actions import config_of, do_create_channel, do_delete_channel, do_update_channel
+from kommutator.channels.base import Accepted, ChannelConfig, InboundRequest
+from kommutator.channels.models import Channel
+from kommutator.channels.registry import channel_types, get_adapter
+from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRead, ChannelTypeRead, ChannelUpdate
+from kommutator.common.schemas import Id
+from kommutator.db import Tx
+from kommutator.errors import ProblemError, not_found
+from kommutator.ingest.actions import ingest
+from kommutator.runtime import Runtime
+
+router = APIRouter(tags=["channels"])
+webhooks = APIRouter(tags=["webhooks"])
+
+_CACHE_SECONDS = 5.0
+
+
+def _read(rt: Runtime, channel: Channel, *, full: bool) -> ChannelRead:
+    url = f"{rt.settings.public_base_url}/webhooks/{channel.id}"
+    base = ChannelRead.model_validate(channel)
+    if not full:
+        return base.model_copy(update={"settings": {}})
+    cfg = config_of(channel, rt.box)
+    return base.model_copy(update={"webhook_url": url, "credential_fields": sorted(cfg.credentials),
+                                   "setup": get_adapter(channel.type).setup_instructions(cfg, url)})
+
+
+def _forget(rt: Runtime, channel_id: int) -> None:
+    cache = rt.extras.setdefault("channel_cache", {})
+    assert isinstance(cache, dict)
+    cache.pop(channel_id, None)
+
+
+async def load_channel(rt: Runtime, channel_id: int) -> ChannelConfig:
+    """The channel with decrypted credentials, cached briefly (webhooks are the hot path)."""
+    cache = rt.extras.setdefault("channel_cache", {})
+    assert isinstance(cache, dict)
+    hit = cache.get(channel_id)
+    if hit is not None and hit[0] > time.monotonic():
+        cfg: ChannelConfig = hit[1]
+        return cfg
+    async with rt.db.read() as s:
+        channel = await s.get(Channel, channel_id)
+    if channel is None:
+        raise not_found("channel", channel_id)
+    cfg = config_of(channel, rt.box)
+    cache[channel_id] = (time.monotonic() + _CACHE_SECONDS, cfg)
+    return cfg
+
+
+@router.get("/channel-types", response_model=list[ChannelTypeRead])
+async def list_channel_types(principal: CurrentPrincipal) -> list[ChannelTypeRead]:
+    """The channel types this server can connect, with the settings and credentials each needs."""
+    return [ChannelTypeRead(type=t, title=a.title, settings_schema=a.Settings.model_json_schema(),
+                            credentials_schema=a.Credentials.model_json_schema())
+            for t, a in sorted(channel_types().items())]
+
+
+@router.get("/channels", response_model=list[ChannelRead])
+async def list_channels(rt: RuntimeDep, principal: CurrentPrincipal) -> list[ChannelRead]:
+    """Every channel; administrators also see webhook URLs, settings and set-up steps."""
+    async with rt.db.read() as s:
+        rows = list((await s.execute(select(Channel).order_by(Channel.id))).scalars())
+    return [_read(rt, c, full=principal.is_admin) for c in rows]
+
+
+@router.post("/channels", response_model=ChannelCreated, status_code=201)
+async def create_channel(rt: RuntimeDep, principal: CurrentPrincipal, body: ChannelCreate) -> ChannelCreated:
+    """Connect a channel. Secrets the server generates (e.g. an inbound token) are shown only here."""
+    principal.require_admin()
+
+    async def job(tx: Tx) -> tuple[Channel, dict[str, object]]:
+        return await do_create_channel(tx, principal, body, rt.box)
+
+    channel, generated = await rt.db.write(job)
+    return ChannelCreated(**_read(rt, channel, full=True).model_dump(), generated_credentials=generated)
+
+
+@router.get("/channels/{channel_id}", response_model=ChannelRead)
+async def get_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> ChannelRead:
+    async with rt.db.read() as s:
+        channel = await s.get(Channel, channel_id)
+    if channel is None:
+        raise not_found("channel", channel_id)
+    return _read(rt, channel, full=principal.is_admin)
+
+
+@router.patch("/channels/{channel_id}", response_model=ChannelRead)
+async def update_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id,
+                         body: ChannelUpdate) -> ChannelRead:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> Channel:
+        return await do_update_channel(tx, principal, channel_id, body, rt.box)
+
+    channel = await rt.db.write(job)
+    _forget(rt, channel_id)
+    return _read(rt, channel, full=True)
+
+
+@router.delete("/channels/{channel_id}", status_code=204)
+async def delete_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> Response:
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await do_delete_channel(tx, principal, channel_id)
+
+    await rt.db.write(job)
+    _forget(rt, channel_id)
+    return Response(status_code=204)
+
+
+@webhooks.api_route("/webhooks/{channel_id}", methods=["GET", "POST"], response_model=None)
+async def inbound(rt: RuntimeDep, channel_id: Id, request: Request) -> Response:
+    """A provider's request: verify, parse, commit, then acknowledge."""
+    channel = await load_channel(rt, channel_id)
+    if not channel.enabled:
+        raise ProblemError(404, "channel_disabled", "This channel is disabled.")
+    adapter = get_adapter(channel.type)
+    req = InboundRequest(method=request.method, url=str(request.url), headers=dict(request.headers),
+                         query=dict(request.query_params), body=await request.body())
+    adapter.verify(channel, req)
+    messages = adapter.parse(channel, req)
+    results = await ingest(rt.db, channel=channel, messages=messages, body=req.body.decode("utf-8", "replace"))
+    accepted = [Accepted(event_id=r.event_id, duplicate=r.duplicate,
+                         conversation_id=r.received.conversation_id if r.received else None,
+                         message_id=r.received.message_id if r.received else None) for r in results]
+    ack = adapter.acknowledge(channel, req, accepted)
+    if isinstance(ack.body, str):
+        return PlainTextResponse(ack.body, status_code=ack.status, media_type=ack.media_type)
+    return JSONResponse(ack.body, status_code=ack.status, media_type=ack.media_type)
+

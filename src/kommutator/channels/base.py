@@ -1,0 +1,125 @@
+"""The channel adapter interface and the normalised events adapters produce.
+
+A channel type is one package under ``kommutator/channels/types/`` that defines a subclass of
+``ChannelAdapter`` and decorates it with ``@register``. The core never switches on the type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can carry; routing, the bot and the outbox read these instead of the type."""
+
+    max_text_length: int = 4096
+    buttons: bool = False
+    max_buttons: int = 0
+    attachments: bool = False
+    rich_text: bool = False
+    # Free-form replies allowed only this long after the customer's last message (WhatsApp: 24 h).
+    reply_window: dt.timedelta | None = None
+    messages_per_second: float | None = None
+    messages_per_second_per_chat: float | None = None
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """An HTTP request from a provider, as the adapter needs it (raw body for signatures)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InboundSender:
+    external_id: str
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A customer's message, normalised; ``event_id`` is the provider's id used to drop redeliveries."""
+
+    event_id: str
+    sender: InboundSender
+    text: str
+    provider_message_id: str | None = None
+    sent_at: dt.datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A channel row with its credentials decrypted, handed to the adapter."""
+
+    id: int
+    type: str
+    name: str
+    settings: dict[str, Any]
+    credentials: dict[str, Any]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What became of one inbound event once committed."""
+
+    event_id: str
+    duplicate: bool
+    conversation_id: int | None
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What the adapter answers the provider with, once the events are committed."""
+
+    status: int = 200
+    body: Any = None
+    media_type: str = "application/json"
+
+
+class ChannelAdapter:
+    """Subclass per channel type; override what the type supports."""
+
+    type: ClassVar[str]
+    title: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    # Pydantic models that validate a channel's settings and credentials at creation and update.
+    Settings: ClassVar[type[BaseModel]]
+    Credentials: ClassVar[type[BaseModel]]
+
+    def generate_credentials(self) -> dict[str, Any]:
+        """Secrets the server creates for a new channel (e.g. an inbound token), shown once."""
+        return {}
+
+    def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:
+        """What the administrator must do at the provider's side."""
+        return f"Point the provider's webhook at {webhook_url}."
+
+    def verify(self, channel: ChannelConfig, request: InboundRequest) -> None:
+        """Raise ProblemError (401/403) unless the request really comes from the provider."""
+        raise NotImplementedError
+
+    def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundMessage]:
+        """Turn a verified request into normalised events; raise ProblemError(400/422) on bad input."""
+        raise NotImplementedError
+
+    def acknowledge(self, channel: ChannelConfig, request: InboundRequest,
+                    accepted: list[Accepted]) -> InboundResult:
+        """The answer to the provider, given only after the events were committed."""
+        return InboundResult(200, {"ok": True})

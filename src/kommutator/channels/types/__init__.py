@@ -1,0 +1,1 @@
+"""One package per channel type; each registers its adapter with @register."""

@@ -1,0 +1,143 @@
+"""The `kommutator` command: serve, demo, migrate, user create."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from typing import Any
+
+import click
+
+from kommutator.config import ConfigError, Settings, load_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from kommutator.app import create_app
+    from kommutator.migrate import upgrade
+
+    asyncio.run(upgrade(settings.database_url))
+    uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
+                log_level="info", proxy_headers=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kommutator")
+def main() -> None:
+    """Kommutator: an omnichannel contact centre.
+
+    Settings come from KOMMUTATOR_* environment variables and ./kommutator.toml
+    (see docs/configuration.md).
+    """
+
+
+@main.command()
+@click.option("--host", help="Listen address (default 127.0.0.1, env KOMMUTATOR_LISTEN_HOST).")
+@click.option("--port", type=int, help="Listen port (default 8000, env KOMMUTATOR_LISTEN_PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Data folder (env KOMMUTATOR_DATA_DIR).")
+def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
+    """Apply pending migrations and run the server."""
+    _serve(_settings(listen_host=host, listen_port=port, data_dir=data_dir))
+
+
+@main.command()
+@click.option("--host", help="Listen address (default 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (default 8000).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Data folder (default ./kommutator-data).")
+@click.option("--no-serve", is_flag=True, help="Only seed the demo workspace, do not start the server.")
+def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: bool) -> None:
+    """Seed a demo workspace (once) on the embedded database and run the server."""
+    from kommutator.demo.seed import DEMO_USERS, seed
+    from kommutator.migrate import upgrade
+
+    settings = _settings(listen_host=host, listen_port=port, data_dir=data_dir)
+    asyncio.run(upgrade(settings.database_url))
+    created = asyncio.run(seed(settings))
+    url = f"http://{settings.listen_host}:{settings.listen_port}/"
+    click.echo("")
+    click.echo("Kommutator demo " + ("seeded" if created else "workspace already seeded; reusing it"))
+    click.echo(f"  Open {url} in a browser.  API docs: {url}api/v1/docs")
+    click.echo(f"  Data folder: {settings.data_dir.resolve()}")
+    click.echo("  Logins:")
+    for email, password, role, _name in DEMO_USERS:
+        click.echo(f"    {role:<11} {email:<28} password: {password}")
+    click.echo("")
+    if not no_serve:
+        _serve(settings)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    from kommutator.migrate import upgrade
+
+    settings = _settings()
+    asyncio.run(upgrade(settings.database_url))
+    click.echo(f"Database is up to date: {settings.database_url.split('@')[-1]}")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.option("--email", required=True, help="Login email.")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--role", type=click.Choice(["admin", "supervisor", "agent"]), default="agent", show_default=True)
+@click.option("--password", help="Password (asked for when omitted; at least 8 characters).")
+@click.option("--locale", type=click.Choice(["en", "ru"]), default="en", show_default=True)
+def user_create(email: str, name: str, role: str, password: str | None, locale: str) -> None:
+    """Create a user (e.g. the first administrator)."""
+    from pydantic import ValidationError
+
+    from kommutator.agents.schemas import UserCreate
+
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Repeat: ") != password:
+                raise click.ClickException("The passwords differ.")
+    try:
+        data = UserCreate(email=email, name=name, role=role, password=password, locale=locale)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.ClickException(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    settings = _settings()
+    user_id = asyncio.run(_create_user(settings, data))
+    click.echo(f"Created {role} {data.email} (id {user_id}).")
+
+
+async def _create_user(settings: Settings, data: Any) -> int:
+    from kommutator.agents.actions import do_create_user
+    from kommutator.auth.passwords import hash_password
+    from kommutator.db import Tx
+    from kommutator.errors import ProblemError
+    from kommutator.migrate import upgrade
+    from kommutator.runtime import Runtime
+
+    await upgrade(settings.database_url)
+    rt = Runtime.build(settings)
+    await rt.db.start()
+    try:
+        password_hash = hash_password(data.password)
+
+        async def job(tx: Tx) -> int:
+            return (await do_create_user(tx, None, data, password_hash=password_hash)).id
+
+        return await rt.db.write(job)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        await rt.db.close()

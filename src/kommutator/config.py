@@ -1,0 +1,150 @@
+"""Settings from environment variables and an optional kommutator.toml, validated at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "KOMMUTATOR_"
+
+
+class ConfigError(Exception):
+    """Raised when the configuration cannot be used; the message says what to fix."""
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Read settings from the TOML file named by KOMMUTATOR_CONFIG (default ./kommutator.toml)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{self.path}: cannot read the configuration file: {exc}") from exc
+        section = data.get("kommutator", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{self.path}: the [kommutator] section must be a table")
+        return section
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(default=Path("./kommutator-data"), description="Folder for the database, keys, files")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
+    redis_url: str = Field(default="", description="Redis URL for scale-out; empty means in-process")
+    secret_key: str = Field(default="", description="Key for sessions and encryption at rest")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="URL users and providers reach")
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+    session_hours: int = Field(default=12, ge=1)
+    cookie_secure: bool = False
+    db_echo: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get(ENV_PREFIX + "CONFIG", "kommutator.toml")
+        return (init_settings, env_settings, _TomlSource(settings_cls, Path(path)))
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(e.g. postgresql+asyncpg://user@127.0.0.1:5432/kommutator)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://support.example.com")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters; leave it empty to generate one in data_dir")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'kommutator.db').resolve()}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> None:
+        """Create the data folder and the secret key file on first start, then keep them."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"data_dir {self.data_dir}: cannot create the folder: {exc}") from exc
+        if self.secret_key:
+            return
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            self.secret_key = key_file.read_text(encoding="ascii").strip()
+            if len(self.secret_key) < 32:
+                raise ConfigError(f"{key_file} holds a key shorter than 32 characters; delete it to regenerate")
+            return
+        key = secrets.token_urlsafe(48)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
+        self.secret_key = key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings; raise ConfigError with one line per problem."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = ENV_PREFIX + name.upper()
+            lines.append(f"  {name} (env {env}): {err['msg']}")
+        raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from exc
+    settings.ensure_data_dir()
+    return settings

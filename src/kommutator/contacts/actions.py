@@ -1,0 +1,151 @@
+"""Create, change, merge and erase contacts."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from kommutator.agents.models import User
+from kommutator.audit.actions import do_audit
+from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.contacts.models import Consent, Contact, Identity
+from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
+from kommutator.conversations.models import Conversation
+from kommutator.db import Tx
+from kommutator.errors import ProblemError, not_found
+from kommutator.events import ContactChanged
+
+
+async def check_manager(tx: Tx, manager_id: int | None) -> None:
+    if manager_id is not None:
+        user = await tx.session.get(User, manager_id)
+        if user is None or not user.active:
+            raise ProblemError(422, "manager_not_found", f"manager_id {manager_id} is not an active user.")
+
+
+async def check_identities_free(tx: Tx, identities: list[IdentityIn], *, contact_id: int | None = None) -> None:
+    for ident in identities:
+        owner = await tx.session.scalar(select(Identity.contact_id).where(
+            Identity.channel_type == ident.channel_type, Identity.external_id == ident.external_id))
+        if owner is not None and owner != contact_id:
+            raise ProblemError(409, "identity_taken",
+                               f"{ident.channel_type}:{ident.external_id} already belongs to contact {owner}; "
+                               "merge the two contacts instead.", contact_id=owner)
+
+
+async def _set_consents(tx: Tx, contact_id: int, consents: list[ConsentIn]) -> None:
+    for c in consents:
+        row = await tx.session.get(Consent, (contact_id, c.channel_type))
+        if row is None:
+            tx.session.add(Consent(contact_id=contact_id, channel_type=c.channel_type, granted=c.granted,
+                                   source=c.source))
+        else:
+            row.granted, row.source, row.updated_at = c.granted, c.source, now()
+
+
+async def do_create_contact(tx: Tx, principal: Principal | None, data: ContactCreate) -> Contact:
+    await check_manager(tx, data.manager_id)
+    await check_identities_free(tx, data.identities)
+    if len({(i.channel_type, i.external_id) for i in data.identities}) != len(data.identities):
+        raise ProblemError(422, "duplicate_identity", "The same identity is listed twice.")
+    contact = Contact(name=data.name, email=str(data.email).lower() if data.email else None, phone=data.phone,
+                      language=data.language, attributes=data.attributes, manager_id=data.manager_id)
+    tx.session.add(contact)
+    await tx.session.flush()
+    tx.session.add_all([Identity(contact_id=contact.id, channel_type=i.channel_type, external_id=i.external_id,
+                                 display=i.display) for i in data.identities])
+    await _set_consents(tx, contact.id, data.consents)
+    do_audit(tx, principal, "contact.created", "contact", contact.id)
+    tx.publish(ContactChanged(contact_id=contact.id, action="created"))
+    return contact
+
+
+async def do_update_contact(tx: Tx, principal: Principal, contact_id: int, data: ContactUpdate) -> Contact:
+    contact = await tx.session.get(Contact, contact_id)
+    if contact is None or contact.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    fields = data.model_dump(exclude_unset=True)
+    if "manager_id" in fields:
+        await check_manager(tx, fields["manager_id"])
+    consents = fields.pop("consents", None)
+    for key, value in fields.items():
+        if key == "email" and value:
+            value = str(value).lower()
+        if key == "attributes":
+            value = {**contact.attributes, **value}
+            value = {k: v for k, v in value.items() if v is not None}  # null removes an attribute
+        setattr(contact, key, value)
+    if consents is not None:
+        await _set_consents(tx, contact_id, data.consents or [])
+    contact.updated_at = now()
+    do_audit(tx, principal, "contact.updated", "contact", contact_id, fields=sorted(data.model_fields_set))
+    tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
+    return contact
+
+
+async def do_add_identity(tx: Tx, principal: Principal, contact_id: int, ident: IdentityIn) -> Identity:
+    if (c := await tx.session.get(Contact, contact_id)) is None or c.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    await check_identities_free(tx, [ident], contact_id=contact_id)
+    existing = await tx.session.scalar(select(Identity).where(
+        Identity.channel_type == ident.channel_type, Identity.external_id == ident.external_id))
+    if existing is not None:
+        return existing
+    row = Identity(contact_id=contact_id, channel_type=ident.channel_type, external_id=ident.external_id,
+                   display=ident.display)
+    tx.session.add(row)
+    await tx.session.flush()
+    do_audit(tx, principal, "contact.identity_added", "contact", contact_id,
+             identity=f"{ident.channel_type}:{ident.external_id}")
+    return row
+
+
+async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other_id: int) -> Contact:
+    """Fold ``other`` into ``contact``: identities, conversations and consents move; nothing is lost."""
+    if contact_id == other_id:
+        raise ProblemError(422, "merge_into_self", "A contact cannot be merged into itself.")
+    keep = await tx.session.get(Contact, contact_id)
+    other = await tx.session.get(Contact, other_id)
+    if keep is None or keep.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    if other is None or other.merged_into_id is not None:
+        raise not_found("contact", other_id)
+    await tx.session.execute(update(Identity).where(Identity.contact_id == other_id).values(contact_id=contact_id))
+    await tx.session.execute(update(Conversation).where(Conversation.contact_id == other_id)
+                             .values(contact_id=contact_id))
+    own = {c.channel_type: c for c in (await tx.session.execute(
+        select(Consent).where(Consent.contact_id == contact_id))).scalars()}
+    for c in list((await tx.session.execute(select(Consent).where(Consent.contact_id == other_id))).scalars()):
+        mine = own.get(c.channel_type)
+        if mine is None:
+            tx.session.add(Consent(contact_id=contact_id, channel_type=c.channel_type, granted=c.granted,
+                                   source=c.source, updated_at=c.updated_at))
+        elif c.updated_at > mine.updated_at:  # the latest decision of the person wins
+            mine.granted, mine.source, mine.updated_at = c.granted, c.source, c.updated_at
+    await tx.session.execute(delete(Consent).where(Consent.contact_id == other_id))
+    for field in ("name", "email", "phone", "language", "manager_id"):
+        if not getattr(keep, field) and getattr(other, field):
+            setattr(keep, field, getattr(other, field))
+    keep.attributes = {**other.attributes, **keep.attributes}
+    keep.updated_at = now()
+    other.merged_into_id = contact_id
+    other.updated_at = now()
+    do_audit(tx, principal, "contact.merged", "contact", contact_id, merged=other_id)
+    tx.publish(ContactChanged(contact_id=other_id, action="merged", merged_into=contact_id))
+    tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
+    return keep
+
+
+async def do_erase_contact(tx: Tx, principal: Principal, contact_id: int) -> None:
+    """Erase a person's data (GDPR / 152-FZ): the contact, identities, conversations and messages."""
+    principal.require_admin()
+    contact = await tx.session.get(Contact, contact_id)
+    if contact is None or contact.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    merged = select(Contact.id).where(Contact.merged_into_id == contact_id)
+    await tx.session.execute(delete(Conversation).where(
+        (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged)))
+    await tx.session.execute(delete(Contact).where(Contact.merged_into_id == contact_id))
+    await tx.session.delete(contact)
+    do_audit(tx, principal, "contact.erased", "contact", contact_id)
+    tx.publish(ContactChanged(contact_id=contact_id, action="deleted"))

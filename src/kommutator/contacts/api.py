@@ -1,0 +1,114 @@
+"""/api/v1/contacts: create, read, search, update, merge, erase."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from kommutator.audit.actions import do_audit
+from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.pagination import decode_cursor, encode_cursor
+from kommutator.common.schemas import Id
+from kommutator.contacts import actions, queries
+from kommutator.contacts.models import Contact
+from kommutator.contacts.schemas import (
+    ContactCreate,
+    ContactList,
+    ContactMerge,
+    ContactRead,
+    ContactUpdate,
+    IdentityIn,
+)
+from kommutator.db import Tx
+
+router = APIRouter(tags=["contacts"])
+
+
+async def _read(rt: RuntimeDep, contact_id: int) -> ContactRead:
+    async with rt.db.read() as s:
+        contact = await queries.get_contact(s, contact_id=contact_id)
+        return (await queries.contacts_read(s, [contact]))[0]
+
+
+@router.get("/contacts", response_model=ContactList)
+async def list_contacts(
+    rt: RuntimeDep, principal: CurrentPrincipal,
+    q: str | None = Query(None, max_length=200, description="Search name, email, phone, channel ids"),
+    manager_id: int | None = Query(None, ge=1, le=2**62),
+    limit: int = Query(50, ge=1, le=200), cursor: str | None = Query(None, max_length=200),
+) -> ContactList:
+    stmt = select(Contact).where(Contact.merged_into_id.is_(None)).order_by(Contact.id.desc()).limit(limit + 1)
+    if cursor:
+        (before,) = decode_cursor(cursor, 1)
+        stmt = stmt.where(Contact.id < int(before))
+    if q and q.strip():
+        stmt = stmt.where(queries.search_clause(q.strip()))
+    if manager_id is not None:
+        stmt = stmt.where(Contact.manager_id == manager_id)
+    async with rt.db.read() as s:
+        rows = list((await s.execute(stmt)).scalars())
+        items = await queries.contacts_read(s, rows[:limit])
+    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return ContactList(items=items, next_cursor=nxt)
+
+
+@router.post("/contacts", response_model=ContactRead, status_code=201)
+async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: ContactCreate) -> ContactRead:
+    async def job(tx: Tx) -> Contact:
+        return await actions.do_create_contact(tx, principal, body)
+
+    return await _read(rt, (await rt.db.write(job)).id)
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactRead)
+async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> ContactRead:
+    """A contact's card. Each read of personal data is recorded in the audit log."""
+    result = await _read(rt, contact_id)
+
+    async def job(tx: Tx) -> None:
+        do_audit(tx, principal, "contact.viewed", "contact", contact_id)
+
+    await rt.db.write(job)
+    return result
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactRead)
+async def update_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
+                         body: ContactUpdate) -> ContactRead:
+    async def job(tx: Tx) -> None:
+        await actions.do_update_contact(tx, principal, contact_id, body)
+
+    await rt.db.write(job)
+    return await _read(rt, contact_id)
+
+
+@router.post("/contacts/{contact_id}/identities", response_model=ContactRead, status_code=201)
+async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id, body: IdentityIn) -> ContactRead:
+    async def job(tx: Tx) -> None:
+        await actions.do_add_identity(tx, principal, contact_id, body)
+
+    await rt.db.write(job)
+    return await _read(rt, contact_id)
+
+
+@router.post("/contacts/{contact_id}/merge", response_model=ContactRead)
+async def merge_contacts(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
+                         body: ContactMerge) -> ContactRead:
+    """Merge a duplicate into this contact: identities, conversations and consents move here."""
+    async def job(tx: Tx) -> None:
+        await actions.do_merge_contacts(tx, principal, contact_id, body.other_id)
+
+    await rt.db.write(job)
+    return await _read(rt, contact_id)
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> Response:
+    """Erase the contact and all their conversations (administrators only)."""
+    principal.require_admin()
+
+    async def job(tx: Tx) -> None:
+        await actions.do_erase_contact(tx, principal, contact_id)
+
+    await rt.db.write(job)
+    return Response(status_code=204)

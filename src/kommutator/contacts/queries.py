@@ -1,0 +1,41 @@
+"""Reads about contacts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kommutator.contacts.models import Consent, Contact, Identity
+from kommutator.contacts.schemas import ConsentRead, ContactRead, IdentityRead
+from kommutator.errors import not_found
+
+
+async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact:
+    contact = await session.get(Contact, contact_id)
+    if contact is None or contact.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    return contact
+
+
+async def contacts_read(session: AsyncSession, contacts: list[Contact]) -> list[ContactRead]:
+    ids = [c.id for c in contacts]
+    idents: dict[int, list[IdentityRead]] = defaultdict(list)
+    consents: dict[int, list[ConsentRead]] = defaultdict(list)
+    if ids:
+        for i in (await session.execute(select(Identity).where(Identity.contact_id.in_(ids))
+                                        .order_by(Identity.id))).scalars():
+            idents[i.contact_id].append(IdentityRead.model_validate(i))
+        for c in (await session.execute(select(Consent).where(Consent.contact_id.in_(ids)))).scalars():
+            consents[c.contact_id].append(ConsentRead.model_validate(c))
+    return [ContactRead.model_validate(c).model_copy(update={"identities": idents[c.id], "consents": consents[c.id]})
+            for c in contacts]
+
+
+def search_clause(q: str):  # type: ignore[no-untyped-def]
+    """Match name, email, phone or any identity's external id."""
+    like = f"%{q.lower()}%"
+    ident = select(Identity.contact_id).where(Identity.external_id.ilike(like))
+    return or_(Contact.name.ilike(like), Contact.email.ilike(like), Contact.phone.ilike(like),
+               Contact.id.in_(ident))

@@ -1,0 +1,102 @@
+"""Contacts on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import EmailStr, Field, field_validator
+
+from kommutator.common.pagination import Page
+from kommutator.common.schemas import MAX_ID, ReadModel, Strict
+
+ChannelType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,19}$", description="telegram, email, webchat, ...")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ()-]{3,30}$", max_length=32)]
+
+
+def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return value
+    if len(value) > 100:
+        raise ValueError("at most 100 attributes")
+    for key, item in value.items():
+        if not 1 <= len(key) <= 64:
+            raise ValueError("attribute names are 1-64 characters")
+        if isinstance(item, (dict, list)):
+            raise ValueError(f"attribute {key!r} must be a string, number, boolean or null")
+        if isinstance(item, str) and len(item) > 2000:
+            raise ValueError(f"attribute {key!r} is longer than 2000 characters")
+    return value
+
+
+class IdentityIn(Strict):
+    channel_type: ChannelType
+    external_id: str = Field(min_length=1, max_length=255)
+    display: str = Field(default="", max_length=255)
+
+
+class ConsentIn(Strict):
+    channel_type: ChannelType
+    granted: bool
+    source: str = Field(default="", max_length=500, description="Where the consent came from")
+
+
+class ContactCreate(Strict):
+    name: str = Field(default="", max_length=200)
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    language: Literal["en", "ru"] | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    manager_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=50)
+
+    _attrs = field_validator("attributes")(_check_attributes)
+
+
+class ContactUpdate(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    language: Literal["en", "ru"] | None = None
+    attributes: dict[str, Any] | None = None
+    manager_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    consents: list[ConsentIn] | None = Field(default=None, max_length=50)
+
+    _attrs = field_validator("attributes")(_check_attributes)
+
+
+class ContactMerge(Strict):
+    other_id: int = Field(ge=1, le=MAX_ID, description="The duplicate contact folded into this one")
+
+
+class IdentityRead(ReadModel):
+    id: int
+    channel_type: str
+    external_id: str
+    display: str
+
+
+class ConsentRead(ReadModel):
+    channel_type: str
+    granted: bool
+    source: str
+    updated_at: dt.datetime
+
+
+class ContactRead(ReadModel):
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    language: str | None
+    attributes: dict[str, Any]
+    manager_id: int | None
+    identities: list[IdentityRead] = []
+    consents: list[ConsentRead] = []
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ContactList(Page):
+    items: list[ContactRead]

@@ -1,0 +1,272 @@
+"""Everything that changes a conversation: inbound messages, replies, notes, assignment, status, labels.
+
+Only these functions write conversations; each records its events on the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+
+from kommutator.agents.models import Team, User
+from kommutator.auth.principal import Principal
+from kommutator.channels.base import ChannelConfig, InboundMessage
+from kommutator.channels.models import Channel
+from kommutator.clock import now
+from kommutator.contacts.models import Contact, Identity
+from kommutator.conversations.models import Conversation, ConversationLabel, Message, Transition
+from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
+from kommutator.db import Tx, insert_ignoring_duplicates
+from kommutator.errors import ProblemError, not_found
+from kommutator.events import ConversationCreated, ConversationUpdated, MessageCreated
+from kommutator.workers.models import OutboxItem
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation_id: int
+    message_id: int | None  # None when the provider message id was already stored
+    contact_id: int
+    new_conversation: bool
+
+
+def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal | None, reason: str,
+                at: dt.datetime) -> None:
+    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=to_status,
+                              assignee_id=conv.assignee_id, team_id=conv.team_id,
+                              actor_user_id=actor.user_id if actor else None, reason=reason, at=at))
+
+
+async def _find_or_create_contact(tx: Tx, channel: ChannelConfig, msg: InboundMessage, ts: dt.datetime) -> int:
+    s = tx.session
+    contact_id = await s.scalar(select(Identity.contact_id).where(
+        Identity.channel_type == channel.type, Identity.external_id == msg.sender.external_id))
+    if contact_id is not None:
+        return int(contact_id)
+    snd = msg.sender
+    contact_id = (await s.execute(insert(Contact).values(
+        name=snd.name or snd.display or snd.external_id, email=snd.email, phone=snd.phone,
+        language=snd.language, attributes=msg.attributes, created_at=ts, updated_at=ts,
+    ).returning(Contact.id))).scalar_one()
+    await s.execute(insert(Identity).values(contact_id=contact_id, channel_type=channel.type,
+                                            external_id=snd.external_id, display=snd.display, created_at=ts))
+    return int(contact_id)
+
+
+async def do_receive_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessage) -> Received:
+    """Append a customer's message to their open conversation (or start one); duplicates are no-ops."""
+    s = tx.session
+    ts = now()
+    contact_id = await _find_or_create_contact(tx, channel, msg, ts)
+    row = (await s.execute(
+        select(Conversation.id, Conversation.status, Conversation.assignee_id, Conversation.team_id)
+        .where(Conversation.contact_id == contact_id, Conversation.status != "resolved")
+        .order_by(Conversation.id.desc()).limit(1)
+    )).first()
+    new = row is None
+    if row is None:
+        # Without a bot flow the conversation waits in the queue for an agent.
+        conv_id = (await s.execute(insert(Conversation).values(
+            contact_id=contact_id, status="queued", priority="normal", last_inbound_channel_id=channel.id,
+            created_at=ts, updated_at=ts, last_message_at=ts, last_customer_message_at=ts, queued_at=ts,
+            subject=msg.text[:120],
+        ).returning(Conversation.id))).scalar_one()
+        await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=None, to_status="queued",
+                                                  reason=f"new message on {channel.type} channel {channel.id}",
+                                                  at=ts))
+        status, assignee_id, team_id = "queued", None, None
+    else:
+        conv_id, status, assignee_id, team_id = row
+    message_id = (await s.execute(insert_ignoring_duplicates(tx, Message).values(
+        conversation_id=conv_id, direction="in", sender_type="contact", kind="text", channel_id=channel.id,
+        provider_message_id=msg.provider_message_id, text=msg.text, payload=msg.payload, status="received",
+        created_at=ts,
+    ).returning(Message.id))).scalar_one_or_none()
+    if message_id is None:
+        return Received(conv_id, None, contact_id, new)
+    values: dict[str, object] = {"last_message_at": ts, "last_customer_message_at": ts, "updated_at": ts,
+                                 "last_inbound_channel_id": channel.id}
+    if status in ("waiting", "snoozed"):
+        new_status = "assigned" if assignee_id else "queued"
+        values.update(status=new_status, waiting_since=None, snoozed_until=None)
+        if new_status == "queued":
+            values["queued_at"] = ts
+        await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=status, to_status=new_status,
+                                                  assignee_id=assignee_id, team_id=team_id,
+                                                  reason="the customer wrote", at=ts))
+        status = new_status
+    if not new:
+        await s.execute(update(Conversation).where(Conversation.id == conv_id).values(**values))
+    if new:
+        tx.publish(ConversationCreated(conversation_id=conv_id, team_id=None, assignee_id=None,
+                                       contact_id=contact_id, status=status))
+    tx.publish(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
+                              message_id=message_id, direction="in", sender_type="contact",
+                              message_kind="text", channel_id=channel.id))
+    return Received(conv_id, message_id, contact_id, new)
+
+
+async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id: int) -> Conversation:
+    """Load a conversation the principal may act on, else 404 (never reveal that it exists)."""
+    conv = await tx.session.get(Conversation, conversation_id)
+    if conv is None or not principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id):
+        raise not_found("conversation", conversation_id)
+    return conv
+
+
+def _updated(conv: Conversation, **changes: object) -> ConversationUpdated:
+    return ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
+                               status=conv.status, changes=dict(changes))
+
+
+async def _reply_channel(tx: Tx, conv: Conversation, channel_id: int | None) -> tuple[Channel, str]:
+    """The channel a reply goes through and the customer's id there."""
+    chosen = channel_id or conv.last_inbound_channel_id
+    if chosen is None:
+        raise ProblemError(422, "no_channel", "This conversation has no channel yet; pass channel_id.")
+    channel = await tx.session.get(Channel, chosen)
+    if channel is None:
+        raise ProblemError(422, "channel_not_found", f"There is no channel with id {chosen}.")
+    if not channel.enabled:
+        raise ProblemError(409, "channel_disabled", f"Channel {channel.name!r} is disabled; choose another.")
+    external_id = await tx.session.scalar(
+        select(Identity.external_id).where(Identity.contact_id == conv.contact_id,
+                                           Identity.channel_type == channel.type)
+        .order_by(Identity.id.desc()).limit(1))
+    if external_id is None:
+        raise ProblemError(422, "no_identity_on_channel",
+                           f"The customer has no {channel.type} identity; choose a channel they use.")
+    return channel, external_id
+
+
+async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, data: MessageCreate) -> Message:
+    """An agent's reply (queued in the outbox for its channel) or a private note."""
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    ts = now()
+    if data.kind == "note":
+        if data.channel_id is not None:
+            raise ProblemError(422, "note_has_no_channel", "Private notes are never sent; drop channel_id.")
+        msg = Message(conversation_id=conv.id, direction="internal", sender_type="agent",
+                      sender_user_id=principal.user_id, kind="note", text=data.text, status="received",
+                      created_at=ts)
+        tx.session.add(msg)
+    else:
+        channel, external_id = await _reply_channel(tx, conv, data.channel_id)
+        msg = Message(conversation_id=conv.id, direction="out", sender_type="agent",
+                      sender_user_id=principal.user_id, kind="text", channel_id=channel.id, text=data.text,
+                      status="queued", created_at=ts, status_updated_at=ts)
+        tx.session.add(msg)
+        await tx.session.flush()
+        tx.session.add(OutboxItem(kind="message", message_id=msg.id, channel_id=channel.id,
+                                  ordering_key=f"{channel.id}:{external_id}", payload={"to": external_id},
+                                  next_attempt_at=ts))
+        if conv.first_response_at is None:
+            conv.first_response_at = ts
+        if conv.status in ("bot", "queued"):
+            if conv.assignee_id is None:
+                conv.assignee_id = principal.user_id
+                conv.assigned_at = ts
+            _transition(tx, conv, "assigned", actor=principal, reason="the agent replied", at=ts)
+            conv.status = "assigned"
+    conv.last_message_at = ts
+    conv.updated_at = ts
+    await tx.session.flush()
+    tx.publish(MessageCreated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
+                              message_id=msg.id, direction=msg.direction, sender_type="agent",
+                              message_kind=msg.kind, channel_id=msg.channel_id))
+    return msg
+
+
+async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: AssignRequest) -> Conversation:
+    """Assign, transfer to a colleague or a team (with a note), or unassign."""
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    ts = now()
+    before = (conv.assignee_id, conv.team_id)
+    if data.assignee_id is not None:
+        user = await tx.session.get(User, data.assignee_id)
+        if user is None or not user.active:
+            raise ProblemError(422, "assignee_not_found", f"assignee_id {data.assignee_id} is not an active user.")
+    if data.team_id is not None and await tx.session.get(Team, data.team_id) is None:
+        raise ProblemError(422, "team_not_found", f"There is no team with id {data.team_id}.")
+    if "team_id" in data.model_fields_set:
+        conv.team_id = data.team_id
+    conv.assignee_id = data.assignee_id
+    if conv.status != "resolved":
+        to_status = "assigned" if data.assignee_id else "queued"
+        who = "unassigned" if data.assignee_id is None else f"assigned to user {data.assignee_id}"
+        reason = f"{who} by {principal.name}" + (f": {data.note}" if data.note else "")
+        _transition(tx, conv, to_status, actor=principal, reason=reason, at=ts)
+        conv.status = to_status
+        if to_status == "assigned":
+            conv.assigned_at = ts
+        else:
+            conv.queued_at = ts
+    if data.note:
+        note = Message(conversation_id=conv.id, direction="internal", sender_type="agent",
+                       sender_user_id=principal.user_id, kind="note", text=data.note, created_at=ts,
+                       payload={"handover": {"from_assignee_id": before[0], "to_assignee_id": data.assignee_id,
+                                             "to_team_id": conv.team_id}})
+        tx.session.add(note)
+    conv.updated_at = ts
+    await tx.session.flush()
+    tx.publish(_updated(conv, assignee_id=[before[0], conv.assignee_id], team_id=[before[1], conv.team_id]))
+    return conv
+
+
+async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data: StatusRequest) -> Conversation:
+    """Resolve, reopen, return to the queue, wait for the customer, or snooze."""
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    ts = now()
+    old = conv.status
+    target = data.status
+    if target == "open":
+        if old not in ("resolved", "waiting", "snoozed"):
+            raise ProblemError(409, "already_open", f"The conversation is already open ({old}).")
+        target = "assigned" if conv.assignee_id else "queued"
+        if old == "resolved":
+            conv.reopened_at, conv.resolved_at = ts, None
+    elif target == old:
+        return conv
+    elif old == "resolved":
+        raise ProblemError(409, "conversation_resolved", "Reopen the conversation first (status 'open').")
+    if target == "snoozed":
+        if data.snoozed_until is None or data.snoozed_until.tzinfo is None or data.snoozed_until <= ts:
+            raise ProblemError(422, "snooze_needs_future_time",
+                               "snoozed_until must be a future time with a timezone, e.g. 2030-01-01T09:00:00Z.")
+        conv.snoozed_until = data.snoozed_until
+    else:
+        conv.snoozed_until = None
+    if target == "queued":
+        conv.assignee_id, conv.queued_at = None, ts
+    conv.waiting_since = ts if target == "waiting" else None
+    if target == "resolved":
+        conv.resolved_at = ts
+    _transition(tx, conv, target, actor=principal, reason=data.reason or f"set by {principal.name}", at=ts)
+    conv.status = target
+    conv.updated_at = ts
+    await tx.session.flush()
+    tx.publish(_updated(conv, status=[old, target]))
+    return conv
+
+
+async def do_update_conversation(tx: Tx, principal: Principal, conversation_id: int,
+                                 data: ConversationUpdate) -> Conversation:
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    fields = data.model_dump(exclude_unset=True, exclude_none=True)
+    for key, value in fields.items():
+        setattr(conv, key, value)
+    conv.updated_at = now()
+    tx.publish(_updated(conv, **fields))
+    return conv
+
+
+async def do_set_labels(tx: Tx, principal: Principal, conversation_id: int, labels: list[str]) -> list[str]:
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    wanted = sorted({label.lower() for label in labels})
+    await tx.session.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id == conv.id))
+    tx.session.add_all([ConversationLabel(conversation_id=conv.id, label=label) for label in wanted])
+    conv.updated_at = now()
+    tx.publish(_updated(conv, labels=wanted))
+    return wanted

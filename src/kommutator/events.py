@@ -1,0 +1,95 @@
+"""Typed domain events and the bus they travel on.
+
+Actions record events on their transaction (``tx.publish``); the database publishes them after the
+commit, so no listener ever sees a change that was rolled back. Listeners (bot, routing, realtime,
+SLA monitor, reporting) subscribe here; nothing in the core keeps a list of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class: ``kind`` names the event on the wire (webhooks, sockets)."""
+
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class ConversationEvent(Event):
+    """An event about one conversation; carries what permission checks need."""
+
+    conversation_id: int
+    team_id: int | None
+    assignee_id: int | None
+
+
+@dataclass(frozen=True)
+class MessageCreated(ConversationEvent):
+    kind: ClassVar[str] = "message.created"
+    message_id: int = 0
+    direction: str = "in"
+    sender_type: str = "contact"
+    message_kind: str = "text"
+    channel_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ConversationCreated(ConversationEvent):
+    kind: ClassVar[str] = "conversation.created"
+    contact_id: int = 0
+    status: str = "bot"
+
+
+@dataclass(frozen=True)
+class ConversationUpdated(ConversationEvent):
+    kind: ClassVar[str] = "conversation.updated"
+    status: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactChanged(Event):
+    kind: ClassVar[str] = "contact.changed"
+    contact_id: int
+    action: str  # created, updated, merged, deleted
+    merged_into: int | None = None
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Where events go after commit; in-process now, Redis when several processes share a database."""
+
+    async def publish(self, event: Event) -> None: ...
+
+    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,)) -> None: ...
+
+
+class InProcessBus:
+    """Deliver events to the subscribers of this process, in order, one at a time."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[tuple[type[Event], ...], Handler]] = []
+
+    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,)) -> None:
+        self._subscribers.append((kinds, handler))
+
+    async def publish(self, event: Event) -> None:
+        for kinds, handler in self._subscribers:
+            if isinstance(event, kinds):
+                try:
+                    await handler(event)
+                except Exception:
+                    log.exception("event handler %r failed on %s", handler, event.kind)
