@@ -110,7 +110,7 @@ def user_create(email: str, name: str, role: str, password: str | None, locale: 
             if getpass.getpass("Repeat: ") != password:
                 raise click.ClickException("The passwords differ.")
     try:
-        data = UserCreate(email=email, name=name, role=role, password=password, locale=locale)  # type: ignore[arg-type]
+        data = UserCreate(email=email, name=name, role=role, password=password, locale=locale)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise click.ClickException(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc

@@ -224,7 +224,7 @@ class Database:
             except Exception:
                 await conn.rollback()
             else:
-                for p, (result, events) in zip(batch, results, strict=True):
+                for p, (result, _events) in zip(batch, results, strict=True):
                     if not p.future.done():
                         p.future.set_result(result)
                 for _, events in results:

@@ -22,8 +22,8 @@ from kommutator.agents.schemas import (
     UserSkills,
     UserUpdate,
 )
-from kommutator.auth.passwords import hash_password
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.auth.passwords import hash_password
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import Id
 from kommutator.db import Tx

@@ -6,6 +6,7 @@ A channel type is one package under ``kommutator/channels/types/`` that defines 
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -100,8 +101,8 @@ class ChannelAdapter:
     title: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     # Pydantic models that validate a channel's settings and credentials at creation and update.
-    Settings: ClassVar[type[BaseModel]]
-    Credentials: ClassVar[type[BaseModel]]
+    Settings: ClassVar[builtins.type[BaseModel]]
+    Credentials: ClassVar[builtins.type[BaseModel]]
 
     def generate_credentials(self) -> dict[str, Any]:
         """Secrets the server creates for a new channel (e.g. an inbound token), shown once."""

@@ -220,7 +220,7 @@ async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data
     conv = await get_visible_conversation(tx, principal, conversation_id)
     ts = now()
     old = conv.status
-    target = data.status
+    target: str = data.status
     if target == "open":
         if old not in ("resolved", "waiting", "snoozed"):
             raise ProblemError(409, "already_open", f"The conversation is already open ({old}).")

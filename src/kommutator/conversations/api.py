@@ -11,8 +11,8 @@ from sqlalchemy import and_, or_, select
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import MAX_ID, Id
-from kommutator.contacts.queries import contacts_read, search_clause
 from kommutator.contacts.models import Contact
+from kommutator.contacts.queries import contacts_read, search_clause
 from kommutator.conversations import actions, queries
 from kommutator.conversations.models import STATUSES, Conversation, ConversationLabel, Message
 from kommutator.conversations.schemas import (
@@ -56,7 +56,7 @@ async def list_conversations(
     elif view == "unassigned":
         stmt = stmt.where(Conversation.assignee_id.is_(None))
     if status:
-        wanted = set(status)
+        wanted: set[str] = set(status)
         if "open" in wanted:
             wanted |= set(STATUSES) - {"resolved"}
         stmt = stmt.where(Conversation.status.in_(wanted))

@@ -42,7 +42,7 @@ async def conversations_read(session: AsyncSession, convs: list[Conversation]) -
             labels[cid].append(label)
         contact_ids = {c.contact_id for c in convs}
         names = dict((await session.execute(
-            select(Contact.id, Contact.name).where(Contact.id.in_(contact_ids)))).tuples().all())
+            select(Contact.id, Contact.name).where(Contact.id.in_(contact_ids)))).all())
     return [ConversationRead.model_validate(c).model_copy(
         update={"labels": labels[c.id], "contact_name": names.get(c.contact_id, "")}) for c in convs]
 

@@ -17,8 +17,8 @@ from kommutator.channels.base import InboundMessage, InboundSender
 from kommutator.channels.schemas import ChannelCreate
 from kommutator.clock import now
 from kommutator.config import Settings
-from kommutator.contacts.schemas import ContactUpdate
 from kommutator.contacts.actions import do_update_contact
+from kommutator.contacts.schemas import ContactUpdate
 from kommutator.conversations import actions as conv
 from kommutator.conversations.models import Conversation
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
@@ -28,7 +28,7 @@ from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
 # The demo API channel accepts customer messages with this token (a real channel gets a random one).
-DEMO_INBOUND_TOKEN = "kmi_demo_inbound_token_for_the_website_2026"
+DEMO_INBOUND_TOKEN = "kmi_demo_inbound_token_for_the_website_2026"  # noqa: S105  (a documented demo value)
 
 # email, password, role, name
 DEMO_USERS: list[tuple[str, str, str, str]] = [
@@ -71,7 +71,7 @@ async def _seed(rt: Runtime) -> None:
     for email, password, role, name in DEMO_USERS:
         async def make_user(tx: Tx, email: str = email, password: str = password, role: str = role,
                             name: str = name) -> User:
-            data = UserCreate(email=email, name=name, password=password, role=role,  # type: ignore[arg-type]
+            data = UserCreate(email=email, name=name, password=password, role=role,
                               locale="ru" if email.startswith(("anna", "maria", "olga")) else "en")
             return await agents.do_create_user(tx, None, data, password_hash=hashes[password])
 
