@@ -98,3 +98,9 @@ async def test_concurrent_redeliveries_store_one_message(client, runtime, api_ch
     assert all(r.status_code == 200 for r in results)
     assert sum(1 for r in results if not r.json()["duplicate"]) == 1
     assert await count(runtime, Message) == 1
+
+
+async def test_nul_characters_are_refused_before_anything_is_stored(client, runtime, api_channel):
+    r = await post_inbound(client, api_channel, msg_id="nul", contact="c", text="bad\x00text")
+    assert r.status_code == 422 and r.json()["code"] == "validation_failed"
+    assert await count(runtime, InboundEvent) == 0

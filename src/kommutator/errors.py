@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -80,13 +81,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(
+        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such endpoint; see /api/v1/docs for the API."
         return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        # Text PostgreSQL cannot store (NUL bytes in a query parameter) is the caller's to fix.
+        if "invalid byte sequence" in str(exc.orig) or "CharacterNotInRepertoire" in type(exc.orig).__name__:
+            return problem_response(422, "invalid_text", "The request contains characters that cannot be stored "
+                                                         "(such as NUL, \\u0000); remove them.")
+        log.exception("database error", exc_info=exc)
+        return problem_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -121,7 +121,8 @@ async def delete_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id
     return Response(status_code=204)
 
 
-@webhooks.api_route("/webhooks/{channel_id}", methods=["GET", "POST"], response_model=None)
+@webhooks.get("/webhooks/{channel_id}", response_model=None, operation_id="webhook_verify")
+@webhooks.post("/webhooks/{channel_id}", response_model=None, operation_id="webhook_inbound")
 async def inbound(rt: RuntimeDep, channel_id: Id, request: Request) -> Response:
     """A provider's request: verify, parse, commit, then acknowledge."""
     channel = await load_channel(rt, channel_id)

@@ -20,6 +20,7 @@ from kommutator.channels.base import (
     InboundSender,
 )
 from kommutator.channels.registry import register
+from kommutator.common.schemas import Strict
 from kommutator.crypto import new_token, same
 from kommutator.errors import ProblemError
 
@@ -35,8 +36,7 @@ class ApiCredentials(BaseModel):
     outbound_secret: str = Field(min_length=20, max_length=200)
 
 
-class ApiContact(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ApiContact(Strict):
     id: str = Field(min_length=1, max_length=255, description="The contact's id in your system")
     name: str = Field(default="", max_length=200)
     email: EmailStr | None = None
@@ -44,10 +44,8 @@ class ApiContact(BaseModel):
     language: Literal["en", "ru"] | None = None
 
 
-class ApiInbound(BaseModel):
+class ApiInbound(Strict):
     """POST /webhooks/{channel_id} with 'Authorization: Bearer <inbound token>'."""
-
-    model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=255, description="Your message id; a repeat is ignored")
     contact: ApiContact
     text: str = Field(min_length=1, max_length=20000)

@@ -1,0 +1,99 @@
+"""Property-based run of schemathesis against the OpenAPI document over real HTTP: no request yields a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+
+from kommutator.agents.actions import do_create_user
+from kommutator.agents.schemas import UserCreate
+from kommutator.auth.actions import do_create_api_token
+from kommutator.auth.passwords import hash_password
+from kommutator.auth.principal import Principal
+from kommutator.config import load_settings
+from kommutator.db import Tx
+from kommutator.runtime import Runtime
+
+from .conftest import PG_URL, _truncate_all
+from .live_server import free_port, run_server
+
+# Operations that would cut the fuzzer's own credentials.
+SKIP = {("DELETE", "/api/v1/api-tokens/{token_id}"), ("POST", "/api/v1/auth/logout")}
+
+
+async def _seed_admin(settings) -> str:  # type: ignore[no-untyped-def]
+    rt = Runtime.build(settings)
+    await rt.db.start()
+    try:
+        async def job(tx: Tx) -> str:
+            user = await do_create_user(tx, None, UserCreate(email="fuzz@example.com", name="Fuzz",
+                                                             password="fuzz-password", role="admin"),
+                                        password_hash=hash_password("fuzz-password"))
+            p = Principal(user_id=user.id, name="Fuzz", role="admin", team_ids=frozenset())
+            return (await do_create_api_token(tx, p, "fuzz"))[1]
+
+        token: str = await rt.db.write(job)
+        await rt.db.write(lambda tx: _channel(tx, rt))
+        return token
+    finally:
+        await rt.db.close()
+
+
+async def _channel(tx: Tx, rt: Runtime) -> None:
+    from kommutator.channels.actions import do_create_channel
+    from kommutator.channels.schemas import ChannelCreate
+
+    admin = Principal(user_id=1, name="Fuzz", role="admin", team_ids=frozenset())
+    await do_create_channel(tx, admin, ChannelCreate(type="api", name="fuzz"), rt.box)
+
+
+@pytest.fixture(scope="module")
+def live(database_template: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("fuzz")
+    if PG_URL:
+        asyncio.run(_truncate_all(database_template))
+        url = database_template
+    else:
+        shutil.copy(database_template, Path(tmp) / "fuzz.db")
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'fuzz.db'}"
+    st = load_settings(data_dir=Path(tmp) / "data", database_url=url, listen_port=free_port(),
+                       secret_key="fuzz-secret-" + "k" * 32)
+    token = asyncio.run(_seed_admin(st))
+    with run_server(st) as base:
+        yield base, token
+    if PG_URL:
+        asyncio.run(_truncate_all(database_template))
+
+
+def test_no_request_makes_the_server_fail(live) -> None:  # type: ignore[no-untyped-def]
+    """Every operation, with generated valid and invalid inputs, answers below 500."""
+    base, token = live
+    schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
+    headers = {"Authorization": f"Bearer {token}"}
+    tested = 0
+    statuses: Counter[int] = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in SKIP:
+            continue
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        def run(case) -> None:  # type: ignore[no-untyped-def]
+            response = case.call(base_url=base, headers=headers)
+            statuses[response.status_code] += 1
+            case.validate_response(response, checks=[not_a_server_error], headers=headers)
+
+        run()
+        tested += 1
+    assert tested > 25, f"only {tested} operations found in the OpenAPI document"
+    ok = sum(n for code, n in statuses.items() if code < 300)
+    assert ok > 100, f"too few successful calls to trust the run (is the token accepted?): {dict(statuses)}"
