@@ -116,7 +116,7 @@ def user_create(email: str, name: str, role: str, password: str | None, locale: 
         raise click.ClickException(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
     settings = _settings()
     user_id = asyncio.run(_create_user(settings, data))
-    click.echo(f"Created {role} {data.email} (id {user_id}).")
+    click.echo(f"Created {role} {str(data.email).lower()} (id {user_id}).")
 
 
 async def _create_user(settings: Settings, data: Any) -> int:
@@ -141,3 +141,7 @@ async def _create_user(settings: Settings, data: Any) -> int:
         raise click.ClickException(exc.detail) from exc
     finally:
         await rt.db.close()
+
+
+if __name__ == "__main__":
+    main()

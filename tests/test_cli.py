@@ -1,0 +1,84 @@
+"""The `kommutator` command as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from .conftest import PG_URL
+from .live_server import free_port
+
+
+def kommutator(*args: str, cwd, env=None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kommutator.cli", *args], cwd=cwd, env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [[], ["serve"], ["demo"], ["migrate"], ["user", "create"]])
+def test_help_on_every_command(tmp_path, args):
+    r = kommutator(*args, "--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout
+
+
+def test_user_create_reports_and_refuses_duplicates_and_weak_passwords(tmp_path):
+    env = {"KOMMUTATOR_DATA_DIR": str(tmp_path / "data")}
+    r = kommutator("user", "create", "--email", "Boss@Example.com", "--name", "Boss", "--role", "admin",
+                   cwd=tmp_path, env=env, stdin="long-enough-password\n")
+    assert r.returncode == 0, r.stderr
+    assert "Created admin boss@example.com" in r.stdout
+    again = kommutator("user", "create", "--email", "boss@example.com", "--name", "B", cwd=tmp_path, env=env,
+                       stdin="long-enough-password\n")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    short = kommutator("user", "create", "--email", "x@example.com", "--name", "X", "--password", "short",
+                       cwd=tmp_path, env=env)
+    assert short.returncode != 0 and "password" in short.stderr
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    r = kommutator("migrate", cwd=tmp_path, env={"KOMMUTATOR_DATA_DIR": str(tmp_path / "d"),
+                                                  "KOMMUTATOR_LISTEN_PORT": "nope"})
+    assert r.returncode != 0
+    assert "KOMMUTATOR_LISTEN_PORT" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the demo is the embedded SQLite set-up; PostgreSQL runs cover the rest")
+def test_demo_seeds_once_and_serves(tmp_path):
+    env = {"KOMMUTATOR_DATA_DIR": str(tmp_path / "data")}
+    first = kommutator("demo", "--no-serve", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "demo seeded" in first.stdout and "admin@demo.kommutator.dev" in first.stdout
+    second = kommutator("demo", "--no-serve", cwd=tmp_path, env=env)
+    assert "already seeded" in second.stdout
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kommutator.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                import time
+
+                time.sleep(0.1)
+        with httpx.Client(base_url=base) as c:
+            r = c.post("/api/v1/auth/login", json={"email": "anna@demo.kommutator.dev",
+                                                   "password": "demo-agent-2026"})
+            assert r.status_code == 200, r.text
+            convs = c.get("/api/v1/conversations").json()["items"]
+            assert len(convs) >= 2, "the demo agent should see conversations at once"
+            statuses = {x["status"] for x in c.get("/api/v1/conversations",
+                                                     params={"view": "all"}).json()["items"]}
+            assert statuses, statuses
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
