@@ -68,5 +68,5 @@ def test_unknown_setting_in_toml_is_refused(tmp_path, monkeypatch):
 def test_broken_toml_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "kommutator.toml").write_text("[kommutator\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="kommutator.toml"):
+    with pytest.raises(ConfigError, match=r"kommutator\.toml"):
         load_settings(data_dir=tmp_path / "d")
