@@ -94,3 +94,13 @@ async def test_security_headers_on_every_response(client):
     r = await client.get("/healthz")
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_audit_log_lists_administrative_actions_for_admins_only(client, admin, factory):
+    await client.post("/api/v1/teams", json={"name": "Audited"}, headers=admin.headers)
+    r = await client.get("/api/v1/audit-log", params={"action": "team.created"}, headers=admin.headers)
+    assert r.status_code == 200
+    (entry,) = r.json()["items"]
+    assert entry["actor_user_id"] == admin.id and entry["detail"] == {"name": "Audited"}
+    agent = await factory.user("agent")
+    assert (await client.get("/api/v1/audit-log", headers=agent.headers)).status_code == 403
