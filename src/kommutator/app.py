@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kommutator import __version__
 from kommutator.agents.api import router as agents_router
+from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, agents_router, contacts_router, conversations_router, channels_router):
+    for router in (auth_router, agents_router, contacts_router, conversations_router, channels_router,
+                   audit_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(webhooks_router)
