@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=20_000_000, ge=1024, description="Largest attachment accepted")
     login_attempts_per_minute: int = Field(default=10, ge=1)
     session_hours: int = Field(default=12, ge=1)
     cookie_secure: bool = False
