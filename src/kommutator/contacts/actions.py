@@ -65,6 +65,11 @@ async def do_update_contact(tx: Tx, principal: Principal, contact_id: int, data:
     if contact is None or contact.merged_into_id is not None:
         raise not_found("contact", contact_id)
     fields = data.model_dump(exclude_unset=True)
+    for key in ("name", "attributes"):
+        if key in fields and fields[key] is None:
+            raise ProblemError(422, "validation_failed",
+                               f"{key}: may not be null; leave it out to keep it (null inside attributes "
+                               "removes one attribute).")
     if "manager_id" in fields:
         await check_manager(tx, fields["manager_id"])
     consents = fields.pop("consents", None)

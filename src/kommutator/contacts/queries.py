@@ -34,8 +34,12 @@ async def contacts_read(session: AsyncSession, contacts: list[Contact]) -> list[
 
 
 def search_clause(q: str):  # type: ignore[no-untyped-def]
-    """Match name, email, phone or any identity's external id."""
-    like = f"%{q.lower()}%"
-    ident = select(Identity.contact_id).where(Identity.external_id.ilike(like))
-    return or_(Contact.name.ilike(like), Contact.email.ilike(like), Contact.phone.ilike(like),
+    """Match name, email, phone or any identity's external id, ignoring case.
+
+    SQLite's ILIKE (lower() ... LIKE) folds ASCII letters only, so Cyrillic would match in one exact
+    case; trying the usual spellings of the query (as typed, lower, upper, capitalised) covers that.
+    """
+    likes = [f"%{v}%" for v in dict.fromkeys((q, q.lower(), q.upper(), q.capitalize(), q.title()))]
+    ident = select(Identity.contact_id).where(or_(*(Identity.external_id.ilike(like) for like in likes)))
+    return or_(*(column.ilike(like) for like in likes for column in (Contact.name, Contact.email, Contact.phone)),
                Contact.id.in_(ident))

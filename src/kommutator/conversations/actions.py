@@ -227,7 +227,7 @@ async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data
         target = "assigned" if conv.assignee_id else "queued"
         if old == "resolved":
             conv.reopened_at, conv.resolved_at = ts, None
-    elif target == old:
+    elif target == old and target != "snoozed":  # snoozing again moves the wake-up time
         return conv
     elif old == "resolved":
         raise ProblemError(409, "conversation_resolved", "Reopen the conversation first (status 'open').")
