@@ -20,9 +20,11 @@ from kommutator.channels.registry import discover
 from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
+from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.runtime import Runtime
+from kommutator.workers.timers import TimerWorker
 
 STATIC = Path(__file__).parent / "web" / "static"
 
@@ -61,12 +63,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     rt = runtime or Runtime.build(settings)
     discover()
 
+    timers = TimerWorker(rt.db)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rt.db.start()
+        timers.start()
         try:
             yield
         finally:
+            await timers.stop()
             await rt.db.close()
 
     app = FastAPI(
@@ -81,8 +87,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, agents_router, contacts_router, conversations_router, channels_router,
-                   audit_router):
+    for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
+                   channels_router, audit_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(webhooks_router)

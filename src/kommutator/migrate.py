@@ -21,6 +21,9 @@ def alembic_config(url: str = "") -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "sqlite":
+        # Table rebuilds in SQLite migrations must not fire ON DELETE actions on referencing rows.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
+from kommutator.agents.models import Team
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
 from kommutator.channels.base import ChannelConfig
@@ -30,10 +31,15 @@ def check_model(model: type[BaseModel], data: dict[str, Any], what: str) -> dict
                            errors=errors) from exc
 
 
+async def check_team(tx: Tx, team_id: int | None) -> None:
+    if team_id is not None and await tx.session.get(Team, team_id) is None:
+        raise ProblemError(422, "team_not_found", f"There is no team with id {team_id}.")
+
+
 def config_of(channel: Channel, box: SecretBox) -> ChannelConfig:
     creds = box.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
     return ChannelConfig(id=channel.id, type=channel.type, name=channel.name, settings=dict(channel.settings),
-                         credentials=creds, enabled=channel.enabled)
+                         credentials=creds, enabled=channel.enabled, team_id=channel.team_id)
 
 
 async def do_create_channel(tx: Tx, principal: Principal, data: ChannelCreate,
@@ -42,8 +48,9 @@ async def do_create_channel(tx: Tx, principal: Principal, data: ChannelCreate,
     generated = {k: v for k, v in adapter.generate_credentials().items() if k not in data.credentials}
     settings = check_model(adapter.Settings, data.settings, "settings")
     creds = check_model(adapter.Credentials, {**generated, **data.credentials}, "credentials")
+    await check_team(tx, data.team_id)
     channel = Channel(type=data.type, name=data.name, settings=settings, credentials_encrypted=box.encrypt(creds),
-                      enabled=data.enabled)
+                      enabled=data.enabled, team_id=data.team_id)
     tx.session.add(channel)
     await tx.session.flush()
     do_audit(tx, principal, "channel.created", "channel", channel.id, type=data.type, name=data.name)
@@ -65,6 +72,9 @@ async def do_update_channel(tx: Tx, principal: Principal, channel_id: int, data:
         channel.credentials_encrypted = box.encrypt(merged)
     if "name" in fields:
         channel.name = fields["name"]
+    if "team_id" in data.model_fields_set:
+        await check_team(tx, data.team_id)
+        channel.team_id = data.team_id
     if "enabled" in fields:
         channel.enabled = fields["enabled"]
     channel.updated_at = now()

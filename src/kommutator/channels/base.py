@@ -73,6 +73,7 @@ class ChannelConfig:
     settings: dict[str, Any]
     credentials: dict[str, Any]
     enabled: bool
+    team_id: int | None = None
 
 
 @dataclass(frozen=True)

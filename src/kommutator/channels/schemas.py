@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kommutator.common.schemas import ReadModel, Strict
+from kommutator.common.schemas import MAX_ID, ReadModel, Strict
 
 
 class ChannelCreate(Strict):
@@ -16,6 +16,7 @@ class ChannelCreate(Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
     credentials: dict[str, Any] = Field(default_factory=dict, description="Provider secrets; encrypted at rest")
     enabled: bool = True
+    team_id: int | None = Field(None, ge=1, le=MAX_ID, description="Team whose agents get new conversations")
 
 
 class ChannelUpdate(Strict):
@@ -23,6 +24,7 @@ class ChannelUpdate(Strict):
     settings: dict[str, Any] | None = None
     credentials: dict[str, Any] | None = Field(None, description="Replaces the stored secrets")
     enabled: bool | None = None
+    team_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: no team")
 
 
 class ChannelRead(ReadModel):
@@ -30,6 +32,7 @@ class ChannelRead(ReadModel):
     type: str
     name: str
     enabled: bool
+    team_id: int | None
     settings: dict[str, Any] = {}
     webhook_url: str = ""
     setup: str = ""

@@ -10,10 +10,11 @@ from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
-from kommutator.conversations.models import Conversation
+from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import ContactChanged
+from kommutator.ingest.models import InboundEvent
 
 
 async def check_manager(tx: Tx, manager_id: int | None) -> None:
@@ -148,6 +149,11 @@ async def do_erase_contact(tx: Tx, principal: Principal, contact_id: int) -> Non
     if contact is None or contact.merged_into_id is not None:
         raise not_found("contact", contact_id)
     merged = select(Contact.id).where(Contact.merged_into_id == contact_id)
+    conversations = select(Conversation.id).where(
+        (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged))
+    # The raw provider payloads carry the same personal data as the messages they became.
+    await tx.session.execute(delete(InboundEvent).where(InboundEvent.message_id.in_(
+        select(Message.id).where(Message.conversation_id.in_(conversations)))))
     await tx.session.execute(delete(Conversation).where(
         (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged)))
     await tx.session.execute(delete(Contact).where(Contact.merged_into_id == contact_id))

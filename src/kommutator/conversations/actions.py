@@ -6,6 +6,7 @@ Only these functions write conversations; each records its events on the transac
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -16,12 +17,15 @@ from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
-from kommutator.conversations.models import Conversation, ConversationLabel, Message, Transition
+from kommutator.conversations.files import StoredFile
+from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
+from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx, insert_ignoring_duplicates
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import ConversationCreated, ConversationUpdated, MessageCreated
 from kommutator.workers.models import OutboxItem
+from kommutator.workers.timers import do_cancel, do_schedule
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,14 @@ async def do_receive_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMess
         # Without a bot flow the conversation waits in the queue for an agent.
         conv_id = (await s.execute(insert(Conversation).values(
             contact_id=contact_id, status="queued", priority="normal", last_inbound_channel_id=channel.id,
+            team_id=channel.team_id,
             created_at=ts, updated_at=ts, last_message_at=ts, last_customer_message_at=ts, queued_at=ts,
             subject=msg.text[:120],
         ).returning(Conversation.id))).scalar_one()
         await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=None, to_status="queued",
                                                   reason=f"new message on {channel.type} channel {channel.id}",
                                                   at=ts))
-        status, assignee_id, team_id = "queued", None, None
+        status, assignee_id, team_id = "queued", None, channel.team_id
     else:
         conv_id, status, assignee_id, team_id = row
     message_id = (await s.execute(insert_ignoring_duplicates(tx, Message).values(
@@ -96,11 +101,13 @@ async def do_receive_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMess
         await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=status, to_status=new_status,
                                                   assignee_id=assignee_id, team_id=team_id,
                                                   reason="the customer wrote", at=ts))
+        if status == "snoozed":
+            await do_cancel(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv_id)
         status = new_status
     if not new:
         await s.execute(update(Conversation).where(Conversation.id == conv_id).values(**values))
     if new:
-        tx.publish(ConversationCreated(conversation_id=conv_id, team_id=None, assignee_id=None,
+        tx.publish(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
                                        contact_id=contact_id, status=status))
     tx.publish(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
                               message_id=message_id, direction="in", sender_type="contact",
@@ -141,10 +148,13 @@ async def _reply_channel(tx: Tx, conv: Conversation, channel_id: int | None) -> 
     return channel, external_id
 
 
-async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, data: MessageCreate) -> Message:
-    """An agent's reply (queued in the outbox for its channel) or a private note."""
+async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, data: MessageCreate,
+                          *, files: Sequence[StoredFile] = ()) -> Message:
+    """An agent's reply (queued in the outbox for its channel) or a private note, with optional files."""
     conv = await get_visible_conversation(tx, principal, conversation_id)
     ts = now()
+    if not data.text and not files:
+        raise ProblemError(422, "empty_message", "Write a text or attach a file.")
     if data.kind == "note":
         if data.channel_id is not None:
             raise ProblemError(422, "note_has_no_channel", "Private notes are never sent; drop channel_id.")
@@ -173,6 +183,8 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
     conv.last_message_at = ts
     conv.updated_at = ts
     await tx.session.flush()
+    tx.session.add_all([Attachment(message_id=msg.id, filename=f.filename, content_type=f.content_type, size=f.size,
+                                   sha256=f.sha256, storage_key=f.key, created_at=ts) for f in files])
     tx.publish(MessageCreated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
                               message_id=msg.id, direction=msg.direction, sender_type="agent",
                               message_kind=msg.kind, channel_id=msg.channel_id))
@@ -236,7 +248,11 @@ async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data
             raise ProblemError(422, "snooze_needs_future_time",
                                "snoozed_until must be a future time with a timezone, e.g. 2030-01-01T09:00:00Z.")
         conv.snoozed_until = data.snoozed_until
+        await do_schedule(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv.id,
+                          due_at=data.snoozed_until)
     else:
+        if old == "snoozed":
+            await do_cancel(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv.id)
         conv.snoozed_until = None
     if target == "queued":
         conv.assignee_id, conv.queued_at = None, ts

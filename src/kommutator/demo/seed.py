@@ -101,7 +101,8 @@ async def _seed(rt: Runtime) -> None:
                   required_skills=[{"skill_id": skills["orders"], "min_level": 1}], strategy="round_robin"),
         ])
         channel, _ = await do_create_channel(tx, admin, ChannelCreate(
-            type="api", name="Website (API)", credentials={"inbound_token": DEMO_INBOUND_TOKEN}), rt.box)
+            type="api", name="Website (API)", credentials={"inbound_token": DEMO_INBOUND_TOKEN},
+            team_id=support.id), rt.box)
         return {"support": support.id, "sales": sales.id, "channel": channel}
 
     made = await db.write(org)

@@ -37,6 +37,9 @@ async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessa
     if stored is None:
         return Ingested(msg.event_id, duplicate=True, received=None)
     received = await do_receive_message(tx, channel=channel, msg=msg)
+    if received.message_id is not None:
+        await tx.session.execute(update(InboundEvent).where(InboundEvent.id == stored)
+                                 .values(message_id=received.message_id))
     return Ingested(msg.event_id, duplicate=False, received=received)
 
 

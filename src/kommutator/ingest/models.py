@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -20,6 +20,8 @@ class InboundEvent(Base):
     status: Mapped[str] = mapped_column(String(12), default="processed")  # processed, failed
     error: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
+    # The message this event became; erasing a contact erases their raw events through it.
+    message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=now)
 
     __table_args__ = (UniqueConstraint("channel_id", "provider_event_id"),)
