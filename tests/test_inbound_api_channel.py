@@ -104,3 +104,56 @@ async def test_nul_characters_are_refused_before_anything_is_stored(client, runt
     r = await post_inbound(client, api_channel, msg_id="nul", contact="c", text="bad\x00text")
     assert r.status_code == 422 and r.json()["code"] == "validation_failed"
     assert await count(runtime, InboundEvent) == 0
+
+
+async def test_simultaneous_first_messages_make_one_contact_and_one_conversation(client, runtime, admin,
+                                                                                 api_channel):
+    """On PostgreSQL these run in parallel transactions; the identity insert and the contact lock keep them
+    one story: first for a new customer, then for a known one whose last conversation was resolved."""
+    import asyncio
+
+    from kommutator.conversations.models import Conversation
+
+    async def burst(tag: str) -> set[int]:
+        results = await asyncio.gather(*[post_inbound(client, api_channel, msg_id=f"{tag}-{i}", contact="customer",
+                                                      text=f"part {i}") for i in range(20)])
+        assert [r.status_code for r in results] == [200] * 20, [r.text for r in results if r.status_code != 200]
+        return {r.json()["conversation_id"] for r in results}
+
+    (first,) = await burst("new")
+    assert await count(runtime, Contact) == 1
+    r = await client.post(f"/api/v1/conversations/{first}/status", json={"status": "resolved"}, headers=admin.headers)
+    assert r.status_code == 200
+    (second,) = await burst("known")
+    assert second != first
+    assert await count(runtime, Contact) == 1
+    assert await count(runtime, Conversation) == 2
+    assert await count(runtime, Message) == 40
+
+
+async def test_a_failure_while_processing_keeps_the_event_and_asks_for_a_retry(client, runtime, api_channel,
+                                                                                 monkeypatch):
+    import kommutator.ingest.actions as ingest_actions
+
+    real = ingest_actions.do_receive_message
+    calls = {"n": 0}
+
+    async def flaky(tx, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database hiccup")
+        return await real(tx, **kw)
+
+    monkeypatch.setattr(ingest_actions, "do_receive_message", flaky)
+    first = await post_inbound(client, api_channel, msg_id="flaky-1", contact="c", text="please keep me")
+    assert first.status_code == 503 and first.json()["code"] == "processing_failed"
+    assert first.headers["retry-after"]
+    async with runtime.db.read() as s:
+        (event,) = (await s.execute(select(InboundEvent))).scalars().all()
+    assert event.status == "failed" and "database hiccup" in event.error and "please keep me" in event.body
+    assert await count(runtime, Message) == 0
+    retry = await post_inbound(client, api_channel, msg_id="flaky-1", contact="c", text="please keep me")
+    assert retry.status_code == 200 and retry.json()["duplicate"] is False
+    again = await post_inbound(client, api_channel, msg_id="flaky-1", contact="c", text="please keep me")
+    assert again.json()["duplicate"] is True
+    assert await count(runtime, Message) == 1

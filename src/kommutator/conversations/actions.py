@@ -1,4 +1,4 @@
-"""Everything that changes a conversation: inbound messages, replies, notes, assignment, status, labels.
+"""What agents do to a conversation: replies, notes, assignment, status, labels (inbound: inbound.py).
 
 Only these functions write conversations; each records its events on the transaction.
 """
@@ -7,33 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 
 from kommutator.agents.models import Team, User
 from kommutator.auth.principal import Principal
-from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.channels.models import Channel
 from kommutator.clock import now
-from kommutator.contacts.models import Contact, Identity
+from kommutator.contacts.models import Identity
 from kommutator.conversations.files import StoredFile
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.conversations.timers import UNSNOOZE
-from kommutator.db import Tx, insert_ignoring_duplicates
+from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
-from kommutator.events import ConversationCreated, ConversationUpdated, MessageCreated
+from kommutator.events import ConversationUpdated, MessageCreated
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.timers import do_cancel, do_schedule
-
-
-@dataclass(frozen=True)
-class Received:
-    conversation_id: int
-    message_id: int | None  # None when the provider message id was already stored
-    contact_id: int
-    new_conversation: bool
 
 
 def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal | None, reason: str,
@@ -41,78 +31,6 @@ def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal 
     tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=to_status,
                               assignee_id=conv.assignee_id, team_id=conv.team_id,
                               actor_user_id=actor.user_id if actor else None, reason=reason, at=at))
-
-
-async def _find_or_create_contact(tx: Tx, channel: ChannelConfig, msg: InboundMessage, ts: dt.datetime) -> int:
-    s = tx.session
-    contact_id = await s.scalar(select(Identity.contact_id).where(
-        Identity.channel_type == channel.type, Identity.external_id == msg.sender.external_id))
-    if contact_id is not None:
-        return int(contact_id)
-    snd = msg.sender
-    contact_id = (await s.execute(insert(Contact).values(
-        name=snd.name or snd.display or snd.external_id, email=snd.email, phone=snd.phone,
-        language=snd.language, attributes=msg.attributes, created_at=ts, updated_at=ts,
-    ).returning(Contact.id))).scalar_one()
-    await s.execute(insert(Identity).values(contact_id=contact_id, channel_type=channel.type,
-                                            external_id=snd.external_id, display=snd.display, created_at=ts))
-    return int(contact_id)
-
-
-async def do_receive_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessage) -> Received:
-    """Append a customer's message to their open conversation (or start one); duplicates are no-ops."""
-    s = tx.session
-    ts = now()
-    contact_id = await _find_or_create_contact(tx, channel, msg, ts)
-    row = (await s.execute(
-        select(Conversation.id, Conversation.status, Conversation.assignee_id, Conversation.team_id)
-        .where(Conversation.contact_id == contact_id, Conversation.status != "resolved")
-        .order_by(Conversation.id.desc()).limit(1)
-    )).first()
-    new = row is None
-    if row is None:
-        # Without a bot flow the conversation waits in the queue for an agent.
-        conv_id = (await s.execute(insert(Conversation).values(
-            contact_id=contact_id, status="queued", priority="normal", last_inbound_channel_id=channel.id,
-            team_id=channel.team_id,
-            created_at=ts, updated_at=ts, last_message_at=ts, last_customer_message_at=ts, queued_at=ts,
-            subject=msg.text[:120],
-        ).returning(Conversation.id))).scalar_one()
-        await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=None, to_status="queued",
-                                                  reason=f"new message on {channel.type} channel {channel.id}",
-                                                  at=ts))
-        status, assignee_id, team_id = "queued", None, channel.team_id
-    else:
-        conv_id, status, assignee_id, team_id = row
-    message_id = (await s.execute(insert_ignoring_duplicates(tx, Message).values(
-        conversation_id=conv_id, direction="in", sender_type="contact", kind="text", channel_id=channel.id,
-        provider_message_id=msg.provider_message_id, text=msg.text, payload=msg.payload, status="received",
-        created_at=ts,
-    ).returning(Message.id))).scalar_one_or_none()
-    if message_id is None:
-        return Received(conv_id, None, contact_id, new)
-    values: dict[str, object] = {"last_message_at": ts, "last_customer_message_at": ts, "updated_at": ts,
-                                 "last_inbound_channel_id": channel.id}
-    if status in ("waiting", "snoozed"):
-        new_status = "assigned" if assignee_id else "queued"
-        values.update(status=new_status, waiting_since=None, snoozed_until=None)
-        if new_status == "queued":
-            values["queued_at"] = ts
-        await s.execute(insert(Transition).values(conversation_id=conv_id, from_status=status, to_status=new_status,
-                                                  assignee_id=assignee_id, team_id=team_id,
-                                                  reason="the customer wrote", at=ts))
-        if status == "snoozed":
-            await do_cancel(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv_id)
-        status = new_status
-    if not new:
-        await s.execute(update(Conversation).where(Conversation.id == conv_id).values(**values))
-    if new:
-        tx.publish(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
-                                       contact_id=contact_id, status=status))
-    tx.publish(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
-                              message_id=message_id, direction="in", sender_type="contact",
-                              message_kind="text", channel_id=channel.id))
-    return Received(conv_id, message_id, contact_id, new)
 
 
 async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id: int) -> Conversation:

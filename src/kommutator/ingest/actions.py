@@ -1,23 +1,42 @@
 """Store a provider's event and what it means, in one transaction, before acknowledging it.
 
-The raw body is kept in ``inbound_events`` (unique per channel and provider event id), so a
-provider's retry is a no-op. If turning the event into a message fails, the raw event is still
-stored as ``failed`` with the error, so nothing is lost and it can be replayed.
+The raw body is kept in ``inbound_events`` (unique per channel and provider event id), so a provider's
+retry of a processed event is a no-op. If turning the event into a message fails, the raw event is still
+committed as ``failed`` with the error and the provider gets a 503, so it retries; a retry of a failed
+event processes it again. Nothing is lost, nothing is doubled.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kommutator.channels.base import ChannelConfig, InboundMessage
-from kommutator.conversations.actions import Received, do_receive_message
-from kommutator.db import Database, Tx, insert_ignoring_duplicates
+from kommutator.clock import now
+from kommutator.conversations.inbound import Received, do_receive_message
+from kommutator.db import Database, Tx
+from kommutator.errors import ProblemError
 from kommutator.ingest.models import InboundEvent
 
 log = logging.getLogger(__name__)
+
+_events = cast(Table, InboundEvent.__table__)
+_FIND = select(_events.c.id, _events.c.status).where(
+    _events.c.channel_id == bindparam("channel_id"), _events.c.provider_event_id == bindparam("provider_event_id"))
+_MARK = _events.update().where(_events.c.id == bindparam("event_id_")).values(
+    status=bindparam("status"), error=bindparam("error"), message_id=bindparam("message_id"))
+_inserts: dict[str, Any] = {}
+
+
+def _insert(dialect: str) -> Any:
+    if dialect not in _inserts:
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        _inserts[dialect] = ins(_events).on_conflict_do_nothing().returning(_events.c.id)
+    return _inserts[dialect]
 
 
 @dataclass(frozen=True)
@@ -25,26 +44,26 @@ class Ingested:
     event_id: str
     duplicate: bool
     received: Received | None
-    failed: bool = False
 
 
 async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessage, body: str) -> Ingested:
-    stored = (await tx.session.execute(
-        insert_ignoring_duplicates(tx, InboundEvent)
-        .values(channel_id=channel.id, provider_event_id=msg.event_id, body=body, status="processed")
-        .returning(InboundEvent.id)
-    )).scalar_one_or_none()
+    conn = await tx.session.connection()
+    key = {"channel_id": channel.id, "provider_event_id": msg.event_id}
+    stored = (await conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "processed",
+                                                              "error": "", "received_at": now()})).scalar()
     if stored is None:
-        return Ingested(msg.event_id, duplicate=True, received=None)
+        existing = (await conn.execute(_FIND, key)).one()
+        if existing.status != "failed":
+            return Ingested(msg.event_id, duplicate=True, received=None)
+        stored = existing.id  # an earlier attempt failed: process the retry
     received = await do_receive_message(tx, channel=channel, msg=msg)
-    if received.message_id is not None:
-        await tx.session.execute(update(InboundEvent).where(InboundEvent.id == stored)
-                                 .values(message_id=received.message_id))
+    await conn.execute(_MARK, {"event_id_": stored, "status": "processed", "error": "",
+                               "message_id": received.message_id})
     return Ingested(msg.event_id, duplicate=False, received=received)
 
 
 async def ingest(db: Database, *, channel: ChannelConfig, messages: list[InboundMessage], body: str) -> list[Ingested]:
-    """Commit each event (raw + processed); fall back to storing it raw as failed."""
+    """Commit each event with its effects; if that fails, keep it raw as failed and ask for a retry."""
     results = []
     for msg in messages:
         async def job(tx: Tx, msg: InboundMessage = msg) -> Ingested:
@@ -54,19 +73,24 @@ async def ingest(db: Database, *, channel: ChannelConfig, messages: list[Inbound
             results.append(await db.write(job))
         except Exception as exc:
             log.exception("processing inbound event %s on channel %s failed", msg.event_id, channel.id)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+            async def keep(tx: Tx, msg: InboundMessage = msg, exc: Exception = exc) -> None:
+                await _keep_failed(tx, channel, msg, body, exc)
 
-            async def keep_raw(tx: Tx, msg: InboundMessage = msg, error: str = error) -> Ingested:
-                stored = (await tx.session.execute(
-                    insert_ignoring_duplicates(tx, InboundEvent)
-                    .values(channel_id=channel.id, provider_event_id=msg.event_id, body=body, status="failed",
-                            error=error).returning(InboundEvent.id)
-                )).scalar_one_or_none()
-                if stored is None:
-                    await tx.session.execute(update(InboundEvent).where(
-                        InboundEvent.channel_id == channel.id, InboundEvent.provider_event_id == msg.event_id,
-                        InboundEvent.status == "failed").values(error=error))
-                return Ingested(msg.event_id, duplicate=stored is None, received=None, failed=True)
-
-            results.append(await db.write(keep_raw))
+            await db.write(keep)
+            raise ProblemError(503, "processing_failed",
+                               "The event was stored but could not be processed yet; retry it later.",
+                               headers={"Retry-After": "5"}) from exc
     return results
+
+
+async def _keep_failed(tx: Tx, channel: ChannelConfig, msg: InboundMessage, body: str, exc: Exception) -> None:
+    conn = await tx.session.connection()
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    key = {"channel_id": channel.id, "provider_event_id": msg.event_id}
+    stored = (await conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "failed",
+                                                              "error": error, "received_at": now()})).scalar()
+    if stored is None:
+        existing = (await conn.execute(_FIND, key)).one()
+        if existing.status == "failed":
+            await conn.execute(_MARK, {"event_id_": existing.id, "status": "failed", "error": error,
+                                       "message_id": None})
