@@ -135,16 +135,16 @@ async def test_a_failure_while_processing_keeps_the_event_and_asks_for_a_retry(c
                                                                                  monkeypatch):
     import kommutator.ingest.actions as ingest_actions
 
-    real = ingest_actions.do_receive_message
+    real = ingest_actions.receive_message
     calls = {"n": 0}
 
-    async def flaky(tx, **kw):  # type: ignore[no-untyped-def]
+    def flaky(conn, **kw):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database hiccup")
-        return await real(tx, **kw)
+        return real(conn, **kw)
 
-    monkeypatch.setattr(ingest_actions, "do_receive_message", flaky)
+    monkeypatch.setattr(ingest_actions, "receive_message", flaky)
     first = await post_inbound(client, api_channel, msg_id="flaky-1", contact="c", text="please keep me")
     assert first.status_code == 503 and first.json()["code"] == "processing_failed"
     assert first.headers["retry-after"]

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -73,16 +73,35 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UtcDateTime()}
 
 
-@dataclass
 class Tx:
-    """What a write job gets: the session and a place to record events for after the commit."""
+    """What a write job gets: the transaction's connection, an ORM session on it (made on first use),
+    and a place to record events for after the commit."""
 
-    session: AsyncSession
-    events: list[Event] = field(default_factory=list)
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.events: list[Event] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = AsyncSession(bind=self.conn, expire_on_commit=False,
+                                         join_transaction_mode="rollback_only")
+        return self._session
 
     def publish(self, event: Event) -> None:
         """Queue an event; it is delivered only if this job's transaction commits."""
         self.events.append(event)
+
+    async def finish(self) -> None:
+        """Flush what the ORM session holds into the transaction and let the session go."""
+        if self._session is not None:
+            try:
+                await self._session.flush()
+            finally:
+                self._session.expunge_all()
+                await self._session.close()
+                self._session = None
 
 
 Job = Callable[[Tx], Awaitable[T]]
@@ -157,7 +176,8 @@ def make_engine(url: str, *, echo: bool = False, sqlite_pool: bool = True, inlin
         engine = create_async_engine(url, echo=echo, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are recycled.
+    return create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_recycle=1800)
 
 
 class Database:
@@ -217,15 +237,16 @@ class Database:
         return await future
 
     async def _run_job(self, conn: AsyncConnection, job: Job[T]) -> tuple[T, list[Event]]:
-        session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+        tx = Tx(conn)
         try:
-            tx = Tx(session)
             result = await job(tx)
-            await session.flush()
-            return result, tx.events
-        finally:
-            session.expunge_all()
-            await session.close()
+        except BaseException:
+            if tx._session is not None:
+                tx._session.expunge_all()
+                await tx._session.close()
+            raise
+        await tx.finish()
+        return result, tx.events
 
     async def _run_alone(self, conn: AsyncConnection, job: Job[T]) -> tuple[T, list[Event]]:
         await conn.begin()

@@ -14,12 +14,14 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
-from kommutator.conversations.inbound import Received, do_receive_message
+from kommutator.conversations.inbound import Received, receive_message
 from kommutator.db import Database, Tx
 from kommutator.errors import ProblemError
+from kommutator.events import Event
 from kommutator.ingest.models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -46,20 +48,29 @@ class Ingested:
     received: Received | None
 
 
-async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessage, body: str) -> Ingested:
-    conn = await tx.session.connection()
+def ingest_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMessage, body: str,
+                   events: list[Event]) -> Ingested:
     key = {"channel_id": channel.id, "provider_event_id": msg.event_id}
-    stored = (await conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "processed",
-                                                              "error": "", "received_at": now()})).scalar()
+    stored = conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "processed",
+                                                       "error": "", "received_at": now()}).scalar()
     if stored is None:
-        existing = (await conn.execute(_FIND, key)).one()
+        existing = conn.execute(_FIND, key).one()
         if existing.status != "failed":
             return Ingested(msg.event_id, duplicate=True, received=None)
         stored = existing.id  # an earlier attempt failed: process the retry
-    received = await do_receive_message(tx, channel=channel, msg=msg)
-    await conn.execute(_MARK, {"event_id_": stored, "status": "processed", "error": "",
-                               "message_id": received.message_id})
+    received = receive_message(conn, channel=channel, msg=msg, events=events)
+    conn.execute(_MARK, {"event_id_": stored, "status": "processed", "error": "", "message_id": received.message_id})
     return Ingested(msg.event_id, duplicate=False, received=received)
+
+
+async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMessage, body: str) -> Ingested:
+    """Store the raw event and the message it carries, in the transaction of ``tx``."""
+    events: list[Event] = []
+    result = await tx.conn.run_sync(
+        lambda c: ingest_message(c, channel=channel, msg=msg, body=body, events=events))
+    for event in events:
+        tx.publish(event)
+    return result
 
 
 async def ingest(db: Database, *, channel: ChannelConfig, messages: list[InboundMessage], body: str) -> list[Ingested]:
@@ -84,7 +95,7 @@ async def ingest(db: Database, *, channel: ChannelConfig, messages: list[Inbound
 
 
 async def _keep_failed(tx: Tx, channel: ChannelConfig, msg: InboundMessage, body: str, exc: Exception) -> None:
-    conn = await tx.session.connection()
+    conn = tx.conn
     error = f"{type(exc).__name__}: {exc}"[:2000]
     key = {"channel_id": channel.id, "provider_event_id": msg.event_id}
     stored = (await conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "failed",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 
 from kommutator.clock import now
 from kommutator.db import Database, Tx
@@ -46,10 +46,13 @@ async def do_schedule(tx: Tx, *, kind: str, subject_type: str, subject_id: int, 
     return timer
 
 
+def cancel_timers_statement(kind: str, subject_type: str, subject_id: int) -> Update:
+    return update(Timer).where(Timer.kind == kind, Timer.subject_type == subject_type,
+                               Timer.subject_id == subject_id, Timer.status == "pending").values(status="cancelled")
+
+
 async def do_cancel(tx: Tx, *, kind: str, subject_type: str, subject_id: int) -> None:
-    await tx.session.execute(update(Timer).where(
-        Timer.kind == kind, Timer.subject_type == subject_type, Timer.subject_id == subject_id,
-        Timer.status == "pending").values(status="cancelled"))
+    await tx.conn.execute(cancel_timers_statement(kind, subject_type, subject_id))
 
 
 class TimerWorker:
