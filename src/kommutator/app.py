@@ -86,12 +86,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     install_error_handlers(app)
 
+    # Webhooks first: routes are matched in order, and providers' requests are the hot path.
+    app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, audit_router):
         api.include_router(router)
     app.include_router(api)
-    app.include_router(webhooks_router)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
