@@ -7,6 +7,7 @@ Tests talk only to loopback; the PostgreSQL run gets a database of its own, crea
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ from kommutator.app import create_app
 from kommutator.auth.actions import do_create_api_token
 from kommutator.auth.passwords import hash_password
 from kommutator.auth.principal import Principal
+from kommutator.clock import set_clock
 from kommutator.config import Settings, load_settings
 from kommutator.db import Tx
 from kommutator.migrate import upgrade
@@ -182,6 +184,28 @@ class Factory:
             return team.id
 
         return await self.rt.db.write(job)
+
+
+class Clock:
+    """A clock the test moves by hand (kommutator.clock), so no test sleeps to see time pass."""
+
+    def __init__(self) -> None:
+        self.t = dt.datetime(2031, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.t
+
+    def tick(self, seconds: float = 1) -> dt.datetime:
+        self.t += dt.timedelta(seconds=seconds)
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    set_clock(c)
+    yield c
+    set_clock(None)
 
 
 @pytest.fixture

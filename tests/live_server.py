@@ -1,48 +1,49 @@
-"""A real uvicorn server in a background thread, on a free loopback port, for socket- and browser-level tests."""
+"""A real uvicorn server in a background thread, on a loopback socket bound up front (no port races)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import uvicorn
 
 from kommutator.app import create_app
 from kommutator.config import Settings
 
 
+def bound_socket() -> tuple[socket.socket, int]:
+    """A socket bound to a free loopback port, to hand to ``run_server``; the port goes into the settings."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock, int(sock.getsockname()[1])
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port that was free a moment ago, for servers started in another process."""
+    sock, port = bound_socket()
+    sock.close()
+    return port
 
 
 @contextmanager
-def run_server(settings: Settings) -> Iterator[str]:
-    """Serve the app until the block ends; yield its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.listen_port, log_level="warning",
-                            lifespan="on")
+def run_server(settings: Settings, sock: socket.socket) -> Iterator[str]:
+    """Serve the app (lifespan on: writer, timers) on ``sock`` until the block ends; yield its base URL."""
+    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-tests", daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{settings.listen_port}"
     deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+        time.sleep(0.02)
     try:
-        yield base
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        sock.close()

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from kommutator.clock import now, set_clock
 from kommutator.conversations.models import Attachment
 from kommutator.workers.models import Timer
 from kommutator.workers.timers import TimerWorker
@@ -19,14 +18,6 @@ from .conftest import post_inbound
 async def conversation(client, api_channel) -> int:  # type: ignore[no-untyped-def]
     r = await post_inbound(client, api_channel, msg_id="m1", contact="c1", text="hi")
     return int(r.json()["conversation_id"])
-
-
-@pytest.fixture
-def clock():  # type: ignore[no-untyped-def]
-    current = [now()]
-    set_clock(lambda: current[0])
-    yield current
-    set_clock(None)
 
 
 async def test_agent_sends_a_file_and_downloads_it_as_an_attachment(client, admin, conversation, settings):
@@ -71,14 +62,14 @@ async def test_others_cannot_download(client, admin, factory, conversation):
 
 
 async def test_snoozed_conversation_wakes_once_when_due(client, admin, conversation, runtime, clock):
-    until = clock[0] + dt.timedelta(hours=2)
+    until = clock.t + dt.timedelta(hours=2)
     r = await client.post(f"/api/v1/conversations/{conversation}/status", headers=admin.headers,
                           json={"status": "snoozed", "snoozed_until": until.isoformat()})
     assert r.json()["status"] == "snoozed"
     worker = TimerWorker(runtime.db)
-    clock[0] += dt.timedelta(hours=1)
+    clock.tick(3600)
     assert await worker.run_due() == 0
-    clock[0] += dt.timedelta(hours=1, seconds=1)
+    clock.tick(3601)
     assert await worker.run_due() == 1
     assert await worker.run_due() == 0, "a timer fires exactly once"
     conv = (await client.get(f"/api/v1/conversations/{conversation}", headers=admin.headers)).json()
@@ -90,13 +81,13 @@ async def test_moving_or_ending_a_snooze_cancels_the_old_timer(client, admin, co
                                                                api_channel):
     url = f"/api/v1/conversations/{conversation}/status"
     await client.post(url, headers=admin.headers,
-                      json={"status": "snoozed", "snoozed_until": (clock[0] + dt.timedelta(hours=1)).isoformat()})
+                      json={"status": "snoozed", "snoozed_until": (clock.t + dt.timedelta(hours=1)).isoformat()})
     await client.post(url, headers=admin.headers,
-                      json={"status": "snoozed", "snoozed_until": (clock[0] + dt.timedelta(hours=5)).isoformat()})
+                      json={"status": "snoozed", "snoozed_until": (clock.t + dt.timedelta(hours=5)).isoformat()})
     async with runtime.db.read() as s:
         pending = (await s.execute(select(Timer.due_at).where(Timer.status == "pending"))).scalars().all()
-    assert pending == [clock[0] + dt.timedelta(hours=5)]
-    clock[0] += dt.timedelta(hours=2)
+    assert pending == [clock.t + dt.timedelta(hours=5)]
+    clock.tick(7200)
     assert await TimerWorker(runtime.db).run_due() == 0
     # The customer writes: the conversation wakes now and the timer is cancelled.
     await post_inbound(client, api_channel, msg_id="m2", contact="c1", text="any news?")
@@ -108,10 +99,10 @@ async def test_a_restart_does_not_lose_a_timer(client, admin, conversation, sett
     """The timer is a row: a new runtime (a restarted server) fires it."""
     from kommutator.runtime import Runtime
 
-    until = clock[0] + dt.timedelta(minutes=10)
+    until = clock.t + dt.timedelta(minutes=10)
     await client.post(f"/api/v1/conversations/{conversation}/status", headers=admin.headers,
                       json={"status": "snoozed", "snoozed_until": until.isoformat()})
-    clock[0] += dt.timedelta(minutes=11)
+    clock.tick(660)
     fresh = Runtime.build(settings)
     await fresh.db.start()
     try:

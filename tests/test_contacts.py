@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,7 +10,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from kommutator.audit.models import AuditEntry
-from kommutator.clock import set_clock
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.conversations.models import Conversation, Message
 from kommutator.workers.models import OutboxItem
@@ -20,27 +17,6 @@ from kommutator.workers.models import OutboxItem
 from .conftest import Actor, post_inbound
 
 C = "/api/v1/contacts"
-
-
-class Clock:
-    """A clock the test moves by hand, so 'which decision is later' never depends on timing."""
-
-    def __init__(self) -> None:
-        self.t = dt.datetime(2031, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.t
-
-    def tick(self, seconds: float = 60) -> None:
-        self.t += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 async def create(client: httpx.AsyncClient, actor: Actor, **body: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from kommutator.channels.models import Channel
-from kommutator.clock import set_clock
 from kommutator.contacts.models import Contact
 from kommutator.conversations import actions
 from kommutator.conversations.models import Conversation, Message, Transition
@@ -26,28 +24,6 @@ from .conftest import Actor, Factory, post_inbound
 
 CONV = "/api/v1/conversations"
 _ids = itertools.count(1)
-
-
-class Clock:
-    """A clock the test moves by hand: timestamps are exact and ordering never depends on speed."""
-
-    def __init__(self) -> None:
-        self.t = dt.datetime(2031, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.t
-
-    def tick(self, seconds: float = 1) -> dt.datetime:
-        self.t += dt.timedelta(seconds=seconds)
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 def at(value: str | None) -> dt.datetime | None:

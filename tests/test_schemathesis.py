@@ -22,7 +22,7 @@ from kommutator.db import Tx
 from kommutator.runtime import Runtime
 
 from .conftest import PG_URL, _truncate_all
-from .live_server import free_port, run_server
+from .live_server import bound_socket, run_server
 
 # Operations that would cut the fuzzer's own credentials.
 SKIP = {("DELETE", "/api/v1/api-tokens/{token_id}"), ("POST", "/api/v1/auth/logout")}
@@ -63,10 +63,11 @@ def live(database_template: str, tmp_path_factory: pytest.TempPathFactory):  # t
     else:
         shutil.copy(database_template, Path(tmp) / "fuzz.db")
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'fuzz.db'}"
-    st = load_settings(data_dir=Path(tmp) / "data", database_url=url, listen_port=free_port(),
+    sock, port = bound_socket()
+    st = load_settings(data_dir=Path(tmp) / "data", database_url=url, listen_port=port,
                        secret_key="fuzz-secret-" + "k" * 32)
     token = asyncio.run(_seed_admin(st))
-    with run_server(st) as base:
+    with run_server(st, sock) as base:
         yield base, token
     if PG_URL:
         asyncio.run(_truncate_all(database_template))

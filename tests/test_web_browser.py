@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -35,10 +31,12 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from kommutator.app import STATIC, create_app
+from kommutator.app import STATIC
 from kommutator.config import load_settings
 from kommutator.demo.seed import DEMO_INBOUND_TOKEN, DEMO_USERS, seed
 from kommutator.migrate import upgrade
+
+from .live_server import bound_socket, run_server
 
 CHROMIUM = shutil.which("chromium")
 MISSING_CHROMIUM = ("Debian's chromium is not installed, so the browser tests cannot run. Install it with "
@@ -62,31 +60,15 @@ document.addEventListener("securitypolicyviolation", (e) => {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real uvicorn server on a free loopback port, with the demo workspace in its own SQLite data folder."""
     data_dir = tmp_path_factory.mktemp("web-browser")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    sock, port = bound_socket()
     base = f"http://127.0.0.1:{port}"
     settings = load_settings(data_dir=data_dir, listen_port=port, public_base_url=base,
                              database_url=f"sqlite+aiosqlite:///{data_dir / 'kommutator.db'}")
     asyncio.run(upgrade(settings.database_url))
     assert asyncio.run(seed(settings)) is True
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", ws="none",
-                            proxy_headers=False)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="uvicorn-web-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
+    with run_server(settings, sock) as served:
+        assert served == base
         yield base
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from kommutator.agents import actions, queries
-from kommutator.agents.models import Skill, Team, User
+from kommutator.agents.models import Team, User
 from kommutator.agents.schemas import (
     SkillCreate,
     SkillRead,
@@ -58,10 +58,7 @@ async def create_user(rt: RuntimeDep, principal: CurrentPrincipal, body: UserCre
 
     password_hash = await asyncio.to_thread(hash_password, body.password)
 
-    async def job(tx: Tx) -> User:
-        return await actions.do_create_user(tx, principal, body, password_hash=password_hash)
-
-    user = await rt.db.write(job)
+    user = await rt.db.write(lambda tx: actions.do_create_user(tx, principal, body, password_hash=password_hash))
     async with rt.db.read() as s:
         return (await queries.users_read(s, [user]))[0]
 
@@ -89,10 +86,7 @@ async def update_user(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id, 
 async def set_user_skills(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id, body: UserSkills) -> UserRead:
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_set_user_skills(tx, principal, user_id, body.skills)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_set_user_skills(tx, principal, user_id, body.skills))
     return await get_user(rt, principal, user_id)
 
 
@@ -107,10 +101,7 @@ async def list_teams(rt: RuntimeDep, principal: CurrentPrincipal) -> list[TeamRe
 async def create_team(rt: RuntimeDep, principal: CurrentPrincipal, body: TeamCreate) -> TeamRead:
     principal.require_admin()
 
-    async def job(tx: Tx) -> Team:
-        return await actions.do_create_team(tx, principal, body)
-
-    team = await rt.db.write(job)
+    team = await rt.db.write(lambda tx: actions.do_create_team(tx, principal, body))
     return TeamRead.model_validate(team)
 
 
@@ -124,10 +115,7 @@ async def get_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id) -> 
 async def update_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id, body: TeamUpdate) -> TeamRead:
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_update_team(tx, principal, team_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_update_team(tx, principal, team_id, body))
     return await get_team(rt, principal, team_id)
 
 
@@ -135,10 +123,7 @@ async def update_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id, 
 async def delete_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id) -> Response:
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_delete_team(tx, principal, team_id)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_delete_team(tx, principal, team_id))
     return Response(status_code=204)
 
 
@@ -146,10 +131,7 @@ async def delete_team(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id) 
 async def set_team_members(rt: RuntimeDep, principal: CurrentPrincipal, team_id: Id, body: TeamMembers) -> TeamRead:
     principal.require_supervisor()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_set_team_members(tx, principal, team_id, body.user_ids)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_set_team_members(tx, principal, team_id, body.user_ids))
     return await get_team(rt, principal, team_id)
 
 
@@ -163,18 +145,12 @@ async def list_skills(rt: RuntimeDep, principal: CurrentPrincipal) -> list[Skill
 async def create_skill(rt: RuntimeDep, principal: CurrentPrincipal, body: SkillCreate) -> SkillRead:
     principal.require_admin()
 
-    async def job(tx: Tx) -> Skill:
-        return await actions.do_create_skill(tx, principal, body)
-
-    return SkillRead.model_validate(await rt.db.write(job))
+    return SkillRead.model_validate(await rt.db.write(lambda tx: actions.do_create_skill(tx, principal, body)))
 
 
 @router.delete("/skills/{skill_id}", status_code=204)
 async def delete_skill(rt: RuntimeDep, principal: CurrentPrincipal, skill_id: Id) -> Response:
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_delete_skill(tx, principal, skill_id)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_delete_skill(tx, principal, skill_id))
     return Response(status_code=204)

@@ -54,10 +54,7 @@ async def login(rt: RuntimeDep, body: LoginRequest, request: Request, response: 
 
 @router.post("/auth/logout", status_code=204)
 async def logout(rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
-    async def job(tx: Tx) -> None:
-        await actions.do_end_session(tx, principal)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_end_session(tx, principal))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -89,10 +86,7 @@ async def list_tokens(rt: RuntimeDep, principal: CurrentPrincipal) -> list[ApiTo
 @router.post("/api-tokens", response_model=ApiTokenCreated, status_code=201)
 async def create_token(rt: RuntimeDep, principal: CurrentPrincipal, body: ApiTokenCreate) -> ApiTokenCreated:
     """Issue an API token acting with your permissions; the response is the only time it is shown."""
-    async def job(tx: Tx) -> tuple[ApiToken, str]:
-        return await actions.do_create_api_token(tx, principal, body.name)
-
-    row, token = await rt.db.write(job)
+    row, token = await rt.db.write(lambda tx: actions.do_create_api_token(tx, principal, body.name))
     return ApiTokenCreated.model_validate({**ApiTokenRead.model_validate(row).model_dump(), "token": token})
 
 

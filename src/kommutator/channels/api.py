@@ -15,7 +15,6 @@ from kommutator.channels.models import Channel
 from kommutator.channels.registry import channel_types, get_adapter
 from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRead, ChannelTypeRead, ChannelUpdate
 from kommutator.common.schemas import Id
-from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.ingest.actions import ingest
 from kommutator.runtime import Runtime
@@ -80,10 +79,7 @@ async def create_channel(rt: RuntimeDep, principal: CurrentPrincipal, body: Chan
     """Connect a channel. Secrets the server generates (e.g. an inbound token) are shown only here."""
     principal.require_admin()
 
-    async def job(tx: Tx) -> tuple[Channel, dict[str, object]]:
-        return await do_create_channel(tx, principal, body, rt.box)
-
-    channel, generated = await rt.db.write(job)
+    channel, generated = await rt.db.write(lambda tx: do_create_channel(tx, principal, body, rt.box))
     return ChannelCreated(**_read(rt, channel, full=True).model_dump(), generated_credentials=generated)
 
 
@@ -101,10 +97,7 @@ async def update_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id
                          body: ChannelUpdate) -> ChannelRead:
     principal.require_admin()
 
-    async def job(tx: Tx) -> Channel:
-        return await do_update_channel(tx, principal, channel_id, body, rt.box)
-
-    channel = await rt.db.write(job)
+    channel = await rt.db.write(lambda tx: do_update_channel(tx, principal, channel_id, body, rt.box))
     _forget(rt, channel_id)
     return _read(rt, channel, full=True)
 
@@ -113,10 +106,7 @@ async def update_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id
 async def delete_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> Response:
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await do_delete_channel(tx, principal, channel_id)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: do_delete_channel(tx, principal, channel_id))
     _forget(rt, channel_id)
     return Response(status_code=204)
 

@@ -75,19 +75,13 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
 @router.patch("/contacts/{contact_id}", response_model=ContactRead)
 async def update_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactUpdate) -> ContactRead:
-    async def job(tx: Tx) -> None:
-        await actions.do_update_contact(tx, principal, contact_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_update_contact(tx, principal, contact_id, body))
     return await _read(rt, contact_id)
 
 
 @router.post("/contacts/{contact_id}/identities", response_model=ContactRead, status_code=201)
 async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id, body: IdentityIn) -> ContactRead:
-    async def job(tx: Tx) -> None:
-        await actions.do_add_identity(tx, principal, contact_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_add_identity(tx, principal, contact_id, body))
     return await _read(rt, contact_id)
 
 
@@ -95,10 +89,7 @@ async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: 
 async def merge_contacts(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactMerge) -> ContactRead:
     """Merge a duplicate into this contact: identities, conversations and consents move here."""
-    async def job(tx: Tx) -> None:
-        await actions.do_merge_contacts(tx, principal, contact_id, body.other_id)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_merge_contacts(tx, principal, contact_id, body.other_id))
     return await _read(rt, contact_id)
 
 
@@ -107,8 +98,5 @@ async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id:
     """Erase the contact and all their conversations (administrators only)."""
     principal.require_admin()
 
-    async def job(tx: Tx) -> None:
-        await actions.do_erase_contact(tx, principal, contact_id)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_erase_contact(tx, principal, contact_id))
     return Response(status_code=204)

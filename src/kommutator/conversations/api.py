@@ -27,7 +27,6 @@ from kommutator.conversations.schemas import (
     MessageRead,
     StatusRequest,
 )
-from kommutator.db import Tx
 from kommutator.errors import ProblemError
 
 router = APIRouter(tags=["conversations"])
@@ -139,10 +138,7 @@ async def list_messages(
 async def send_message(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                        body: MessageCreate) -> MessageRead:
     """Reply to the customer (through the outbox) or add a private note (kind 'note')."""
-    async def job(tx: Tx) -> Message:
-        return await actions.do_send_message(tx, principal, conversation_id, body)
-
-    msg = await rt.db.write(job)
+    msg = await rt.db.write(lambda tx: actions.do_send_message(tx, principal, conversation_id, body))
     return MessageRead.model_validate(msg)
 
 
@@ -150,40 +146,28 @@ async def send_message(rt: RuntimeDep, principal: CurrentPrincipal, conversation
 async def assign(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                  body: AssignRequest) -> ConversationRead:
     """Assign or transfer to an agent and/or team, with an optional handover note."""
-    async def job(tx: Tx) -> None:
-        await actions.do_assign(tx, principal, conversation_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_assign(tx, principal, conversation_id, body))
     return await _read(rt, principal, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/status", response_model=ConversationRead)
 async def set_status(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                      body: StatusRequest) -> ConversationRead:
-    async def job(tx: Tx) -> None:
-        await actions.do_set_status(tx, principal, conversation_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_set_status(tx, principal, conversation_id, body))
     return await _read(rt, principal, conversation_id)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationRead)
 async def update_conversation(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                               body: ConversationUpdate) -> ConversationRead:
-    async def job(tx: Tx) -> None:
-        await actions.do_update_conversation(tx, principal, conversation_id, body)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_update_conversation(tx, principal, conversation_id, body))
     return await _read(rt, principal, conversation_id)
 
 
 @router.put("/conversations/{conversation_id}/labels", response_model=ConversationRead)
 async def set_labels(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                      body: LabelsRequest) -> ConversationRead:
-    async def job(tx: Tx) -> None:
-        await actions.do_set_labels(tx, principal, conversation_id, body.labels)
-
-    await rt.db.write(job)
+    await rt.db.write(lambda tx: actions.do_set_labels(tx, principal, conversation_id, body.labels))
     return await _read(rt, principal, conversation_id)
 
 
