@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from kommutator.audit.actions import do_audit
+from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import Id
@@ -64,11 +64,7 @@ async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: Cont
 async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> ContactRead:
     """A contact's card. Each read of personal data is recorded in the audit log."""
     result = await _read(rt, contact_id)
-
-    async def job(tx: Tx) -> None:
-        do_audit(tx, principal, "contact.viewed", "contact", contact_id)
-
-    await rt.db.write(job)
+    await audit_read(rt, principal, "contact", contact_id)
     return result
 
 

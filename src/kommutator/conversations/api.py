@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import and_, or_, select
 
+from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import MAX_ID, Id
@@ -111,8 +112,10 @@ async def _detail(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def get_conversation(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                            limit: int = Query(100, ge=1, le=500)) -> ConversationDetail:
-    """The conversation with its contact, latest messages and every transition."""
-    return await _detail(rt, principal, conversation_id, limit)
+    """The conversation with its contact, latest messages and every transition (an audited read)."""
+    detail = await _detail(rt, principal, conversation_id, limit)
+    await audit_read(rt, principal, "conversation", conversation_id)
+    return detail
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=MessageList)
@@ -128,10 +131,8 @@ async def list_messages(
         conv = await queries.get_conversation(s, principal, conversation_id)
         rows = await queries.list_messages(s, conv.id, after_id=after_id, before_id=before_id, limit=limit)
         items = await queries.messages_read(s, rows)
-    nxt = None
-    if after_id is not None and len(rows) == limit:
-        nxt = encode_cursor([rows[-1].id])
-    return MessageList(items=items, next_cursor=nxt)
+    # Messages page by id: pass the last id seen as after_id (or the first as before_id); no cursor needed.
+    return MessageList(items=items)
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageRead, status_code=201)
