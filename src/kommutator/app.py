@@ -24,6 +24,7 @@ from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.runtime import Runtime
+from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -64,14 +65,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     discover()
 
     timers = TimerWorker(rt.db)
+    outbox = OutboxWorker(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rt.db.start()
         timers.start()
+        outbox.start()
         try:
             yield
         finally:
+            await outbox.stop()
             await timers.stop()
             await rt.db.close()
 

@@ -6,11 +6,11 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "KOMMUTATOR_"
 
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1)
     cookie_secure: bool = False
     db_echo: bool = False
+    outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts, addresses or networks (CIDR) outbound requests may reach although they are private "
+                    "or loopback; comma-separated in the environment")
 
     @classmethod
     def settings_customise_sources(
@@ -97,6 +101,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL such as https://support.example.com")
         return value.rstrip("/")
+
+    @field_validator("outbound_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("secret_key")
     @classmethod

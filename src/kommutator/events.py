@@ -45,6 +45,17 @@ class MessageCreated(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class MessageStatusChanged(ConversationEvent):
+    """An outbound message's delivery status moved (queued → sent or failed, later delivered, read)."""
+
+    kind: ClassVar[str] = "message.status_changed"
+    message_id: int = 0
+    status: str = ""
+    reason: str = ""
+    channel_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ConversationCreated(ConversationEvent):
     kind: ClassVar[str] = "conversation.created"
     contact_id: int = 0

@@ -11,7 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import BaseModel
+
+# The key in a channel's settings that stops outbound delivery, holding the reason (set by the outbox
+# worker when the endpoint answered 410 Gone; an administrator saving new settings clears it).
+OUTBOUND_DISABLED = "outbound_disabled"
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,53 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class OutboundAttachment:
+    """A file on an outbound message: metadata and where an API client can download it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One of our messages to deliver; ``idempotency_key`` is the same on every attempt."""
+
+    id: int
+    idempotency_key: str
+    conversation_id: int
+    to: str  # the recipient's external id on the channel
+    text: str
+    kind: str
+    created_at: dt.datetime
+    attachments: tuple[OutboundAttachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The provider accepted the message; its id for the message, when it gives one."""
+
+    provider_message_id: str | None = None
+
+
+class SendError(Exception):
+    """Delivery failed. ``retryable`` asks the outbox to try again later (not before ``retry_after``
+    seconds); ``endpoint_gone`` says the channel's outbound endpoint no longer exists (HTTP 410), so the
+    outbox stops sending on the channel until an administrator changes its settings."""
+
+    def __init__(self, *, retryable: bool, reason: str, retry_after: float | None = None,
+                 endpoint_gone: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+        self.reason = reason
+        self.retry_after = retry_after
+        self.endpoint_gone = endpoint_gone
+
+
+@dataclass(frozen=True)
 class InboundResult:
     """What the adapter answers the provider with, once the events are committed."""
 
@@ -125,3 +177,9 @@ class ChannelAdapter:
                     accepted: list[Accepted]) -> InboundResult:
         """The answer to the provider, given only after the events were committed."""
         return InboundResult(200, {"ok": True})
+
+    async def send(self, channel: ChannelConfig, message: OutboundMessage,
+                   client: httpx.AsyncClient) -> SendResult:
+        """Deliver one message through ``client`` (the outbox's, guarded against private targets);
+        raise SendError on failure. Called outside any transaction, possibly more than once per message."""
+        raise SendError(retryable=False, reason=f"channel type {self.type!r} cannot send")

@@ -31,7 +31,9 @@ class OutboxItem(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      # The claim ranks pending items per chat by id: this index serves it without a sort.
+                      Index("ix_outbox_chat_order", "status", "ordering_key", "id"))
 
 
 class Timer(Base):

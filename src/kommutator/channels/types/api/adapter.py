@@ -1,14 +1,23 @@
-"""Inbound messages from an integrator's system, authenticated with the channel's bearer token."""
+"""The generic API channel: an integrator's system posts customer messages (authenticated with the
+channel's bearer token) and receives agent replies as signed Standard Webhooks POSTs to ``outbound_url``."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import datetime as dt
+import email.utils
+import hashlib
+import hmac
 import json
 import secrets
+import time
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError
 
+from kommutator import __version__
 from kommutator.channels.base import (
     Accepted,
     Capabilities,
@@ -18,6 +27,9 @@ from kommutator.channels.base import (
     InboundRequest,
     InboundResult,
     InboundSender,
+    OutboundMessage,
+    SendError,
+    SendResult,
 )
 from kommutator.channels.registry import register
 from kommutator.common.schemas import Strict
@@ -28,6 +40,11 @@ from kommutator.errors import ProblemError
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outbound_url: HttpUrl | None = Field(default=None, description="Where agent replies are delivered")
+    # Named as base.OUTBOUND_DISABLED: declared so that settings read back from the API validate again.
+    outbound_disabled: str | None = Field(
+        default=None, max_length=1000,
+        description="Set by the server when outbound_url answered 410 Gone: replies are not sent until the "
+                    "settings are saved without it")
 
 
 class ApiCredentials(BaseModel):
@@ -99,3 +116,115 @@ class ApiChannel(ChannelAdapter):
         (one,) = accepted
         return InboundResult(200, {"ok": True, "duplicate": one.duplicate, "conversation_id": one.conversation_id,
                                    "message_id": one.message_id})
+
+    async def send(self, channel: ChannelConfig, message: OutboundMessage,
+                   client: httpx.AsyncClient) -> SendResult:
+        """POST the reply to outbound_url, signed as Standard Webhooks; webhook-id repeats on every retry."""
+        url = channel.settings.get("outbound_url")
+        if not url:
+            raise SendError(retryable=False, reason="the channel has no outbound_url")
+        key = secret_bytes(str(channel.credentials.get("outbound_secret", "")))
+        body = _outbound_body(message)
+        # Wall time, not clock.now(): the receiver checks this against its own clock to refuse replays.
+        timestamp = str(int(time.time()))
+        headers = {"content-type": "application/json", "user-agent": f"Kommutator/{__version__}",
+                   "webhook-id": message.idempotency_key, "webhook-timestamp": timestamp,
+                   "webhook-signature": signature(key, message.idempotency_key, timestamp, body)}
+        try:
+            response, answer = await _post(client, str(url), body, headers)
+        except httpx.TimeoutException:
+            raise SendError(retryable=True, reason=f"{url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise SendError(retryable=True, reason=f"cannot reach {url}: {str(exc) or type(exc).__name__}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return SendResult(provider_message_id=_provider_id(answer))
+        if status == 410:
+            raise SendError(retryable=False, endpoint_gone=True,
+                            reason=f"{url} answered 410 Gone: replies on this channel are stopped until an "
+                                   "administrator saves its settings without outbound_disabled")
+        if 300 <= status < 400:
+            where = response.headers.get("location", "elsewhere")
+            raise SendError(retryable=False, reason=f"{url} answered {status}, a redirect to {where}; redirects "
+                                                    "are not followed: set outbound_url to the final address")
+        if status in _RETRYABLE_STATUSES or status >= 500:
+            raise SendError(retryable=True, reason=f"{url} answered HTTP {status}{_snippet(answer)}",
+                            retry_after=retry_after_seconds(response.headers.get("retry-after")))
+        raise SendError(retryable=False, reason=f"{url} answered HTTP {status}{_snippet(answer)}")
+
+
+# How much of an integrator's answer is read: enough for {"id": …} or an error message, no more.
+_MAX_ANSWER_BYTES = 64 * 1024
+_RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def signature(secret: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The Standard Webhooks signature header value: ``v1,<base64 HMAC-SHA256(id.timestamp.body)>``."""
+    mac = hmac.new(secret, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The key inside a ``whsec_<base64>`` secret (padding optional, as the reference libraries accept)."""
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_") + "==", validate=False)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 16:
+        raise SendError(retryable=False, reason="the channel's outbound_secret is not a whsec_<base64> secret of "
+                                                "at least 16 bytes; set a new one in the channel's credentials")
+    return key
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse Retry-After: delay seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _provider_id(answer: bytes) -> str | None:
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    return text if 0 < len(text) <= 255 else None
+
+
+def _snippet(answer: bytes) -> str:
+    text = " ".join(answer[:300].decode("utf-8", "replace").split())
+    return f": {text[:200]}" if text else ""
+
+
+def _outbound_body(message: OutboundMessage) -> bytes:
+    created = message.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    body = {"type": "message.created", "message": {
+        "id": message.id, "conversation_id": message.conversation_id, "contact": {"id": message.to},
+        "text": message.text, "created_at": created,
+        "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "sha256": a.sha256, "url": a.url} for a in message.attachments]}}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: bytes,
+                headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+    async with client.stream("POST", url, content=body, headers=headers, follow_redirects=False) as response:
+        answer = b""
+        async for chunk in response.aiter_bytes():
+            answer += chunk
+            if len(answer) >= _MAX_ANSWER_BYTES:
+                break
+    return response, answer[:_MAX_ANSWER_BYTES]

@@ -1,0 +1,397 @@
+"""The outbox worker: deliver queued messages through their channel's adapter, in order per chat.
+
+A due row is claimed (``claimed_by``/``claimed_until``) in a short transaction — with ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so processes never take the same row; SQLite's single writer serialises claims.
+The adapter's ``send`` runs outside any transaction, and its outcome is written in one more, which also
+moves the message's status. A worker that dies between the send and that write leaves a claim that
+expires; the item is then sent again with the same idempotency key, which the receiver uses to drop the
+repeat: delivery is at least once, and the message turns "sent" exactly once.
+
+An item waits while an earlier item with the same ordering key (one chat) is still pending, including
+one waiting for a retry; an item that failed for good no longer holds the chat up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import Select, func, or_, select, update
+
+from kommutator import __version__
+from kommutator.audit.actions import do_audit
+from kommutator.channels.actions import config_of
+from kommutator.channels.base import (
+    OUTBOUND_DISABLED,
+    OutboundAttachment,
+    OutboundMessage,
+    SendError,
+    SendResult,
+)
+from kommutator.channels.models import Channel
+from kommutator.channels.registry import get_adapter
+from kommutator.clock import now
+from kommutator.config import Settings
+from kommutator.conversations.models import Attachment, Conversation, Message
+from kommutator.db import Tx
+from kommutator.errors import ProblemError
+from kommutator.events import MessageStatusChanged
+from kommutator.runtime import Runtime
+from kommutator.workers.models import OutboxItem
+
+log = logging.getLogger(__name__)
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: 5 s, 25 s, 2 min, 10 min, 52 min, 4.3 h, 8 h — about 13 h in all."""
+
+    max_attempts: int = 8
+    base_delay: float = 5.0
+    factor: float = 5.0
+    max_delay: float = 8 * 3600.0
+    jitter: float = 0.2  # ± this fraction, so that items failed together do not return together
+    max_retry_after: float = 24 * 3600.0
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt; never less than the provider asked."""
+        base = min(self.max_delay, self.base_delay * self.factor ** max(0, attempts - 1))
+        wait = base * (1 + random.uniform(-self.jitter, self.jitter))
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+# --- Outbound HTTP: refuse private targets (SSRF) -------------------------------------------------------
+
+def _blocked_reason(host: str, address: Address) -> str:
+    return (f"{host} resolves to {address}, a private, loopback or reserved address; outbound requests go only "
+            "to public addresses unless the host is listed in the outbound_allow_hosts setting")
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """Send only to public addresses, or to hosts and networks on the allow-list.
+
+    The host is resolved here, every address checked, and the connection pinned to a checked address
+    (TLS still verifies the name), so a second DNS answer cannot swap in a private one. A refused
+    target raises SendError (not retryable): retrying would not make it public.
+    """
+
+    def __init__(self, *, allow_hosts: Iterable[str] = (), inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._names: set[str] = set()
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow_hosts:
+            try:
+                self._networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                self._names.add(entry.strip().lower().rstrip("."))
+
+    def _allowed(self, address: Address) -> bool:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self._networks):
+            return True
+        return address.is_global and not address.is_multicast
+
+    async def _resolve(self, request: httpx.Request) -> list[Address]:
+        host = request.url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS want it
+        with contextlib.suppress(ValueError):
+            return [ipaddress.ip_address(host)]
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
+        found: list[Address] = []
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if address not in found:
+                found.append(address)
+        if not found:
+            raise httpx.ConnectError(f"{host} has no address", request=request)
+        return found
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.raw_host.decode("ascii")
+        if host.lower().rstrip(".") in self._names or request.url.host.rstrip(".") in self._names:
+            return await self._inner.handle_async_request(request)
+        addresses = await self._resolve(request)
+        for address in addresses:
+            if not self._allowed(address):
+                raise SendError(retryable=False, reason=_blocked_reason(request.url.host, address))
+        if str(addresses[0]) != host:
+            # The Host header was set from the original URL when the request was built.
+            request.url = request.url.copy_with(host=str(addresses[0]))
+            if request.url.scheme == "https":
+                request.extensions = {**request.extensions, "sni_hostname": host}
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def outbound_client(settings: Settings, *, timeout: float = 15.0) -> httpx.AsyncClient:
+    """The HTTP client adapters send with: guarded, no redirects, no proxies from the environment."""
+    return httpx.AsyncClient(
+        transport=GuardedTransport(allow_hosts=settings.outbound_allow_hosts),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False, trust_env=False,
+        headers={"user-agent": f"Kommutator/{__version__}"})
+
+
+# --- Recording outcomes (the worker's actions) ---------------------------------------------------------
+
+def _status_event(conv: Conversation, msg: Message) -> MessageStatusChanged:
+    return MessageStatusChanged(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
+                                message_id=msg.id, status=msg.status, reason=msg.status_reason,
+                                channel_id=msg.channel_id)
+
+
+async def _set_message_status(tx: Tx, msg: Message, status: str, reason: str,
+                              provider_message_id: str | None = None) -> None:
+    if msg.status != "queued":  # statuses only move forward; a later callback may have moved it already
+        return
+    ts = now()
+    msg.status, msg.status_reason, msg.status_updated_at = status, reason, ts
+    if provider_message_id and msg.provider_message_id is None:
+        # The id comes from the receiver: keep it only if it does not clash with another message's.
+        taken = await tx.session.scalar(select(Message.id).where(
+            Message.channel_id == msg.channel_id, Message.provider_message_id == provider_message_id,
+            Message.id != msg.id).limit(1))
+        if taken is None:
+            msg.provider_message_id = provider_message_id
+        else:
+            log.warning("channel %s gave message %s the id %r, which message %s already has; not stored",
+                        msg.channel_id, msg.id, provider_message_id, taken)
+    conv = await tx.session.get(Conversation, msg.conversation_id)
+    if conv is not None:
+        tx.publish(_status_event(conv, msg))
+
+
+async def _stop_channel_outbound(tx: Tx, channel_id: int | None, reason: str) -> None:
+    channel = await tx.session.get(Channel, channel_id) if channel_id is not None else None
+    if channel is None or channel.settings.get(OUTBOUND_DISABLED):
+        return
+    channel.settings = {**channel.settings, OUTBOUND_DISABLED: reason}
+    channel.updated_at = now()
+    do_audit(tx, None, "channel.outbound_disabled", "channel", channel.id, reason=reason)
+    log.warning("channel %s: outbound delivery stopped: %s", channel.id, reason)
+
+
+async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendResult | SendError,
+                            policy: RetryPolicy) -> bool:
+    """Mark a claimed item done, schedule its retry, or fail it, with its message; False if not ours."""
+    item = await tx.session.get(OutboxItem, item_id, with_for_update=True, populate_existing=True)
+    if item is None or item.status != "pending" or item.claimed_by != worker:
+        log.info("outbox item %s is no longer claimed by %s; its outcome is left to the new claimant",
+                 item_id, worker)
+        return False
+    ts = now()
+    item.attempts += 1
+    item.claimed_by, item.claimed_until, item.updated_at = None, None, ts
+    msg = await tx.session.get(Message, item.message_id) if item.message_id is not None else None
+    if isinstance(outcome, SendResult):
+        item.status, item.last_error = "done", ""
+        if msg is not None:
+            await _set_message_status(tx, msg, "sent", "", outcome.provider_message_id)
+        return True
+    item.last_error = outcome.reason
+    if outcome.retryable and item.attempts < policy.max_attempts:
+        item.next_attempt_at = ts + dt.timedelta(seconds=policy.delay(item.attempts, outcome.retry_after))
+        return True
+    item.status = "failed"
+    reason = outcome.reason
+    if outcome.retryable:
+        reason += f" (gave up after {item.attempts} attempts)"
+    if outcome.endpoint_gone:
+        await _stop_channel_outbound(tx, item.channel_id, outcome.reason)
+    if msg is not None:
+        await _set_message_status(tx, msg, "failed", reason)
+    return True
+
+
+# --- The worker ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Work:
+    item_id: int
+    message: OutboundMessage | None
+    channel: Channel | None
+
+
+class OutboxWorker:
+    """Deliver due outbox items; ``start`` polls in the background, ``run_due`` does one pass (tests)."""
+
+    def __init__(self, runtime: Runtime, *, client: httpx.AsyncClient | None = None, interval: float = 1.0,
+                 batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
+                 policy: RetryPolicy | None = None, name: str | None = None) -> None:
+        self.rt = runtime
+        self.db = runtime.db
+        self._client = client
+        self._own_client = client is None
+        self.interval = interval
+        self.batch = batch
+        self.lease = lease  # longer than any send takes: an expired claim means the worker died
+        self.policy = policy or RetryPolicy()
+        self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = outbound_client(self.rt.settings)
+        return self._client
+
+    async def run_due(self, *, max_rounds: int = 100) -> int:
+        """Send what is due now; the next message of a chat goes in the next round. Return attempts made."""
+        attempted = 0
+        for _ in range(max_rounds):
+            ids = await self.claim()
+            if not ids:
+                break
+            work = await self._load(ids)
+            await asyncio.gather(*(self._deliver(w) for w in work))
+            attempted += len(work)
+        return attempted
+
+    async def claim(self) -> list[int]:
+        """Claim up to ``batch`` due items, at most one per ordering key (the oldest pending one)."""
+        at = now()
+        unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until <= at)
+        # Each ordering key's oldest pending item, found in one sorted pass: no per-row sub-select, so a
+        # backlog of thousands of chats costs milliseconds even before the planner has statistics for it.
+        ranked = (select(OutboxItem.id, OutboxItem.kind, OutboxItem.next_attempt_at, OutboxItem.claimed_until,
+                         func.row_number().over(partition_by=OutboxItem.ordering_key,
+                                                order_by=OutboxItem.id).label("place"))
+                  .where(OutboxItem.status == "pending").subquery())
+
+        def heads(limit: int) -> Select[tuple[int]]:
+            return (select(ranked.c.id)
+                    .where(ranked.c.place == 1, ranked.c.kind == "message", ranked.c.next_attempt_at <= at,
+                           or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at))
+                    .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit))
+
+        take = update(OutboxItem).values(claimed_by=self.name, claimed_until=at + self.lease)
+
+        async def job(tx: Tx) -> list[int]:
+            if self.db.is_sqlite:
+                # One statement: it takes the write lock before it reads, so no other connection's commit can
+                # slip in between choosing and claiming.
+                stmt = take.where(OutboxItem.id.in_(heads(self.batch))).returning(OutboxItem.id)
+                return sorted((await tx.conn.execute(stmt)).scalars())
+            # PostgreSQL: choose candidates, then lock what no other process holds. Locking re-reads a row
+            # another transaction changed meanwhile, so an item claimed or finished a moment ago drops out.
+            # (An UPDATE … WHERE id IN (sub-select … LIMIT … SKIP LOCKED) may re-run the sub-select as it goes
+            # and claim far more than the limit; separate statements cannot.)
+            candidates = list((await tx.conn.execute(heads(self.batch * 4))).scalars())
+            if not candidates:
+                return []
+            ids = list((await tx.conn.execute(
+                select(OutboxItem.id)
+                .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
+                       OutboxItem.next_attempt_at <= at, unclaimed)
+                .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(self.batch)
+                .with_for_update(skip_locked=True))).scalars())
+            if ids:
+                await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
+            return sorted(ids)
+
+        return await self.db.write(job)
+
+    async def _load(self, ids: list[int]) -> list[_Work]:
+        base = self.rt.settings.public_base_url
+        async with self.db.read() as s:
+            rows = (await s.execute(
+                select(OutboxItem, Message, Channel)
+                .outerjoin(Message, Message.id == OutboxItem.message_id)
+                .outerjoin(Channel, Channel.id == OutboxItem.channel_id)
+                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.id))).all()
+            message_ids = [m.id for _, m, _ in rows if m is not None]
+            files: dict[int, list[OutboundAttachment]] = {}
+            for a in (await s.execute(select(Attachment).where(Attachment.message_id.in_(message_ids))
+                                      .order_by(Attachment.id))).scalars():
+                files.setdefault(a.message_id, []).append(OutboundAttachment(
+                    id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
+                    url=f"{base}/api/v1/attachments/{a.id}"))
+        work = []
+        for item, msg, channel in rows:
+            outbound = None
+            if msg is not None:
+                # Stable across attempts and restarts; the creation second keeps it unique across databases.
+                key = f"msg_{msg.id}_{int(msg.created_at.timestamp())}"
+                outbound = OutboundMessage(id=msg.id, idempotency_key=key, conversation_id=msg.conversation_id,
+                                           to=str(item.payload.get("to", "")), text=msg.text, kind=msg.kind,
+                                           created_at=msg.created_at, attachments=tuple(files.get(msg.id, ())))
+            work.append(_Work(item.id, outbound, channel))
+        return work
+
+    async def _send(self, work: _Work) -> SendResult:
+        channel = work.channel
+        if work.message is None:
+            raise SendError(retryable=False, reason="the message no longer exists")
+        if channel is None:
+            raise SendError(retryable=False, reason="the channel was removed")
+        if not channel.enabled:
+            raise SendError(retryable=False, reason=f"channel {channel.name!r} is disabled")
+        if channel.settings.get(OUTBOUND_DISABLED):
+            raise SendError(retryable=False, reason=str(channel.settings[OUTBOUND_DISABLED]))
+        try:
+            adapter = get_adapter(channel.type)
+            config = config_of(channel, self.rt.box)
+        except (ProblemError, ValueError) as exc:
+            raise SendError(retryable=False, reason=f"channel {channel.name!r} cannot be used: {exc}") from exc
+        return await adapter.send(config, work.message, self.client)
+
+    async def _deliver(self, work: _Work) -> None:
+        outcome: SendResult | SendError
+        try:
+            outcome = await self._send(work)
+        except SendError as exc:
+            outcome = exc
+        except Exception as exc:  # an adapter bug must not stall the chat forever: count it as a failed attempt
+            log.exception("outbox item %s: the adapter failed unexpectedly", work.item_id)
+            outcome = SendError(retryable=True, reason=f"unexpected error: {type(exc).__name__}: {exc}")
+
+        async def job(tx: Tx) -> bool:
+            return await do_record_outcome(tx, item_id=work.item_id, worker=self.name, outcome=outcome,
+                                           policy=self.policy)
+
+        try:
+            await self.db.write(job)
+        except Exception:
+            log.exception("outbox item %s: the outcome could not be recorded; the claim expires and the item "
+                          "is sent again with the same idempotency key", work.item_id)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="kommutator-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("outbox worker pass failed")
+            await asyncio.sleep(self.interval)
