@@ -49,36 +49,54 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="the demo is the embedded SQLite set-up; PostgreSQL runs cover the rest")
-def test_demo_seeds_once_and_serves(tmp_path):
+def test_demo_seeds_once_serves_and_delivers_replies(tmp_path):
     env = {"KOMMUTATOR_DATA_DIR": str(tmp_path / "data")}
-    first = kommutator("demo", "--no-serve", cwd=tmp_path, env=env)
+    port = free_port()
+    first = kommutator("demo", "--no-serve", "--port", str(port), cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     assert "demo seeded" in first.stdout and "admin@demo.kommutator.dev" in first.stdout
-    second = kommutator("demo", "--no-serve", cwd=tmp_path, env=env)
+    second = kommutator("demo", "--no-serve", "--port", str(port), cwd=tmp_path, env=env)
     assert "already seeded" in second.stdout
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kommutator.cli", "serve", "--port", str(port)], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "kommutator.cli", "demo", "--port", str(port)], cwd=tmp_path,
                             env={**{k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                import time
-
-                time.sleep(0.1)
+        _wait_until(lambda: _healthy(base), "the demo server did not start")
         with httpx.Client(base_url=base) as c:
             r = c.post("/api/v1/auth/login", json={"email": "anna@demo.kommutator.dev",
                                                    "password": "demo-agent-2026"})
             assert r.status_code == 200, r.text
+            csrf = r.json()["csrf_token"]
             convs = c.get("/api/v1/conversations").json()["items"]
             assert len(convs) >= 2, "the demo agent should see conversations at once"
-            statuses = {x["status"] for x in c.get("/api/v1/conversations",
-                                                     params={"view": "all"}).json()["items"]}
-            assert statuses, statuses
+            reply = c.post(f"/api/v1/conversations/{convs[0]['id']}/messages", json={"text": "Checking now"},
+                           headers={"X-CSRF-Token": csrf})
+            assert reply.status_code == 201, reply.text
+
+            def delivered() -> bool:
+                items = c.get(f"/api/v1/conversations/{convs[0]['id']}/messages").json()["items"]
+                return [m["status"] for m in items if m["id"] == reply.json()["id"]] == ["sent"]
+
+            _wait_until(delivered, "the reply was not delivered to the demo CRM")
+        received = (tmp_path / "data" / "demo-integrator.jsonl").read_text(encoding="utf-8")
+        assert "Checking now" in received
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(base + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_until(check, message: str, seconds: float = 20) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)

@@ -58,8 +58,11 @@ _DOCS_PAGE = f"""<!doctype html>
 """
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the database is opened by the lifespan (or by the caller passing a runtime)."""
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *, demo: bool = False) -> FastAPI:
+    """Build the app; the database is opened by the lifespan (or by the caller passing a runtime).
+
+    ``demo`` adds the demo workspace's stand-in CRM that receives agent replies (kommutator demo).
+    """
     settings = settings or (runtime.settings if runtime else load_settings())
     rt = runtime or Runtime.build(settings)
     discover()
@@ -97,6 +100,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                    channels_router, audit_router):
         api.include_router(router)
     app.include_router(api)
+    if demo:
+        from kommutator.demo.integrator import router as demo_router
+
+        app.include_router(demo_router)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

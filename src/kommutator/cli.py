@@ -19,14 +19,14 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, *, demo: bool = False) -> None:
     import uvicorn
 
     from kommutator.app import create_app
     from kommutator.migrate import upgrade
 
     asyncio.run(upgrade(settings.database_url))
-    uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
+    uvicorn.run(create_app(settings, demo=demo), host=settings.listen_host, port=settings.listen_port,
                 log_level="info", proxy_headers=False)
 
 
@@ -60,8 +60,11 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     from kommutator.migrate import upgrade
 
     settings = _settings(listen_host=host, listen_port=port, data_dir=data_dir)
+    # The demo channel delivers agent replies to the stand-in CRM on this very server (loopback).
+    settings.outbound_allow_hosts = [*settings.outbound_allow_hosts, settings.listen_host]
     asyncio.run(upgrade(settings.database_url))
-    created = asyncio.run(seed(settings))
+    created = asyncio.run(seed(settings, outbound_url=f"http://{settings.listen_host}:{settings.listen_port}"
+                                                      "/demo/integrator"))
     url = f"http://{settings.listen_host}:{settings.listen_port}/"
     click.echo("")
     click.echo("Kommutator demo " + ("seeded" if created else "workspace already seeded; reusing it"))
@@ -71,8 +74,11 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     for email, password, role, _name in DEMO_USERS:
         click.echo(f"    {role:<11} {email:<28} password: {password}")
     click.echo("")
+    if created:
+        click.echo(f"  Agent replies on the demo channel go to {settings.data_dir.resolve()}/demo-integrator.jsonl")
+        click.echo("")
     if not no_serve:
-        _serve(settings)
+        _serve(settings, demo=True)
 
 
 @main.command()

@@ -23,6 +23,7 @@ from kommutator.conversations import actions as conv
 from kommutator.conversations.models import Conversation
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.db import Tx
+from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
 from kommutator.ingest.actions import do_ingest_message
 from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
@@ -50,21 +51,24 @@ CUSTOMERS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-async def seed(settings: Settings) -> bool:
-    """Create the demo workspace unless it exists; return True when it was created now."""
+async def seed(settings: Settings, *, outbound_url: str | None = None) -> bool:
+    """Create the demo workspace unless it exists; return True when it was created now.
+
+    ``outbound_url``: where the demo API channel delivers agent replies (the stand-in CRM of ``kommutator demo``).
+    """
     rt = Runtime.build(settings)
     await rt.db.start()
     try:
         async with rt.db.read() as s:
             if await s.scalar(select(func.count()).select_from(User)):
                 return False
-        await _seed(rt)
+        await _seed(rt, outbound_url)
         return True
     finally:
         await rt.db.close()
 
 
-async def _seed(rt: Runtime) -> None:
+async def _seed(rt: Runtime, outbound_url: str | None) -> None:
     db = rt.db
     hashes = {pw: hash_password(pw) for pw in {u[1] for u in DEMO_USERS}}
     users: dict[str, User] = {}
@@ -101,7 +105,9 @@ async def _seed(rt: Runtime) -> None:
                   required_skills=[{"skill_id": skills["orders"], "min_level": 1}], strategy="round_robin"),
         ])
         channel, _ = await do_create_channel(tx, admin, ChannelCreate(
-            type="api", name="Website (API)", credentials={"inbound_token": DEMO_INBOUND_TOKEN},
+            type="api", name="Website (API)",
+            credentials={"inbound_token": DEMO_INBOUND_TOKEN, "outbound_secret": DEMO_OUTBOUND_SECRET},
+            settings={"outbound_url": outbound_url} if outbound_url else {},
             team_id=support.id), rt.box)
         return {"support": support.id, "sales": sales.id, "channel": channel}
 

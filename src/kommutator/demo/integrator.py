@@ -1,0 +1,37 @@
+"""The demo workspace's stand-in for a CRM: it receives agent replies from the demo API channel.
+
+Mounted only by ``kommutator demo``. It checks each delivery's Standard Webhooks signature, exactly as a
+real integrator must, and appends the reply to ``<data_dir>/demo-integrator.jsonl`` so a newcomer can see
+what an integration receives.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from kommutator.channels.types.api.adapter import secret_bytes, signature
+from kommutator.runtime import get_runtime
+
+DEMO_OUTBOUND_SECRET = "whsec_ZGVtby1vdXRib3VuZC1zZWNyZXQtZm9yLXRoZS13ZWJzaXRlLTIwMjY="  # noqa: S105  (demo value)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/demo/integrator")
+async def receive(request: Request) -> JSONResponse:
+    body = await request.body()
+    msg_id = request.headers.get("webhook-id", "")
+    timestamp = request.headers.get("webhook-timestamp", "")
+    expected = signature(secret_bytes(DEMO_OUTBOUND_SECRET), msg_id, timestamp, body)
+    sent = request.headers.get("webhook-signature", "").split()
+    if not any(hmac.compare_digest(s, expected) for s in sent):
+        return JSONResponse({"error": "bad signature"}, status_code=401)
+    rt = await get_runtime(request)
+    line = json.dumps({"webhook_id": msg_id, **json.loads(body)}, ensure_ascii=False)
+    with (rt.settings.data_dir / "demo-integrator.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    return JSONResponse({"ok": True})
