@@ -14,6 +14,7 @@ from kommutator import __version__
 from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
+from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
 from kommutator.channels.registry import discover
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     install_error_handlers(app)
 
     # Webhooks first: routes are matched in order, and providers' requests are the hot path.
+    app.router.routes.append(fast_webhook_route)
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
