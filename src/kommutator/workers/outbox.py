@@ -47,6 +47,7 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import MessageStatusChanged
 from kommutator.runtime import Runtime
+from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -231,12 +232,15 @@ class _Work:
     channel: Channel | None
 
 
-class OutboxWorker:
+class OutboxWorker(PollingWorker):
     """Deliver due outbox items; ``start`` polls in the background, ``run_due`` does one pass (tests)."""
+
+    name_in_logs = "outbox"
 
     def __init__(self, runtime: Runtime, *, client: httpx.AsyncClient | None = None, interval: float = 1.0,
                  batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
                  policy: RetryPolicy | None = None, name: str | None = None) -> None:
+        super().__init__()
         self.rt = runtime
         self.db = runtime.db
         self._client = client
@@ -374,24 +378,8 @@ class OutboxWorker:
             log.exception("outbox item %s: the outcome could not be recorded; the claim expires and the item "
                           "is sent again with the same idempotency key", work.item_id)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="kommutator-outbox")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("outbox worker pass failed")
-            await asyncio.sleep(self.interval)

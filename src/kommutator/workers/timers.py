@@ -7,8 +7,6 @@ move the clock and call ``run_due()`` instead of sleeping.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +16,7 @@ from sqlalchemy import Update, select, update
 
 from kommutator.clock import now
 from kommutator.db import Database, Tx
+from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import Timer
 
 log = logging.getLogger(__name__)
@@ -55,14 +54,16 @@ async def do_cancel(tx: Tx, *, kind: str, subject_type: str, subject_id: int) ->
     await tx.conn.execute(cancel_timers_statement(kind, subject_type, subject_id))
 
 
-class TimerWorker:
-    """Fire due timers; ``run_forever`` polls, ``run_due`` fires what is due now (tests call it)."""
+class TimerWorker(PollingWorker):
+    """Fire due timers; ``start`` polls in the background, ``run_due`` fires what is due now (tests)."""
+
+    name_in_logs = "timers"
 
     def __init__(self, db: Database, *, interval: float = 1.0, batch: int = 100) -> None:
+        super().__init__()
         self.db = db
         self.interval = interval
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
 
     async def run_due(self) -> int:
         async with self.db.read() as s:
@@ -95,22 +96,3 @@ class TimerWorker:
             return 1
         await handler(tx, timer)
         return 1
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="kommutator-timers")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("timer worker pass failed")
-            await asyncio.sleep(self.interval)

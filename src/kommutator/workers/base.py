@@ -1,0 +1,41 @@
+"""The loop every worker shares: a pass over durable rows every ``interval`` seconds until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class PollingWorker:
+    """Subclasses implement ``run_due`` (one pass; tests call it directly) and name themselves."""
+
+    name_in_logs = "worker"
+    interval: float = 1.0
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_due(self) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"kommutator-{self.name_in_logs}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("%s pass failed", self.name_in_logs)
+            await asyncio.sleep(self.interval)
