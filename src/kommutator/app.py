@@ -24,6 +24,8 @@ from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
+from kommutator.realtime.api import hub_of
+from kommutator.realtime.api import router as realtime_router
 from kommutator.runtime import Runtime
 from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     rt = runtime or Runtime.build(settings)
     discover()
 
+    hub_of(rt)  # subscribe the socket hub to the bus before any event
     timers = TimerWorker(rt.db)
     outbox = OutboxWorker(rt)
 
@@ -99,7 +102,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
-                   channels_router, audit_router):
+                   channels_router, audit_router, realtime_router):
         api.include_router(router)
     app.include_router(api)
     if demo:

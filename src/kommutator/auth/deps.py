@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import select, update
+from starlette.requests import HTTPConnection
 
 from kommutator.agents.models import TeamMember, User
 from kommutator.auth.models import ApiToken, AuthSession
@@ -20,7 +21,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
     return request.client.host if request.client else ""
 
 
@@ -33,7 +34,7 @@ async def _load_principal(rt: Runtime, user: User, *, token_id: int | None, sess
                      token_id=token_id, session_id=session_id, ip=ip)
 
 
-async def authenticate(request: Request, rt: Annotated[Runtime, Depends(get_runtime)]) -> Principal:
+async def authenticate(request: HTTPConnection, rt: Annotated[Runtime, Depends(get_runtime)]) -> Principal:
     """Resolve the caller; 401 when missing or invalid, 403 on a missing CSRF token."""
     header = request.headers.get("authorization", "")
     ip = client_ip(request)
@@ -74,7 +75,8 @@ async def authenticate(request: Request, rt: Annotated[Runtime, Depends(get_runt
     if srow is None or srow[0].expires_at <= now() or not srow[1].active:
         raise ProblemError(401, "session_expired", "Your session has expired; log in again.")
     session, user = srow
-    if request.method not in SAFE_METHODS:
+    # WebSockets have no method and no custom headers from browsers: their handshake checks the Origin.
+    if request.scope.get("method", "GET") not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not same(sent, session.csrf_token):
             raise ProblemError(403, "csrf_failed",

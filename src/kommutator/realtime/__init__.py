@@ -1,0 +1,1 @@
+"""Live updates to agents' screens over WebSocket."""

@@ -1,0 +1,95 @@
+"""/api/v1/realtime: one WebSocket per open screen, carrying the events its user may see."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from sqlalchemy import update
+from starlette.websockets import WebSocketDisconnect
+
+from kommutator.agents.models import User
+from kommutator.auth.deps import authenticate
+from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.errors import ProblemError
+from kommutator.realtime.hub import Hub
+from kommutator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def hub_of(rt: Runtime) -> Hub:
+    hub = rt.extras.get("hub")
+    if hub is None:
+        hub = rt.extras["hub"] = Hub(rt.bus)
+    assert isinstance(hub, Hub)
+    return hub
+
+
+def _same_origin(ws: WebSocket, rt: Runtime) -> bool:
+    """Refuse cross-site WebSocket hijacking: a browser's Origin must be this server's."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (browsers always send Origin on WebSocket handshakes)
+    allowed = {urlsplit(rt.settings.public_base_url).netloc, ws.headers.get("host", "")}
+    return urlsplit(origin).netloc in allowed
+
+
+async def _set_presence(rt: Runtime, principal: Principal, presence: str) -> None:
+    await rt.db.write(lambda tx: tx.conn.execute(
+        update(User).where(User.id == principal.user_id).values(presence=presence, presence_changed_at=now())))
+
+
+@router.websocket("/realtime")
+async def realtime(ws: WebSocket) -> None:
+    """Events of the conversations the user may see, as JSON: {seq, kind, conversation_id, …}.
+
+    Authenticate with the session cookie (browsers) or 'Authorization: Bearer <API token>'. After a
+    reconnect, catch up from the REST API; the socket does not replay. The user is online while at least
+    one of their screens is connected, and away when the last one closes.
+    """
+    rt: Runtime = ws.app.state.runtime
+    try:
+        principal = await authenticate(ws, rt)
+    except ProblemError as exc:
+        await ws.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+        return
+    if not _same_origin(ws, rt):
+        await ws.close(code=4403, reason="origin_not_allowed")
+        return
+    await ws.accept()
+    hub = hub_of(rt)
+    conn = hub.open(principal)
+    if principal.token_id is None and hub.count_for(principal.user_id) == 1:
+        await _set_presence(rt, principal, "online")
+    await ws.send_json({"kind": "hello", "user_id": principal.user_id})
+
+    async def pump() -> None:
+        while True:
+            payload = await conn.queue.get()
+            if payload is None:  # fell too far behind: reconnect and catch up
+                await ws.close(code=4408, reason="too_slow")
+                return
+            await ws.send_json(payload)
+
+    async def drain() -> None:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass  # the socket only speaks; what the screen sends is ignored
+
+    tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        hub.close(conn)
+        if principal.token_id is None and hub.count_for(principal.user_id) == 0:
+            await _set_presence(rt, principal, "away")

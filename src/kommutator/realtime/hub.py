@@ -1,0 +1,72 @@
+"""Fan events out to the agents' open sockets, each filtered by what its user may see.
+
+Screens are not a place where anything must not be lost: a socket that falls behind is closed, and the
+screen catches up from the database (GET /conversations, /messages?after_id=…) when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from kommutator.auth.principal import Principal
+from kommutator.events import Bus, ConversationEvent, ConversationUpdated, Event
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 1000  # events a slow screen may lag behind before it is told to reconnect
+
+
+@dataclass(eq=False)
+class Connection:
+    principal: Principal
+    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+
+def may_see(principal: Principal, event: ConversationEvent) -> bool:
+    """The same rule as the REST API, applied to the conversation before and after a change."""
+    if principal.can_see_conversation(team_id=event.team_id, assignee_id=event.assignee_id):
+        return True
+    if isinstance(event, ConversationUpdated):
+        # Whoever lost the conversation in a transfer must hear that it left their screen.
+        before_assignee = (event.changes.get("assignee_id") or [None])[0]
+        before_team = (event.changes.get("team_id") or [None])[0]
+        return principal.can_see_conversation(team_id=before_team, assignee_id=before_assignee)
+    return False
+
+
+class Hub:
+    """The sockets of this process; several processes each run one, fed by the shared bus."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._connections: set[Connection] = set()
+        self._seq = itertools.count(1)
+        bus.subscribe(self._on_event, kinds=(ConversationEvent,))
+
+    def open(self, principal: Principal) -> Connection:
+        conn = Connection(principal)
+        self._connections.add(conn)
+        return conn
+
+    def close(self, conn: Connection) -> None:
+        self._connections.discard(conn)
+
+    def count_for(self, user_id: int) -> int:
+        return sum(1 for c in self._connections if c.principal.user_id == user_id)
+
+    async def _on_event(self, event: Event) -> None:
+        assert isinstance(event, ConversationEvent)
+        payload = {"seq": next(self._seq), **event.to_dict()}
+        for conn in list(self._connections):
+            if conn.overflowed or not may_see(conn.principal, event):
+                continue
+            try:
+                conn.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                conn.overflowed = True  # the socket task closes it; the screen reconnects and catches up
+                conn.queue = asyncio.Queue(1)
+                conn.queue.put_nowait(None)
