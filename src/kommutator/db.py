@@ -24,7 +24,6 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -195,10 +194,6 @@ class Database:
         self._writer_conn: AsyncConnection | None = None
         self.batches = 0  # observed by tests and benchmarks
 
-    @property
-    def sync_engine(self) -> Engine:
-        return self.engine.sync_engine
-
     async def start(self) -> None:
         if self._write_engine is not None and self._writer_task is None:
             self._writer_conn = await self._write_engine.connect()
@@ -315,14 +310,3 @@ class Database:
             if not p.future.done():
                 p.future.set_result(result)
             await self._publish(events)
-
-
-def insert_ignoring_duplicates(tx: Tx, table: Any) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING for the session's dialect (SQLite and PostgreSQL)."""
-    if tx.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
