@@ -17,6 +17,7 @@ from kommutator.auth.api import router as auth_router
 from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
+from kommutator.channels.host import ChannelServices
 from kommutator.channels.registry import discover
 from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
@@ -73,15 +74,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     hub_of(rt)  # subscribe the socket hub to the bus before any event
     timers = TimerWorker(rt.db)
     outbox = OutboxWorker(rt)
+    channel_services = ChannelServices(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rt.db.start()
         timers.start()
         outbox.start()
+        channel_services.start()
         try:
             yield
         finally:
+            await channel_services.stop()
             await outbox.stop()
             await timers.stop()
             await rt.db.close()

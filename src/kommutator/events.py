@@ -56,6 +56,14 @@ class MessageStatusChanged(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class MessageEdited(ConversationEvent):
+    """The customer edited a message; its text changed, the original is in its payload."""
+
+    kind: ClassVar[str] = "message.edited"
+    message_id: int = 0
+
+
+@dataclass(frozen=True)
 class ConversationCreated(ConversationEvent):
     kind: ClassVar[str] = "conversation.created"
     contact_id: int = 0

@@ -17,7 +17,7 @@ from kommutator.channels.registry import channel_types, get_adapter
 from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRead, ChannelTypeRead, ChannelUpdate
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.errors import ProblemError, not_found
-from kommutator.ingest.actions import ingest
+from kommutator.ingest.actions import accept
 from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["channels"])
@@ -121,8 +121,8 @@ async def handle_inbound(rt: Runtime, channel_id: int, request: Request) -> Resp
     req = InboundRequest(method=request.method, url=str(request.url), headers=dict(request.headers),
                          query=dict(request.query_params), body=await request.body())
     adapter.verify(channel, req)
-    messages = adapter.parse(channel, req)
-    results = await ingest(rt.db, channel=channel, messages=messages, body=req.body.decode("utf-8", "replace"))
+    items = adapter.parse(channel, req)
+    results = await accept(rt, channel, items, req.body)
     accepted = [Accepted(event_id=r.event_id, duplicate=r.duplicate,
                          conversation_id=r.received.conversation_id if r.received else None,
                          message_id=r.received.message_id if r.received else None) for r in results]

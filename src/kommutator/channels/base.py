@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
 from pydantic import BaseModel
@@ -32,6 +32,8 @@ class Capabilities:
     reply_window: dt.timedelta | None = None
     messages_per_second: float | None = None
     messages_per_second_per_chat: float | None = None
+    # Replies need the conversation's earlier provider ids (OutboundMessage.thread), e.g. email threading.
+    threaded: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,23 @@ class InboundSender:
 
 
 @dataclass(frozen=True)
+class InboundFile:
+    """A file on a customer's message: its bytes (``data``, e.g. a MIME part) or a provider reference
+    (``ref``, e.g. a Telegram file_id) that the core resolves with ``ChannelAdapter.fetch_file`` before
+    the message is committed, so a failed download makes the provider retry instead of losing the file."""
+
+    filename: str
+    content_type: str = "application/octet-stream"
+    data: bytes | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
 class InboundMessage:
-    """A customer's message, normalised; ``event_id`` is the provider's id used to drop redeliveries."""
+    """A customer's message, normalised; ``event_id`` is the provider's id used to drop redeliveries.
+
+    A button press is a message whose ``text`` is the button's label and ``button`` its id (the id we
+    gave it in ``OutboundMessage.buttons``)."""
 
     event_id: str
     sender: InboundSender
@@ -66,6 +83,36 @@ class InboundMessage:
     sent_at: dt.datetime | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    files: tuple[InboundFile, ...] = ()
+    button: str | None = None
+
+
+# Delivery statuses in the order they may move; "failed" is final and only replaces queued or sent.
+STATUS_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+@dataclass(frozen=True)
+class InboundStatus:
+    """The provider reports what became of one of our messages (``sent``, ``delivered``, ``read``,
+    ``failed`` with a ``reason``). Statuses only move forward; repeats and late arrivals are no-ops."""
+
+    event_id: str
+    provider_message_id: str
+    status: str
+    reason: str = ""
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class InboundEdit:
+    """The customer edited a message they sent earlier; the original text is kept in the message payload."""
+
+    event_id: str
+    provider_message_id: str
+    text: str
+
+
+InboundItem = InboundMessage | InboundStatus | InboundEdit
 
 
 @dataclass(frozen=True)
@@ -104,6 +151,15 @@ class OutboundAttachment:
 
 
 @dataclass(frozen=True)
+class Button:
+    """A choice offered to the customer; a press comes back as ``InboundMessage(button=id)``.
+    Adapters without buttons never see these: the core turns them into numbered lines in the text."""
+
+    id: str  # at most 64 bytes (Telegram's callback_data limit)
+    label: str
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """One of our messages to deliver; ``idempotency_key`` is the same on every attempt."""
 
@@ -115,6 +171,14 @@ class OutboundMessage:
     kind: str
     created_at: dt.datetime
     attachments: tuple[OutboundAttachment, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    language: str | None = None  # the contact's language, for templates and fixed texts
+    # When the customer last wrote on this channel (for reply windows such as WhatsApp's 24 hours).
+    last_customer_message_at: dt.datetime | None = None
+    # Where threading needs it (email): the provider ids of the conversation's earlier messages, oldest first,
+    # and the subject of the conversation.
+    thread: tuple[str, ...] = ()
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +211,26 @@ class InboundResult:
     media_type: str = "application/json"
 
 
+class ChannelHost(Protocol):
+    """What the server offers an adapter's ``run``."""
+
+    client: httpx.AsyncClient  # guarded against private targets unless allowed in the settings
+
+    async def channels(self, type: str) -> list[ChannelConfig]:
+        """The enabled channels of a type, credentials decrypted."""
+        ...
+
+    async def ingest(self, channel: ChannelConfig, items: list[InboundItem], raw: bytes) -> list[Accepted]:
+        """Commit items as a webhook would; raises if they could not be committed (retry later)."""
+        ...
+
+    async def get_state(self, channel_id: int, key: str) -> str | None:
+        """A small durable value per channel, e.g. a polling offset."""
+        ...
+
+    async def set_state(self, channel_id: int, key: str, value: str) -> None: ...
+
+
 class ChannelAdapter:
     """Subclass per channel type; override what the type supports."""
 
@@ -169,9 +253,20 @@ class ChannelAdapter:
         """Raise ProblemError (401/403) unless the request really comes from the provider."""
         raise NotImplementedError
 
-    def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundMessage]:
-        """Turn a verified request into normalised events; raise ProblemError(400/422) on bad input."""
+    def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundItem]:
+        """Turn a verified request into normalised events; raise ProblemError(400/422) on bad input.
+        Events the product does not use (e.g. typing notices) are left out, and still acknowledged."""
         raise NotImplementedError
+
+    async def fetch_file(self, channel: ChannelConfig, ref: str, client: httpx.AsyncClient) -> bytes:
+        """Download a file an inbound message refers to (``InboundFile.ref``); raise SendError on failure."""
+        raise SendError(retryable=False, reason=f"channel type {self.type!r} has no files to fetch")
+
+    async def run(self, host: ChannelHost) -> None:
+        """Long-running work of the type (long polling, an SMTP listener, an IMAP poller), started with the
+        server and cancelled at shutdown; the default has none. Items it receives go through
+        ``host.ingest`` exactly like a webhook's."""
+        return None
 
     def acknowledge(self, channel: ChannelConfig, request: InboundRequest,
                     accepted: list[Accepted]) -> InboundResult:

@@ -83,6 +83,25 @@ class FileStore:
         return StoredFile(key=key, filename=safe_filename(upload.filename), content_type=ctype, size=size,
                           sha256=digest.hexdigest(), temp_path=temp)
 
+    def put(self, data: bytes, filename: str, content_type: str) -> StoredFile:
+        """Write bytes received from a provider straight to their final place (``discard`` removes them if
+        their row is not committed); raise 413 over the size cap, 422 when empty."""
+        if len(data) > self.max_bytes:
+            raise ProblemError(413, "file_too_large",
+                               f"Files may be at most {self.max_bytes // 1_000_000} MB; this one is larger.")
+        if not data:
+            raise ProblemError(422, "empty_file", "The file is empty.")
+        key_id = uuid.uuid4().hex
+        key = f"{key_id[:2]}/{key_id}"
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        final.write_bytes(data)
+        ctype = content_type.split(";")[0].strip().lower()
+        if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", ctype):
+            ctype = "application/octet-stream"
+        return StoredFile(key=key, filename=safe_filename(filename), content_type=ctype, size=len(data),
+                          sha256=hashlib.sha256(data).hexdigest(), temp_path=final)
+
     def commit(self, stored: StoredFile) -> None:
         os.replace(stored.temp_path, self.path(stored.key))
 

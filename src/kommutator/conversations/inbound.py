@@ -10,6 +10,7 @@ two first messages never make two contacts or two conversations.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,7 +21,8 @@ from sqlalchemy.engine import Connection
 from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
-from kommutator.conversations.models import Conversation, Message, Transition
+from kommutator.conversations.files import StoredFile
+from kommutator.conversations.models import Attachment, Conversation, Message, Transition
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.events import ConversationCreated, Event, MessageCreated
@@ -43,6 +45,7 @@ _OPEN_CONVERSATION = (
     .order_by(_conversations.c.id.desc()).limit(1))
 _INSERT_CONVERSATION = _conversations.insert().returning(_conversations.c.id)
 _INSERT_TRANSITION = _transitions.insert()
+_INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
 _TOUCH_CONVERSATION = _conversations.update().where(_conversations.c.id == bindparam("conversation_id_")).values(
     last_message_at=bindparam("ts"), last_customer_message_at=bindparam("ts"), updated_at=bindparam("ts"),
     last_inbound_channel_id=bindparam("channel_id_"))
@@ -90,7 +93,7 @@ def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, 
 
 
 def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMessage,
-                    events: list[Event]) -> Received:
+                    events: list[Event], files: Sequence[StoredFile] = ()) -> Received:
     """Append a customer's message to their open conversation (or start one); duplicates are no-ops.
 
     Synchronous on purpose: run inside one ``AsyncConnection.run_sync`` so its seven or so statements
@@ -117,14 +120,21 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     else:
         conv_id, status, assignee_id, team_id = row
     _, insert_message = _ignoring_duplicates(conn.dialect.name)
+    payload = dict(msg.payload)
+    if msg.button is not None:
+        payload["button"] = msg.button
     message_id = conn.execute(insert_message, {
         "conversation_id": conv_id, "direction": "in", "sender_type": "contact", "sender_user_id": None,
         "kind": "text", "channel_id": channel.id, "provider_message_id": msg.provider_message_id,
-        "text": msg.text, "payload": dict(msg.payload), "status": "received", "status_reason": "",
+        "text": msg.text, "payload": payload, "status": "received", "status_reason": "",
         "created_at": ts, "status_updated_at": None,
     }).scalar()
     if message_id is None:
         return Received(conv_id, None, contact_id, new)
+    if files:
+        conn.execute(_INSERT_ATTACHMENT, [
+            {"message_id": message_id, "filename": f.filename, "content_type": f.content_type, "size": f.size,
+             "sha256": f.sha256, "storage_key": f.key, "created_at": ts} for f in files])
     if not new:
         conn.execute(_TOUCH_CONVERSATION, {"conversation_id_": conv_id, "ts": ts, "channel_id_": channel.id})
         if status in ("waiting", "snoozed"):

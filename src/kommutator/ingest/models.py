@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
-from kommutator.db import Base, BigId
+from kommutator.db import Base, BigId, JsonType
 
 
 class InboundEvent(Base):
@@ -17,11 +18,18 @@ class InboundEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     provider_event_id: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(12), default="processed")  # processed, failed
+    # processed, failed, or unmatched: a status report for a message whose provider id we have not stored
+    # yet (the provider answered faster than the outbox recorded the send); applied when it is stored.
+    status: Mapped[str] = mapped_column(String(12), default="processed")
+    # For unmatched reports: the provider message id they are about.
+    ref: Mapped[str | None] = mapped_column(String(255))
+    # For unmatched reports: the normalised report ({"status", "reason"}) to apply later.
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     error: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
     # The message this event became; erasing a contact erases their raw events through it.
     message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=now)
 
-    __table_args__ = (UniqueConstraint("channel_id", "provider_event_id"),)
+    __table_args__ = (UniqueConstraint("channel_id", "provider_event_id"),
+                      Index("ix_inbound_events_unmatched", "channel_id", "ref"))

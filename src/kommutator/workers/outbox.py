@@ -24,6 +24,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import Select, func, or_, select, update
@@ -33,6 +34,8 @@ from kommutator.audit.actions import do_audit
 from kommutator.channels.actions import config_of
 from kommutator.channels.base import (
     OUTBOUND_DISABLED,
+    Button,
+    Capabilities,
     OutboundAttachment,
     OutboundMessage,
     SendError,
@@ -42,10 +45,12 @@ from kommutator.channels.models import Channel
 from kommutator.channels.registry import get_adapter
 from kommutator.clock import now
 from kommutator.config import Settings
+from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
-from kommutator.events import MessageStatusChanged
+from kommutator.events import Event, MessageStatusChanged
+from kommutator.ingest.actions import apply_unmatched
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import OutboxItem
@@ -173,6 +178,15 @@ async def _set_message_status(tx: Tx, msg: Message, status: str, reason: str,
             Message.id != msg.id).limit(1))
         if taken is None:
             msg.provider_message_id = provider_message_id
+            await tx.session.flush()
+            events: list[Event] = []
+            channel_id = msg.channel_id
+            if channel_id is not None:
+                await tx.conn.run_sync(lambda c: apply_unmatched(c, channel_id, provider_message_id, events))
+                if events:
+                    await tx.session.refresh(msg)
+            for event in events:
+                tx.publish(event)
         else:
             log.warning("channel %s gave message %s the id %r, which message %s already has; not stored",
                         msg.channel_id, msg.id, provider_message_id, taken)
@@ -221,6 +235,19 @@ async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendR
     if msg is not None:
         await _set_message_status(tx, msg, "failed", reason)
     return True
+
+
+def _capabilities(channel_type: str) -> Capabilities:
+    try:
+        return get_adapter(channel_type).capabilities
+    except (ProblemError, KeyError):
+        return Capabilities()
+
+
+def _buttons(payload: dict[str, Any]) -> tuple[Button, ...]:
+    raw = payload.get("buttons") or []
+    return tuple(Button(id=str(b["id"]), label=str(b["label"])) for b in raw
+                 if isinstance(b, dict) and "id" in b and "label" in b)
 
 
 # --- The worker ----------------------------------------------------------------------------------------
@@ -318,26 +345,57 @@ class OutboxWorker(PollingWorker):
         base = self.rt.settings.public_base_url
         async with self.db.read() as s:
             rows = (await s.execute(
-                select(OutboxItem, Message, Channel)
+                select(OutboxItem, Message, Channel, Conversation, Contact)
                 .outerjoin(Message, Message.id == OutboxItem.message_id)
                 .outerjoin(Channel, Channel.id == OutboxItem.channel_id)
+                .outerjoin(Conversation, Conversation.id == Message.conversation_id)
+                .outerjoin(Contact, Contact.id == Conversation.contact_id)
                 .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.id))).all()
-            message_ids = [m.id for _, m, _ in rows if m is not None]
+            message_ids = [m.id for _, m, _, _, _ in rows if m is not None]
             files: dict[int, list[OutboundAttachment]] = {}
             for a in (await s.execute(select(Attachment).where(Attachment.message_id.in_(message_ids))
                                       .order_by(Attachment.id))).scalars():
                 files.setdefault(a.message_id, []).append(OutboundAttachment(
                     id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
                     url=f"{base}/api/v1/attachments/{a.id}"))
+            pairs = {(m.conversation_id, c.id) for _, m, c, _, _ in rows if m is not None and c is not None}
+            last_in: dict[tuple[int, int], dt.datetime] = {}
+            if pairs:
+                for conv_id, ch_id, at in (await s.execute(
+                        select(Message.conversation_id, Message.channel_id, func.max(Message.created_at))
+                        .where(Message.conversation_id.in_({p[0] for p in pairs}), Message.direction == "in")
+                        .group_by(Message.conversation_id, Message.channel_id))).all():
+                    if ch_id is not None:
+                        last_in[(conv_id, ch_id)] = at
+            threads: dict[tuple[int, int], tuple[str, ...]] = {}
+            for conv_id, ch_id in pairs:
+                channel_type = next(c.type for _, m, c, _, _ in rows if c is not None and c.id == ch_id)
+                if _capabilities(channel_type).threaded:
+                    ids_ = (await s.execute(
+                        select(Message.provider_message_id)
+                        .where(Message.conversation_id == conv_id, Message.channel_id == ch_id,
+                               Message.provider_message_id.is_not(None))
+                        .order_by(Message.id.desc()).limit(20))).scalars()
+                    threads[(conv_id, ch_id)] = tuple(reversed([i for i in ids_ if i]))
         work = []
-        for item, msg, channel in rows:
+        for item, msg, channel, conv, contact in rows:
             outbound = None
             if msg is not None:
                 # Stable across attempts and restarts; the creation second keeps it unique across databases.
                 key = f"msg_{msg.id}_{int(msg.created_at.timestamp())}"
-                outbound = OutboundMessage(id=msg.id, idempotency_key=key, conversation_id=msg.conversation_id,
-                                           to=str(item.payload.get("to", "")), text=msg.text, kind=msg.kind,
-                                           created_at=msg.created_at, attachments=tuple(files.get(msg.id, ())))
+                text, buttons = msg.text, _buttons(msg.payload)
+                if buttons and channel is not None and not _capabilities(channel.type).buttons:
+                    # No buttons on this channel: numbered options the customer answers by number or label.
+                    text = "\n".join([text, *(f"{n}. {b.label}" for n, b in enumerate(buttons, 1))])
+                    buttons = ()
+                pair = (msg.conversation_id, channel.id if channel is not None else 0)
+                outbound = OutboundMessage(
+                    id=msg.id, idempotency_key=key, conversation_id=msg.conversation_id,
+                    to=str(item.payload.get("to", "")), text=text, kind=msg.kind, created_at=msg.created_at,
+                    attachments=tuple(files.get(msg.id, ())), buttons=buttons,
+                    language=contact.language if contact is not None else None,
+                    last_customer_message_at=last_in.get(pair), thread=threads.get(pair, ()),
+                    subject=conv.subject if conv is not None else "")
             work.append(_Work(item.id, outbound, channel))
         return work
 

@@ -23,6 +23,7 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    InboundItem,
     InboundMessage,
     InboundRequest,
     InboundResult,
@@ -93,7 +94,7 @@ class ApiChannel(ChannelAdapter):
             raise ProblemError(401, "invalid_channel_token",
                                "Send the channel's inbound token as 'Authorization: Bearer <token>'.")
 
-    def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundMessage]:
+    def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundItem]:
         try:
             raw = json.loads(request.body)
         except ValueError as exc:
