@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -147,7 +148,8 @@ class OutboundAttachment:
     content_type: str
     size: int
     sha256: str
-    url: str
+    url: str  # our API's download URL (needs an API token): for integrators
+    path: Path | None = None  # the stored file on this server's disk: adapters upload its bytes from here
 
 
 @dataclass(frozen=True)

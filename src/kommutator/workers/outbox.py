@@ -46,6 +46,7 @@ from kommutator.channels.registry import get_adapter
 from kommutator.clock import now
 from kommutator.config import Settings
 from kommutator.contacts.models import Contact
+from kommutator.conversations.files_api import file_store
 from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
@@ -343,6 +344,7 @@ class OutboxWorker(PollingWorker):
 
     async def _load(self, ids: list[int]) -> list[_Work]:
         base = self.rt.settings.public_base_url
+        store = file_store(self.rt)
         async with self.db.read() as s:
             rows = (await s.execute(
                 select(OutboxItem, Message, Channel, Conversation, Contact)
@@ -357,7 +359,7 @@ class OutboxWorker(PollingWorker):
                                       .order_by(Attachment.id))).scalars():
                 files.setdefault(a.message_id, []).append(OutboundAttachment(
                     id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
-                    url=f"{base}/api/v1/attachments/{a.id}"))
+                    url=f"{base}/api/v1/attachments/{a.id}", path=store.path(a.storage_key)))
             pairs = {(m.conversation_id, c.id) for _, m, c, _, _ in rows if m is not None and c is not None}
             last_in: dict[tuple[int, int], dt.datetime] = {}
             if pairs:
