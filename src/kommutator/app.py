@@ -25,8 +25,10 @@ from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
+from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
+from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
 from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     timers = TimerWorker(rt.db)
     outbox = OutboxWorker(rt)
     channel_services = ChannelServices(rt)
+    routing = router_of(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +85,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         timers.start()
         outbox.start()
         channel_services.start()
+        routing.start()
         try:
             yield
         finally:
+            await routing.stop()
             await channel_services.stop()
             await outbox.stop()
             await timers.stop()
@@ -106,7 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
-                   channels_router, audit_router, realtime_router):
+                   channels_router, queues_router, audit_router, realtime_router):
         api.include_router(router)
     app.include_router(api)
     if demo:

@@ -78,6 +78,15 @@ class ConversationUpdated(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class AgentChanged(Event):
+    """An agent's presence, capacity, skills or teams changed: routing may have work to do."""
+
+    kind: ClassVar[str] = "agent.changed"
+    user_id: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ContactChanged(Event):
     kind: ClassVar[str] = "contact.changed"
     contact_id: int

@@ -11,6 +11,7 @@ from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.events import AgentChanged
 
 
 async def check_email_free(tx: Tx, email: str) -> None:
@@ -58,6 +59,9 @@ async def do_update_user(tx: Tx, principal: Principal, user_id: int, data: UserU
             setattr(user, key, value)
     user.updated_at = now()
     do_audit(tx, principal, "user.updated", "user", user_id, fields=sorted(fields))
+    routing_fields = sorted(set(fields) & {"presence", "capacity", "active", "channel_weights"})
+    if routing_fields:
+        tx.publish(AgentChanged(user_id=user_id, changes={k: fields[k] for k in routing_fields}))
     return user
 
 
@@ -104,6 +108,7 @@ async def do_set_team_members(tx: Tx, principal: Principal, team_id: int, user_i
     await tx.session.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
     tx.session.add_all([TeamMember(team_id=team_id, user_id=u) for u in sorted(wanted)])
     do_audit(tx, principal, "team.members_set", "team", team_id, user_ids=sorted(wanted))
+    tx.publish(AgentChanged(user_id=principal.user_id, changes={"team_members": team_id}))
 
 
 async def do_create_skill(tx: Tx, principal: Principal, data: SkillCreate) -> Skill:
@@ -125,6 +130,7 @@ async def do_delete_skill(tx: Tx, principal: Principal, skill_id: int) -> None:
 
 
 async def do_set_user_skills(tx: Tx, principal: Principal, user_id: int, skills: list[SkillLevel]) -> None:
+    tx.publish(AgentChanged(user_id=user_id, changes={"skills": [s.model_dump() for s in skills]}))
     if await tx.session.get(User, user_id) is None:
         raise not_found("user", user_id)
     ids = [s.skill_id for s in skills]

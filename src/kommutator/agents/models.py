@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
-from kommutator.db import Base, BigId
+from kommutator.db import Base, BigId, JsonType
 
 ROLES = ("admin", "supervisor", "agent")
 PRESENCE = ("online", "away", "offline")
@@ -26,6 +26,9 @@ class User(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=5)
     presence: Mapped[str] = mapped_column(String(10), default="offline")
     presence_changed_at: Mapped[dt.datetime | None]
+    # How much one conversation of a channel type weighs against capacity, e.g. {"email": 0.5}; default 1.
+    channel_weights: Mapped[dict[str, float]] = mapped_column(JsonType, default=dict)
+    last_assigned_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)

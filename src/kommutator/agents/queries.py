@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.agents.schemas import SkillLevel, SkillRead, TeamRead, UserRead
+from kommutator.conversations.models import Conversation
 from kommutator.errors import not_found
 
 
@@ -17,12 +18,19 @@ async def users_read(session: AsyncSession, users: list[User]) -> list[UserRead]
     ids = [u.id for u in users]
     teams: dict[int, list[int]] = defaultdict(list)
     skills: dict[int, list[SkillLevel]] = defaultdict(list)
+    load: dict[int, float] = defaultdict(float)
     if ids:
+        for uid, total in (await session.execute(
+                select(Conversation.assignee_id, func.sum(Conversation.routing_weight))
+                .where(Conversation.status == "assigned", Conversation.assignee_id.in_(ids))
+                .group_by(Conversation.assignee_id))).all():
+            if uid is not None:
+                load[uid] = float(total or 0)
         for tm in (await session.execute(select(TeamMember).where(TeamMember.user_id.in_(ids)))).scalars():
             teams[tm.user_id].append(tm.team_id)
         for us in (await session.execute(select(UserSkill).where(UserSkill.user_id.in_(ids)))).scalars():
             skills[us.user_id].append(SkillLevel(skill_id=us.skill_id, level=us.level))
-    return [UserRead.model_validate(u).model_copy(update={"team_ids": sorted(teams[u.id]),
+    return [UserRead.model_validate(u).model_copy(update={"team_ids": sorted(teams[u.id]), "load": load[u.id],
                                                           "skills": skills[u.id]}) for u in users]
 
 

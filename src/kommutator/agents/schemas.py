@@ -37,6 +37,9 @@ class UserUpdate(Strict):
     capacity: int | None = Field(default=None, ge=0, le=100)
     presence: Presence | None = None
     active: bool | None = None
+    channel_weights: dict[str, float] | None = Field(
+        default=None, description="How much one conversation of a channel type counts against capacity, "
+                                  "e.g. {\"email\": 0.5}; types not listed count 1")
 
 
 class UserRead(ReadModel):
@@ -48,6 +51,8 @@ class UserRead(ReadModel):
     capacity: int
     presence: str
     active: bool
+    channel_weights: dict[str, float] = {}
+    load: float = Field(0, description="The weights of the conversations assigned to the user now")
     team_ids: list[int] = []
     skills: list[SkillLevel] = []
     created_at: dt.datetime

@@ -34,8 +34,11 @@ class Principal:
         if not self.is_supervisor:
             raise ProblemError(403, "supervisor_required", "Only a supervisor or administrator may do this.")
 
-    def can_see_conversation(self, *, team_id: int | None, assignee_id: int | None) -> bool:
-        """Agents see conversations of their teams or assigned to them."""
+    def can_see_conversation(self, *, team_id: int | None, assignee_id: int | None,
+                             manager_id: int | None = None) -> bool:
+        """Agents see conversations of their teams, assigned to them, or of customers they are the personal
+        manager of (whoever handled them)."""
         if self.is_supervisor:
             return True
-        return assignee_id == self.user_id or (team_id is not None and team_id in self.team_ids)
+        return (assignee_id == self.user_id or manager_id == self.user_id
+                or (team_id is not None and team_id in self.team_ids))

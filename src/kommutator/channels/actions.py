@@ -19,6 +19,7 @@ from kommutator.conversations.models import Message
 from kommutator.crypto import SecretBox
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.queues.models import Queue
 
 
 def check_model(model: type[BaseModel], data: dict[str, Any], what: str) -> dict[str, Any]:
@@ -36,10 +37,17 @@ async def check_team(tx: Tx, team_id: int | None) -> None:
         raise ProblemError(422, "team_not_found", f"There is no team with id {team_id}.")
 
 
-def config_of(channel: Channel, box: SecretBox) -> ChannelConfig:
+async def check_queue(tx: Tx, queue_id: int | None) -> None:
+    if queue_id is not None and await tx.session.get(Queue, queue_id) is None:
+        raise ProblemError(422, "queue_not_found", f"queue_id: there is no queue with id {queue_id}.")
+
+
+def config_of(channel: Channel, box: SecretBox, public_base_url: str = "") -> ChannelConfig:
     creds = box.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
     return ChannelConfig(id=channel.id, type=channel.type, name=channel.name, settings=dict(channel.settings),
-                         credentials=creds, enabled=channel.enabled, team_id=channel.team_id)
+                         credentials=creds, enabled=channel.enabled, team_id=channel.team_id,
+                         queue_id=channel.queue_id,
+                         webhook_url=f"{public_base_url}/webhooks/{channel.id}" if public_base_url else "")
 
 
 async def do_create_channel(tx: Tx, principal: Principal, data: ChannelCreate,
@@ -49,8 +57,9 @@ async def do_create_channel(tx: Tx, principal: Principal, data: ChannelCreate,
     settings = check_model(adapter.Settings, data.settings, "settings")
     creds = check_model(adapter.Credentials, {**generated, **data.credentials}, "credentials")
     await check_team(tx, data.team_id)
+    await check_queue(tx, data.queue_id)
     channel = Channel(type=data.type, name=data.name, settings=settings, credentials_encrypted=box.encrypt(creds),
-                      enabled=data.enabled, team_id=data.team_id)
+                      enabled=data.enabled, team_id=data.team_id, queue_id=data.queue_id)
     tx.session.add(channel)
     await tx.session.flush()
     do_audit(tx, principal, "channel.created", "channel", channel.id, type=data.type, name=data.name)
@@ -75,6 +84,9 @@ async def do_update_channel(tx: Tx, principal: Principal, channel_id: int, data:
     if "team_id" in data.model_fields_set:
         await check_team(tx, data.team_id)
         channel.team_id = data.team_id
+    if "queue_id" in data.model_fields_set:
+        await check_queue(tx, data.queue_id)
+        channel.queue_id = data.queue_id
     if "enabled" in fields:
         channel.enabled = fields["enabled"]
     channel.updated_at = now()

@@ -31,7 +31,7 @@ def _read(rt: Runtime, channel: Channel, *, full: bool) -> ChannelRead:
     base = ChannelRead.model_validate(channel)
     if not full:
         return base.model_copy(update={"settings": {}})
-    cfg = config_of(channel, rt.box)
+    cfg = config_of(channel, rt.box, rt.settings.public_base_url)
     return base.model_copy(update={"webhook_url": url, "credential_fields": sorted(cfg.credentials),
                                    "setup": get_adapter(channel.type).setup_instructions(cfg, url)})
 
@@ -54,7 +54,7 @@ async def load_channel(rt: Runtime, channel_id: int) -> ChannelConfig:
         channel = await s.get(Channel, channel_id)
     if channel is None:
         raise not_found("channel", channel_id)
-    cfg = config_of(channel, rt.box)
+    cfg = config_of(channel, rt.box, rt.settings.public_base_url)
     cache[channel_id] = (time.monotonic() + _CACHE_SECONDS, cfg)
     return cfg
 

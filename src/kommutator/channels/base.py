@@ -127,6 +127,10 @@ class ChannelConfig:
     credentials: dict[str, Any]
     enabled: bool
     team_id: int | None = None
+    queue_id: int | None = None
+    # Where providers reach this channel (public base URL + /webhooks/{id}): signatures over the URL,
+    # status callback addresses.
+    webhook_url: str = ""
 
 
 @dataclass(frozen=True)

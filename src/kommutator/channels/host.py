@@ -41,7 +41,7 @@ class Host:
         out = []
         for row in rows:
             try:
-                out.append(config_of(row, self.rt.box))
+                out.append(config_of(row, self.rt.box, self.rt.settings.public_base_url))
             except Exception:
                 log.exception("channel %s: its credentials cannot be read; skipped", row.id)
         return out

@@ -24,6 +24,8 @@ class Channel(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # New conversations on this channel belong to this team: its agents see them.
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # New conversations on this channel wait in this queue (its skills, strategy, hours).
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
 

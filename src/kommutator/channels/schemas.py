@@ -17,6 +17,7 @@ class ChannelCreate(Strict):
     credentials: dict[str, Any] = Field(default_factory=dict, description="Provider secrets; encrypted at rest")
     enabled: bool = True
     team_id: int | None = Field(None, ge=1, le=MAX_ID, description="Team whose agents get new conversations")
+    queue_id: int | None = Field(None, ge=1, le=MAX_ID, description="Queue new conversations wait in")
 
 
 class ChannelUpdate(Strict):
@@ -25,6 +26,7 @@ class ChannelUpdate(Strict):
     credentials: dict[str, Any] | None = Field(None, description="Replaces the stored secrets")
     enabled: bool | None = None
     team_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: no team")
+    queue_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: no queue")
 
 
 class ChannelRead(ReadModel):
@@ -33,6 +35,7 @@ class ChannelRead(ReadModel):
     name: str
     enabled: bool
     team_id: int | None
+    queue_id: int | None = None
     settings: dict[str, Any] = {}
     webhook_url: str = ""
     setup: str = ""

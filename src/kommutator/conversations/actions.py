@@ -17,13 +17,17 @@ from kommutator.clock import now
 from kommutator.contacts.models import Identity
 from kommutator.conversations.files import StoredFile
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
+from kommutator.conversations.queries import manager_of
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import ConversationUpdated, MessageCreated
+from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.timers import do_cancel, do_schedule
+
+ACCEPT_TIMER = "routing.accept"  # routing/service.py schedules it; opening or replying accepts
 
 
 def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal | None, reason: str,
@@ -36,7 +40,9 @@ def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal 
 async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id: int) -> Conversation:
     """Load a conversation the principal may act on, else 404 (never reveal that it exists)."""
     conv = await tx.session.get(Conversation, conversation_id)
-    if conv is None or not principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id):
+    if conv is None or not (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
+                            or principal.can_see_conversation(team_id=None, assignee_id=None,
+                                                              manager_id=await manager_of(tx.session, conv))):
         raise not_found("conversation", conversation_id)
     return conv
 
@@ -92,6 +98,9 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
                                   next_attempt_at=ts))
         if conv.first_response_at is None:
             conv.first_response_at = ts
+        if conv.assignee_id == principal.user_id and conv.accepted_at is None:
+            conv.accepted_at = ts
+            await do_cancel(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id)
         if conv.status in ("bot", "queued"):
             if conv.assignee_id is None:
                 conv.assignee_id = principal.user_id
@@ -109,6 +118,15 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
     return msg
 
 
+async def do_accept(tx: Tx, principal: Principal, conversation_id: int) -> dt.datetime | None:
+    """The assignee opened the conversation: it is accepted (the router's accept timer stops counting)."""
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    if conv.assignee_id == principal.user_id and conv.accepted_at is None:
+        conv.accepted_at = now()
+        await do_cancel(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id)
+    return conv.accepted_at
+
+
 async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: AssignRequest) -> Conversation:
     """Assign, transfer to a colleague or a team (with a note), or unassign."""
     conv = await get_visible_conversation(tx, principal, conversation_id)
@@ -122,10 +140,20 @@ async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: As
         raise ProblemError(422, "team_not_found", f"There is no team with id {data.team_id}.")
     if "team_id" in data.model_fields_set:
         conv.team_id = data.team_id
+    if data.queue_id is not None:
+        queue = await tx.session.get(Queue, data.queue_id)
+        if queue is None:
+            raise ProblemError(422, "queue_not_found", f"queue_id: there is no queue with id {data.queue_id}.")
+        conv.queue_id = queue.id
+        if "team_id" not in data.model_fields_set and queue.team_id is not None:
+            conv.team_id = queue.team_id
+        conv.routing_hold, conv.hold_until = "free", None  # a deliberate transfer: the queue's agents, now
     conv.assignee_id = data.assignee_id
     if conv.status != "resolved":
         to_status = "assigned" if data.assignee_id else "queued"
         who = "unassigned" if data.assignee_id is None else f"assigned to user {data.assignee_id}"
+        if data.queue_id is not None and data.assignee_id is None:
+            who = f"transferred to queue {data.queue_id}"
         reason = f"{who} by {principal.name}" + (f": {data.note}" if data.note else "")
         _transition(tx, conv, to_status, actor=principal, reason=reason, at=ts)
         conv.status = to_status

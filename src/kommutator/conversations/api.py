@@ -115,6 +115,9 @@ async def get_conversation(rt: RuntimeDep, principal: CurrentPrincipal, conversa
     """The conversation with its contact, latest messages and every transition (an audited read)."""
     detail = await _detail(rt, principal, conversation_id, limit)
     await audit_read(rt, principal, "conversation", conversation_id)
+    if detail.assignee_id == principal.user_id and detail.status == "assigned" and detail.accepted_at is None:
+        accepted = await rt.db.write(lambda tx: actions.do_accept(tx, principal, conversation_id))
+        detail = detail.model_copy(update={"accepted_at": accepted})
     return detail
 
 

@@ -110,7 +110,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
         status, assignee_id, team_id = "queued", None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
             "contact_id": contact_id, "status": status, "priority": "normal", "subject": msg.text[:120],
-            "team_id": team_id, "last_inbound_channel_id": channel.id, "created_at": ts, "updated_at": ts,
+            "team_id": team_id, "queue_id": channel.queue_id, "last_inbound_channel_id": channel.id,
+            "created_at": ts, "updated_at": ts,
             "last_message_at": ts, "last_customer_message_at": ts, "queued_at": ts,
         }).scalar_one())
         conn.execute(_INSERT_TRANSITION, {

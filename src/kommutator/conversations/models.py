@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -41,9 +41,21 @@ class Conversation(Base):
     snoozed_until: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
     reopened_at: Mapped[dt.datetime | None]
+    # Routing: the agent who should get it first (the personal manager), what holds it back from others
+    # ("" none, "choice": the customer was asked whether to wait for the manager, "manager": waiting for them)
+    # and until when, when the assignee opened it, the load it adds to the assignee,
+    # and the notices the customer got.
+    preferred_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    routing_hold: Mapped[str] = mapped_column(String(8), default="")
+    hold_until: Mapped[dt.datetime | None]
+    accepted_at: Mapped[dt.datetime | None]
+    routing_weight: Mapped[float] = mapped_column(Float, default=1.0)
+    # When each routing notice went to the customer: {"out_of_hours": iso, "wait": iso, "manager": iso, ...}
+    routing_notices: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
 
     __table_args__ = (Index("ix_conversations_status_activity", "status", "last_message_at", "id"),
-                      Index("ix_conversations_activity", "last_message_at", "id"))
+                      Index("ix_conversations_activity", "last_message_at", "id"),
+                      Index("ix_conversations_routing", "status", "queued_at"))
 
 
 class ConversationLabel(Base):

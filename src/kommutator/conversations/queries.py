@@ -16,16 +16,25 @@ from kommutator.errors import not_found
 
 
 def visible(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """Agents see conversations of their teams or assigned to them; supervisors see all."""
+    """Agents see conversations of their teams, assigned to them, or of the customers they are the personal
+    manager of; supervisors see all."""
     if principal.is_supervisor:
         return stmt
+    managed = select(Contact.id).where(Contact.manager_id == principal.user_id)
     return stmt.where(or_(Conversation.assignee_id == principal.user_id,
-                          Conversation.team_id.in_(principal.team_ids or {-1})))
+                          Conversation.team_id.in_(principal.team_ids or {-1}),
+                          Conversation.contact_id.in_(managed)))
+
+
+async def manager_of(session: AsyncSession, conv: Conversation) -> int | None:
+    return await session.scalar(select(Contact.manager_id).where(Contact.id == conv.contact_id))
 
 
 async def get_conversation(session: AsyncSession, principal: Principal, conversation_id: int) -> Conversation:
     conv = await session.get(Conversation, conversation_id)
-    if conv is None or not principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id):
+    if conv is None or not (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
+                            or principal.can_see_conversation(team_id=None, assignee_id=None,
+                                                              manager_id=await manager_of(session, conv))):
         raise not_found("conversation", conversation_id)
     return conv
 

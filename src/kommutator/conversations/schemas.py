@@ -76,6 +76,11 @@ class ConversationRead(ReadModel):
     snoozed_until: dt.datetime | None
     resolved_at: dt.datetime | None
     reopened_at: dt.datetime | None
+    accepted_at: dt.datetime | None = None
+    preferred_agent_id: int | None = Field(None, description="The personal manager routing tries first")
+    routing_hold: str = Field("", description="'choice': the customer is asked whether to wait for their manager; "
+                                              "'manager': waiting for the manager; 'free': any agent")
+    hold_until: dt.datetime | None = None
 
 
 class ConversationList(Page):
@@ -98,6 +103,8 @@ class MessageCreate(Strict):
 class AssignRequest(Strict):
     assignee_id: OptId = Field(None, description="null to unassign (back to the queue)")
     team_id: OptId = None
+    queue_id: OptId = Field(None, description="Transfer to a queue: routing then finds an agent by its rules "
+                                              "(use with assignee_id null)")
     note: str = Field("", max_length=2000, description="Handover note, shown to the receiver")
 
 

@@ -96,23 +96,29 @@ async def _seed(rt: Runtime, outbound_url: str | None) -> None:
         for who, lv in levels.items():
             await agents.do_set_user_skills(tx, admin, users[who].id,
                                             [SkillLevel(skill_id=skills[k], level=v) for k, v in lv.items()])
+        general = Queue(name="General support", team_id=support.id, priority=0, required_skills=[],
+                        strategy="least_busy", accept_timeout_seconds=300, wait_notice_seconds=180,
+                        description="Everything from the website until the bot knows better")
         tx.session.add_all([
-            Queue(name="General support", team_id=support.id, priority=0,
-                  required_skills=[], strategy="least_busy"),
+            general,
             Queue(name="Billing", team_id=support.id, priority=1,
                   required_skills=[{"skill_id": skills["billing"], "min_level": 2}], strategy="least_busy"),
             Queue(name="Orders", team_id=sales.id, priority=0,
-                  required_skills=[{"skill_id": skills["orders"], "min_level": 1}], strategy="round_robin"),
+                  required_skills=[{"skill_id": skills["orders"], "min_level": 1}], strategy="round_robin",
+                  business_hours={"timezone": "Europe/Moscow",
+                                  "days": {d: [["09:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri",
+                                                                             "sat")}}),
         ])
+        await tx.session.flush()
         channel, _ = await do_create_channel(tx, admin, ChannelCreate(
             type="api", name="Website (API)",
             credentials={"inbound_token": DEMO_INBOUND_TOKEN, "outbound_secret": DEMO_OUTBOUND_SECRET},
             settings={"outbound_url": outbound_url} if outbound_url else {},
-            team_id=support.id), rt.box)
+            team_id=support.id, queue_id=general.id), rt.box)
         return {"support": support.id, "sales": sales.id, "channel": channel}
 
     made = await db.write(org)
-    channel = config_of(made["channel"], rt.box)
+    channel = config_of(made["channel"], rt.box, rt.settings.public_base_url)
 
     conv_ids: list[int] = []
     for n, (ext, name, lang, texts) in enumerate(CUSTOMERS):

@@ -15,7 +15,9 @@ from kommutator.agents.models import User
 from kommutator.auth.deps import authenticate
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
+from kommutator.db import Tx
 from kommutator.errors import ProblemError
+from kommutator.events import AgentChanged
 from kommutator.realtime.hub import Hub
 from kommutator.runtime import Runtime
 
@@ -41,8 +43,14 @@ def _same_origin(ws: WebSocket, rt: Runtime) -> bool:
 
 
 async def _set_presence(rt: Runtime, principal: Principal, presence: str) -> None:
-    await rt.db.write(lambda tx: tx.conn.execute(
-        update(User).where(User.id == principal.user_id).values(presence=presence, presence_changed_at=now())))
+    async def job(tx: Tx) -> None:
+        changed = await tx.conn.execute(
+            update(User).where(User.id == principal.user_id, User.presence != presence)
+            .values(presence=presence, presence_changed_at=now()))
+        if changed.rowcount:
+            tx.publish(AgentChanged(user_id=principal.user_id, changes={"presence": presence}))
+
+    await rt.db.write(job)
 
 
 @router.websocket("/realtime")

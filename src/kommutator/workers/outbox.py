@@ -413,7 +413,7 @@ class OutboxWorker(PollingWorker):
             raise SendError(retryable=False, reason=str(channel.settings[OUTBOUND_DISABLED]))
         try:
             adapter = get_adapter(channel.type)
-            config = config_of(channel, self.rt.box)
+            config = config_of(channel, self.rt.box, self.rt.settings.public_base_url)
         except (ProblemError, ValueError) as exc:
             raise SendError(retryable=False, reason=f"channel {channel.name!r} cannot be used: {exc}") from exc
         return await adapter.send(config, work.message, self.client)

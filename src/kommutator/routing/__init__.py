@@ -1,0 +1,1 @@
+"""Routing: which agent takes a waiting conversation (the engine), queue hours and what customers are told."""

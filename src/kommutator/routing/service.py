@@ -1,0 +1,464 @@
+"""The database side of routing: one routing pass assigns waiting conversations to agents.
+
+A pass runs in one write transaction. It reads the online agents, their load (the weights of the
+conversations assigned to them now), skills and teams into an in-memory ``RoutingIndex``, then walks the
+waiting conversations in order — queue priority, conversation priority, time waited — and for each one:
+
+1. a personal manager who is online with room gets it first; if the manager is away, the customer is asked
+   (in their channel and language) whether to wait or talk to someone else, and the conversation is held
+   for the manager until the customer chooses or the wait runs out;
+2. otherwise the queue's strategy chooses among the agents with the required skills (and team);
+3. outside business hours the customer is told when the team is back, and a long wait earns a notice with
+   the queue position and an estimated wait.
+
+Correct under concurrency: on PostgreSQL a pass holds a transaction-level advisory lock, so passes of all
+server processes run one at a time and each sees the assignments the previous one committed (no agent over
+capacity); waiting rows are locked ``FOR UPDATE`` and only a conversation still queued and unassigned is
+assigned (never twice). On SQLite the single writer serialises everything already.
+
+Passes run when something changes (a new or re-queued conversation, an agent coming online or freeing
+capacity, a customer answering) and every few seconds anyway (timers, other processes' changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, select, text, update
+
+from kommutator.agents.models import TeamMember, User, UserSkill
+from kommutator.channels.models import Channel
+from kommutator.clock import now
+from kommutator.contacts.models import Contact
+from kommutator.conversations.automatic import do_send_automatic
+from kommutator.conversations.models import Conversation, Message, Transition
+from kommutator.db import Tx
+from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
+from kommutator.queues.models import Queue
+from kommutator.routing import hours
+from kommutator.routing.engine import Agent, Need, RoutingIndex
+from kommutator.routing.texts import text as say
+from kommutator.routing.texts import when as say_when
+from kommutator.runtime import Runtime
+from kommutator.workers.models import Timer
+from kommutator.workers.timers import do_cancel, do_schedule, on_timer
+
+log = logging.getLogger(__name__)
+
+ROUTING_LOCK = 0x6B6F6D6D  # any constant; one advisory lock for all routing passes
+ACCEPT_TIMER = "routing.accept"
+HOLD_TIMER = "routing.hold"
+WAIT_BUTTON, OTHER_BUTTON = "route:wait", "route:other"
+DEFAULT_STRATEGY = "least_busy"
+_PRIORITY_RANK = case({"urgent": 3, "high": 2, "normal": 1, "low": 0}, value=Conversation.priority, else_=1)
+
+
+@dataclass
+class PassResult:
+    assigned: list[tuple[int, int]] = field(default_factory=list)  # (conversation, agent)
+    notices: int = 0
+    examined: int = 0
+
+
+def _ts(at: dt.datetime | None) -> float:
+    return at.timestamp() if at is not None else 0.0
+
+
+async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
+    s = tx.session
+    rows = (await s.execute(
+        select(User.id, User.name, User.capacity, User.channel_weights, User.last_assigned_at,
+               User.presence_changed_at)
+        .where(User.active.is_(True), User.presence == "online"))).all()
+    ids = [r.id for r in rows]
+    load: dict[int, float] = defaultdict(float)
+    skills: dict[int, dict[int, int]] = defaultdict(dict)
+    teams: dict[int, set[int]] = defaultdict(set)
+    if ids:
+        for uid, total in (await s.execute(
+                select(Conversation.assignee_id, func.sum(Conversation.routing_weight))
+                .where(Conversation.status == "assigned", Conversation.assignee_id.in_(ids))
+                .group_by(Conversation.assignee_id))).all():
+            if uid is not None:
+                load[uid] = float(total or 0)
+        for us in (await s.execute(select(UserSkill).where(UserSkill.user_id.in_(ids)))).scalars():
+            skills[us.user_id][us.skill_id] = us.level
+        for tm in (await s.execute(select(TeamMember).where(TeamMember.user_id.in_(ids)))).scalars():
+            teams[tm.user_id].add(tm.team_id)
+    index = RoutingIndex()
+    names = {}
+    for r in rows:
+        names[r.id] = r.name
+        index.upsert(Agent(id=r.id, capacity=float(r.capacity), load=load[r.id], online=True,
+                           skills=skills[r.id], teams=frozenset(teams[r.id]),
+                           idle_since=max(_ts(r.last_assigned_at), _ts(r.presence_changed_at)),
+                           weights={k: float(v) for k, v in (r.channel_weights or {}).items()}))
+    return index, names
+
+
+def _transition(tx: Tx, conv: Conversation, to_status: str, reason: str, at: dt.datetime) -> None:
+    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=to_status,
+                              assignee_id=conv.assignee_id, team_id=conv.team_id, actor_user_id=None,
+                              reason=reason, at=at))
+
+
+def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime) -> None:
+    """A line in the conversation's timeline about what routing did (no status change)."""
+    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=conv.status,
+                              assignee_id=conv.assignee_id, team_id=conv.team_id, actor_user_id=None,
+                              reason=body, at=at))
+
+
+async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reason: str, queue: Queue | None,
+                  at: dt.datetime) -> bool:
+    """Assign if the conversation is still queued and unassigned (it is locked on PostgreSQL)."""
+    if conv.status != "queued" or conv.assignee_id is not None:
+        return False
+    old_team = conv.team_id
+    conv.assignee_id = agent_id
+    if conv.team_id is None and queue is not None:
+        conv.team_id = queue.team_id
+    _transition(tx, conv, "assigned", reason, at)
+    conv.status, conv.assigned_at, conv.accepted_at, conv.updated_at = "assigned", at, None, at
+    conv.routing_weight, conv.routing_hold, conv.hold_until = weight, "", None
+    await tx.session.execute(update(User).where(User.id == agent_id).values(last_assigned_at=at))
+    await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
+    timeout = queue.accept_timeout_seconds if queue is not None else 0
+    if timeout > 0:
+        await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
+                          due_at=at + dt.timedelta(seconds=timeout), payload={"agent_id": agent_id})
+    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=agent_id,
+                                   status="assigned", changes={"assignee_id": [None, agent_id],
+                                                               "team_id": [old_team, conv.team_id],
+                                                               "status": ["queued", "assigned"]}))
+    return True
+
+
+_WAIT_WORDS = re.compile(r"\b(1|wait|will wait|подожд\w*|жд\w*|дожд\w*|менеджер\w*|manager)\b", re.I)
+_OTHER_WORDS = re.compile(r"\b(2|other|another|anyone|someone|now|друг\w*|люб\w*|сейчас|специалист\w*)\b", re.I)
+
+
+def understand_choice(message_text: str, button: str | None, manager_name: str) -> str | None:
+    """'wait', 'other' or None from a button press, a number or free text in Russian or English."""
+    if button in (WAIT_BUTTON, OTHER_BUTTON):
+        return "wait" if button == WAIT_BUTTON else "other"
+    words = message_text.strip().lower()
+    if not words:
+        return None
+    first = words.split()[0].rstrip(".)")
+    if first in ("1", "2"):
+        return "wait" if first == "1" else "other"
+    other, wait = bool(_OTHER_WORDS.search(words)), bool(_WAIT_WORDS.search(words))
+    name = manager_name.split()[0].lower() if manager_name else ""
+    if name and len(name) > 2 and name[:4] in words:
+        wait = True
+    if other and not wait:
+        return "other"
+    if wait and not other:
+        return "wait"
+    return None
+
+
+def _wait_minutes(queue: Queue | None) -> int:
+    return max(1, math.ceil((queue.manager_wait_seconds if queue else 900) / 60))
+
+
+async def _ask_choice(tx: Tx, conv: Conversation, manager_name: str, language: str | None, queue: Queue | None,
+                      at: dt.datetime) -> None:
+    conv.routing_hold = "choice"
+    conv.hold_until = at + dt.timedelta(seconds=queue.manager_wait_seconds if queue else 900)
+    conv.routing_notices = {**conv.routing_notices, "manager": at.isoformat(), "unclear": 0}
+    await do_send_automatic(tx, conv, say("manager_absent", language, name=manager_name), purpose="manager_absent",
+                            buttons=((WAIT_BUTTON, say("button_wait", language, name=manager_name)),
+                                     (OTHER_BUTTON, say("button_other", language))))
+    await do_schedule(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id, due_at=conv.hold_until)
+    _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at)
+
+
+async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str | None, queue: Queue | None,
+                  at: dt.datetime) -> None:
+    """The customer wrote while being asked: understand their choice (or ask again, at most twice)."""
+    asked = conv.routing_notices.get("manager")
+    seen = int(conv.routing_notices.get("answer_seen", 0))
+    conditions = [Message.conversation_id == conv.id, Message.direction == "in", Message.id > seen]
+    if asked:
+        conditions.append(Message.created_at >= dt.datetime.fromisoformat(asked))
+    latest = (await tx.session.execute(
+        select(Message.id, Message.text, Message.payload).where(*conditions)
+        .order_by(Message.id.desc()).limit(1))).first()
+    if latest is None:
+        return
+    conv.routing_notices = {**conv.routing_notices, "answer_seen": latest.id}
+    choice = understand_choice(latest.text, (latest.payload or {}).get("button"), manager_name)
+    if choice is None:
+        unclear = int(conv.routing_notices.get("unclear", 0)) + 1
+        conv.routing_notices = {**conv.routing_notices, "unclear": unclear}
+        if unclear < 2:
+            await do_send_automatic(tx, conv, say("choice_unclear", language, name=manager_name),
+                                    purpose="choice_unclear",
+                                    buttons=((WAIT_BUTTON, say("button_wait", language, name=manager_name)),
+                                             (OTHER_BUTTON, say("button_other", language))))
+            return
+        choice = "other"  # asked twice without an answer we understand: do not loop, find a human
+        _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at)
+    if choice == "wait":
+        conv.routing_hold = "manager"
+        await do_send_automatic(tx, conv, say("will_wait", language, name=manager_name,
+                                              minutes=_wait_minutes(queue)), purpose="will_wait")
+        _note(tx, conv, f"the customer chose to wait for {manager_name}", at)
+    else:
+        conv.routing_hold, conv.hold_until = "free", None
+        await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
+        await do_send_automatic(tx, conv, say("will_route", language), purpose="will_route")
+        _note(tx, conv, "the customer chose another specialist", at)
+
+
+async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: str | None, position: int,
+                   rates: dict[int | None, float], at: dt.datetime) -> int:
+    """Out-of-hours and long-wait notices, each when due; the number sent."""
+    if queue is None:
+        return 0
+    notices = conv.routing_notices
+    if queue.business_hours and not hours.is_open(queue.business_hours, at):
+        if "out_of_hours" in notices:
+            return 0
+        opens = hours.next_open(queue.business_hours, at)
+        body = (say("out_of_hours", language, when=say_when(opens, queue.business_hours["timezone"], language, at))
+                if opens else say("out_of_hours_unknown", language))
+        conv.routing_notices = {**conv.routing_notices, "out_of_hours": at.isoformat()}
+        await do_send_automatic(tx, conv, body, purpose="out_of_hours")
+        return 1
+    every = queue.wait_notice_seconds
+    if every <= 0 or conv.queued_at is None:
+        return 0
+    last = notices.get("wait")
+    due_from = dt.datetime.fromisoformat(last) + dt.timedelta(seconds=max(every, 300)) if last else (
+        conv.queued_at + dt.timedelta(seconds=every))
+    if at < due_from:
+        return 0
+    per_minute = rates.get(queue.id, 0.0)
+    if per_minute > 0:
+        body = say("wait_notice", language, position=position, minutes=max(1, math.ceil(position / per_minute)))
+    else:
+        body = say("wait_notice_no_eta", language, position=position)
+    conv.routing_notices = {**conv.routing_notices, "wait": at.isoformat()}
+    await do_send_automatic(tx, conv, body, purpose="wait_notice")
+    return 1
+
+
+async def _assignment_rates(tx: Tx, queue_ids: set[int], at: dt.datetime) -> dict[int | None, float]:
+    """Assignments per minute in each queue over the last hour (for the estimated wait)."""
+    if not queue_ids:
+        return {}
+    since = at - dt.timedelta(hours=1)
+    rows = (await tx.session.execute(
+        select(Conversation.queue_id, func.count())
+        .where(Conversation.queue_id.in_(queue_ids), Conversation.assigned_at >= since)
+        .group_by(Conversation.queue_id))).all()
+    return {qid: n / 60.0 for qid, n in rows}
+
+
+async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
+    """One routing pass (see the module docstring)."""
+    result = PassResult()
+    postgres = tx.conn.dialect.name == "postgresql"
+    if postgres:
+        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
+    at = now()
+    queues = {q.id: q for q in (await tx.session.execute(select(Queue))).scalars()}
+    stmt = (select(Conversation, Contact.manager_id, Contact.language, Channel.type)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .outerjoin(Channel, Channel.id == Conversation.last_inbound_channel_id)
+            .outerjoin(Queue, Queue.id == Conversation.queue_id)
+            .where(Conversation.status == "queued", Conversation.assignee_id.is_(None))
+            .order_by(func.coalesce(Queue.priority, 0).desc(), _PRIORITY_RANK.desc(), Conversation.queued_at,
+                      Conversation.id)
+            .limit(limit))
+    if postgres:
+        stmt = stmt.with_for_update(of=Conversation, skip_locked=True)
+    waiting = (await tx.session.execute(stmt)).all()
+    if not waiting:
+        return result
+    index, names = await _load_index(tx)
+    manager_ids = {m for _, m, _, _ in waiting if m is not None} - set(names)
+    if manager_ids:
+        names.update({r.id: r.name for r in (await tx.session.execute(
+            select(User.id, User.name).where(User.id.in_(manager_ids)))).all()})
+    rates = await _assignment_rates(tx, {c.queue_id for c, _, _, _ in waiting if c.queue_id is not None}, at)
+    positions: dict[int | None, int] = defaultdict(int)
+    t = at.timestamp()
+    for conv, contact_manager, language, channel_type in waiting:
+        result.examined += 1
+        queue = queues.get(conv.queue_id) if conv.queue_id is not None else None
+        positions[conv.queue_id] += 1
+        ctype = channel_type or ""
+        # 1. The personal manager first.
+        if conv.routing_hold == "" and conv.preferred_agent_id is None and contact_manager is not None:
+            conv.preferred_agent_id = contact_manager
+        manager = conv.preferred_agent_id if conv.routing_hold != "free" else None
+        if manager is not None:
+            agent = index.get(manager)
+            name = names.get(manager, "")
+            weight = agent.weight_for(ctype) if agent else 1.0
+            if agent is not None and agent.online and agent.load + weight <= agent.capacity:
+                held = conv.routing_hold in ("choice", "manager")
+                if await _assign(tx, conv, manager, weight,
+                                 f"routed to the customer's personal manager {name} (online, "
+                                 f"{agent.load:g} of {agent.capacity:g} in use)", queue, at):
+                    index.assign(manager, weight, t)
+                    result.assigned.append((conv.id, manager))
+                    if held:
+                        await do_send_automatic(tx, conv, say("manager_back", language, name=name),
+                                                purpose="manager_back")
+                continue
+            if conv.routing_hold == "":
+                await _ask_choice(tx, conv, name, language, queue, at)
+                result.notices += 1
+                continue
+            if conv.routing_hold == "choice":
+                await _answer(tx, conv, name, language, queue, at)
+                if conv.routing_hold != "free":
+                    continue
+            elif conv.routing_hold == "manager":
+                continue
+        # 2. The queue's strategy among agents with the skills.
+        result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at)
+        if index.available() == 0:
+            continue
+        required = tuple((int(r["skill_id"]), int(r.get("min_level", 1))) for r in (queue.required_skills or [])) \
+            if queue is not None else ()
+        need = Need(conversation_id=conv.id, required=required,
+                    team_id=queue.team_id if queue is not None else conv.team_id, channel_type=ctype)
+        strategy = queue.strategy if queue is not None else DEFAULT_STRATEGY
+        decision = index.choose(need, strategy, t)
+        if decision is None:
+            continue
+        reason = (f"routed by {decision.strategy.replace('_', ' ')} to {names.get(decision.agent_id, '')}: "
+                  f"{decision.rule}; {decision.considered} candidate(s) examined in {decision.pool}")
+        if await _assign(tx, conv, decision.agent_id, decision.weight, reason, queue, at):
+            index.assign(decision.agent_id, decision.weight, t)
+            result.assigned.append((conv.id, decision.agent_id))
+    return result
+
+
+# --- Timers -----------------------------------------------------------------------------------------------
+
+@on_timer(ACCEPT_TIMER)
+async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
+    """The assigned agent did not open the conversation in time: back to the queue, and the agent is away."""
+    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
+    agent_id = int(timer.payload.get("agent_id", 0))
+    if conv is None or conv.status != "assigned" or conv.assignee_id != agent_id or conv.accepted_at is not None:
+        return
+    ts = now()
+    user = await tx.session.get(User, agent_id)
+    name = user.name if user else f"user {agent_id}"
+    queue = await tx.session.get(Queue, conv.queue_id) if conv.queue_id else None
+    seconds = queue.accept_timeout_seconds if queue else 0
+    _transition(tx, conv, "queued", f"{name} did not open it within {seconds} s; back to the queue", ts)
+    conv.status, conv.assignee_id, conv.updated_at = "queued", None, ts
+    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None, status="queued",
+                                   changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
+    if user is not None and user.presence == "online":
+        user.presence, user.presence_changed_at = "away", ts
+        tx.publish(AgentChanged(user_id=agent_id, changes={"presence": ["online", "away"],
+                                                           "reason": "did not accept a conversation"}))
+
+
+@on_timer(HOLD_TIMER)
+async def do_hold_expired(tx: Tx, timer: Timer) -> None:
+    """The wait for the personal manager ran out: ask again or go to the queue, as the queue says."""
+    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
+    ts = now()
+    if conv is None or conv.status != "queued" or conv.routing_hold not in ("choice", "manager"):
+        return
+    if conv.hold_until is not None and conv.hold_until > ts:
+        return
+    queue = await tx.session.get(Queue, conv.queue_id) if conv.queue_id else None
+    contact = await tx.session.get(Contact, conv.contact_id)
+    language = contact.language if contact else None
+    manager = await tx.session.get(User, conv.preferred_agent_id) if conv.preferred_agent_id else None
+    name = manager.name if manager else ""
+    if (queue.manager_wait_expiry if queue else "ask") == "ask" and conv.routing_hold == "manager":
+        await _ask_choice(tx, conv, name, language, queue, ts)
+    else:
+        conv.routing_hold, conv.hold_until = "free", None
+        await do_send_automatic(tx, conv, say("wait_over_queue", language, name=name), purpose="wait_over")
+        _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts)
+    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None,
+                                   status="queued", changes={"routing_hold": conv.routing_hold}))
+
+
+# --- The background router -----------------------------------------------------------------------------
+
+class Router:
+    """Runs passes when something changed and every ``interval`` seconds; ``run_pass`` runs one (tests)."""
+
+    def __init__(self, rt: Runtime, *, interval: float = 2.0, min_gap: float = 0.2) -> None:
+        self.rt = rt
+        self.interval = interval
+        # Under a burst of events passes run back to back at most every min_gap seconds: a pass holds the
+        # writer, and one pass serves everything that changed meanwhile.
+        self.min_gap = min_gap
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated,
+                                                AgentChanged))
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, MessageCreated) and (event.direction != "in" or event.assignee_id is not None):
+            return
+        self._wake.set()
+
+    async def run_pass(self) -> PassResult:
+        return await self.rt.db.write(do_route)
+
+    async def run_until_idle(self, max_passes: int = 20) -> list[PassResult]:
+        """Passes until one assigns nothing (tests)."""
+        results = []
+        for _ in range(max_passes):
+            r = await self.run_pass()
+            results.append(r)
+            if not r.assigned:
+                break
+        return results
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="router")
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            try:
+                await self.run_pass()
+                await asyncio.sleep(self.min_gap)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("routing pass failed; the next one retries")
+                await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def router_of(rt: Runtime) -> Router:
+    router = rt.extras.get("router")
+    if not isinstance(router, Router):
+        router = Router(rt)
+        rt.extras["router"] = router
+    return router

@@ -1,0 +1,70 @@
+"""Routing strategies by name; every module in this package is discovered, so adding a strategy is adding a file.
+
+A strategy orders agents: ``key(agent, turn)`` is smaller for the agent to choose first. The engine keeps its
+heaps in that order and re-keys an agent whenever anything the key may read changes (load, capacity, idle_since,
+turn), so a key may use any of those fields, and must end with ``agent.id`` to make the order total.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from kommutator.routing.engine import Agent
+
+
+class Strategy(Protocol):
+    name: str    # stored in queues.strategy
+    title: str   # shown in the UI
+
+    def key(self, agent: Agent, turn: int) -> tuple[Any, ...]:
+        """Return the sort key: smaller is chosen first."""
+        ...
+
+    def explain(self, agent: Agent, turn: int, now: float) -> str:
+        """Say in one clause why this agent came first, e.g. 'least busy: 1 of 5 conversations'."""
+        ...
+
+
+_S = TypeVar("_S", bound=type[Strategy])
+_strategies: dict[str, Strategy] = {}
+_discovered = False
+
+
+def register(cls: _S) -> _S:
+    """Class decorator: make a strategy available under ``cls.name``."""
+    if cls.name in _strategies and type(_strategies[cls.name]) is not cls:
+        raise RuntimeError(f"routing strategy {cls.name!r} registered twice")
+    _strategies[cls.name] = cls()
+    return cls
+
+
+def discover() -> None:
+    """Import every module of this package once so that their @register runs."""
+    global _discovered
+    if _discovered:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _discovered = True
+
+
+def get(name: str) -> Strategy:
+    """Return the strategy called ``name``; KeyError naming the known ones otherwise."""
+    try:
+        return _strategies[name]
+    except KeyError:
+        pass
+    discover()
+    try:
+        return _strategies[name]
+    except KeyError:
+        raise KeyError(f"unknown routing strategy {name!r}; known: {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    discover()
+    return sorted(_strategies)
