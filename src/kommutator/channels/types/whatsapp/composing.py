@@ -1,0 +1,158 @@
+"""Build the Cloud API message bodies for one of our messages: text split at WhatsApp's limits, reply
+buttons or a list for choices, or the approved template when the 24-hour window is closed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kommutator.channels.base import Button, OutboundMessage, SendError
+
+TEXT_LIMIT = 4096
+BODY_LIMIT = 1024  # the body of an interactive message
+MAX_REPLY_BUTTONS = 3
+REPLY_TITLE_LIMIT = 20
+MAX_LIST_ROWS = 10
+ROW_TITLE_LIMIT = 24
+ROW_DESCRIPTION_LIMIT = 72
+LIST_BUTTON_LIMIT = 20
+TEMPLATE_PARAMETER_LIMIT = 1000
+
+WINDOW_CLOSED = ("The customer last wrote more than 24 hours ago; WhatsApp only allows an approved template "
+                 "message now — set a template in the channel settings")
+NO_FILES = ("Files cannot be sent on WhatsApp by this server yet; send the information as text, or write to the "
+            "customer on another channel")
+
+_CHOOSE = {"ru": ("Выберите вариант:", "Выбрать"), "en": ("Please choose an option:", "Choose")}
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    language: str
+    with_text: bool  # the template's body has one variable, {{1}}, filled with the agent's text
+
+
+def utf16_len(text: str) -> int:
+    """Length as WhatsApp's clients count it at worst (an emoji outside the BMP counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Chunks of at most ``limit`` (UTF-16 units), cut at a paragraph, line or space break where one lies in
+    the second half of the chunk, else hard."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while utf16_len(rest) > limit:
+        cut = _fit_index(rest, limit)
+        window = rest[:cut]
+        best = -1
+        for sep in ("\n\n", "\n", " "):
+            at = window.rfind(sep)
+            if at >= cut // 2:
+                best = at
+                break
+        piece, rest = (window, rest[cut:]) if best < 0 else (rest[:best], rest[best:])
+        chunks.append(piece.rstrip())
+        rest = rest.lstrip()
+    if rest:
+        chunks.append(rest)
+    return chunks
+
+
+def _fit_index(text: str, limit: int) -> int:
+    """The largest prefix length (in code points) whose UTF-16 length is at most ``limit``."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            return i
+    return len(text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word break if one is near, marked with an ellipsis."""
+    text = " ".join(text.split())
+    if utf16_len(text) <= limit:
+        return text
+    cut = text[:_fit_index(text, limit - 1)]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def _unique(titles: list[str], limit: int) -> list[str]:
+    """WhatsApp refuses two buttons with one title: number repeats (after shortening) as "Title 2"."""
+    seen: set[str] = set()
+    out = []
+    for title in titles:
+        candidate, n = title, 1
+        while candidate.casefold() in seen:
+            n += 1
+            suffix = f" {n}"
+            candidate = shorten(title, limit - len(suffix)) + suffix
+        seen.add(candidate.casefold())
+        out.append(candidate)
+    return out
+
+
+def _prompt(language: str | None) -> tuple[str, str]:
+    return _CHOOSE.get((language or "en")[:2].lower(), _CHOOSE["en"])
+
+
+def text_part(chunk: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"body": chunk, "preview_url": "http://" in chunk or "https://" in chunk}}
+
+
+def buttons_part(body: str, buttons: tuple[Button, ...], language: str | None) -> dict[str, Any]:
+    """Up to three reply buttons, or a list of up to ten rows."""
+    if len(buttons) <= MAX_REPLY_BUTTONS:
+        titles = _unique([shorten(b.label, REPLY_TITLE_LIMIT) or b.id for b in buttons], REPLY_TITLE_LIMIT)
+        return {"type": "interactive", "interactive": {
+            "type": "button", "body": {"text": body},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": t}}
+                                   for b, t in zip(buttons, titles, strict=True)]}}}
+    titles = _unique([shorten(b.label, ROW_TITLE_LIMIT) or b.id for b in buttons], ROW_TITLE_LIMIT)
+    rows = []
+    for b, title in zip(buttons, titles, strict=True):
+        row = {"id": b.id, "title": title}
+        if title != " ".join(b.label.split()):
+            row["description"] = shorten(b.label, ROW_DESCRIPTION_LIMIT)  # the full label, as far as it fits
+        rows.append(row)
+    return {"type": "interactive", "interactive": {
+        "type": "list", "body": {"text": body},
+        "action": {"button": shorten(_prompt(language)[1], LIST_BUTTON_LIMIT), "sections": [{"rows": rows}]}}}
+
+
+def template_part(template: Template, text: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if template.with_text:
+        # Template parameters may not hold line breaks, tabs or runs of spaces (error 132018).
+        value = shorten(re.sub(r"\s+", " ", text), TEMPLATE_PARAMETER_LIMIT) or "-"
+        body["components"] = [{"type": "body", "parameters": [{"type": "text", "text": value}]}]
+    return {"type": "template", "template": body}
+
+
+def window_closed_parts(message: OutboundMessage, template: Template | None) -> list[dict[str, Any]]:
+    if template is None:
+        raise SendError(retryable=False, reason=WINDOW_CLOSED)
+    return [template_part(template, message.text)]
+
+
+def free_form_parts(message: OutboundMessage) -> list[dict[str, Any]]:
+    """The requests that carry ``message`` inside the 24-hour window, in order."""
+    text, buttons = message.text.strip(), message.buttons
+    if not text and not buttons:
+        raise SendError(retryable=False, reason=NO_FILES if message.attachments else "The message is empty.")
+    if len(buttons) > MAX_LIST_ROWS:
+        # More choices than a list holds: numbered lines the customer answers by number or label.
+        text = "\n".join([text, *(f"{n}. {b.label}" for n, b in enumerate(buttons, 1))]).strip()
+        buttons = ()
+    if not buttons:
+        return [text_part(chunk) for chunk in split_text(text)]
+    if text and utf16_len(text) <= BODY_LIMIT:
+        return [buttons_part(text, buttons, message.language)]
+    parts = [text_part(chunk) for chunk in split_text(text)]
+    return [*parts, buttons_part(_prompt(message.language)[0], buttons, message.language)]
