@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1)
     cookie_secure: bool = False
     db_echo: bool = False
+    smtp_listen: str = Field(default="", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$",
+                             description="host:port of the built-in SMTP listener for email channels; empty: off")
+    smtp_max_message_bytes: int = Field(default=30_000_000, ge=10_000, description="Largest mail the listener takes")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts, addresses or networks (CIDR) outbound requests may reach although they are private "

@@ -86,6 +86,14 @@ class InboundMessage:
     attributes: dict[str, Any] = field(default_factory=dict)
     files: tuple[InboundFile, ...] = ()
     button: str | None = None
+    # Threading (email): provider ids of earlier messages this one answers (In-Reply-To, References), parent
+    # last. The message joins the conversation of the newest of them on this channel, if it is the same
+    # contact's, reopening it when resolved.
+    thread_ids: tuple[str, ...] = ()
+    # A conversation id the customer quoted (a "[#123]" token in a subject): tried after thread_ids, same rule.
+    conversation_hint: int | None = None
+    # The subject of a conversation this message opens; empty: the start of the text.
+    subject: str = ""
 
 
 # Delivery statuses in the order they may move; "failed" is final and only replaces queued or sent.

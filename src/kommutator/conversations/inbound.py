@@ -43,6 +43,18 @@ _OPEN_CONVERSATION = (
     select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id, _conversations.c.team_id)
     .where(_conversations.c.contact_id == bindparam("contact_id_"), _conversations.c.status != "resolved")
     .order_by(_conversations.c.id.desc()).limit(1))
+_CONVERSATION_COLUMNS = (_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id,
+                         _conversations.c.team_id)
+# The conversation holding the newest of the messages a reply names (same channel, same contact).
+_THREAD_CONVERSATION = (
+    select(*_CONVERSATION_COLUMNS)
+    .join(_messages, _messages.c.conversation_id == _conversations.c.id)
+    .where(_messages.c.channel_id == bindparam("channel_id_"),
+           _messages.c.provider_message_id.in_(bindparam("thread_ids", expanding=True)),
+           _conversations.c.contact_id == bindparam("contact_id_"))
+    .order_by(_messages.c.id.desc()).limit(1))
+_HINTED_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
+    _conversations.c.id == bindparam("conversation_id_"), _conversations.c.contact_id == bindparam("contact_id_"))
 _INSERT_CONVERSATION = _conversations.insert().returning(_conversations.c.id)
 _INSERT_TRANSITION = _transitions.insert()
 _INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
@@ -103,13 +115,16 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     contact_id = _contact_for(conn, channel, msg, ts)
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK_CONTACT, {"contact_id_": contact_id})
-    row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
+    row = _threaded_conversation(conn, channel, msg, contact_id)
+    if row is None:
+        row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
     new = row is None
     if row is None:
         # Without a bot flow the conversation waits in the queue for an agent of the channel's team.
         status, assignee_id, team_id = "queued", None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
-            "contact_id": contact_id, "status": status, "priority": "normal", "subject": msg.text[:120],
+            "contact_id": contact_id, "status": status, "priority": "normal",
+            "subject": msg.subject[:300] or msg.text[:120],
             "team_id": team_id, "queue_id": channel.queue_id, "last_inbound_channel_id": channel.id,
             "created_at": ts, "updated_at": ts,
             "last_message_at": ts, "last_customer_message_at": ts, "queued_at": ts,
@@ -138,7 +153,7 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
              "sha256": f.sha256, "storage_key": f.key, "created_at": ts} for f in files])
     if not new:
         conn.execute(_TOUCH_CONVERSATION, {"conversation_id_": conv_id, "ts": ts, "channel_id_": channel.id})
-        if status in ("waiting", "snoozed"):
+        if status in ("waiting", "snoozed", "resolved"):
             status = _wake(conn, conv_id, status, assignee_id, team_id, ts)
     if new:
         events.append(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
@@ -158,13 +173,31 @@ async def do_receive_message(tx: Tx, *, channel: ChannelConfig, msg: InboundMess
     return received
 
 
+def _threaded_conversation(conn: Connection, channel: ChannelConfig, msg: InboundMessage,
+                           contact_id: int) -> Any:
+    """The conversation a reply names (by earlier message ids, then a quoted conversation id), if it is this
+    contact's: a stranger who knows an id cannot write into someone else's conversation."""
+    if msg.thread_ids:
+        row = conn.execute(_THREAD_CONVERSATION, {"channel_id_": channel.id, "thread_ids": list(msg.thread_ids),
+                                                  "contact_id_": contact_id}).first()
+        if row is not None:
+            return row
+    if msg.conversation_hint is not None:
+        return conn.execute(_HINTED_CONVERSATION, {"conversation_id_": msg.conversation_hint,
+                                                   "contact_id_": contact_id}).first()
+    return None
+
+
 def _wake(conn: Connection, conv_id: int, status: str, assignee_id: int | None, team_id: int | None,
           ts: dt.datetime) -> str:
-    """The customer wrote to a conversation waiting for them or snoozed: it needs an agent again."""
+    """The customer wrote to a conversation waiting for them, snoozed, or (answering it) resolved: it needs an
+    agent again."""
     new_status = "assigned" if assignee_id else "queued"
     values: dict[str, Any] = {"status": new_status, "waiting_since": None, "snoozed_until": None}
     if new_status == "queued":
         values["queued_at"] = ts
+    if status == "resolved":
+        values.update(reopened_at=ts, resolved_at=None)
     conn.execute(_conversations.update().where(_conversations.c.id == conv_id).values(**values))
     conn.execute(_INSERT_TRANSITION, {
         "conversation_id": conv_id, "from_status": status, "to_status": new_status, "assignee_id": assignee_id,

@@ -1,0 +1,196 @@
+"""Polling an existing mailbox over IMAP: new mail (by UID) is committed, then remembered, then marked seen.
+
+The last committed UID is kept per channel (``last_uid``) with the folder's UIDVALIDITY; when the server
+renumbers the folder (a new UIDVALIDITY) the folder is read again from the start, and the mails already
+taken dedupe on their Message-ID. imaplib blocks, so every call runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import imaplib
+import logging
+import re
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from kommutator.channels.base import ChannelConfig, ChannelHost
+from kommutator.channels.types.email.inbound import items_from
+from kommutator.channels.types.email.parsing import parse_email
+from kommutator.channels.types.email.settings import EmailSettings
+
+log = logging.getLogger(__name__)
+
+IMAP_TIMEOUT = 60.0
+BATCH = 200  # mails per poll; the rest follow in the next poll, which comes at once
+_FETCHED_UID = re.compile(rb"UID (\d+)")
+T = TypeVar("T")
+
+
+class ImapPollError(Exception):
+    """The mailbox could not be read; the message says why, in words an administrator can act on."""
+
+
+@dataclass(frozen=True)
+class PollResult:
+    taken: int  # mails committed (or found to be duplicates)
+    more: bool  # the batch was full: poll again soon
+
+
+def _utf7(folder: str) -> str:
+    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3), quoted."""
+    out, pending = [], ""
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            b64 = base64.b64encode(pending.encode("utf-16-be")).decode("ascii").rstrip("=").replace("/", ",")
+            out.append(f"&{b64}-")
+            pending = ""
+
+    for char in folder:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending += char
+    flush()
+    return '"' + "".join(out) + '"'
+
+
+def _check(typ: str, data: Sequence[object], what: str) -> None:
+    if typ != "OK":
+        detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise ImapPollError(f"{what} failed: {typ} {detail}".strip())
+
+
+def _open(settings: EmailSettings, password: str | None) -> tuple[imaplib.IMAP4, str]:
+    """Connect, log in and select the folder; the connection and the folder's UIDVALIDITY."""
+    host, port = settings.imap_host or "", settings.imap_port_or_default
+    where = f"{host}:{port}"
+    if not password:
+        raise ImapPollError("the channel has no imap_password; set it in the channel's credentials")
+    context = ssl.create_default_context()
+    try:
+        if settings.imap_security == "ssl":
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
+        else:
+            conn = imaplib.IMAP4(host, port, timeout=IMAP_TIMEOUT)
+            if settings.imap_security == "starttls":
+                conn.starttls(ssl_context=context)
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise ImapPollError(f"cannot connect to the IMAP server {where}: {exc or type(exc).__name__}") from exc
+    try:
+        try:
+            user = settings.imap_username or settings.address
+            # imaplib quotes the password but sends the user name as it is.
+            conn.login('"' + user.replace("\\", "\\\\").replace('"', '\\"') + '"', password)
+        except UnicodeEncodeError as exc:
+            raise ImapPollError("the IMAP user name and password must be ASCII; use an app password") from exc
+        except imaplib.IMAP4.error as exc:
+            raise ImapPollError(f"the IMAP server {where} refused the login ({exc}); check imap_username and "
+                                "imap_password (many providers need an app password)") from exc
+        typ, data = conn.select(_utf7(settings.imap_folder))
+        _check(typ, data, f"opening the folder {settings.imap_folder!r} on {where}")
+        _, validity = conn.response("UIDVALIDITY")
+        value = validity[0] if validity and isinstance(validity[0], bytes) else b""
+        return conn, value.decode("ascii", "replace").strip()
+    except BaseException:
+        _close(conn)
+        raise
+
+
+def _search(conn: imaplib.IMAP4, after: int) -> list[int]:
+    typ, data = conn.uid("SEARCH", "UID", f"{after + 1}:*")
+    _check(typ, data, "UID SEARCH")
+    uids = sorted({int(x) for chunk in data if isinstance(chunk, bytes) for x in chunk.split() if x.isdigit()})
+    # "n:*" always matches the last mail, even when its UID is below n (RFC 3501 6.4.8).
+    return [u for u in uids if u > after]
+
+
+def _fetch(conn: imaplib.IMAP4, uid: int) -> bytes | None:
+    """The whole mail, without marking it seen; None when it is gone (expunged meanwhile)."""
+    typ, data = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+    _check(typ, data, f"UID FETCH {uid}")
+    for part in data:
+        if isinstance(part, tuple) and len(part) == 2 and isinstance(part[1], bytes):
+            found = _FETCHED_UID.search(part[0]) if isinstance(part[0], bytes) else None
+            if found is None or int(found.group(1)) == uid:
+                return part[1]
+    return None
+
+
+def _mark_seen(conn: imaplib.IMAP4, uid: int) -> None:
+    typ, data = conn.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+    _check(typ, data, f"UID STORE {uid} +FLAGS (\\Seen)")
+
+
+def _close(conn: imaplib.IMAP4) -> None:
+    try:
+        conn.logout()
+    except (imaplib.IMAP4.error, OSError):
+        try:
+            conn.shutdown()
+        except OSError:
+            pass
+
+
+async def _imap(where: str, call: Callable[..., T], *args: Any) -> T:
+    """One blocking IMAP step in a thread; its failures as ImapPollError (other errors pass through)."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except ImapPollError:
+        raise
+    except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
+        raise ImapPollError(f"the IMAP server {where} failed: {exc or type(exc).__name__}") from exc
+
+
+async def poll_once(host: ChannelHost, channel: ChannelConfig, *, batch: int = BATCH) -> PollResult:
+    """Take the mails that arrived since the last poll. ImapPollError when the mailbox cannot be read; an
+    error committing a mail passes through (its UID is not stored, so the next poll takes it again)."""
+    try:
+        settings = EmailSettings.model_validate(channel.settings)
+    except ValueError as exc:
+        raise ImapPollError(f"the channel's settings are invalid: {exc}") from exc
+    password = channel.credentials.get("imap_password")
+    where = f"{settings.imap_host}:{settings.imap_port_or_default}"
+    conn, validity = await _imap(where, _open, settings, str(password) if password else None)
+    try:
+        last = await _last_uid(host, channel, validity)
+        uids = await _imap(where, _search, conn, last)
+        taken = 0
+        for uid in uids[:batch]:
+            raw = await _imap(where, _fetch, conn, uid)
+            if raw is not None:
+                parsed = await asyncio.to_thread(parse_email, raw)
+                items = items_from(channel, parsed)
+                if items:
+                    await host.ingest(channel, items, raw)
+                taken += 1
+            await host.set_state(channel.id, "last_uid", str(uid))
+            try:
+                await _imap(where, _mark_seen, conn, uid)
+            except ImapPollError as exc:
+                log.warning("channel %s: mail UID %s was taken but could not be marked seen: %s", channel.id, uid,
+                            exc)
+        return PollResult(taken=taken, more=len(uids) > batch)
+    finally:
+        await asyncio.to_thread(_close, conn)
+
+
+async def _last_uid(host: ChannelHost, channel: ChannelConfig, validity: str) -> int:
+    """The last UID taken from this folder; 0 (read it all again) when the folder was renumbered."""
+    stored = await host.get_state(channel.id, "uidvalidity")
+    if stored == validity:
+        value = await host.get_state(channel.id, "last_uid") or "0"
+        return int(value) if value.isdigit() else 0
+    if stored is not None:
+        log.warning("channel %s: the IMAP folder's UIDVALIDITY changed (%s → %s); reading it again from the "
+                    "start (mails already taken are not duplicated)", channel.id, stored, validity)
+    # last_uid first: a crash between the two writes reads the folder again instead of skipping mail.
+    await host.set_state(channel.id, "last_uid", "0")
+    await host.set_state(channel.id, "uidvalidity", validity)
+    return 0
