@@ -250,6 +250,7 @@ async def test_a_photo_is_downloaded_in_its_largest_size_and_served_as_an_attach
     got = await client.get(f"/api/v1/attachments/{att['id']}", headers=admin.headers)
     assert got.status_code == 200 and got.content == jpeg
     assert {c.params["file_id"] for c in telegram.sent("getFile")} == {"AgACAgIAAxkBAAMSZeF1_large"}
+    assert len(telegram.sent("getFile")) == 1  # the redelivery is recognised before anything is downloaded
 
 
 async def test_documents_and_voice_messages_keep_their_names_and_types(client, admin, bot, telegram):

@@ -247,6 +247,17 @@ async def _fetch(rt: Runtime, channel: ChannelConfig, f: InboundFile, store: Fil
         return exc.detail
 
 
+async def _already_processed(rt: Runtime, channel: ChannelConfig, event_ids: list[str]) -> set[str]:
+    """Events stored and processed before: a redelivery's files are not downloaded again."""
+    if not event_ids:
+        return set()
+    async with rt.db.read() as s:
+        rows = await s.execute(select(InboundEvent.provider_event_id).where(
+            InboundEvent.channel_id == channel.id, InboundEvent.provider_event_id.in_(event_ids),
+            InboundEvent.status == "processed"))
+        return set(rows.scalars())
+
+
 async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], raw: bytes) -> list[Ingested]:
     """Everything an adapter received, committed: files downloaded and stored, then each event in its
     transaction. Files of events that turn out to be redeliveries (or fail) are removed again."""
@@ -256,9 +267,11 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
     files: dict[int, list[StoredFile]] = {}
     prepared: list[InboundItem] = []
     kept: list[StoredFile] = []
+    seen = await _already_processed(rt, channel, [i.event_id for i in items
+                                                 if isinstance(i, InboundMessage) and i.files])
     try:
         for index, item in enumerate(items):
-            if isinstance(item, InboundMessage) and item.files:
+            if isinstance(item, InboundMessage) and item.files and item.event_id not in seen:
                 refused = []
                 for inbound_file in item.files:
                     outcome = await _fetch(rt, channel, inbound_file, store)
