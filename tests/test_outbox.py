@@ -348,16 +348,23 @@ async def test_after_the_last_attempt_the_message_fails_with_the_reason(client, 
     conv = await open_chat(client, channel)
     doomed = await reply(client, admin, conv, "doomed")
     integrator.always = Answer(500, {"error": "integration broken"})
+    await worker.run_due()
+    # While retrying, the agent sees why and when the next try is.
+    retrying = await message(runtime, doomed["id"])
+    assert retrying.status == "queued"
+    assert retrying.status_reason.startswith("Delivery attempt 1 of 8 failed:")
+    assert "HTTP 500" in retrying.status_reason
+    assert "Next try at" in retrying.status_reason
     for _ in range(20):
-        await worker.run_due()
         clock[0] += dt.timedelta(days=1)
+        await worker.run_due()
     assert len(integrator.received) == RetryPolicy().max_attempts == 8
     shown = (await client.get(f"/api/v1/conversations/{conv}", headers=admin.headers)).json()
     msg = next(m for m in shown["messages"] if m["id"] == doomed["id"])
     assert msg["status"] == "failed"
     assert "HTTP 500" in msg["status_reason"] and "integration broken" in msg["status_reason"]
     assert "gave up after 8 attempts" in msg["status_reason"]
-    assert [e.status for e in status_events] == ["failed"]
+    assert [e.status for e in status_events] == ["queued"] * 7 + ["failed"]
     assert (await item_of(runtime, doomed["id"])).status == "failed"
     # A chat is not blocked for ever by a message that failed for good.
     integrator.always = None
@@ -603,3 +610,32 @@ def test_allow_list_comes_from_the_environment_comma_separated(tmp_path, monkeyp
     assert load_settings(data_dir=tmp_path / "d").outbound_allow_hosts == [], "private targets are refused by default"
     monkeypatch.setenv("KOMMUTATOR_OUTBOUND_ALLOW_HOSTS", "crm.internal, 10.0.0.0/8,127.0.0.1")
     assert load_settings(data_dir=tmp_path / "d").outbound_allow_hosts == ["crm.internal", "10.0.0.0/8", "127.0.0.1"]
+
+
+async def test_sends_leave_at_the_channels_published_rate(client, admin, runtime, channel, integrator, worker,
+                                                          monkeypatch):
+    """A channel declaring 20 messages/s gets them no faster, whatever the backlog (no 429s to collect)."""
+    from kommutator.channels.base import Capabilities
+    from kommutator.channels.types.api.adapter import ApiChannel
+
+    monkeypatch.setattr(ApiChannel, "capabilities", Capabilities(max_text_length=20000, messages_per_second=20))
+    convs = [await open_chat(client, channel, contact=f"rate{i}") for i in range(10)]
+    for conv in convs:
+        await reply(client, admin, conv, "paced")
+    started = time.monotonic()
+    await worker.run_due()
+    elapsed = time.monotonic() - started
+    assert len(integrator.received) == 10
+    assert elapsed >= 9 / 20 * 0.95, elapsed
+
+
+def test_the_pacer_books_slots_at_the_rate_per_key():
+    from kommutator.workers.pacing import Pacer
+
+    t = [100.0]
+    pacer = Pacer(clock=lambda: t[0])
+    assert [pacer.reserve("chat", 1) for _ in range(3)] == [0.0, 1.0, 2.0]
+    assert pacer.reserve("other", 1) == 0.0
+    assert pacer.reserve("free", None) == 0.0
+    t[0] += 10
+    assert pacer.reserve("chat", 1) == 0.0  # a quiet chat starts afresh, no credit piled up

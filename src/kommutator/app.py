@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
 
 STATIC = Path(__file__).parent / "web" / "static"
+
+# httpx logs every request URL at INFO, and some providers put the secret in the URL (Telegram's bot token).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"description": desc, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}

@@ -55,6 +55,7 @@ from kommutator.ingest.actions import apply_unmatched
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import OutboxItem
+from kommutator.workers.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,14 @@ async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendR
     item.last_error = outcome.reason
     if outcome.retryable and item.attempts < policy.max_attempts:
         item.next_attempt_at = ts + dt.timedelta(seconds=policy.delay(item.attempts, outcome.retry_after))
+        if msg is not None and msg.status == "queued":
+            # The agent sees that delivery is being retried, why, and when the next try is.
+            msg.status_reason = (f"Delivery attempt {item.attempts} of {policy.max_attempts} failed: "
+                                 f"{outcome.reason}. Next try at {item.next_attempt_at:%H:%M:%S} UTC.")[:2000]
+            msg.status_updated_at = ts
+            conv = await tx.session.get(Conversation, msg.conversation_id)
+            if conv is not None:
+                tx.publish(_status_event(conv, msg))
         return True
     item.status = "failed"
     reason = outcome.reason
@@ -258,6 +267,7 @@ class _Work:
     item_id: int
     message: OutboundMessage | None
     channel: Channel | None
+    ordering_key: str = ""
 
 
 class OutboxWorker(PollingWorker):
@@ -279,6 +289,7 @@ class OutboxWorker(PollingWorker):
         self.policy = policy or RetryPolicy()
         self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
         self._task: asyncio.Task[None] | None = None
+        self.pacer = Pacer()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -398,7 +409,7 @@ class OutboxWorker(PollingWorker):
                     language=contact.language if contact is not None else None,
                     last_customer_message_at=last_in.get(pair), thread=threads.get(pair, ()),
                     subject=conv.subject if conv is not None else "")
-            work.append(_Work(item.id, outbound, channel))
+            work.append(_Work(item.id, outbound, channel, item.ordering_key))
         return work
 
     async def _send(self, work: _Work) -> SendResult:
@@ -416,6 +427,11 @@ class OutboxWorker(PollingWorker):
             config = config_of(channel, self.rt.box, self.rt.settings.public_base_url)
         except (ProblemError, ValueError) as exc:
             raise SendError(retryable=False, reason=f"channel {channel.name!r} cannot be used: {exc}") from exc
+        caps = adapter.capabilities
+        wait = max(self.pacer.reserve(f"channel:{channel.id}", caps.messages_per_second),
+                   self.pacer.reserve(f"chat:{work.ordering_key}", caps.messages_per_second_per_chat))
+        if wait > 0:
+            await asyncio.sleep(wait)  # the provider's published rate: leave at it, do not collect 429s
         return await adapter.send(config, work.message, self.client)
 
     async def _deliver(self, work: _Work) -> None:

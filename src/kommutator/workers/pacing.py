@@ -1,0 +1,35 @@
+"""Pacing outbound sends to a provider's published rate: one schedule per key (a channel, a chat).
+
+``reserve(key, rate)`` books the next free slot for ``key`` and says how long to wait for it; slots are
+``1 / rate`` apart, so a burst of sends leaves at the provider's rate instead of earning 429s. This is a
+per-process limit: several server processes sending on one channel each keep their own schedule (a shared
+Redis-backed schedule is the scale-out step), and the provider's 429 with retry-after still backs it up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Pacer:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, forget_after: float = 60.0) -> None:
+        self.clock = clock
+        self.forget_after = forget_after
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, rate: float | None) -> float:
+        """Seconds until the slot booked now for ``key`` (0: go now); ``rate`` None or 0: no limit."""
+        if not rate or rate <= 0:
+            return 0.0
+        t = self.clock()
+        slot = max(self._next.get(key, t), t)
+        self._next[key] = slot + 1.0 / rate
+        if len(self._next) > 10_000:
+            self._forget(t)
+        return slot - t
+
+    def _forget(self, t: float) -> None:
+        """Drop schedules long past (chats that went quiet), so the table does not grow without end."""
+        for key in [k for k, v in self._next.items() if v < t - self.forget_after]:
+            del self._next[key]
