@@ -90,7 +90,7 @@ class AgentChanged(Event):
 class ContactChanged(Event):
     kind: ClassVar[str] = "contact.changed"
     contact_id: int
-    action: str  # created, updated, merged, deleted
+    action: str  # created, updated, merged, deleted, identity_linked, split
     merged_into: int | None = None
 
 

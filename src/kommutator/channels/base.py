@@ -50,12 +50,18 @@ class InboundRequest:
 
 @dataclass(frozen=True)
 class InboundSender:
+    """Who wrote. ``verified_email`` / ``verified_phone`` say the channel vouches that ``email`` / ``phone``
+    belong to this sender (a WhatsApp or SMS number, an email From address the provider accepted, a Telegram
+    contact the user shared as their own); only vouched values link a new identity to an existing contact."""
+
     external_id: str
     name: str = ""
     email: str | None = None
     phone: str | None = None
     language: str | None = None
     display: str = ""
+    verified_email: bool = False
+    verified_phone: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+import datetime as dt
+
+from sqlalchemy import Select, delete, exists, select, update
 
 from kommutator.agents.models import User
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
+from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
-from kommutator.events import ContactChanged
+from kommutator.events import ContactChanged, ConversationUpdated
 from kommutator.ingest.models import InboundEvent
 
 
@@ -116,6 +119,11 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
         raise not_found("contact", contact_id)
     if other is None or other.merged_into_id is not None:
         raise not_found("contact", other_id)
+    # The ids go into the audit entry: what a merge moved is what a later split may need to move back.
+    identity_ids = list((await tx.session.execute(
+        select(Identity.id).where(Identity.contact_id == other_id).order_by(Identity.id))).scalars())
+    conversation_ids = list((await tx.session.execute(
+        select(Conversation.id).where(Conversation.contact_id == other_id).order_by(Conversation.id))).scalars())
     await tx.session.execute(update(Identity).where(Identity.contact_id == other_id).values(contact_id=contact_id))
     await tx.session.execute(update(Conversation).where(Conversation.contact_id == other_id)
                              .values(contact_id=contact_id))
@@ -136,10 +144,74 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
     keep.updated_at = now()
     other.merged_into_id = contact_id
     other.updated_at = now()
-    do_audit(tx, principal, "contact.merged", "contact", contact_id, merged=other_id)
+    do_audit(tx, principal, "contact.merged", "contact", contact_id, merged=other_id, identities=identity_ids,
+             conversations=conversation_ids)
     tx.publish(ContactChanged(contact_id=other_id, action="merged", merged_into=contact_id))
     tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
     return keep
+
+
+def _conversations_through(contact_id: int, channel_type: str, since: dt.datetime) -> Select[Conversation]:
+    """A contact's conversations since ``since`` whose messages all went through channels of one type (and
+    at least one came in through one)."""
+    of_type = select(Channel.id).where(Channel.type == channel_type)
+    came_in = exists().where(Message.conversation_id == Conversation.id, Message.direction == "in",
+                             Message.channel_id.in_(of_type))
+    elsewhere = exists().where(Message.conversation_id == Conversation.id, Message.channel_id.is_not(None),
+                               Message.channel_id.not_in(of_type))
+    return (select(Conversation).where(Conversation.contact_id == contact_id, Conversation.created_at >= since,
+                                       came_in, ~elsewhere).order_by(Conversation.id))
+
+
+async def do_split_identity(tx: Tx, principal: Principal, contact_id: int,
+                            identity_id: int) -> tuple[Contact, list[int]]:
+    """Undo a link or merge: one identity, and the conversations that came only through its channel type since
+    it joined, move to a new contact. Returns the new contact and the moved conversation ids."""
+    principal.require_supervisor()
+    # Locked like the inbound path locks it, so no message lands in a conversation while it moves.
+    contact = await tx.session.get(Contact, contact_id, with_for_update=True)
+    if contact is None or contact.merged_into_id is not None:
+        raise not_found("contact", contact_id)
+    ident = await tx.session.get(Identity, identity_id)
+    if ident is None or ident.contact_id != contact_id:
+        raise ProblemError(404, "identity_not_found", f"Contact {contact_id} has no identity with id {identity_id}.")
+    others = list((await tx.session.execute(
+        select(Identity.channel_type).where(Identity.contact_id == contact_id, Identity.id != identity_id))).scalars())
+    if not others:
+        raise ProblemError(409, "only_identity",
+                           f"Identity {identity_id} is the only identity of contact {contact_id}; there is nothing "
+                           "to split it from.")
+    ts = now()
+    new = Contact(name=(ident.display or ident.external_id)[:200], email=ident.verified_email,
+                  phone=ident.verified_phone, attributes={}, created_at=ts, updated_at=ts)
+    tx.session.add(new)
+    await tx.session.flush()
+    linked_by = ident.linked_by
+    ident.contact_id, ident.linked_by = new.id, None
+    moved: list[Conversation] = []
+    if ident.channel_type not in others:  # with another identity of the type left, its conversations are mixed
+        moved = list((await tx.session.execute(
+            _conversations_through(contact_id, ident.channel_type, ident.created_at))).scalars())
+        consent = await tx.session.get(Consent, (contact_id, ident.channel_type))
+        if consent is not None:
+            tx.session.add(Consent(contact_id=new.id, channel_type=consent.channel_type, granted=consent.granted,
+                                   source=consent.source, updated_at=consent.updated_at))
+            await tx.session.delete(consent)
+    for conv in moved:
+        conv.contact_id = new.id
+        conv.updated_at = ts
+    contact.updated_at = ts
+    moved_ids = [c.id for c in moved]
+    do_audit(tx, principal, "contact.identity_split", "contact", contact_id, identity_id=identity_id,
+             identity=f"{ident.channel_type}:{ident.external_id}", new_contact=new.id, linked_by=linked_by,
+             conversations=moved_ids)
+    do_audit(tx, principal, "contact.created", "contact", new.id, split_from=contact_id, identity_id=identity_id)
+    tx.publish(ContactChanged(contact_id=new.id, action="created"))
+    tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
+    for conv in moved:
+        tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
+                                       status=conv.status, changes={"contact_id": [contact_id, new.id]}))
+    return new, moved_ids
 
 
 async def do_erase_contact(tx: Tx, principal: Principal, contact_id: int) -> None:

@@ -1,4 +1,4 @@
-"""/api/v1/contacts: create, read, search, update, merge, erase."""
+"""/api/v1/contacts: create, read, search, update, merge, split an identity off, erase."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kommutator.contacts.schemas import (
     ContactRead,
     ContactUpdate,
     IdentityIn,
+    IdentitySplitRead,
 )
 from kommutator.db import Tx
 
@@ -87,6 +88,18 @@ async def merge_contacts(rt: RuntimeDep, principal: CurrentPrincipal, contact_id
     """Merge a duplicate into this contact: identities, conversations and consents move here."""
     await rt.db.write(lambda tx: actions.do_merge_contacts(tx, principal, contact_id, body.other_id))
     return await _read(rt, contact_id)
+
+
+@router.post("/contacts/{contact_id}/identities/{identity_id}/split", response_model=IdentitySplitRead,
+             status_code=201)
+async def split_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
+                         identity_id: Id) -> IdentitySplitRead:
+    """Move one identity to a new contact, with the conversations that came only through its channel type since
+    it joined (supervisors and administrators; 409 for the contact's only identity)."""
+    principal.require_supervisor()
+    new, moved = await rt.db.write(lambda tx: actions.do_split_identity(tx, principal, contact_id, identity_id))
+    return IdentitySplitRead(contact=await _read(rt, new.id), from_contact_id=contact_id,
+                             moved_conversation_ids=moved)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)

@@ -28,7 +28,12 @@ class Contact(Base):
 
 
 class Identity(Base):
-    """One way to reach a contact: a channel type and the provider's id for them."""
+    """One way to reach a contact: a channel type and the provider's id for them.
+
+    ``verified_email`` / ``verified_phone`` hold values the channel vouched for (normalised by
+    ``contacts.verified``); a new identity carrying one of them joins the contact that already has it, and
+    ``linked_by`` then says which ("email", "phone" or "email+phone"). See docs/contacts.md.
+    """
 
     __tablename__ = "contact_identities"
 
@@ -37,6 +42,9 @@ class Identity(Base):
     channel_type: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(255))
     display: Mapped[str] = mapped_column(String(255), default="")
+    verified_email: Mapped[str | None] = mapped_column(String(254), index=True)
+    verified_phone: Mapped[str | None] = mapped_column(String(16), index=True)
+    linked_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
 
     __table_args__ = (UniqueConstraint("channel_type", "external_id"),)

@@ -75,6 +75,13 @@ class IdentityRead(ReadModel):
     channel_type: str
     external_id: str
     display: str
+    verified_email: str | None = Field(
+        default=None, description="An email address the channel vouched belongs to this identity, lower-case")
+    verified_phone: str | None = Field(
+        default=None, description="A phone number the channel vouched belongs to this identity, E.164 (+79123456789)")
+    linked_by: str | None = Field(
+        default=None, description="Which verified value joined this identity to its contact automatically: email, "
+                                  "phone or email+phone; null when it was not linked that way")
 
 
 class ConsentRead(ReadModel):
@@ -100,3 +107,14 @@ class ContactRead(ReadModel):
 
 class ContactList(Page):
     items: list[ContactRead]
+
+
+class IdentitySplitRead(ReadModel):
+    """The contact an identity was split off into, and the conversations that went with it."""
+
+    contact: ContactRead
+    from_contact_id: int
+    moved_conversation_ids: list[int] = Field(
+        description="Conversations whose messages all came through channels of the identity's type since it "
+                    "joined; empty when another identity of the same channel type stays, as they cannot be told "
+                    "apart")

@@ -4,7 +4,10 @@ This is the hottest write in the system, so it runs prebuilt Core statements wit
 transaction's connection instead of building ORM statements per message (measured several times
 cheaper; see bench/README.md). It is safe under concurrency on PostgreSQL: the identity insert ignores a
 concurrent duplicate, and the contact row is locked while its open conversation is found or created, so
-two first messages never make two contacts or two conversations.
+two first messages never make two contacts or two conversations. A new identity with a verified email or
+phone (docs/contacts.md) takes a transaction-scoped advisory lock per value before it looks for a contact
+that has the value: first messages sharing it on two channels run one after the other, and the second
+joins the contact the first made.
 """
 
 from __future__ import annotations
@@ -14,18 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import BigInteger, Table, bindparam, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from kommutator.audit.models import AuditEntry
 from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
+from kommutator.contacts.verified import lock_key, normal_email, normal_phone
 from kommutator.conversations.files import StoredFile
 from kommutator.conversations.models import Attachment, Conversation, Message, Transition
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
-from kommutator.events import ConversationCreated, Event, MessageCreated
+from kommutator.events import ContactChanged, ConversationCreated, Event, MessageCreated
 from kommutator.workers.timers import cancel_timers_statement
 
 _contacts = cast(Table, Contact.__table__)
@@ -34,8 +39,29 @@ _conversations = cast(Table, Conversation.__table__)
 _messages = cast(Table, Message.__table__)
 _transitions = cast(Table, Transition.__table__)
 
-_FIND_IDENTITY = select(_identities.c.contact_id).where(
+_FIND_IDENTITY = select(_identities.c.contact_id, _identities.c.id, _identities.c.verified_email,
+                        _identities.c.verified_phone).where(
     _identities.c.channel_type == bindparam("channel_type"), _identities.c.external_id == bindparam("external_id"))
+# A known identity whose channel now vouches for a (new) email or phone: remember it for later links.
+_VERIFY_IDENTITY = _identities.update().where(_identities.c.id == bindparam("identity_id_")).values(
+    verified_email=func.coalesce(bindparam("email_v"), _identities.c.verified_email),
+    verified_phone=func.coalesce(bindparam("phone_v"), _identities.c.verified_phone))
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)))
+# Live contacts with an identity (any channel type) having the sender's verified email or phone; two rows
+# mean the value is shared by different contacts (e.g. after a split), and then nothing is linked.
+_LINK_CANDIDATES = (
+    select(_identities.c.contact_id,
+           func.max(case((_identities.c.verified_email == bindparam("email_v"), 1), else_=0)).label("by_email"),
+           func.max(case((_identities.c.verified_phone == bindparam("phone_v"), 1), else_=0)).label("by_phone"))
+    .join(_contacts, _contacts.c.id == _identities.c.contact_id)
+    .where(_contacts.c.merged_into_id.is_(None),
+           or_(_identities.c.verified_email == bindparam("email_v"),
+               _identities.c.verified_phone == bindparam("phone_v")))
+    .group_by(_identities.c.contact_id).limit(2))
+_FILL_CONTACT = _contacts.update().where(_contacts.c.id == bindparam("contact_id_")).values(
+    email=func.coalesce(_contacts.c.email, bindparam("email_v")),
+    phone=func.coalesce(_contacts.c.phone, bindparam("phone_v")), updated_at=bindparam("ts"))
+_INSERT_AUDIT = cast(Table, AuditEntry.__table__).insert()
 _INSERT_CONTACT = _contacts.insert().returning(_contacts.c.id)
 _DELETE_CONTACT = _contacts.delete().where(_contacts.c.id == bindparam("contact_id_"))
 _LOCK_CONTACT = select(_contacts.c.id).where(_contacts.c.id == bindparam("contact_id_")).with_for_update()
@@ -84,24 +110,64 @@ class Received:
     new_conversation: bool
 
 
-def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, ts: dt.datetime) -> int:
+def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, ts: dt.datetime,
+                 events: list[Event]) -> int:
+    """The sender's contact: by their identity on this channel type; for a new identity, the one live contact
+    that has the sender's verified email or phone on any channel (never a name or an unverified value);
+    else a new contact."""
     snd = msg.sender
     key = {"channel_type": channel.type, "external_id": snd.external_id}
-    found = conn.execute(_FIND_IDENTITY, key).scalar()
+    email = normal_email(snd.email) if snd.verified_email else None
+    phone = normal_phone(snd.phone) if snd.verified_phone else None
+    found = conn.execute(_FIND_IDENTITY, key).first()
     if found is not None:
-        return int(found)
+        if (email and email != found.verified_email) or (phone and phone != found.verified_phone):
+            conn.execute(_VERIFY_IDENTITY, {"identity_id_": found.id, "email_v": email, "phone_v": phone})
+        return int(found.contact_id)
+    identity = {**key, "display": snd.display, "verified_email": email, "verified_phone": phone, "linked_by": None,
+                "created_at": ts}
+    if email or phone:
+        linked = _link_identity(conn, identity, ts, events)
+        if linked is not None:
+            return linked
     contact_id = conn.execute(_INSERT_CONTACT, {
         "name": snd.name or snd.display or snd.external_id, "email": snd.email, "phone": snd.phone,
         "language": snd.language, "attributes": dict(msg.attributes), "created_at": ts, "updated_at": ts,
     }).scalar_one()
     insert_identity, _ = _ignoring_duplicates(conn.dialect.name)
-    mine = conn.execute(insert_identity, {**key, "contact_id": contact_id, "display": snd.display,
-                                          "created_at": ts}).scalar()
+    mine = conn.execute(insert_identity, {**identity, "contact_id": contact_id}).scalar()
     if mine is not None:
         return int(contact_id)
     # Another transaction created this identity first: use its contact, drop ours.
     conn.execute(_DELETE_CONTACT, {"contact_id_": contact_id})
     return int(conn.execute(_FIND_IDENTITY, key).scalar_one())
+
+
+def _link_identity(conn: Connection, identity: dict[str, Any], ts: dt.datetime, events: list[Event]) -> int | None:
+    """Insert a new identity into the one live contact that has its verified email or phone; None when no
+    contact or more than one has them."""
+    email, phone = identity["verified_email"], identity["verified_phone"]
+    if conn.dialect.name == "postgresql":
+        values = [("email", email), ("phone", phone)]
+        for lock in sorted(lock_key(kind, value) for kind, value in values if value):  # one order: no deadlock
+            conn.execute(_ADVISORY_LOCK, {"lock_key": lock})
+    candidates = conn.execute(_LINK_CANDIDATES, {"email_v": email, "phone_v": phone}).all()
+    if len(candidates) != 1:
+        return None
+    [(target, by_email, by_phone)] = candidates
+    linked_by = "+".join(kind for kind, hit in (("email", by_email), ("phone", by_phone)) if hit)
+    insert_identity, _ = _ignoring_duplicates(conn.dialect.name)
+    if conn.execute(insert_identity, {**identity, "contact_id": target, "linked_by": linked_by}).scalar() is None:
+        # The same identity came in concurrently (and committed first): it has its contact already.
+        key = {"channel_type": identity["channel_type"], "external_id": identity["external_id"]}
+        return int(conn.execute(_FIND_IDENTITY, key).scalar_one())
+    conn.execute(_FILL_CONTACT, {"contact_id_": target, "email_v": email, "phone_v": phone, "ts": ts})
+    conn.execute(_INSERT_AUDIT, {
+        "at": ts, "actor_user_id": None, "actor_token_id": None, "action": "contact.identity_linked",
+        "subject_type": "contact", "subject_id": str(target), "ip": "",
+        "detail": {"identity": f"{identity['channel_type']}:{identity['external_id']}", "linked_by": linked_by}})
+    events.append(ContactChanged(contact_id=int(target), action="identity_linked"))
+    return int(target)
 
 
 def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMessage,
@@ -112,7 +178,7 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     cost one hop into SQLAlchemy's greenlet bridge instead of one each.
     """
     ts = now()
-    contact_id = _contact_for(conn, channel, msg, ts)
+    contact_id = _contact_for(conn, channel, msg, ts, events)
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK_CONTACT, {"contact_id_": contact_id})
     row = _threaded_conversation(conn, channel, msg, contact_id)

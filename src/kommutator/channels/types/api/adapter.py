@@ -60,6 +60,11 @@ class ApiContact(Strict):
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 ()-]{3,30}$")
     language: Literal["en", "ru"] | None = None
+    verified: list[Literal["email", "phone"]] = Field(
+        default_factory=list, max_length=2,
+        description="The values your system has confirmed belong to this person (e.g. by a code sent to them). "
+                    "A new identity with a verified email or phone joins the contact that already has it verified "
+                    "on any channel; leave this empty if you are not sure")
 
 
 class ApiInbound(Strict):
@@ -108,7 +113,9 @@ class ApiChannel(ChannelAdapter):
                                errors=errors) from exc
         c = body.contact
         sender = InboundSender(external_id=c.id, name=c.name, email=str(c.email).lower() if c.email else None,
-                               phone=c.phone, language=c.language, display=c.name or c.id)
+                               phone=c.phone, language=c.language, display=c.name or c.id,
+                               verified_email=c.email is not None and "email" in c.verified,
+                               verified_phone=c.phone is not None and "phone" in c.verified)
         return [InboundMessage(event_id=body.id, provider_message_id=body.id, sender=sender, text=body.text,
                                attributes=dict(body.attributes))]
 

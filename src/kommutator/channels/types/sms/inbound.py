@@ -107,7 +107,9 @@ def parse_form(params: list[tuple[str, str]]) -> list[InboundItem]:
         return _status(first, sid, raw_status)
     phone = _field(first, "From")
     body = clean_text(first.get("Body", ""))
-    sender = InboundSender(external_id=phone, phone=phone if _E164.match(phone) else None, display=phone)
+    e164 = bool(_E164.match(phone))
+    # The carrier delivered it from this number: verified, so the same phone on another channel is one contact.
+    sender = InboundSender(external_id=phone, phone=phone if e164 else None, display=phone, verified_phone=e164)
     payload = {"to": _field(first, "To", required=False)}
     segments = first.get("NumSegments", "")
     if segments.isdigit() and len(segments) < 4:

@@ -150,7 +150,9 @@ def _sender(raw: dict[str, Any], names: dict[str, str], only_name: str) -> Inbou
     wa_id = _wamid(raw.get("from") or raw.get("from_user_id"), "A message's 'from'")
     phone = f"+{wa_id}" if wa_id.isdigit() and len(wa_id) <= 20 else None
     name = (names.get(wa_id) or names.get(_str(raw.get("from_user_id"))) or only_name)[:200]
-    return InboundSender(external_id=wa_id, name=name, phone=phone, display=name or phone or wa_id)
+    # WhatsApp numbers are verified by WhatsApp: a contact with the same verified phone elsewhere is linked.
+    return InboundSender(external_id=wa_id, name=name, phone=phone, display=name or phone or wa_id,
+                         verified_phone=phone is not None)
 
 
 def _message(raw: dict[str, Any], names: dict[str, str], only_name: str) -> InboundItem | None:
