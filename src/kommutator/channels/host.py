@@ -2,17 +2,23 @@
 channels of a type, the same ingest path as webhooks, and a durable value per channel (polling offsets).
 
 Every registered adapter's ``run`` is started with the server and cancelled at shutdown; one that
-crashes is logged and restarted after a pause, so a provider outage never takes the server down.
+crashes is logged and restarted after a pause, so a provider outage never takes the server down. With
+several server processes on PostgreSQL, one process at a time runs each type's work (a session advisory
+lock per type, held on its own connection): two processes polling one Telegram bot would make Telegram
+refuse both, and two IMAP pollers would fetch everything twice. If that process dies, its connection
+closes, the lock is released, and another process takes over within ``leader_retry`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from kommutator.channels.actions import config_of
 from kommutator.channels.base import Accepted, ChannelConfig, InboundItem
@@ -73,9 +79,10 @@ class Host:
 class ChannelServices:
     """Runs every adapter's ``run`` for the life of the server."""
 
-    def __init__(self, rt: Runtime, *, restart_after: float = 5.0) -> None:
+    def __init__(self, rt: Runtime, *, restart_after: float = 5.0, leader_retry: float = 15.0) -> None:
         self.host = Host(rt)
         self.restart_after = restart_after
+        self.leader_retry = leader_retry
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -84,6 +91,25 @@ class ChannelServices:
 
     async def _keep_running(self, name: str, run: object) -> None:
         assert callable(run)
+        if self.host.rt.db.is_sqlite:
+            await self._run_restarting(name, run)
+            return
+        key = int.from_bytes(hashlib.sha256(f"kommutator.channel-run:{name}".encode()).digest()[:8], "big",
+                             signed=True)
+        while True:
+            async with self.host.rt.db.engine.connect() as conn:
+                got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+                await conn.commit()
+                if got:
+                    try:
+                        await self._run_restarting(name, run)
+                        return
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            await asyncio.sleep(self.leader_retry)
+
+    async def _run_restarting(self, name: str, run: Callable[[Host], Awaitable[None]]) -> None:
         while True:
             try:
                 await run(self.host)
