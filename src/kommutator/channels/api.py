@@ -63,7 +63,8 @@ async def load_channel(rt: Runtime, channel_id: int) -> ChannelConfig:
 async def list_channel_types(principal: CurrentPrincipal) -> list[ChannelTypeRead]:
     """The channel types this server can connect, with the settings and credentials each needs."""
     return [ChannelTypeRead(type=t, title=a.title, settings_schema=a.Settings.model_json_schema(),
-                            credentials_schema=a.Credentials.model_json_schema())
+                            credentials_schema=a.Credentials.model_json_schema(),
+                            generated_credentials=sorted(a.generate_credentials()))
             for t, a in sorted(channel_types().items())]
 
 

@@ -53,3 +53,5 @@ class ChannelTypeRead(ReadModel):
     title: str
     settings_schema: dict[str, Any]
     credentials_schema: dict[str, Any]
+    generated_credentials: list[str] = Field(default_factory=list,
+                                             description="Secrets the server generates when the channel is created")

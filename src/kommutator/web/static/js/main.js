@@ -1,7 +1,9 @@
-// The agent workspace: log in, list conversations, read and answer one. Plain ES modules, no build step.
+// The agent workspace: log in, list conversations, read and answer one; administrators also reach the
+// administration screens (admin.js) from the top bar. Plain ES modules, no build step.
 // The list and the open conversation are refreshed by polling; live WebSocket updates come later.
 // Every customer-supplied string is put into the page with textContent / text nodes (see dom.js).
 
+import { ADMIN_SECTIONS, adminLangChanged, initAdmin, refreshAdmin, resetAdmin, showAdmin } from "./admin.js";
 import { ApiError, get, patch, post, setCsrfToken } from "./api.js";
 import { $, h, show } from "./dom.js";
 import { fullTime, has, initialLang, lang, LANGUAGES, setLang, shortTime, t } from "./i18n.js";
@@ -13,6 +15,7 @@ const REOPENABLE = ["resolved", "waiting", "snoozed"];
 
 const state = {
   me: null,
+  section: "inbox", // "inbox", or an administration screen (administrators only)
   view: "mine",
   status: "open",
   selectedId: null,
@@ -39,11 +42,13 @@ function bindElements() {
     list: "conversation-list", listEmpty: "list-empty", placeholder: "conv-placeholder", convView: "conv-view",
     convTitle: "conv-title", convMeta: "conv-meta", assignMe: "btn-assign-me", resolve: "btn-resolve",
     reopen: "btn-reopen", timeline: "timeline", contactBody: "contact-body", composer: "composer",
-    replyText: "reply-text", noteToggle: "note-toggle", send: "send-button",
+    replyText: "reply-text", noteToggle: "note-toggle", send: "send-button", nav: "main-nav", inbox: "inbox-view",
+    admin: "admin-view",
   })) {
     el[key] = $(`#${id}`);
   }
   el.tabs = [...document.querySelectorAll(".tab[data-view]")];
+  el.navLinks = [...document.querySelectorAll(".mainnav__link[data-section]")];
 }
 
 // ---- messages to the user ----------------------------------------------------------------------------
@@ -88,6 +93,7 @@ function applyLang(next) {
     state.timelineSignature = "";
     refreshList();
     if (state.detail) renderDetail(state.detail);
+    adminLangChanged();
   }
 }
 
@@ -119,6 +125,11 @@ function toLogin(message = "") {
   el.timeline.replaceChildren();
   el.contactBody.replaceChildren();
   el.replyText.value = "";
+  resetAdmin();
+  show(el.nav, false);
+  show(el.admin, false);
+  show(el.inbox);
+  state.section = "inbox";
   hideBanner();
   show(el.boot, false);
   show(el.workspace, false);
@@ -182,9 +193,37 @@ function enterWorkspace(me) {
   show(el.placeholder);
   el.placeholder.dataset.i18n = "conv.pick";
   el.placeholder.textContent = t("conv.pick");
+  show(el.nav, isAdmin());
   loadDirectory();
-  refreshList();
+  route();
   startPolling();
+}
+
+// ---- sections: the inbox, and for administrators the administration screens (#channels, #queues) ----------
+
+function isAdmin() {
+  return Boolean(state.me && state.me.role === "admin");
+}
+
+/** Show the section the address names; anyone but an administrator always gets the inbox. */
+function route() {
+  if (!state.me) return;
+  const wanted = window.location.hash.replace(/^#/, "");
+  const section = isAdmin() && ADMIN_SECTIONS.includes(wanted) ? wanted : "inbox";
+  state.section = section;
+  for (const link of el.navLinks) {
+    if (link.dataset.section === section) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  show(el.inbox, section === "inbox");
+  show(el.admin, section !== "inbox");
+  if (section === "inbox") {
+    state.listSignature = "";
+    refreshList();
+    if (state.selectedId !== null) refreshDetail();
+  } else {
+    showAdmin(section);
+  }
 }
 
 /** Users and channels, to show names instead of ids; the workspace works without them. */
@@ -218,7 +257,8 @@ async function poll() {
   if (state.polling || document.hidden || !state.me) return;
   state.polling = true;
   try {
-    await Promise.all([refreshList(), state.selectedId !== null ? refreshDetail() : null]);
+    if (state.section !== "inbox") await refreshAdmin();
+    else await Promise.all([refreshList(), state.selectedId !== null ? refreshDetail() : null]);
   } finally {
     state.polling = false;
   }
@@ -426,12 +466,27 @@ function messageItem(m, contactName) {
     ? h("ul", { class: "msg__attachments", attrs: { "aria-label": t("msg.attachments") } },
       m.attachments.map((a) => h("li", { text: `${a.filename} (${a.content_type}, ${a.size} B)` })))
     : null;
-  return h("li", { class: ["msg", `msg--${kind}`], dataset: { messageId: m.id, kind } }, meta, body, files);
+  return h("li", { class: ["msg", `msg--${kind}`], dataset: { messageId: m.id, kind } }, meta, body, files,
+    deliveryReason(m));
+}
+
+/** Why an outbound message failed, or why it is still being retried, written under it (not only a tooltip). */
+function deliveryReason(m) {
+  if (m.direction !== "out" || !m.status_reason) return null;
+  if (m.status === "failed") {
+    return h("p", { class: "msg__reason msg__reason--failed", attrs: { role: "note" } },
+      h("span", { class: "msg__reason-label", text: t("msg.reason.failed") }), " ", m.status_reason);
+  }
+  if (m.status === "queued") {
+    return h("p", { class: "msg__reason msg__reason--retrying" },
+      h("span", { class: "msg__reason-label", text: t("msg.reason.retrying") }), " ", m.status_reason);
+  }
+  return null;
 }
 
 function renderTimeline(d) {
   const signature = JSON.stringify([lang(), state.users.size, state.channels.size,
-    d.messages.map((m) => [m.id, m.status]), d.contact.name]);
+    d.messages.map((m) => [m.id, m.status, m.status_reason]), d.contact.name]);
   if (signature === state.timelineSignature) return;
   state.timelineSignature = signature;
   const box = el.timeline;
@@ -541,6 +596,7 @@ function wire() {
   el.langSelect.addEventListener("change", () => changeLang(el.langSelect.value));
   el.logout.addEventListener("click", onLogout);
   el.bannerClose.addEventListener("click", hideBanner);
+  window.addEventListener("hashchange", route);
   for (const tab of el.tabs) tab.addEventListener("click", () => selectView(tab.dataset.view));
   el.statusFilter.addEventListener("change", () => {
     state.status = el.statusFilter.value;
@@ -566,6 +622,7 @@ function wire() {
 
 async function boot() {
   bindElements();
+  initAdmin({ root: el.admin, onError: failed, onChannelsChanged: loadDirectory });
   applyLang(initialLang());
   wire();
   let me = null;
