@@ -271,6 +271,11 @@ def test_few_agents_meeting_every_requirement_are_ranked_directly_from_the_sets(
     walked = index_of(*agents, direct=0).choose(need, "least_busy", 0.0)
     assert walked is not None and walked.agent_id == d.agent_id
     assert walked.pool.startswith("team 2 (")  # the narrowest heap: every agent has both skills
+    few = index.choose(Need(1, required=((BILLING, 1),), team_id=9), "least_busy", 0.0)
+    assert few is None
+    index.upsert(Agent(5000, 5, skills={BILLING: 1}, teams=frozenset({9})))
+    few = index.choose(Need(1, required=((BILLING, 1),), team_id=9), "least_busy", 0.0)
+    assert few is not None and few.agent_id == 5000 and few.pool == "team 9 (1 agent)" and few.considered == 1
 
 
 def test_choose_changes_nothing() -> None:
@@ -309,6 +314,7 @@ NEEDS = st.builds(
     team_id=st.none() | st.integers(1, 2), channel_type=st.sampled_from(["", "chat", "email", "voice", "sms"]),
     exclude=st.frozensets(AGENT_IDS, max_size=3))
 FIXED_NEEDS = [Need(0), Need(0, channel_type="voice"), Need(0, required=((1, 3),)), Need(0, team_id=2),
+               Need(0, required=((1, 2), (2, 3))), Need(0, required=((3, 4), (1, 1)), team_id=1),
                Need(0, required=((2, 1), (3, 2)), channel_type="email", exclude=frozenset({1, 2}))]
 
 
@@ -342,7 +348,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self.turn = 0
         self.now = 0.0
 
-    @initialize(direct=st.sampled_from([0, 1, 2, 64]), slack=st.sampled_from([0, 64]))
+    @initialize(direct=st.sampled_from([0, 0, 0, 2, 64]), slack=st.sampled_from([0, 64]))
     def tuning(self, direct: int, slack: int) -> None:
         """Walk heaps (direct 0), rank from sets (64: always, with this few agents) or a mix; rebuild heaps often."""
         self.index = RoutingIndex(direct=direct, compact_slack=slack)

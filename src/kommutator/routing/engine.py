@@ -9,8 +9,9 @@ keeps, for each strategy in use, a heap per skill, per team and one over everybo
 skill and per skill level. ``choose()`` walks the smallest heap every eligible agent must be in, best first, until
 one passes the remaining checks; when the sets show that few agents meet all of a conversation's requirements (two
 skills and a team, say, where a walk would pass hundreds), it intersects the sets and ranks those few directly.
-Heap entries are never updated in place: any change to an agent gives it a new version and pushes fresh entries;
-older ones are dropped when a walk meets them, and a heap holding more than twice its live entries is rebuilt.
+Heap entries are never updated in place: when an agent's key or groups change, fresh entries are pushed and the
+index remembers the live one (the same tuple in each of its heaps); older ones are stale, dropped when a walk meets
+them, and a heap holding more than twice its live entries is rebuilt.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ EPS = 1e-9
 # still holds everyone eligible, and the level itself is checked on each candidate.
 MAX_LEVEL = 10
 # When the sets say at most about this many agents meet every requirement, rank them directly instead of walking.
-DIRECT = 64
+DIRECT = 32
 
 _Group = tuple[str, int, int]  # ("all", 0, 0), ("team", team, 0), ("skill", skill, 0: any level | level >= 2)
 _ALL: _Group = ("all", 0, 0)
-_Entry = tuple[Any, ...]  # (*strategy key, version, agent id)
+_Entry = tuple[Any, ...]  # (*strategy key, agent id)
 _EMPTY: frozenset[int] = frozenset()
 
 
@@ -110,6 +111,17 @@ def _copy(agent: Agent) -> Agent:
     return replace(agent, skills=dict(agent.skills), weights=dict(agent.weights), teams=frozenset(agent.teams))
 
 
+class _Order:
+    """One strategy's heaps, and each available agent's live entry: the one tuple object in all of its heaps."""
+
+    __slots__ = ("heaps", "live", "strategy")
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.heaps: dict[_Group, list[_Entry]] = {}
+        self.live: dict[int, _Entry] = {}
+
+
 class RoutingIndex:
     """Agents by availability, skill and team, ready to answer 'who takes this conversation' in microseconds."""
 
@@ -120,11 +132,9 @@ class RoutingIndex:
         ``direct`` how few agents meeting every requirement are ranked directly rather than walked (0: always walk).
         """
         self._agents: dict[int, Agent] = {}
-        self._version: dict[int, int] = {}        # agent id -> version of its live heap entries
-        self._next_version = 0
         self._turn = 0                            # last assignment's sequence number
         self._members: dict[_Group, set[int]] = {}  # available agents per group (= live entries of each heap)
-        self._heaps: dict[str, dict[_Group, list[_Entry]]] = {}  # strategy name -> group -> heap
+        self._orders: dict[str, _Order] = {}       # strategy name -> its heaps, built on first use
         self._skill_names = dict(skill_names or {})
         self._team_names = dict(team_names or {})
         self._slack = compact_slack
@@ -146,9 +156,9 @@ class RoutingIndex:
 
     def stats(self) -> dict[str, Any]:
         """Return sizes for benchmarks and tests: agents, available, heaps and entries (live and stale)."""
-        heaps = [h for by_group in self._heaps.values() for h in by_group.values()]
-        live = sum(len(self._members.get(g, _EMPTY)) for by_group in self._heaps.values() for g in by_group)
-        return {"agents": len(self._agents), "available": self.available(), "strategies": sorted(self._heaps),
+        heaps = [h for o in self._orders.values() for h in o.heaps.values()]
+        live = sum(len(self._members.get(g, _EMPTY)) for o in self._orders.values() for g in o.heaps)
+        return {"agents": len(self._agents), "available": self.available(), "strategies": sorted(self._orders),
                 "heaps": len(heaps), "entries": sum(map(len, heaps)), "live_entries": live,
                 "sets": len(self._members), "set_members": sum(map(len, self._members.values()))}
 
@@ -173,7 +183,7 @@ class RoutingIndex:
         self._agents[new.id] = new
         if new.available:
             self._join(new)
-        self._renew(new)
+        self._renew(new, regroup=True)
 
     def remove(self, agent_id: int) -> None:
         """Forget the agent (nothing happens if it is unknown)."""
@@ -181,7 +191,8 @@ class RoutingIndex:
         if agent is not None:
             if agent.available:
                 self._leave(agent)
-            del self._version[agent_id]
+            for order in self._orders.values():
+                order.live.pop(agent_id, None)
 
     def set_online(self, agent_id: int, online: bool, at: float) -> None:
         """Mark the agent online (idle from ``at`` when it was offline) or offline."""
@@ -195,6 +206,7 @@ class RoutingIndex:
         self._renew(agent, was)
 
     def set_capacity(self, agent_id: int, capacity: float) -> None:
+        """Change how much load the agent may carry (conversations already assigned stay)."""
         if not (capacity >= 0 and math.isfinite(capacity)):
             raise ValueError(f"agent {agent_id}: capacity must be a finite number >= 0, not {capacity!r}")
         agent = self._agent(agent_id)
@@ -229,15 +241,15 @@ class RoutingIndex:
     def warm(self, strategy: str) -> None:
         """Build the strategy's heaps now rather than in the first choose() that uses it."""
         strat = strategies.get(strategy)
-        if strat.name not in self._heaps:
+        if strat.name not in self._orders:
             self._build(strat)
 
     def choose(self, need: Need, strategy: str, now: float) -> Decision | None:
         """Return the agent the strategy puts first among those eligible for ``need``, or None; changes nothing."""
         strat = strategies.get(strategy)
-        heaps = self._heaps.get(strat.name)
-        if heaps is None:
-            heaps = self._build(strat)
+        order = self._orders.get(strat.name)
+        if order is None:
+            order = self._build(strat)
         members = self._members
         # Every eligible agent is in each of these sets: one per required skill (at its level) and the team's.
         sets: list[tuple[int, _Group, set[int] | frozenset[int]]] = []
@@ -251,18 +263,18 @@ class RoutingIndex:
             s = members.get(g, _EMPTY)
             sets.append((len(s), g, s))
         if not sets:
-            found = self._walk(heaps, _ALL, need, strat.key)
+            found = self._walk(order, _ALL, need)
             pool = self._describe([_ALL])
         else:
             named = [g for _, g, _ in sets]
             sets.sort(key=lambda t: t[0])
-            n, _, smallest = sets[0]
+            n, narrowest, smallest = sets[0]
             if n == 0:
                 return None
             candidates: set[int] | frozenset[int] | None = None
             direct = self._direct
             if n <= direct:
-                candidates = smallest
+                candidates, named = smallest, [narrowest]
             elif len(sets) > 1:
                 total = len(members.get(_ALL, _EMPTY))
                 expected = n * math.prod(m / total for m, _, _ in sets[1:])
@@ -275,23 +287,22 @@ class RoutingIndex:
                 pool = self._describe(named, len(candidates))
             else:
                 # The narrowest heap: a skill's (all levels) or the team's.
-                g = min((("skill", g[1], 0) if g[0] == "skill" else g for _, g, _ in sets),
-                        key=lambda g: len(members.get(g, _EMPTY)))
-                found = self._walk(heaps, g, need, strat.key)
-                pool = self._describe([g])
+                heap_group = min((("skill", g[1], 0) if g[0] == "skill" else g for _, g, _ in sets),
+                                 key=lambda h: len(members.get(h, _EMPTY)))
+                found = self._walk(order, heap_group, need)
+                pool = self._describe([heap_group])
         if found is None:
             return None
         agent, weight, considered = found
         return Decision(agent_id=agent.id, weight=weight, strategy=strat.name, considered=considered, pool=pool,
                         rule=self._rule(strat, agent, need, weight, now))
 
-    def _walk(self, heaps: dict[_Group, list[_Entry]], group: _Group, need: Need,
-              key: Any) -> tuple[Agent, float, int] | None:
+    def _walk(self, order: _Order, group: _Group, need: Need) -> tuple[Agent, float, int] | None:
         """Pop the group's heap best first until an eligible agent comes up; push everything back."""
-        heap = heaps.get(group)
+        heap = order.heaps.get(group)
         if not heap:
             return None
-        agents, versions = self._agents, self._version
+        agents, live = self._agents, order.live
         exclude, team, required, channel = need.exclude, need.team_id, need.required, need.channel_type
         popped: list[_Entry] = []
         found: tuple[Agent, float, int] | None = None
@@ -299,8 +310,8 @@ class RoutingIndex:
             while heap:
                 entry = heapq.heappop(heap)
                 aid = entry[-1]
-                if versions.get(aid) != entry[-2]:
-                    continue  # stale: the agent changed since, its current entry is elsewhere in the heap
+                if live.get(aid) is not entry:
+                    continue  # stale: the agent changed since, its live entry is elsewhere in the heap
                 popped.append(entry)
                 if aid in exclude:
                     continue
@@ -373,23 +384,34 @@ class RoutingIndex:
         for g in _set_groups(agent):
             members[g].discard(agent.id)
 
-    def _renew(self, agent: Agent, was_available: bool | None = None) -> None:
-        """After a change: a new version (older heap entries go stale); if available, fresh entries in every built
-        strategy's heaps. ``was_available`` given: join or leave the sets when availability flipped."""
+    def _renew(self, agent: Agent, was_available: bool | None = None, regroup: bool = False) -> None:
+        """After a change: join or leave the sets if availability flipped (``was_available`` given); in each built
+        strategy, push a fresh entry when the agent's key changed (or its groups: ``regroup``), forget it when the
+        agent is no longer available."""
         available = agent.available
         if was_available is not None and was_available != available:
             if available:
                 self._join(agent)
             else:
                 self._leave(agent)
-        self._next_version += 1
-        version = self._version[agent.id] = self._next_version
-        if not available or not self._heaps:
+        if not self._orders:
             return
-        groups = _heap_groups(agent)
+        aid = agent.id
+        if not available:
+            for order in self._orders.values():
+                order.live.pop(aid, None)
+            return
+        groups: list[_Group] | None = None
         members = self._members
-        for name, heaps in self._heaps.items():
-            entry = (*strategies.get(name).key(agent, agent.turn), version, agent.id)
+        for order in self._orders.values():
+            key = order.strategy.key(agent, agent.turn)
+            old = order.live.get(aid)
+            if old is not None and not regroup and old[:-1] == key:
+                continue  # e.g. longest idle after a release: same key, the live entry stands
+            entry = order.live[aid] = (*key, aid)
+            if groups is None:
+                groups = _heap_groups(agent)
+            heaps = order.heaps
             for g in groups:
                 heap = heaps.get(g)
                 if heap is None:
@@ -397,18 +419,19 @@ class RoutingIndex:
                     continue
                 heapq.heappush(heap, entry)
                 if len(heap) > 2 * len(members[g]) + self._slack:
-                    self._compact(heap)
+                    self._compact(heap, order.live)
 
-    def _compact(self, heap: list[_Entry]) -> None:
-        versions = self._version
-        heap[:] = [e for e in heap if versions.get(e[-1]) == e[-2]]
+    @staticmethod
+    def _compact(heap: list[_Entry], live: dict[int, _Entry]) -> None:
+        heap[:] = [e for e in heap if live.get(e[-1]) is e]
         heapq.heapify(heap)
 
-    def _build(self, strat: Strategy) -> dict[_Group, list[_Entry]]:
-        heaps: dict[_Group, list[_Entry]] = {}
+    def _build(self, strat: Strategy) -> _Order:
+        order = _Order(strat)
+        heaps, live = order.heaps, order.live
         for agent in self._agents.values():
             if agent.available:
-                entry = (*strat.key(agent, agent.turn), self._version[agent.id], agent.id)
+                entry = live[agent.id] = (*strat.key(agent, agent.turn), agent.id)
                 for g in _heap_groups(agent):
                     heap = heaps.get(g)
                     if heap is None:
@@ -417,8 +440,8 @@ class RoutingIndex:
                         heap.append(entry)
         for heap in heaps.values():
             heapq.heapify(heap)
-        self._heaps[strat.name] = heaps
-        return heaps
+        self._orders[strat.name] = order
+        return order
 
     def _describe(self, groups: list[_Group], size: int | None = None) -> str:
         """'skill Billing (12 agents)', 'skill Billing ≥ 3 ∩ team Sales (4 agents)', 'all (9000 agents)'."""
@@ -432,7 +455,7 @@ class RoutingIndex:
                 names.append("all")
         if size is None:
             size = len(self._members.get(groups[0], _EMPTY))
-        return f"{' ∩ '.join(names)} ({size} agents)"
+        return f"{' ∩ '.join(names)} ({size} agent{'' if size == 1 else 's'})"
 
     def _rule(self, strat: Strategy, agent: Agent, need: Need, weight: float, now: float) -> str:
         parts = [strat.explain(agent, agent.turn, now)]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, select, text, update
 
-from kommutator.agents.models import TeamMember, User, UserSkill
+from kommutator.agents.models import Skill, TeamMember, User, UserSkill
 from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Contact
@@ -92,13 +92,16 @@ async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
             skills[us.user_id][us.skill_id] = us.level
         for tm in (await s.execute(select(TeamMember).where(TeamMember.user_id.in_(ids)))).scalars():
             teams[tm.user_id].add(tm.team_id)
-    index = RoutingIndex()
+    skill_names = {sid: name for sid, name in (await s.execute(select(Skill.id, Skill.name))).all()}
+    index = RoutingIndex(skill_names=skill_names)
     names = {}
     for r in rows:
         names[r.id] = r.name
         index.upsert(Agent(id=r.id, capacity=float(r.capacity), load=load[r.id], online=True,
                            skills=skills[r.id], teams=frozenset(teams[r.id]),
                            idle_since=max(_ts(r.last_assigned_at), _ts(r.presence_changed_at)),
+                           # Round robin's turn: whoever was assigned longest ago goes first, across passes.
+                           turn=int(_ts(r.last_assigned_at) * 1_000_000),
                            weights={k: float(v) for k, v in (r.channel_weights or {}).items()}))
     return index, names
 
