@@ -5,6 +5,7 @@
 
 import { ADMIN_SECTIONS, adminLangChanged, initAdmin, refreshAdmin, resetAdmin, showAdmin } from "./admin.js";
 import { ApiError, get, patch, post, setCsrfToken } from "./api.js";
+import { initContact, resetContact, showContact } from "./contact.js";
 import { $, h, show } from "./dom.js";
 import { fullTime, has, initialLang, lang, LANGUAGES, setLang, shortTime, t } from "./i18n.js";
 
@@ -123,7 +124,7 @@ function toLogin(message = "") {
   setCsrfToken("");
   el.list.replaceChildren();
   el.timeline.replaceChildren();
-  el.contactBody.replaceChildren();
+  resetContact();
   el.replyText.value = "";
   resetAdmin();
   show(el.nav, false);
@@ -422,7 +423,7 @@ function renderDetail(d) {
   show(el.assignMe, !state.me || d.assignee_id !== state.me.id);
 
   renderTimeline(d);
-  renderContact(d.contact);
+  showContact(d.contact, d.id);
 }
 
 function messageKind(m) {
@@ -498,41 +499,6 @@ function renderTimeline(d) {
   if (!d.messages.length) items.push(h("li", { class: "timeline__info", text: t("conv.noMessages") }));
   box.replaceChildren(...items);
   if (atBottom || firstRender) box.scrollTop = box.scrollHeight;
-}
-
-function field(labelKey, value, cls) {
-  const empty = value === null || value === undefined || value === "";
-  return [h("dt", { text: t(labelKey) }),
-    h("dd", { class: [cls, empty ? "muted" : ""], text: empty ? t("contact.none") : String(value) })];
-}
-
-function renderContact(c) {
-  const rows = [
-    ...field("contact.name", c.name, "contact__name"),
-    ...field("contact.email", c.email, "contact__email"),
-    ...field("contact.phone", c.phone, "contact__phone"),
-    ...field("contact.language", c.language, "contact__language"),
-  ];
-  const identities = (c.identities || []).map((i) => h("li", { class: "contact__identity" },
-    h("span", { class: "contact__channel-type", text: i.channel_type }),
-    " ",
-    h("span", { class: "contact__external-id", text: i.external_id }),
-    i.display && i.display !== i.external_id ? h("span", { class: "muted", text: ` (${i.display})` }) : null));
-  const attributes = Object.entries(c.attributes || {});
-  el.contactBody.replaceChildren(
-    h("dl", { class: "contact__fields" }, rows),
-    h("h4", { class: "contact__subtitle", text: t("contact.identities") }),
-    identities.length
-      ? h("ul", { class: "contact__identities" }, identities)
-      : h("p", { class: "muted", text: t("contact.none") }),
-    h("h4", { class: "contact__subtitle", text: t("contact.attributes") }),
-    attributes.length
-      ? h("dl", { class: "contact__attributes" }, attributes.flatMap(([key, value]) => [
-        h("dt", { text: key }),
-        h("dd", { text: value === null ? "null" : String(value) }),
-      ]))
-      : h("p", { class: "muted", text: t("contact.none") }),
-  );
 }
 
 // ---- replying and acting --------------------------------------------------------------------------------
@@ -623,6 +589,8 @@ function wire() {
 async function boot() {
   bindElements();
   initAdmin({ root: el.admin, onError: failed, onChannelsChanged: loadDirectory });
+  initContact({ root: el.contactBody, me: () => state.me, users: () => state.users, channels: () => state.channels,
+    onError: failed, onChanged: () => Promise.all([refreshDetail(), refreshList()]), openConversation });
   applyLang(initialLang());
   wire();
   let me = null;
