@@ -7,8 +7,11 @@ carries the same random_id per piece, which VK drops.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,10 +21,13 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from kommutator.channels.base import Button, SendError
+from kommutator.channels.base import Button, ChannelConfig, OutboundAttachment, OutboundMessage, SendError
+from kommutator.channels.registry import get_adapter
+from kommutator.channels.types.vk import media as vk_media
 from kommutator.channels.types.vk import outbound
 from kommutator.channels.types.vk.shared import split_text, utf16_length
-from kommutator.conversations.models import Message
+from kommutator.conversations.files_api import file_store
+from kommutator.conversations.models import Attachment, Message
 from kommutator.ingest.models import InboundEvent
 from kommutator.workers import outbox as outbox_module
 from kommutator.workers.outbox import OutboxWorker
@@ -384,6 +390,250 @@ async def test_a_wrong_token_is_reported_by_the_fake_as_vk_does(client, admin, r
     await worker.run_due()
     shown = await shown_message(client, admin, conv, sent["id"])
     assert shown["status"] == "failed" and "invalid access_token" in shown["status_reason"]
+
+
+# --- Files on agents' replies ----------------------------------------------------------------------------
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 20
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 300
+GIF = b"GIF89a" + b"\x01" * 100
+
+
+class ProcessDied(BaseException):
+    """The worker's process stops mid-send (not an Exception: nothing in the process handles it)."""
+
+
+async def reply_with_file(client, admin, conv_id: int, filename: str, data: bytes, content_type: str,  # type: ignore[no-untyped-def]
+                          text: str = "") -> dict[str, Any]:
+    r = await client.post(f"/api/v1/conversations/{conv_id}/attachments", headers=admin.headers,
+                          files={"file": (filename, data, content_type)}, data={"text": text} if text else {})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def methods(vk: FakeVk) -> list[str]:
+    return [c.method for c in vk.calls]
+
+
+def vk_config(vk: FakeVk) -> ChannelConfig:
+    return ChannelConfig(id=1, type="vk", name="VK", enabled=True,
+                         settings={"api_base_url": vk.url, "group_id": GROUP_ID, "confirmation_code": CONFIRMATION},
+                         credentials={"access_token": TOKEN, "secret_key": "s" * 32})
+
+
+def outbound_message(text: str, files: tuple[OutboundAttachment, ...] = (),
+                     buttons: tuple[Button, ...] = ()) -> OutboundMessage:
+    return OutboundMessage(id=5, idempotency_key=f"msg_5_{len(text)}_{len(files)}", conversation_id=1,
+                           to=str(CUSTOMER), text=text, kind="text", created_at=dt.datetime(2031, 3, 1, tzinfo=dt.UTC),
+                           attachments=files, buttons=buttons)
+
+
+def stored_file(tmp_path: Path, n: int, filename: str, data: bytes, content_type: str) -> OutboundAttachment:
+    path = tmp_path / f"stored-{n}"
+    path.write_bytes(data)
+    return OutboundAttachment(id=n, filename=filename, content_type=content_type, size=len(data),
+                              sha256=hashlib.sha256(data).hexdigest(), url=f"http://testserver/api/v1/attachments/{n}",
+                              path=path)
+
+
+async def test_a_photo_goes_through_the_upload_server_with_the_text(client, admin, runtime, vk, channel, worker):
+    conv = await open_chat(client, admin, channel)
+    sent = await reply_with_file(client, admin, conv, "фото.jpg", JPEG, "image/jpeg", "Вот фото посылки")
+    assert await worker.run_due() == 1
+    assert methods(vk) == ["photos.getMessagesUploadServer", "photos.saveMessagesPhoto", "messages.send"]
+    server_call, save_call, send_call = vk.calls
+    assert server_call.params["peer_id"] == str(CUSTOMER) and server_call.params["access_token"] == TOKEN
+    (upload,) = vk.uploads
+    assert upload.kind == "photo" and upload.fields["photo"]["data"] == JPEG
+    assert save_call.params["hash"] == upload.answer["hash"] and save_call.params["photo"] == upload.answer["photo"]
+    (delivered,) = vk.delivered
+    assert delivered.text == "Вот фото посылки"
+    (reference,) = delivered.attachments
+    assert reference.startswith(f"photo-{GROUP_ID}_") and reference == send_call.params["attachment"]
+    photo = vk.file_of(reference)
+    assert (photo.kind, photo.data) == ("photo", JPEG), "the customer sees the exact bytes the agent attached"
+    assert reference.endswith(f"_{photo.access_key}"), "the access key travels with the reference"
+    assert (await shown_message(client, admin, conv, sent["id"]))["status"] == "sent"
+
+
+@pytest.mark.parametrize("filename,data,content_type,kind", [
+    ("Счёт 42.pdf", b"%PDF-1.4 invoice", "application/pdf", "doc"), ("scan.png", PNG, "image/png", "photo"),
+    ("anim.gif", GIF, "image/gif", "doc"), ("archive.zip", b"PK\x03\x04 zip", "application/zip", "doc"),
+])
+async def test_pictures_go_as_photos_and_other_files_as_documents_with_their_name(client, admin, vk, channel, worker,
+                                                                                 filename, data, content_type, kind):
+    conv = await open_chat(client, admin, channel)
+    await reply_with_file(client, admin, conv, filename, data, content_type)
+    await worker.run_due()
+    (delivered,) = vk.delivered
+    assert delivered.text == "", "a file alone needs no text"
+    saved = vk.file_of(delivered.attachments[0])
+    assert (saved.kind, saved.data) == (kind, data)
+    if kind == "doc":
+        assert methods(vk) == ["docs.getMessagesUploadServer", "docs.save", "messages.send"]
+        assert vk.calls[0].params["type"] == "doc" and vk.calls[0].params["peer_id"] == str(CUSTOMER)
+        assert vk.calls[1].params["title"] == filename and saved.filename == filename
+        assert vk.uploads[0].fields["file"]["filename"] == filename
+
+
+async def test_files_ride_on_the_first_piece_ten_at_a_time_and_buttons_on_the_last(vk, tmp_path):
+    files = tuple(stored_file(tmp_path, n, f"page{n}.png", PNG + bytes([n]), "image/png") for n in range(1, 13))
+    text = " ".join(f"слово{n}" for n in range(900))  # two pieces
+    async with httpx.AsyncClient() as http:
+        result = await get_adapter("vk").send(vk_config(vk), outbound_message(text, files, (Button("ok", "OK"),)), http)
+    first, second, extra = vk.delivered
+    assert len(first.attachments) == 10 and second.attachments == [] and len(extra.attachments) == 2
+    assert first.text and second.text and extra.text == ""
+    assert [d.keyboard is not None for d in vk.delivered] == [False, False, True]
+    assert [vk.file_of(r).data for d in vk.delivered for r in d.attachments] == [f.path.read_bytes() for f in files]
+    assert len({d.random_id for d in vk.delivered}) == 3
+    assert result.provider_message_id == str(extra.message_id)
+
+
+async def test_a_file_over_vks_limit_fails_with_the_limit_and_is_never_read(client, admin, runtime, vk, channel,
+                                                                           worker, monkeypatch):
+    conv = await open_chat(client, admin, channel)
+    sent = await reply_with_file(client, admin, conv, "video.mov", b"\x00\x00\x00\x14ftypqt", "video/quicktime",
+                                 "Видео")
+    huge = 200 * 1024 * 1024 + 1
+
+    async def grow(tx):  # type: ignore[no-untyped-def]
+        att = (await tx.session.execute(select(Attachment).where(Attachment.message_id == sent["id"]))).scalar_one()
+        att.size = huge
+        with file_store(runtime).path(att.storage_key).open("r+b") as fh:
+            fh.truncate(huge)  # sparse: as large on disk as the row says, at no cost
+
+    await runtime.db.write(grow)
+
+    def no_reading(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read although it is over VK's limit")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reading)
+    await worker.run_due()
+    shown = await shown_message(client, admin, conv, sent["id"])
+    assert shown["status"] == "failed"
+    assert shown["status_reason"] == ("VK takes files of at most 200 MB; 'video.mov' is 200.1 MB — send a smaller "
+                                      "file or a link")
+    assert vk.calls == [] and vk.uploads == [], "nothing went out, not even the text"
+
+
+async def test_mp3_and_executables_are_refused_before_anything_goes_out(vk, tmp_path):
+    for n, (name, ctype) in enumerate([("song.mp3", "audio/mpeg"), ("setup.exe", "application/octet-stream")]):
+        with pytest.raises(SendError) as err:
+            async with httpx.AsyncClient() as http:
+                await get_adapter("vk").send(vk_config(vk), outbound_message("hi", (
+                    stored_file(tmp_path, n, name, b"data", ctype),)), http)
+        assert not err.value.retryable and "MP3 or executable" in err.value.reason and name in err.value.reason
+    assert vk.calls == []
+
+
+async def test_an_upload_server_failure_is_retried_and_the_file_goes_once(client, admin, runtime, vk, channel, worker,
+                                                                        clock):
+    conv = await open_chat(client, admin, channel)
+    sent = await reply_with_file(client, admin, conv, "act.pdf", b"%PDF-1.4 act", "application/pdf", "Акт")
+    vk.fail_upload((502, "<html>Bad Gateway</html>"))
+    await worker.run_due()
+    shown = await shown_message(client, admin, conv, sent["id"])
+    assert shown["status"] == "queued" and vk.delivered == []
+    vk.fail(10)  # VK's own trouble on the next call (the upload server address) is retried as well
+    clock.tick(7)
+    await worker.run_due()
+    assert vk.delivered == []
+    clock.tick(60)
+    await worker.run_due()
+    (delivered,) = vk.delivered
+    assert delivered.text == "Акт" and vk.file_of(delivered.attachments[0]).data == b"%PDF-1.4 act"
+    assert [u.answer for u in vk.uploads][:1] == ["<html>Bad Gateway</html>"] and len(vk.uploads) == 2
+    assert (await shown_message(client, admin, conv, sent["id"]))["status"] == "sent"
+
+
+async def test_a_retry_after_a_failed_send_reuses_the_upload(vk, tmp_path):
+    message = outbound_message("Фото", (stored_file(tmp_path, 1, "a.jpg", JPEG, "image/jpeg"),))
+    vk.fail_method("messages.send", 9)  # flood control once the photo is saved
+    adapter = get_adapter("vk")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(SendError) as err:
+            await adapter.send(vk_config(vk), message, http)
+        assert err.value.retryable and "flood control" in err.value.reason
+        result = await adapter.send(vk_config(vk), message, http)
+    assert methods(vk) == ["photos.getMessagesUploadServer", "photos.saveMessagesPhoto", "messages.send",
+                           "messages.send"], "the photo is not uploaded twice"
+    (delivered,) = vk.delivered
+    assert vk.file_of(delivered.attachments[0]).data == JPEG and result.provider_message_id == str(delivered.message_id)
+
+
+async def test_a_crash_between_the_upload_and_the_send_does_not_lose_the_file(client, admin, runtime, vk, channel,
+                                                                             worker, clock, monkeypatch):
+    conv = await open_chat(client, admin, channel)
+    sent = await reply_with_file(client, admin, conv, "contract.pdf", b"%PDF-1.7 contract" * 100, "application/pdf",
+                                 "Договор")
+    real = vk_media.call
+
+    async def dies_before_sending(client, api, method, params, **kw):  # type: ignore[no-untyped-def]
+        if method == "messages.send":
+            raise ProcessDied()
+        return await real(client, api, method, params, **kw)
+
+    monkeypatch.setattr(vk_media, "call", dies_before_sending)
+    with pytest.raises(ProcessDied):
+        await worker.run_due()
+    assert methods(vk) == ["docs.getMessagesUploadServer", "docs.save"] and vk.delivered == []
+    monkeypatch.setattr(vk_media, "call", real)
+    get_adapter("vk")._uploaded.clear()  # type: ignore[attr-defined]  # a new process remembers nothing
+    clock.tick(worker.lease.total_seconds() + 1)
+    successor = OutboxWorker(runtime, name="vk-successor")
+    try:
+        assert await successor.run_due() == 1
+    finally:
+        await successor.stop()
+    (delivered,) = vk.delivered
+    assert delivered.text == "Договор"
+    assert vk.file_of(delivered.attachments[0]).data == b"%PDF-1.7 contract" * 100, "uploaded again from our disk"
+    assert (await shown_message(client, admin, conv, sent["id"]))["status"] == "sent"
+
+
+async def test_a_resend_after_a_crash_past_the_send_is_dropped_by_vk(client, admin, runtime, vk, channel, worker,
+                                                                   clock, monkeypatch):
+    conv = await open_chat(client, admin, channel)
+    sent = await reply_with_file(client, admin, conv, "a.png", PNG, "image/png", "Схема")
+    real = outbox_module.do_record_outcome
+    calls = {"n": 0}
+
+    async def crash_once(tx, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the process died after VK accepted the message")
+        return await real(tx, **kw)
+
+    monkeypatch.setattr(outbox_module, "do_record_outcome", crash_once)
+    await worker.run_due()
+    clock.tick(worker.lease.total_seconds() + 1)
+    successor = OutboxWorker(runtime, name="vk-successor")
+    try:
+        assert await successor.run_due() == 1
+    finally:
+        await successor.stop()
+    sends = [c for c in vk.calls if c.method == "messages.send"]
+    assert len(sends) == 2 and sends[0].params["random_id"] == sends[1].params["random_id"]
+    assert len(vk.delivered) == 1, "VK dropped the resend, though its photo was uploaded again"
+    assert (await shown_message(client, admin, conv, sent["id"]))["status"] == "sent"
+
+
+async def test_vks_refusals_of_a_file_fail_the_reply_with_a_sentence(client, admin, vk, channel, worker):
+    conv = await open_chat(client, admin, channel)
+    not_a_picture = await reply_with_file(client, admin, conv, "broken.jpg", b"not really a jpeg", "image/jpeg")
+    await worker.run_due()
+    shown = await shown_message(client, admin, conv, not_a_picture["id"])
+    assert shown["status"] == "failed" and shown["status_reason"].startswith(
+        "VK did not take 'broken.jpg' as a photo (VK takes JPEG, PNG or GIF pictures")
+    refused = await reply_with_file(client, admin, conv, "data.bin", b"\x00\x01", "application/octet-stream")
+    vk.fail_upload((200, json.dumps({"error": "ERR_UPLOAD_BAD_FILE_TYPE", "error_code": 3,
+                                     "error_descr": "file type is not allowed"})))
+    await worker.run_due()
+    shown = await shown_message(client, admin, conv, refused["id"])
+    assert (shown["status"], shown["status_reason"]) == (
+        "failed", "VK's upload server refused 'data.bin': file type is not allowed")
+    assert vk.delivered == []
 
 
 # --- Pure helpers ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -27,12 +28,14 @@ from kommutator.channels.base import (
     InboundMessage,
     InboundRequest,
     InboundStatus,
+    OutboundAttachment,
     OutboundMessage,
     SendError,
 )
 from kommutator.channels.registry import get_adapter
 from kommutator.channels.types import whatsapp
-from kommutator.channels.types.whatsapp.composing import NO_FILES, WINDOW_CLOSED, split_text, utf16_len
+from kommutator.channels.types.whatsapp import graph
+from kommutator.channels.types.whatsapp.composing import WINDOW_CLOSED, WINDOW_CLOSED_FILES, split_text, utf16_len
 from kommutator.clock import now
 from kommutator.conversations.models import Message
 from kommutator.errors import ProblemError
@@ -670,20 +673,238 @@ def test_split_text_keeps_every_character_within_the_limit(text, limit):
     assert "".join("".join(chunks).split()) == "".join(text.split())
 
 
-async def test_files_on_a_reply_are_not_sent_yet_and_a_file_alone_fails_clearly(client, admin, runtime, fake, channel,
-                                                                                worker, clock):
+# --- Files on agents' replies --------------------------------------------------------------------------
+
+
+class ProcessDied(BaseException):
+    """The worker's process stops mid-send (not an Exception: nothing in the process handles it)."""
+
+
+async def reply_with_file(client, admin, conversation: int, filename: str, data: bytes, content_type: str,  # type: ignore[no-untyped-def]
+                          text: str = "") -> dict[str, Any]:
+    r = await client.post(f"/api/v1/conversations/{conversation}/attachments", headers=admin.headers,
+                          files={"file": (filename, data, content_type)}, data={"text": text} if text else {})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def attachment(tmp_path: Path, filename: str, data: bytes, content_type: str, n: int = 1) -> OutboundAttachment:
+    path = tmp_path / f"stored-{n}"
+    path.write_bytes(data)
+    return OutboundAttachment(id=n, filename=filename, content_type=content_type, size=len(data),
+                              sha256=hashlib.sha256(data).hexdigest(), url=f"http://testserver/api/v1/attachments/{n}",
+                              path=path)
+
+
+async def test_an_agents_file_reaches_the_customer_with_the_text_as_its_caption(client, admin, runtime, fake, channel,
+                                                                               worker, clock):
     conv = await open_chat(client, admin, fake, channel)
-    with_text = await client.post(f"/api/v1/conversations/{conv}/attachments", headers=admin.headers,
-                                  files={"file": ("invoice.pdf", b"%PDF-1.4", "application/pdf")},
-                                  data={"text": "Счёт во вложении"})
-    alone = await client.post(f"/api/v1/conversations/{conv}/attachments", headers=admin.headers,
-                              files={"file": ("invoice.pdf", b"%PDF-1.4", "application/pdf")})
-    assert with_text.status_code == alone.status_code == 201
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    sent = await reply_with_file(client, admin, conv, "Счёт 42.pdf", pdf, "application/pdf", "Счёт во вложении")
+    assert await worker.run_due() == 1
+    (upload,) = fake.upload_calls()
+    assert upload.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert upload.path == f"/v21.0/{PHONE_NUMBER_ID}/media"
+    assert (upload.body["messaging_product"], upload.body["type"]) == ("whatsapp", "application/pdf")
+    assert upload.body["file"]["data"] == pdf and upload.body["file"]["content_type"] == "application/pdf"
+    (stored_file,) = fake.uploads
+    (out,) = fake.sent
+    assert out["type"] == "document" and out["to"] == CUSTOMER
+    assert out["document"] == {"id": stored_file.media_id, "caption": "Счёт во вложении", "filename": "Счёт 42.pdf"}
+    assert fake.file_of(out) == (pdf, "application/pdf"), "the customer gets the exact bytes the agent attached"
+    msg = await stored(runtime, sent["id"])
+    assert (msg.status, msg.provider_message_id) == ("sent", out["id"])
+
+
+@pytest.mark.parametrize("filename,content_type,kind", [
+    ("photo.jpg", "image/jpeg", "image"), ("scan.png", "image/png", "image"), ("clip.mp4", "video/mp4", "video"),
+    ("voice.ogg", "audio/ogg", "audio"), ("sticker.webp", "image/webp", "document"),
+    ("notes.txt", "text/plain", "document"),
+])
+async def test_each_file_goes_as_the_message_type_its_content_type_calls_for(client, admin, fake, channel, worker,
+                                                                             clock, filename, content_type, kind):
+    conv = await open_chat(client, admin, fake, channel)
+    data = f"bytes of {filename}".encode() * 100
+    await reply_with_file(client, admin, conv, filename, data, content_type, "Вот файл")
     await worker.run_due()
+    *texts, out = fake.sent
+    assert out["type"] == kind and fake.file_of(out) == (data, content_type)
+    if kind == "audio":
+        # Audio messages carry no caption: the text goes first, on its own.
+        assert [t["text"]["body"] for t in texts] == ["Вот файл"] and "caption" not in out["audio"]
+    else:
+        assert texts == [] and out[kind]["caption"] == "Вот файл"
+    assert ("filename" in out[kind]) == (kind == "document")
+
+
+async def test_a_file_alone_goes_without_a_caption_and_a_long_text_goes_first(client, admin, fake, channel, worker,
+                                                                             clock):
+    conv = await open_chat(client, admin, fake, channel)
+    await reply_with_file(client, admin, conv, "photo.jpg", b"\xff\xd8\xff\xe0 jpeg", "image/jpeg")
     await worker.run_due()
-    assert [m["text"]["body"] for m in fake.sent] == ["Счёт во вложении"]
-    msg = await stored(runtime, alone.json()["id"])
-    assert (msg.status, msg.status_reason) == ("failed", NO_FILES)
+    (alone,) = fake.sent
+    assert alone["image"] == {"id": fake.uploads[0].media_id}
+    text = "Условия возврата. " * 70  # 1260 characters: longer than a caption
+    await reply_with_file(client, admin, conv, "terms.pdf", b"%PDF-1.4 terms", "application/pdf", text)
+    await worker.run_due()
+    first, second = fake.sent[1:]
+    assert first["text"]["body"] == text.strip()
+    assert second["document"] == {"id": fake.uploads[1].media_id, "filename": "terms.pdf"}
+
+
+async def test_a_file_over_whatsapps_limit_fails_with_the_limit_and_is_never_uploaded(client, admin, runtime, fake,
+                                                                                     channel, worker, clock):
+    conv = await open_chat(client, admin, fake, channel)
+    big = await reply_with_file(client, admin, conv, "big.jpg", b"\xff" * (5 * 1024 * 1024 + 1), "image/jpeg",
+                                "Фото")
+    await worker.run_due()
+    msg = await stored(runtime, big["id"])
+    assert msg.status == "failed"
+    assert msg.status_reason == ("WhatsApp sends images (JPEG, PNG) of at most 5 MB; 'big.jpg' is 5.1 MB — send a "
+                                 "smaller file or a link")
+    assert fake.calls == [], "neither uploaded nor sent"
+    assert (await outbox_item(runtime, big["id"])).attempts == 1, "not retried: the file stays too large"
+
+
+async def test_a_type_whatsapp_does_not_take_fails_before_any_part_goes_out(client, admin, runtime, fake, channel,
+                                                                           worker, clock):
+    conv = await open_chat(client, admin, fake, channel)
+    sent = await reply_with_file(client, admin, conv, "archive.zip", b"PK\x03\x04 zip", "application/zip", "Архив")
+    await worker.run_due()
+    msg = await stored(runtime, sent["id"])
+    assert msg.status == "failed" and msg.status_reason.startswith(
+        "WhatsApp does not take files of type application/zip ('archive.zip'); it accepts JPEG or PNG images")
+    assert fake.sent == [] and fake.upload_calls() == [], "the caption did not go out without its file"
+
+
+async def test_a_document_over_100_mb_on_disk_is_refused_without_reading_it(fake, tmp_path, monkeypatch):
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as fh:
+        fh.truncate(100 * 1024 * 1024 + 1)  # sparse: costs no disk
+    file = OutboundAttachment(id=9, filename="huge.pdf", content_type="application/pdf", size=huge.stat().st_size,
+                              sha256="0" * 64, url="http://testserver/api/v1/attachments/9", path=huge)
+
+    def no_reading(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read although it is over WhatsApp's limit")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reading)
+    with pytest.raises(SendError) as err:
+        await send(fake, outbound("", attachments=(file,)))
+    assert not err.value.retryable
+    assert err.value.reason == ("WhatsApp sends documents of at most 100 MB; 'huge.pdf' is 100.1 MB — send a smaller "
+                                "file or a link")
+    assert fake.calls == []
+
+
+async def test_an_upload_refused_for_a_while_is_retried(client, admin, runtime, fake, channel, worker, clock):
+    conv = await open_chat(client, admin, fake, channel)
+    data = b"\x89PNG\r\n\x1a\n a png"
+    sent = await reply_with_file(client, admin, conv, "chart.png", data, "image/png", "График")
+    fake.answer_upload(Answer.server_error(), Answer(502))
+    await worker.run_due()
+    item = await outbox_item(runtime, sent["id"])
+    assert item.status == "pending" and "131000" in item.last_error, item.last_error
+    assert fake.sent == []
+    clock.tick(60)
+    await worker.run_due()
+    assert "HTTP 502" in (await outbox_item(runtime, sent["id"])).last_error
+    clock.tick(600)
+    await worker.run_due()
+    (out,) = fake.sent
+    assert fake.file_of(out) == (data, "image/png") and out["image"]["caption"] == "График"
+    assert len(fake.upload_calls()) == 3 and len(fake.uploads) == 1
+    assert (await stored(runtime, sent["id"])).status == "sent"
+
+
+async def test_upload_errors_map_like_other_graph_errors(fake, tmp_path):
+    file = attachment(tmp_path, "a.pdf", b"%PDF-1.4", "application/pdf")
+    fake.answer_upload(Answer.too_many_requests(retry_after=40))
+    with pytest.raises(SendError) as err:
+        await send(fake, outbound("x", attachments=(file,)))
+    assert err.value.retryable and err.value.retry_after == 40
+    assert err.value.reason.startswith("WhatsApp rate limit reached, the file 'a.pdf' will be sent later")
+    fake.answer_upload(Answer.graph_error(131053, "(#131053) Media upload error", "Unsupported file"))
+    with pytest.raises(SendError) as err:
+        await send(fake, outbound("x", attachments=(file,)))
+    assert not err.value.retryable
+    assert err.value.reason == "WhatsApp refused the file 'a.pdf': Unsupported file (error 131053)"
+
+
+async def test_a_retry_after_a_failure_mid_message_neither_resends_parts_nor_uploads_again(fake, tmp_path):
+    first = attachment(tmp_path, "a.pdf", b"%PDF-1.4 first", "application/pdf", 1)
+    second = attachment(tmp_path, "b.jpg", b"\xff\xd8 second", "image/jpeg", 2)
+    message = outbound("Подробности. " * 100, attachments=(first, second))  # too long for a caption
+    fake.answer(None, None, Answer.too_many_requests(retry_after=30))  # text, first file, then the second is refused
+    with pytest.raises(SendError) as err:
+        await send(fake, message)
+    assert err.value.retryable
+    assert [m["type"] for m in fake.sent] == ["text", "document"] and len(fake.uploads) == 2
+    wamid = await send(fake, message)
+    assert [m["type"] for m in fake.sent] == ["text", "document", "image"], "no part went twice"
+    assert len(fake.upload_calls()) == 2, "the file uploaded before the refusal is not uploaded again"
+    assert fake.file_of(fake.sent[1]) == (b"%PDF-1.4 first", "application/pdf")
+    assert fake.file_of(fake.sent[2]) == (b"\xff\xd8 second", "image/jpeg")
+    assert wamid == fake.sent[-1]["id"]
+
+
+async def test_a_crash_between_the_upload_and_the_send_does_not_lose_the_file(client, admin, runtime, fake, channel,
+                                                                             worker, clock, monkeypatch):
+    conv = await open_chat(client, admin, fake, channel)
+    pdf = b"%PDF-1.7 contract " * 500
+    sent = await reply_with_file(client, admin, conv, "contract.pdf", pdf, "application/pdf", "Договор")
+    real = graph.post_message
+
+    async def dies(*args: Any, **kw: Any) -> str | None:
+        raise ProcessDied()
+
+    monkeypatch.setattr(graph, "post_message", dies)
+    with pytest.raises(ProcessDied):
+        await worker.run_due()
+    assert len(fake.uploads) == 1 and fake.sent == []
+    monkeypatch.setattr(graph, "post_message", real)
+    get_adapter("whatsapp")._progress.clear()  # type: ignore[attr-defined]  # a new process remembers nothing
+    clock.tick(worker.lease.total_seconds() + 1)
+    successor = OutboxWorker(runtime, name="wa-successor")
+    try:
+        assert await successor.run_due() == 1
+    finally:
+        await successor.stop()
+    (out,) = fake.sent
+    assert len(fake.uploads) == 2, "uploaded again from our disk"
+    assert out["document"]["id"] == fake.uploads[1].media_id and fake.file_of(out) == (pdf, "application/pdf")
+    assert out["document"]["caption"] == "Договор"
+    msg = await stored(runtime, sent["id"])
+    assert (msg.status, msg.provider_message_id) == ("sent", out["id"])
+
+
+async def test_files_cannot_go_outside_the_24_hour_window(client, admin, runtime, fake, worker, clock):
+    channel = await create_channel(client, admin, fake, template_name="support_reply")
+    fake.templates[("support_reply", "en_US")] = 0
+    conv = await open_chat(client, admin, fake, channel)
+    clock.tick(25 * 3600)
+    sent = await reply_with_file(client, admin, conv, "a.pdf", b"%PDF-1.4", "application/pdf", "Счёт")
+    await worker.run_due()
+    msg = await stored(runtime, sent["id"])
+    assert (msg.status, msg.status_reason) == ("failed", WINDOW_CLOSED_FILES)
+    assert fake.calls == [], "neither the template nor the file went out"
+
+
+async def test_when_whatsapp_says_the_window_closed_a_file_fails_with_the_reason(fake, tmp_path):
+    fake.last_customer_message[CUSTOMER] = now() - dt.timedelta(hours=30)
+    file = attachment(tmp_path, "a.jpg", b"\xff\xd8 jpeg", "image/jpeg")
+    with pytest.raises(SendError) as err:
+        await send(fake, outbound("Фото", attachments=(file,)), template_name="any_template")
+    assert (err.value.retryable, err.value.reason) == (False, WINDOW_CLOSED_FILES)
+    assert [c.body.get("type") for c in fake.sends()] == ["image"], "no template went instead of the file"
+
+
+async def test_buttons_with_a_file_come_after_it(fake, tmp_path):
+    file = attachment(tmp_path, "menu.pdf", b"%PDF-1.4 menu", "application/pdf")
+    await send(fake, outbound("Что выберете?", buttons=(Button("a", "Пиццу"), Button("b", "Суп")),
+                              attachments=(file,)))
+    assert [m["type"] for m in fake.sent] == ["document", "interactive"]
+    assert "caption" not in fake.sent[0]["document"]
+    assert fake.sent[1]["interactive"]["body"] == {"text": "Что выберете?"}
 
 
 # --- The 24-hour window ---------------------------------------------------------------------------------

@@ -1,13 +1,18 @@
 """A fake WhatsApp Cloud API (Graph API) server: a real HTTP server on 127.0.0.1 with the real wire format.
 
-It answers ``POST /{version}/{phone_number_id}/messages``, ``GET /{version}/{media_id}`` and the media
-download address it hands out, with Graph's answer and error shapes: a wrong bearer token is 401 with
-code 190, interactive messages past WhatsApp's limits are 131009, a text over 4096 characters is 100, a
-free-form message more than 24 hours after the customer's last message (when the test tells it that time)
-is 131047, an unknown template 132001. Tests queue answers for the next sends (429 with Retry-After, 500,
-130429, …), register media and approved templates, read every request in ``calls`` and every accepted
-message in ``sent``. It also plays Meta's webhook side: ``deliver`` posts a payload signed with the app
-secret to our webhook, so statuses can arrive out of order, repeated, or before the send was answered.
+It answers ``POST /{version}/{phone_number_id}/messages``, ``POST /{version}/{phone_number_id}/media``
+(multipart ``file``, ``type``, ``messaging_product``), ``GET /{version}/{media_id}`` and the media download
+address it hands out, with Graph's answer and error shapes: a wrong bearer token is 401 with code 190,
+interactive messages past WhatsApp's limits are 131009, a text over 4096 characters is 100, a free-form
+message (text, interactive or media) more than 24 hours after the customer's last message (when the test
+tells it that time) is 131047, an unknown template 132001. Uploads of a type Graph does not take are 100
+with Graph's list of types, files over the type's limit 131053; a media message must name an uploaded
+media id of a type its message type shows (131053 otherwise), with a caption only on image, video and
+document (at most 1024 characters). Tests queue answers for the next sends (429 with Retry-After, 500,
+130429, …) and uploads, register media and approved templates, read every request in ``calls``, every
+upload in ``uploads`` and every accepted message in ``sent``. It also plays Meta's webhook side: ``deliver``
+posts a payload signed with the app secret to our webhook, so statuses can arrive out of order, repeated, or
+before the send was answered.
 """
 
 from __future__ import annotations
@@ -40,7 +45,25 @@ WABA_ID = "102290129340398"
 CUSTOMER = "972987654321"
 VERSION = re.compile(r"v\d{1,3}\.\d{1,2}")
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 REPLY_WINDOW = dt.timedelta(hours=24)
+MB = 1024 * 1024
+# What Graph's /media takes (its error 100 lists them), and the largest file of each.
+UPLOAD_LIMITS = {
+    **dict.fromkeys(["image/jpeg", "image/png"], 5 * MB),
+    **dict.fromkeys(["video/mp4", "video/3gpp", "audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg",
+                     "audio/opus"], 16 * MB),
+    **dict.fromkeys(["image/webp", "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+                     "application/vnd.ms-powerpoint",
+                     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     "application/vnd.openxmlformats-officedocument.presentationml.presentation"], 100 * MB),
+}
+# The uploaded types each media message shows (documents show any uploaded file).
+SHOWN = {"image": {"image/jpeg", "image/png"}, "video": {"video/mp4", "video/3gpp"},
+         "audio": {"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg", "audio/opus"},
+         "sticker": {"image/webp"}, "document": set(UPLOAD_LIMITS)}
+CAPTIONED = {"image", "video", "document"}
 
 
 @dataclass
@@ -52,6 +75,16 @@ class Call:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any = None
+
+
+@dataclass
+class Upload:
+    """A file Graph accepted into the number's media store."""
+
+    media_id: str
+    data: bytes
+    mime_type: str
+    filename: str
 
 
 @dataclass
@@ -179,7 +212,9 @@ class FakeWhatsApp:
         self.sent: list[dict[str, Any]] = []  # accepted message bodies, each with the wamid under "id"
         self.answers: list[Answer | None] = []  # for the next sends, in order; None: answer as usual
         self.media_answers: list[Answer] = []  # for the next media look-ups
+        self.upload_answers: list[Answer | None] = []  # for the next uploads; None: answer as usual
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.uploads: list[Upload] = []  # accepted uploads, in order
         self.templates: dict[tuple[str, str], int] = {}  # (name, language) -> number of body parameters
         self.last_customer_message: dict[str, dt.datetime] = {}
         # Called with each accepted message before the answer goes back (e.g. to deliver a status early).
@@ -195,6 +230,7 @@ class FakeWhatsApp:
         app = Starlette(routes=[
             Route("/lookaside/whatsapp_business/attachments/", self._download, methods=["GET"]),
             Route("/{version}/{phone_number_id}/messages", self._messages, methods=["POST"]),
+            Route("/{version}/{phone_number_id}/media", self._upload, methods=["POST"]),
             Route("/{version}/{media_id}", self._media, methods=["GET"]),
         ])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
@@ -271,7 +307,7 @@ class FakeWhatsApp:
         if not isinstance(to, str) or not to:
             raise Refused(100, "(#100) The parameter to is required.")
         kind = body.get("type", "text")
-        if kind in ("text", "interactive"):
+        if kind != "template":
             last = self.last_customer_message.get(to)
             if last is not None and now() - last > REPLY_WINDOW:
                 raise Refused(131047, "(#131047) Re-engagement message",
@@ -287,8 +323,84 @@ class FakeWhatsApp:
             check_interactive(body.get("interactive"))
         elif kind == "template":
             self._check_template(body.get("template"))
+        elif kind in SHOWN:
+            self._check_media(kind, body.get(kind))
         else:
             raise Refused(100, f"(#100) Param type must be one of {{text, interactive, template, ...}}, got {kind!r}")
+
+    def _check_media(self, kind: str, media: Any) -> None:
+        if not isinstance(media, dict):
+            raise Refused(100, f"(#100) The parameter {kind} is required.")
+        if "link" in media:
+            raise Refused(100, f"(#100) This fake serves uploaded media only: pass {kind}['id']")
+        media_id = media.get("id")
+        if not isinstance(media_id, str) or media_id not in self.media:
+            raise Refused(131053, "(#131053) Media upload error",
+                          f"Media {media_id!r} does not exist or has expired; upload it again")
+        mime = self.media[media_id][1]
+        if mime not in SHOWN[kind]:
+            raise Refused(131053, "(#131053) Media upload error", f"Unsupported {kind} mime type {mime}.")
+        if "caption" in media:
+            if kind not in CAPTIONED:
+                raise Refused(100, f"(#100) Param {kind}['caption'] is not a valid parameter.")
+            caption = media["caption"]
+            if not isinstance(caption, str) or len(caption) > MAX_CAPTION:
+                raise Refused(100, f"(#100) Param {kind}['caption'] must be at most {MAX_CAPTION} characters long.")
+        if "filename" in media and (kind != "document" or not isinstance(media["filename"], str)):
+            raise Refused(100, f"(#100) Param {kind}['filename'] is not a valid parameter.")
+        unknown = set(media) - {"id", "caption", "filename"}
+        if unknown:
+            raise Refused(100, f"(#100) Unexpected key {sorted(unknown)[0]!r} on param {kind}.")
+
+    async def _upload(self, request: Request) -> Response:
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields[key] = value
+            else:
+                data = await value.read()
+                fields[key] = {"filename": value.filename, "content_type": value.content_type, "data": data}
+        call = Call(request.method, request.url.path, dict(request.query_params),
+                    {k.lower(): v for k, v in request.headers.items()}, fields)
+        self.calls.append(call)
+        if not VERSION.fullmatch(request.path_params["version"]):
+            return graph_error(400, 2500, "Unknown path components")
+        if not self._authorised(call):
+            return self._bad_token()
+        if request.path_params["phone_number_id"] != self.phone_number_id:
+            return self._unknown_object("post", request.path_params["phone_number_id"])
+        planned = self.upload_answers.pop(0) if self.upload_answers else None
+        if planned is not None:
+            return self._programmed(planned)
+        try:
+            upload = self._check_upload(fields)
+        except Refused as exc:
+            return graph_error(exc.status, exc.code, exc.message, exc.details)
+        self.media[upload.media_id] = (upload.data, upload.mime_type)
+        self.uploads.append(upload)
+        return JSONResponse({"id": upload.media_id})
+
+    def _check_upload(self, fields: dict[str, Any]) -> Upload:
+        if fields.get("messaging_product") != "whatsapp":
+            raise Refused(100, "(#100) The parameter messaging_product is required.")
+        file = fields.get("file")
+        if not isinstance(file, dict):
+            raise Refused(100, "(#100) The parameter file is required.")
+        mime = fields.get("type")
+        if not isinstance(mime, str) or not mime:
+            raise Refused(100, "(#100) The parameter type is required.")
+        if mime not in UPLOAD_LIMITS:
+            raise Refused(100, "(#100) Param file must be a file with one of the following types: "
+                               f"{', '.join(UPLOAD_LIMITS)}. Received file of type '{mime}'.")
+        data = file["data"]
+        if not data:
+            raise Refused(131053, "(#131053) Media upload error", "The uploaded file is empty.")
+        if len(data) > UPLOAD_LIMITS[mime]:
+            raise Refused(131053, "(#131053) Media upload error",
+                          f"File size ({len(data)} bytes) exceeds the limit of {UPLOAD_LIMITS[mime]} bytes for "
+                          f"{mime}.")
+        return Upload(f"{1037543291543636 + next(self._ids)}", data, mime, file["filename"] or "")
 
     def _check_template(self, template: Any) -> None:
         if not isinstance(template, dict) or not isinstance(template.get("language"), dict):
@@ -344,8 +456,18 @@ class FakeWhatsApp:
     def answer(self, *answers: Answer | None) -> None:
         self.answers.extend(answers)
 
+    def answer_upload(self, *answers: Answer | None) -> None:
+        self.upload_answers.extend(answers)
+
     def sends(self) -> list[Call]:
         return [c for c in self.calls if c.path.endswith("/messages")]
+
+    def upload_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.path.endswith("/media")]
+
+    def file_of(self, message: dict[str, Any]) -> tuple[bytes, str]:
+        """The bytes and type of the uploaded file a sent media message shows."""
+        return self.media[message[message["type"]]["id"]]
 
     # --- Meta's side of our webhook -----------------------------------------------------------------
 

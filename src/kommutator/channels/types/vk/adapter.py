@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
@@ -24,13 +23,16 @@ from kommutator.channels.base import (
     SendResult,
 )
 from kommutator.channels.registry import register
-from kommutator.channels.types.vk import outbound
+from kommutator.channels.types.vk import media, outbound
 from kommutator.channels.types.vk.inbound import load_body, parse_event
 from kommutator.channels.types.vk.shared import download, split_text
 from kommutator.crypto import same
 from kommutator.errors import ProblemError
 
 MAX_TEXT = 4096  # VK takes more, but 4096 is the length its clients show without trouble
+# Files already uploaded per (channel, API, idempotency key), so that a retry after a failed send does not
+# upload them again. In memory only (a restart uploads them again from our disk), and bounded.
+_UPLOADED_LIMIT = 10_000
 
 
 class VkSettings(BaseModel):
@@ -58,9 +60,12 @@ class VkChannel(ChannelAdapter):
     type = "vk"
     title = "VK"
     capabilities = Capabilities(max_text_length=MAX_TEXT, buttons=True, max_buttons=outbound.MAX_BUTTONS,
-                                messages_per_second=20)
+                                attachments=True, messages_per_second=20)
     Settings = VkSettings
     Credentials = VkCredentials
+
+    def __init__(self) -> None:
+        self._uploaded: dict[tuple[int, str, str], dict[int, str]] = {}
 
     def generate_credentials(self) -> dict[str, Any]:
         alphabet = string.ascii_letters + string.digits
@@ -103,53 +108,56 @@ class VkChannel(ChannelAdapter):
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
-        """Send each piece with its own random_id (stable across attempts): VK drops a piece it already has."""
-        if message.attachments:
-            raise SendError(retryable=False, reason="files cannot be sent on VK channels yet; send a link instead")
+        """Upload the files, then send each piece with its own random_id (stable across attempts): VK drops a
+        piece it already has. The files ride on the first piece, ten at most; more go in further messages."""
         if not re.fullmatch(r"-?[0-9]{1,19}", message.to):
             raise SendError(retryable=False, reason=f"{message.to!r} is not a VK user id")
+        files = [media.check(a) for a in message.attachments]  # refuse before anything goes out
         text = message.text
         if len(message.buttons) > outbound.MAX_BUTTONS:
             text = f"{text}\n{outbound.overflow_lines(message.buttons)}"
         pieces = split_text(text, MAX_TEXT)
-        if not pieces:
+        if not pieces and not files:
             raise SendError(retryable=False, reason="the message is empty")
         keyboard = outbound.keyboard(message.buttons) if message.buttons else None
-        sent: str | None = None
-        for n, piece in enumerate(pieces):
-            form = {"peer_id": message.to, "message": piece,
-                    "random_id": str(outbound.random_id(message.idempotency_key, n)),
-                    "access_token": str(channel.credentials.get("access_token", "")),
-                    "v": str(channel.settings.get("api_version", "5.199"))}
-            if keyboard and n == len(pieces) - 1:
-                form["keyboard"] = keyboard
-            sent = await _call(client, f"{_base(channel)}/method/messages.send", form)
+        api = media.Api(base_url=_base(channel), token=str(channel.credentials.get("access_token", "")),
+                        version=str(channel.settings.get("api_version", "5.199")))
+        # The API's address is in the key: an uploaded file's id means nothing to another endpoint.
+        key = (channel.id, api.base_url, message.idempotency_key)
+        uploaded = self._uploaded.get(key, {})
+        try:
+            for item in files:
+                if item.attachment.id not in uploaded:
+                    uploaded[item.attachment.id] = await media.upload(client, api, message.to, item)
+                    self._remember(key, uploaded)  # a retry after a failed send reuses the upload
+            refs = [uploaded[item.attachment.id] for item in files]
+            groups = [refs[i:i + media.MAX_ATTACHMENTS] for i in range(0, len(refs), media.MAX_ATTACHMENTS)]
+            sends = [(piece, groups[0] if n == 0 and groups else []) for n, piece in enumerate(pieces or [""])]
+            sends += [("", group) for group in groups[1:]]
+            sent: str | None = None
+            for n, (piece, group) in enumerate(sends):
+                form = {"peer_id": message.to, "message": piece,
+                        "random_id": str(outbound.random_id(message.idempotency_key, n))}
+                if group:
+                    form["attachment"] = ",".join(group)
+                if keyboard and n == len(sends) - 1:
+                    form["keyboard"] = keyboard
+                answer = await media.call(client, api, "messages.send", form)
+                sent = outbound.message_id({"response": answer}) or sent
+        except SendError as exc:
+            if not exc.retryable:
+                self._uploaded.pop(key, None)
+            raise
+        self._uploaded.pop(key, None)
         return SendResult(provider_message_id=sent)
+
+    def _remember(self, key: tuple[int, str, str], uploaded: dict[int, str]) -> None:
+        self._uploaded.pop(key, None)
+        while len(self._uploaded) >= _UPLOADED_LIMIT:
+            self._uploaded.pop(next(iter(self._uploaded)))
+        self._uploaded[key] = uploaded
 
     async def fetch_file(self, channel: ChannelConfig, ref: str, client: httpx.AsyncClient) -> bytes:
         """VK's photo, document and voice URLs are public (documents redirect to their storage)."""
         return await download(client, ref, what="VK file")
 
-
-async def _call(client: httpx.AsyncClient, url: str, form: dict[str, str]) -> str | None:
-    """POST one VK API call; the message id, or SendError (VK reports errors with HTTP 200)."""
-    try:
-        response = await client.post(url, data=form, follow_redirects=False)
-    except httpx.TimeoutException:
-        raise SendError(retryable=True, reason="VK did not answer in time") from None
-    except httpx.HTTPError as exc:
-        raise SendError(retryable=True, reason=f"cannot reach VK: {str(exc) or type(exc).__name__}") from None
-    status = response.status_code
-    if status == 429 or status >= 500:
-        raise SendError(retryable=True, reason=f"VK answered HTTP {status}", retry_after=1.0 if status == 429 else None)
-    if status != 200:
-        raise SendError(retryable=False, reason=f"VK answered HTTP {status}; check the channel's api_base_url")
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        raise SendError(retryable=True, reason="VK answered with something that is not JSON") from None
-    if not isinstance(answer, dict):
-        raise SendError(retryable=True, reason="VK answered with something that is not a JSON object")
-    if "error" in answer:
-        raise outbound.error(answer)
-    return outbound.message_id(answer)

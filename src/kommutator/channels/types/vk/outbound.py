@@ -76,8 +76,9 @@ _PERMANENT = {
 }
 
 
-def error(answer: dict[str, Any]) -> SendError:
-    """The SendError for VK's ``{"error": {"error_code", "error_msg"}}`` (sent with HTTP 200)."""
+def error(answer: dict[str, Any], *, subject: str = "the message") -> SendError:
+    """The SendError for VK's ``{"error": {"error_code", "error_msg"}}`` (sent with HTTP 200); ``subject`` names
+    what was refused (a file, during its upload)."""
     raw = answer.get("error")
     body = raw if isinstance(raw, dict) else {}
     code = body.get("error_code")
@@ -87,7 +88,7 @@ def error(answer: dict[str, Any]) -> SendError:
         return SendError(retryable=True, reason=f"VK error {code}: {sentence} ({said})", retry_after=wait)
     if isinstance(code, int) and code in _PERMANENT:
         return SendError(retryable=False, reason=f"VK error {code}: {_PERMANENT[code]} ({said})")
-    return SendError(retryable=False, reason=f"VK refused the message (error {code}: {said})")
+    return SendError(retryable=False, reason=f"VK refused {subject} (error {code}: {said})")
 
 
 def message_id(answer: dict[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,18 +26,25 @@ from kommutator.channels.base import (
     SendResult,
 )
 from kommutator.channels.registry import register
-from kommutator.channels.types.whatsapp import composing, graph, parsing
+from kommutator.channels.types.whatsapp import composing, graph, media, parsing
 from kommutator.clock import now
 from kommutator.crypto import new_token, same
 from kommutator.errors import ProblemError
 
-log = logging.getLogger(__name__)
-
 REPLY_WINDOW = dt.timedelta(hours=24)
-# Parts of split messages already accepted, per (channel, idempotency key): a retry after a failure in the
-# middle continues where it stopped instead of repeating the first parts. Kept in memory only (a restart
-# forgets it), and bounded.
+# Parts of split messages already accepted, per (channel, API, idempotency key): a retry after a failure in the
+# middle continues where it stopped instead of repeating the first parts or uploading a file again. Kept in
+# memory only (a restart forgets it: the file is uploaded again from our disk), and bounded.
 _PROGRESS_LIMIT = 10_000
+
+
+@dataclass
+class Progress:
+    """What went out of one message: the wamids of the parts sent, the media ids of the files uploaded."""
+
+    fingerprint: str
+    done: list[str | None] = field(default_factory=list)
+    media: dict[int, str] = field(default_factory=dict)  # part index -> media id
 
 
 class WhatsAppSettings(BaseModel):
@@ -98,7 +105,7 @@ class WhatsAppChannel(ChannelAdapter):
     Credentials = WhatsAppCredentials
 
     def __init__(self) -> None:
-        self._progress: dict[tuple[int, str], tuple[str, list[str | None]]] = {}
+        self._progress: dict[tuple[int, str, str], Progress] = {}
 
     def generate_credentials(self) -> dict[str, Any]:
         return {"verify_token": new_token("kwv")}
@@ -174,10 +181,6 @@ class WhatsAppChannel(ChannelAdapter):
         api = _graph(channel, settings)
         template = (composing.Template(settings.template_name, settings.template_language,
                                        settings.template_text_parameter) if settings.template_name else None)
-        if message.attachments:
-            # OutboundAttachment.url is our own authenticated API, which Graph cannot fetch; see the channel docs.
-            log.warning("WhatsApp channel %s: message %s has %d files, which are not sent", channel.id, message.id,
-                        len(message.attachments))
         if not window_open(message, now()):
             return SendResult(await self._deliver(client, api, channel.id, message,
                                                   composing.window_closed_parts(message, template), template))
@@ -190,21 +193,47 @@ class WhatsAppChannel(ChannelAdapter):
                                                   composing.window_closed_parts(message, template), template))
 
     async def _deliver(self, client: httpx.AsyncClient, api: graph.Graph, channel_id: int, message: OutboundMessage,
-                       parts: list[dict[str, Any]], template: composing.Template | None) -> str | None:
-        key = (channel_id, message.idempotency_key)
-        fingerprint = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+                       parts: list[composing.Part], template: composing.Template | None) -> str | None:
+        # The API's address is in the key: media ids and wamids mean nothing to another Graph endpoint.
+        key = (channel_id, api.url(api.phone_number_id), message.idempotency_key)
+        fingerprint = hashlib.sha256(json.dumps([p.fingerprint() for p in parts], sort_keys=True).encode()).hexdigest()
         known = self._progress.get(key)
-        done = list(known[1]) if known is not None and known[0] == fingerprint else []
-        for part in parts[len(done):]:
-            name = template.name if template is not None and part.get("type") == "template" else None
-            done.append(await graph.post_message(client, api, message.to, part, template_name=name))
-            if len(done) < len(parts):
-                self._remember(key, fingerprint, done)
+        progress = known if known is not None and known.fingerprint == fingerprint else Progress(fingerprint)
+        try:
+            for index in range(len(progress.done), len(parts)):
+                part = parts[index]
+                body = part.body
+                if part.attachment is not None:
+                    media_id = progress.media.get(index)
+                    if media_id is None:
+                        item = media.check(part.attachment)
+                        data = await media.read(item)
+                        media_id = await graph.upload_media(client, api, data=data, filename=part.attachment.filename,
+                                                            content_type=part.attachment.content_type.lower())
+                        # Kept before the send: a retry after a failed send reuses the upload.
+                        progress.media[index] = media_id
+                        self._remember(key, progress)
+                    kind = body["type"]
+                    body = {**body, kind: {"id": media_id, **body[kind]}}
+                name = template.name if template is not None and body.get("type") == "template" else None
+                try:
+                    wamid = await graph.post_message(client, api, message.to, body, template_name=name)
+                except graph.WindowClosed:
+                    if message.attachments:
+                        raise SendError(retryable=False, reason=composing.WINDOW_CLOSED_FILES) from None
+                    raise
+                progress.done.append(wamid)
+                if len(progress.done) < len(parts):
+                    self._remember(key, progress)
+        except SendError as exc:
+            if not exc.retryable:
+                self._progress.pop(key, None)
+            raise
         self._progress.pop(key, None)
-        return next((wamid for wamid in reversed(done) if wamid), None)
+        return next((wamid for wamid in reversed(progress.done) if wamid), None)
 
-    def _remember(self, key: tuple[int, str], fingerprint: str, done: list[str | None]) -> None:
+    def _remember(self, key: tuple[int, str, str], progress: Progress) -> None:
         self._progress.pop(key, None)
         while len(self._progress) >= _PROGRESS_LIMIT:
             self._progress.pop(next(iter(self._progress)))
-        self._progress[key] = (fingerprint, list(done))
+        self._progress[key] = progress

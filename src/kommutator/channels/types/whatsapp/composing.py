@@ -1,5 +1,6 @@
 """Build the Cloud API message bodies for one of our messages: text split at WhatsApp's limits, reply
-buttons or a list for choices, or the approved template when the 24-hour window is closed."""
+buttons or a list for choices, files as image / video / audio / document messages (the text as the first
+file's caption when it fits), or the approved template when the 24-hour window is closed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kommutator.channels.base import Button, OutboundMessage, SendError
+from kommutator.channels.base import Button, OutboundAttachment, OutboundMessage, SendError
+from kommutator.channels.types.whatsapp import media
 
 TEXT_LIMIT = 4096
 BODY_LIMIT = 1024  # the body of an interactive message
+CAPTION_LIMIT = 1024  # the caption of an image, video or document
 MAX_REPLY_BUTTONS = 3
 REPLY_TITLE_LIMIT = 20
 MAX_LIST_ROWS = 10
@@ -21,10 +24,24 @@ TEMPLATE_PARAMETER_LIMIT = 1000
 
 WINDOW_CLOSED = ("The customer last wrote more than 24 hours ago; WhatsApp only allows an approved template "
                  "message now — set a template in the channel settings")
-NO_FILES = ("Files cannot be sent on WhatsApp by this server yet; send the information as text, or write to the "
-            "customer on another channel")
+WINDOW_CLOSED_FILES = ("The customer last wrote more than 24 hours ago; WhatsApp then allows only an approved "
+                       "template message, which cannot carry files — send the file once the customer writes again, "
+                       "or send the text alone")
 
 _CHOOSE = {"ru": ("Выберите вариант:", "Выбрать"), "en": ("Please choose an option:", "Choose")}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One request of a message: its body, and for a media message the file to upload first (its media id
+    then goes in ``body[type]["id"]``)."""
+
+    body: dict[str, Any]
+    attachment: OutboundAttachment | None = None
+
+    def fingerprint(self) -> Any:
+        file = self.attachment
+        return [self.body, None if file is None else [file.id, file.sha256, file.size]]
 
 
 @dataclass(frozen=True)
@@ -135,24 +152,46 @@ def template_part(template: Template, text: str) -> dict[str, Any]:
     return {"type": "template", "template": body}
 
 
-def window_closed_parts(message: OutboundMessage, template: Template | None) -> list[dict[str, Any]]:
+def media_part(item: media.Media, caption: str = "") -> Part:
+    body: dict[str, Any] = {}
+    if caption:
+        body["caption"] = caption
+    if item.kind == "document":
+        body["filename"] = item.attachment.filename
+    return Part({"type": item.kind, item.kind: body}, item.attachment)
+
+
+def window_closed_parts(message: OutboundMessage, template: Template | None) -> list[Part]:
+    if message.attachments:
+        raise SendError(retryable=False, reason=WINDOW_CLOSED_FILES)
     if template is None:
         raise SendError(retryable=False, reason=WINDOW_CLOSED)
-    return [template_part(template, message.text)]
+    return [Part(template_part(template, message.text))]
 
 
-def free_form_parts(message: OutboundMessage) -> list[dict[str, Any]]:
-    """The requests that carry ``message`` inside the 24-hour window, in order."""
+def _text_parts(text: str, buttons: tuple[Button, ...], language: str | None) -> list[Part]:
+    if not buttons:
+        return [Part(text_part(chunk)) for chunk in split_text(text)]
+    if text and utf16_len(text) <= BODY_LIMIT:
+        return [Part(buttons_part(text, buttons, language))]
+    parts = [Part(text_part(chunk)) for chunk in split_text(text)]
+    return [*parts, Part(buttons_part(_prompt(language)[0], buttons, language))]
+
+
+def free_form_parts(message: OutboundMessage) -> list[Part]:
+    """The requests that carry ``message`` inside the 24-hour window, in order. Every file is checked first,
+    so that a file WhatsApp would refuse fails the message before any part of it goes out."""
+    files = [media.check(a) for a in message.attachments]
     text, buttons = message.text.strip(), message.buttons
-    if not text and not buttons:
-        raise SendError(retryable=False, reason=NO_FILES if message.attachments else "The message is empty.")
+    if not text and not buttons and not files:
+        raise SendError(retryable=False, reason="The message is empty.")
     if len(buttons) > MAX_LIST_ROWS:
         # More choices than a list holds: numbered lines the customer answers by number or label.
         text = "\n".join([text, *(f"{n}. {b.label}" for n, b in enumerate(buttons, 1))]).strip()
         buttons = ()
-    if not buttons:
-        return [text_part(chunk) for chunk in split_text(text)]
-    if text and utf16_len(text) <= BODY_LIMIT:
-        return [buttons_part(text, buttons, message.language)]
-    parts = [text_part(chunk) for chunk in split_text(text)]
-    return [*parts, buttons_part(_prompt(message.language)[0], buttons, message.language)]
+    if buttons:
+        # The choice comes last, under the files, where the customer sees it.
+        return [*(media_part(f) for f in files), *_text_parts(text, buttons, message.language)]
+    if files and text and files[0].kind in media.CAPTIONED and utf16_len(text) <= CAPTION_LIMIT:
+        return [media_part(files[0], text), *(media_part(f) for f in files[1:])]
+    return [*_text_parts(text, (), message.language), *(media_part(f) for f in files)]

@@ -1,4 +1,5 @@
-"""Calls to the Graph API (send a message, download a customer's media) and what its errors mean.
+"""Calls to the Graph API (send a message, upload our files, download a customer's media) and what its errors
+mean.
 
 Graph errors look like ``{"error": {"message", "type", "code", "error_data": {"details"}, "fbtrace_id"}}``;
 Meta asks clients to act on ``code`` (and ``details``), not on the HTTP status or the title.
@@ -18,6 +19,7 @@ from kommutator.channels.types.whatsapp.composing import WINDOW_CLOSED
 
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest file (documents)
+UPLOAD_TIMEOUT = 120.0
 
 RE_ENGAGEMENT = 131047
 INVALID_TOKEN = 190
@@ -101,8 +103,9 @@ def retry_after(response: httpx.Response) -> float | None:
     return longest or None
 
 
-def send_error(response: httpx.Response, answer: bytes, *, template_name: str | None = None) -> SendError:
-    """What a refusal of a send means for the agent and for the outbox."""
+def send_error(response: httpx.Response, answer: bytes, *, template_name: str | None = None,
+               subject: str = "the message") -> SendError:
+    """What a refusal of a send (or of an upload: ``subject`` names the file) means for the agent and the outbox."""
     status = response.status_code
     error = read_error(answer)
     wait = retry_after(response)
@@ -113,7 +116,7 @@ def send_error(response: httpx.Response, answer: bytes, *, template_name: str | 
     code = error.code
     if code in RATE_LIMITED or status == 429:
         return SendError(retryable=True, retry_after=wait,
-                         reason=f"WhatsApp rate limit reached, the message will be sent later: {error.text}")
+                         reason=f"WhatsApp rate limit reached, {subject} will be sent later: {error.text}")
     if code in TRANSIENT or status >= 500:
         return SendError(retryable=True, retry_after=wait, reason=f"WhatsApp is having trouble: {error.text}")
     if code == RE_ENGAGEMENT:
@@ -135,7 +138,7 @@ def send_error(response: httpx.Response, answer: bytes, *, template_name: str | 
         return SendError(retryable=False, reason=(
             "WhatsApp cannot deliver to this customer (the number may not use WhatsApp, may have blocked the "
             f"business or may need to update the app): {error.text}"))
-    return SendError(retryable=False, reason=f"WhatsApp refused the message: {error.text}")
+    return SendError(retryable=False, reason=f"WhatsApp refused {subject}: {error.text}")
 
 
 def network_error(exc: Exception, what: str) -> SendError:
@@ -171,6 +174,30 @@ async def post_message(client: httpx.AsyncClient, graph: Graph, to: str, part: d
     except (ValueError, KeyError, IndexError, TypeError):
         return None
     return wamid if isinstance(wamid, str) and 0 < len(wamid) <= 255 else None
+
+
+async def upload_media(client: httpx.AsyncClient, graph: Graph, *, data: bytes, filename: str,
+                       content_type: str) -> str:
+    """Upload one file to the number's media store (multipart ``file``, ``type``, ``messaging_product``);
+    the media id a message then refers to."""
+    subject = f"the file {filename!r}"
+    try:
+        async with client.stream("POST", graph.url(graph.phone_number_id, "media"), headers=graph.headers,
+                                 data={"messaging_product": "whatsapp", "type": content_type},
+                                 files={"file": (filename, data, content_type)}, timeout=UPLOAD_TIMEOUT,
+                                 follow_redirects=False) as response:
+            answer = await _read(response, MAX_ANSWER_BYTES)
+    except httpx.HTTPError as exc:
+        raise network_error(exc, f"uploading {subject}") from None
+    if response.status_code != 200:
+        raise send_error(response, answer, subject=subject)
+    try:
+        media_id = json.loads(answer)["id"]
+    except (ValueError, KeyError, TypeError):
+        media_id = None
+    if not isinstance(media_id, str) or not 0 < len(media_id) <= 255:
+        raise SendError(retryable=True, reason=f"WhatsApp accepted {subject} but gave no media id; trying again")
+    return media_id
 
 
 def _media_error(response: httpx.Response, answer: bytes, media_id: str) -> SendError:
