@@ -1,0 +1,1 @@
+"""The ICR bot: natural-language understanding (``bot.nlu``) for menus, handoff requests and intents."""
