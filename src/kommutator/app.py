@@ -25,6 +25,8 @@ from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
+from kommutator.knowledge.api import help_router
+from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
@@ -115,9 +117,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
-                   channels_router, queues_router, audit_router, realtime_router):
+                   channels_router, queues_router, audit_router, realtime_router, knowledge_router):
         api.include_router(router)
     app.include_router(api)
+    app.include_router(help_router)
     if demo:
         from kommutator.demo.integrator import router as demo_router
 

@@ -25,6 +25,7 @@ from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, 
 from kommutator.db import Tx
 from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
 from kommutator.ingest.actions import do_ingest_message
+from kommutator.knowledge.seed import seed_articles
 from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
@@ -170,3 +171,4 @@ async def _seed(rt: Runtime, outbound_url: str | None) -> None:
             status="snoozed", snoozed_until=now() + dt.timedelta(days=1), reason="bank answers tomorrow"))
 
     await db.write(work)
+    await db.write(lambda tx: seed_articles(tx, admin_user.id))

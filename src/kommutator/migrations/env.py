@@ -10,14 +10,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import kommutator.models  # noqa: F401  (register every table)
 from kommutator.db import Base
+from kommutator.knowledge.search import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    # The knowledge base's search index (made per dialect by migration 0007) has no model: autogenerate
+    # must not propose dropping it.
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_name=lambda name, type_, parents: not is_search_object(name, type_, parents))
     with context.begin_transaction():
         context.run_migrations()
 
