@@ -1,0 +1,98 @@
+"""``menu``: offer options as buttons (numbered lines where the channel has none) and understand the answer:
+a button id, a number, a label or synonym in free text (``bot.nlu.match_option``), or the option's intent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kommutator.bot.nlu import MenuOption, default_model, match_option
+from kommutator.bot.nodes import register
+from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, Node, Outcome, SendText, Text, pick
+
+INTENT_CONFIDENCE = 0.6  # below this the intent model's guess does not choose an option
+
+
+class Option(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    label: Text
+    synonyms: list[str] | dict[str, list[str]] = Field(default_factory=list)
+    intent: str | None = None  # an intent of bot.nlu's model that also chooses this option
+    next: str
+
+
+def nlu_language(language: str) -> Literal["ru", "en"]:
+    return "ru" if language == "ru" else "en"
+
+
+@register
+class MenuNode(Node):
+    kind: ClassVar[str] = "menu"
+    waits: ClassVar[bool] = True
+    type: Literal["menu"]
+    text: Text
+    options: list[Option]
+    retry_text: Text | None = None
+
+    def _buttons(self, ctx: Ctx) -> tuple[tuple[str, str], ...]:
+        return tuple((o.id, ctx.say(o.label)) for o in self.options)
+
+    def enter(self, ctx: Ctx) -> Outcome:
+        return Outcome([SendText(ctx.say(self.text), self._buttons(ctx))], wait=True)
+
+    def choose(self, ctx: Ctx, event: CustomerMessage) -> Option | None:
+        """Return the option the customer chose, or None."""
+        by_id = {o.id: o for o in self.options}
+        if event.button in by_id:
+            return by_id[event.button]
+        lang = ctx.state.language
+        menu = [MenuOption(o.id, pick(o.label, lang, ctx.language_default), self._synonyms(o, lang))
+                for o in self.options]
+        found = match_option(event.text, menu, nlu_language(lang))
+        if found is not None:
+            return by_id[found.id]
+        with_intent = {o.intent: o for o in self.options if o.intent}
+        if with_intent and event.text.strip():
+            guess = default_model(nlu_language(lang)).predict(event.text)
+            if guess.intent in with_intent and guess.confidence >= INTENT_CONFIDENCE:
+                return with_intent[guess.intent]
+        return None
+
+    @staticmethod
+    def _synonyms(option: Option, language: str) -> tuple[str, ...]:
+        if isinstance(option.synonyms, list):
+            return tuple(option.synonyms)
+        return tuple(option.synonyms.get(language, ()))
+
+    def receive(self, ctx: Ctx, event: CustomerMessage | HttpResult) -> Outcome:
+        if not isinstance(event, CustomerMessage):
+            return Outcome(wait=True)
+        option = self.choose(ctx, event)
+        if option is None:
+            again = ctx.say(self.retry_text) if self.retry_text else ctx.builtin("not_understood")
+            return Outcome([SendText(again, self._buttons(ctx))], wait=True, understood=False)
+        ctx.note(f"{ctx.node_id}: chose \u00ab{pick(option.label, ctx.state.language, ctx.language_default)}\u00bb")
+        return Outcome(goto=option.next)
+
+    def links(self) -> Iterator[tuple[str, str | None]]:
+        for i, o in enumerate(self.options):
+            yield f"options[{i}].next", o.next
+
+    def texts(self) -> Iterator[tuple[str, Text]]:
+        yield "text", self.text
+        if self.retry_text is not None:
+            yield "retry_text", self.retry_text
+        for i, o in enumerate(self.options):
+            yield f"options[{i}].label", o.label
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if not self.options:
+            yield "options", "a menu needs at least one option."
+        seen: set[str] = set()
+        for i, o in enumerate(self.options):
+            if o.id in seen:
+                yield f"options[{i}].id", f"option id {o.id!r} is used twice in this menu."
+            seen.add(o.id)
