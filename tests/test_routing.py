@@ -363,3 +363,22 @@ async def test_transfer_to_another_queue_routes_by_its_rules_and_keeps_the_histo
     texts = [m["text"] for m in detail["messages"]]
     assert "my invoice is wrong" in texts and "Customer disputes invoice 7" in texts
     assert any("transferred to queue" in t["reason"] for t in detail["transitions"])
+
+
+async def test_a_transfer_to_another_team_leaves_the_old_teams_queue(floor: Floor) -> None:
+    support = await floor.factory.team("Support")
+    sales = await floor.factory.team("Sales")
+    r = await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}",
+                                 json={"team_id": support, "required_skills": []}, headers=floor.admin.headers)
+    assert r.status_code == 200, r.text
+    helper = await floor.factory.user("agent", teams=[support], name="Support agent")
+    seller = await floor.factory.user("agent", teams=[sales], name="Seller")
+    conv = await floor.customer_writes("c1", "I want to buy")
+    r = await floor.client.post(f"/api/v1/conversations/{conv}/assign",
+                                json={"assignee_id": None, "team_id": sales, "note": "a sale"},
+                                headers=floor.admin.headers)
+    assert r.status_code == 200 and r.json()["queue_id"] is None, r.text
+    await floor.presence(helper, "online")
+    assert await floor.route() == []  # the old team's agent does not get the sales conversation
+    await floor.presence(seller, "online")
+    assert await floor.route() == [(conv, seller.id)]

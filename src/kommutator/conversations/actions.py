@@ -140,6 +140,9 @@ async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: As
         raise ProblemError(422, "team_not_found", f"There is no team with id {data.team_id}.")
     if "team_id" in data.model_fields_set:
         conv.team_id = data.team_id
+        current = await tx.session.get(Queue, conv.queue_id) if conv.queue_id is not None else None
+        if current is not None and current.team_id is not None and current.team_id != data.team_id:
+            conv.queue_id = None  # handed to another team: its agents serve it, not the old team's queue
     if data.queue_id is not None:
         queue = await tx.session.get(Queue, data.queue_id)
         if queue is None:
