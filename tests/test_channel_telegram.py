@@ -34,8 +34,9 @@ from kommutator.channels.base import (
 )
 from kommutator.channels.host import Host
 from kommutator.channels.registry import get_adapter
+from kommutator.channels.text import utf16_length as utf16_len
 from kommutator.channels.types.telegram import TelegramChannel
-from kommutator.channels.types.telegram.outbound import Progress, split_text, utf16_len
+from kommutator.channels.types.telegram.outbound import Progress, split_text
 from kommutator.channels.types.telegram.polling import Poller, PollError
 from kommutator.clock import now
 from kommutator.conversations.models import Message

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 
 from kommutator.channels.base import Button, ChannelConfig, OutboundAttachment, OutboundMessage, SendError
 from kommutator.channels.registry import get_adapter
+from kommutator.channels.text import split_text, utf16_length
 from kommutator.channels.types.vk import media as vk_media
 from kommutator.channels.types.vk import outbound
-from kommutator.channels.types.vk.shared import split_text, utf16_length
 from kommutator.conversations.files_api import file_store
 from kommutator.conversations.models import Attachment, Message
 from kommutator.ingest.models import InboundEvent

@@ -33,9 +33,10 @@ from kommutator.channels.base import (
     SendError,
 )
 from kommutator.channels.registry import get_adapter
+from kommutator.channels.text import utf16_length as utf16_len
 from kommutator.channels.types import whatsapp
 from kommutator.channels.types.whatsapp import graph
-from kommutator.channels.types.whatsapp.composing import WINDOW_CLOSED, WINDOW_CLOSED_FILES, split_text, utf16_len
+from kommutator.channels.types.whatsapp.composing import WINDOW_CLOSED, WINDOW_CLOSED_FILES, split_text
 from kommutator.clock import now
 from kommutator.conversations.models import Message
 from kommutator.errors import ProblemError

@@ -20,11 +20,12 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
+from kommutator.channels.files import download
 from kommutator.channels.registry import register
+from kommutator.channels.text import split_text, utf16_length
 from kommutator.channels.types.sms.inbound import form_params, parse_form
 from kommutator.channels.types.sms.outbound import outcome
 from kommutator.channels.types.sms.signature import matches
-from kommutator.channels.types.vk.shared import download, split_text, utf16_length
 from kommutator.errors import ProblemError
 
 MAX_TEXT = 1600  # Twilio's limit for one message (it splits it into segments itself)

@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qsl
 
 from kommutator.channels.base import InboundFile, InboundItem, InboundMessage, InboundSender, InboundStatus
-from kommutator.channels.types.vk.shared import clean_text
+from kommutator.channels.text import clean_text
 from kommutator.errors import ProblemError
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

@@ -8,15 +8,16 @@ continues with the next call instead of sending the first parts again.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kommutator.channels import text as texts
 from kommutator.channels.base import Button, OutboundAttachment, OutboundMessage, SendError, SendResult
+from kommutator.channels.files import read as read_attachment
+from kommutator.channels.text import utf16_length
 from kommutator.channels.types.telegram.botapi import MAX_UPLOAD_BYTES, BotApi, BotApiError, send_error
 
 TEXT_LIMIT = 4096
@@ -25,49 +26,12 @@ CALLBACK_DATA_LIMIT = 64  # bytes
 MAX_BUTTONS = 100
 _UPLOAD_TIMEOUT = 120.0
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
-_JOINERS = frozenset("\u200d\ufe0e\ufe0f")
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units: an emoji outside the BMP counts two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _fit(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit in ``limit`` UTF-16 code units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
-def _soft_cut(text: str, end: int) -> int:
-    """A cut at or before ``end`` that keeps combining marks and emoji sequences whole, when possible."""
-    cut = end
-    while cut > 1 and (unicodedata.combining(text[cut]) or text[cut] in _JOINERS or text[cut - 1] == "\u200d"):
-        cut -= 1
-    return cut if cut > end // 2 else end
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Parts of at most ``limit`` UTF-16 code units, cut at a paragraph, line or word boundary in the second
     half of a part when there is one (else mid-word); whitespace at the cuts is dropped, as Telegram does."""
-    parts: list[str] = []
-    rest = text.strip()
-    while rest:
-        end = _fit(rest, limit)
-        if end >= len(rest):
-            parts.append(rest)
-            break
-        window = rest[:end]
-        cut = next((pos for pos in (window.rfind(sep) for sep in ("\n\n", "\n", " ")) if pos >= end // 2), -1)
-        if cut <= 0:
-            cut = _soft_cut(rest, end)
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return [p for p in parts if p]
+    return texts.split_text(text, limit, size=utf16_length, breaks=texts.WORD_BREAKS, earliest=2)
 
 
 def inline_keyboard(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
@@ -113,7 +77,7 @@ def plan(message: OutboundMessage) -> list[Step]:
     text = message.text.strip()
     files = message.attachments
     steps: list[Step]
-    if len(files) == 1 and text and utf16_len(text) <= CAPTION_LIMIT:
+    if len(files) == 1 and text and utf16_length(text) <= CAPTION_LIMIT:
         steps = [Step(text=text, attachment=files[0])]
     else:
         steps = [Step(text=part) for part in split_text(text)] + [Step(attachment=a) for a in files]
@@ -160,11 +124,8 @@ async def _call(api: BotApi, chat_id: int | str, step: Step) -> Any:
             params["reply_markup"] = step.keyboard
         return await api.call("sendMessage", params)
     a = step.attachment
-    try:
-        data = await asyncio.to_thread(attachment_path(a).read_bytes)
-    except OSError as exc:
-        raise SendError(retryable=False, reason=f"the file {a.filename!r} cannot be read from storage "
-                                                f"({type(exc).__name__}); it may have been removed") from None
+    attachment_path(a)
+    data = await read_attachment(a, MAX_UPLOAD_BYTES, provider="Telegram")
     fields: dict[str, Any] = {"chat_id": str(chat_id)}
     if step.text:
         fields["caption"] = step.text

@@ -22,10 +22,11 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
+from kommutator.channels.files import download
 from kommutator.channels.registry import register
+from kommutator.channels.text import split_text
 from kommutator.channels.types.vk import media, outbound
 from kommutator.channels.types.vk.inbound import load_body, parse_event
-from kommutator.channels.types.vk.shared import download, split_text
 from kommutator.crypto import same
 from kommutator.errors import ProblemError
 

@@ -13,7 +13,7 @@ import mimetypes
 from typing import Any
 
 from kommutator.channels.base import InboundEdit, InboundFile, InboundItem, InboundMessage, InboundSender
-from kommutator.channels.types.vk.shared import clean_text
+from kommutator.channels.text import clean_text
 from kommutator.errors import ProblemError
 
 CHAT_PEER_START = 2_000_000_000

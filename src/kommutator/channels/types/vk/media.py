@@ -10,19 +10,17 @@ Files are checked before anything goes out, and a file over VK's limit is never 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from kommutator.channels import files
 from kommutator.channels.base import OutboundAttachment, SendError
+from kommutator.channels.files import MB
 from kommutator.channels.types.vk import outbound
 
-MB = 1024 * 1024
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})  # GIFs go as documents, which keep them animated
 PHOTO_LIMIT = 50 * MB  # a larger picture goes as a document
 DOC_LIMIT = 200 * MB
@@ -57,11 +55,6 @@ class Api:
         return {**params, "access_token": self.token, "v": self.version}
 
 
-def megabytes(size: int) -> str:
-    """Rounded up, so that a file just over a limit never reads as the limit itself."""
-    return f"{math.ceil(size * 10 / MB) / 10:.1f} MB"
-
-
 def check(attachment: OutboundAttachment) -> Media:
     """How the file goes; SendError (permanent) when VK would refuse it or it is not on disk."""
     name = attachment.filename
@@ -71,34 +64,8 @@ def check(attachment: OutboundAttachment) -> Media:
             f"VK does not take MP3 or executable files as documents ({name!r}); pack the file in a ZIP archive "
             "or send a link"))
     kind = "photo" if attachment.content_type.lower() in PHOTO_TYPES and attachment.size <= PHOTO_LIMIT else "doc"
-    if attachment.size > DOC_LIMIT:
-        raise SendError(retryable=False, reason=(
-            f"VK takes files of at most {DOC_LIMIT // MB} MB; {name!r} is {megabytes(attachment.size)} — send a "
-            "smaller file or a link"))
-    if attachment.path is None:
-        raise SendError(retryable=False, reason=f"the file {name!r} is not on this server's disk")
+    files.check(attachment, DOC_LIMIT, refusal=f"VK takes files of at most {DOC_LIMIT // MB} MB")
     return Media(attachment, kind)
-
-
-def _load(path: Path, limit: int) -> bytes | None:
-    if path.stat().st_size > limit:
-        return None
-    return path.read_bytes()
-
-
-async def read(media: Media) -> bytes:
-    """The file's bytes, read in a thread; a file that grew past the limit on disk is refused, never loaded."""
-    attachment = media.attachment
-    assert attachment.path is not None
-    try:
-        data = await asyncio.to_thread(_load, attachment.path, media.limit)
-    except OSError as exc:
-        raise SendError(retryable=False, reason=f"the file {attachment.filename!r} cannot be read from storage "
-                                                f"({type(exc).__name__}); it may have been removed") from None
-    if data is None:
-        raise SendError(retryable=False, reason=f"the file {attachment.filename!r} on disk is larger than VK allows "
-                                                f"({media.limit // MB} MB)")
-    return data
 
 
 def _json(response: httpx.Response, content: bytes, what: str) -> Any:
@@ -177,7 +144,7 @@ async def upload(client: httpx.AsyncClient, api: Api, peer_id: str, media: Media
     """Upload one file for a dialog; the ``attachment`` value that shows it in ``messages.send``."""
     name = media.attachment.filename
     subject = f"the file {name!r}"
-    data = await read(media)
+    data = await files.read(media.attachment, media.limit, provider="VK")
     if media.kind == "photo":
         server = await call(client, api, "photos.getMessagesUploadServer", {"peer_id": peer_id}, subject=subject)
         url = server.get("upload_url") if isinstance(server, dict) else None

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from kommutator.channels import files
 from kommutator.channels.base import (
     Accepted,
     Capabilities,
@@ -207,7 +208,7 @@ class WhatsAppChannel(ChannelAdapter):
                     media_id = progress.media.get(index)
                     if media_id is None:
                         item = media.check(part.attachment)
-                        data = await media.read(item)
+                        data = await files.read(item.attachment, media.LIMITS[item.kind], provider="WhatsApp")
                         media_id = await graph.upload_media(client, api, data=data, filename=part.attachment.filename,
                                                             content_type=part.attachment.content_type.lower())
                         # Kept before the send: a retry after a failed send reuses the upload.

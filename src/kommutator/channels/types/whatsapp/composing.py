@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kommutator.channels import text as texts
 from kommutator.channels.base import Button, OutboundAttachment, OutboundMessage, SendError
+from kommutator.channels.text import utf16_length
 from kommutator.channels.types.whatsapp import media
 
 TEXT_LIMIT = 4096
@@ -51,49 +53,18 @@ class Template:
     with_text: bool  # the template's body has one variable, {{1}}, filled with the agent's text
 
 
-def utf16_len(text: str) -> int:
-    """Length as WhatsApp's clients count it at worst (an emoji outside the BMP counts twice)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Chunks of at most ``limit`` (UTF-16 units), cut at a paragraph, line or space break where one lies in
-    the second half of the chunk, else hard."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        cut = _fit_index(rest, limit)
-        window = rest[:cut]
-        best = -1
-        for sep in ("\n\n", "\n", " "):
-            at = window.rfind(sep)
-            if at >= cut // 2:
-                best = at
-                break
-        piece, rest = (window, rest[cut:]) if best < 0 else (rest[:best], rest[best:])
-        chunks.append(piece.rstrip())
-        rest = rest.lstrip()
-    if rest:
-        chunks.append(rest)
-    return chunks
-
-
-def _fit_index(text: str, limit: int) -> int:
-    """The largest prefix length (in code points) whose UTF-16 length is at most ``limit``."""
-    used = 0
-    for i, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            return i
-    return len(text)
+    """Chunks of at most ``limit`` (UTF-16 units, as WhatsApp's clients count at worst), cut at a paragraph,
+    line or space break where one lies in the second half of the chunk, else hard."""
+    return texts.split_text(text, limit, size=utf16_length, breaks=texts.WORD_BREAKS, earliest=2)
 
 
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters at a word break if one is near, marked with an ellipsis."""
     text = " ".join(text.split())
-    if utf16_len(text) <= limit:
+    if utf16_length(text) <= limit:
         return text
-    cut = text[:_fit_index(text, limit - 1)]
+    cut = text[:texts.fit(text, limit - 1, size=utf16_length)]
     space = cut.rfind(" ")
     if space >= limit // 2:
         cut = cut[:space]
@@ -172,7 +143,7 @@ def window_closed_parts(message: OutboundMessage, template: Template | None) -> 
 def _text_parts(text: str, buttons: tuple[Button, ...], language: str | None) -> list[Part]:
     if not buttons:
         return [Part(text_part(chunk)) for chunk in split_text(text)]
-    if text and utf16_len(text) <= BODY_LIMIT:
+    if text and utf16_length(text) <= BODY_LIMIT:
         return [Part(buttons_part(text, buttons, language))]
     parts = [Part(text_part(chunk)) for chunk in split_text(text)]
     return [*parts, Part(buttons_part(_prompt(language)[0], buttons, language))]
@@ -192,6 +163,6 @@ def free_form_parts(message: OutboundMessage) -> list[Part]:
     if buttons:
         # The choice comes last, under the files, where the customer sees it.
         return [*(media_part(f) for f in files), *_text_parts(text, buttons, message.language)]
-    if files and text and files[0].kind in media.CAPTIONED and utf16_len(text) <= CAPTION_LIMIT:
+    if files and text and files[0].kind in media.CAPTIONED and utf16_length(text) <= CAPTION_LIMIT:
         return [media_part(files[0], text), *(media_part(f) for f in files[1:])]
     return [*_text_parts(text, (), message.language), *(media_part(f) for f in files)]

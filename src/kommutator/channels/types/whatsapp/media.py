@@ -7,14 +7,12 @@ Files are checked before any part of a reply goes out, and a file over its limit
 
 from __future__ import annotations
 
-import asyncio
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
+from kommutator.channels import files
 from kommutator.channels.base import OutboundAttachment, SendError
+from kommutator.channels.files import MB
 
-MB = 1024 * 1024
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 VIDEO_TYPES = frozenset({"video/mp4", "video/3gpp"})
 AUDIO_TYPES = frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"})
@@ -43,11 +41,6 @@ class Media:
     kind: str  # image | video | audio | document
 
 
-def megabytes(size: int) -> str:
-    """Rounded up, so that a file just over a limit never reads as the limit itself."""
-    return f"{math.ceil(size * 10 / MB) / 10:.1f} MB"
-
-
 def kind_of(content_type: str) -> str | None:
     """The message type for a file, or None when WhatsApp takes no such file."""
     if content_type in IMAGE_TYPES:
@@ -70,31 +63,5 @@ def check(attachment: OutboundAttachment) -> Media:
             f"WhatsApp does not take files of type {attachment.content_type} ({name!r}); it accepts {ACCEPTED} — "
             "convert the file (e.g. to PDF) or send a link"))
     limit = LIMITS[kind]
-    if attachment.size > limit:
-        raise SendError(retryable=False, reason=(
-            f"WhatsApp sends {_NAMES[kind]} of at most {limit // MB} MB; {name!r} is {megabytes(attachment.size)} — "
-            "send a smaller file or a link"))
-    if attachment.path is None:
-        raise SendError(retryable=False, reason=f"the file {name!r} is not on this server's disk")
+    files.check(attachment, limit, refusal=f"WhatsApp sends {_NAMES[kind]} of at most {limit // MB} MB")
     return Media(attachment, kind)
-
-
-def _load(path: Path, limit: int) -> bytes | None:
-    if path.stat().st_size > limit:
-        return None
-    return path.read_bytes()
-
-
-async def read(media: Media) -> bytes:
-    """The file's bytes, read in a thread; a file that grew past the limit on disk is refused, never loaded."""
-    attachment = media.attachment
-    assert attachment.path is not None
-    try:
-        data = await asyncio.to_thread(_load, attachment.path, LIMITS[media.kind])
-    except OSError as exc:
-        raise SendError(retryable=False, reason=f"the file {attachment.filename!r} cannot be read from storage "
-                                                f"({type(exc).__name__}); it may have been removed") from None
-    if data is None:
-        raise SendError(retryable=False, reason=f"the file {attachment.filename!r} on disk is larger than WhatsApp "
-                                                f"allows ({LIMITS[media.kind] // MB} MB)")
-    return data

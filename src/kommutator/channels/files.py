@@ -1,76 +1,63 @@
-"""Helpers the VK and SMS adapters share: splitting long texts, cleaning provider text, downloading files.
-
-They belong in ``kommutator.channels`` once the core takes them; until then the SMS adapter imports them
-from here.
-"""
+"""Files the channel adapters move: an agent's attachment read from our disk before it goes out, and a
+customer's file downloaded from a provider."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import math
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from kommutator.channels.base import SendError
+from kommutator.channels.base import OutboundAttachment, SendError
 
-# Where a text is best cut, most preferred first; a separator only counts past the first third of a piece,
-# so that a paragraph break near the start does not leave a tiny first piece.
-_SEPARATORS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
-
+MB = 1024 * 1024
 # A file larger than this is not downloaded at all (the file store refuses anything above its own cap).
-MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
+MAX_DOWNLOAD_BYTES = 32 * MB
 _MAX_REDIRECTS = 3
 
 
-def utf16_length(text: str) -> int:
-    """Length in UTF-16 code units, as SMS gateways count (an emoji counts two)."""
-    return len(text.encode("utf-16-le")) // 2
+def megabytes(size: int) -> str:
+    """Rounded up, so that a file just over a limit never reads as the limit itself."""
+    return f"{math.ceil(size * 10 / MB) / 10:.1f} MB"
 
 
-def _fit(text: str, limit: int, size: Callable[[str], int]) -> int:
-    """The longest prefix of ``text`` (in code points) whose ``size`` is at most ``limit``."""
-    if size is len:
-        return min(limit, len(text))
-    low, high = 0, min(limit, len(text))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if size(text[:middle]) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    return low
+def _not_on_disk(name: str) -> SendError:
+    return SendError(retryable=False, reason=f"the file {name!r} is not on this server's disk")
 
 
-def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> list[str]:
-    """Cut ``text`` into pieces of at most ``limit`` (measured by ``size``), between paragraphs, lines,
-    sentences or words when possible; a word longer than a piece is cut where it must be."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while rest and size(rest) > limit:
-        cut = max(1, _fit(rest, limit, size))
-        window = rest[:cut]
-        for separator in _SEPARATORS:
-            at = window.rfind(separator)
-            if at >= cut // 3:
-                cut = at + len(separator)
-                break
-        piece = rest[:cut].rstrip()
-        if piece:
-            pieces.append(piece)
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
+def check(attachment: OutboundAttachment, limit: int, *, refusal: str) -> None:
+    """SendError (permanent) when the file is larger than ``limit`` (``refusal`` says whose limit, as in
+    "VK takes files of at most 200 MB") or not on this server's disk."""
+    if attachment.size > limit:
+        raise SendError(retryable=False, reason=f"{refusal}; {attachment.filename!r} is "
+                                                f"{megabytes(attachment.size)} — send a smaller file or a link")
+    if attachment.path is None:
+        raise _not_on_disk(attachment.filename)
 
 
-def clean_text(value: str) -> str:
-    """Provider text made storable: NUL characters dropped, lone surrogates (from JSON escapes) replaced."""
-    value = value.replace("\x00", "")
+def _load(path: Path, limit: int) -> bytes | None:
+    if path.stat().st_size > limit:
+        return None
+    return path.read_bytes()
+
+
+async def read(attachment: OutboundAttachment, limit: int, *, provider: str) -> bytes:
+    """The file's bytes, read in a thread; a file that grew past ``limit`` on disk is refused, never loaded.
+    SendError (permanent) names ``provider`` as the one whose limit the file is over."""
+    name = attachment.filename
+    if attachment.path is None:
+        raise _not_on_disk(name)
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+        data = await asyncio.to_thread(_load, attachment.path, limit)
+    except OSError as exc:
+        raise SendError(retryable=False, reason=f"the file {name!r} cannot be read from storage "
+                                                f"({type(exc).__name__}); it may have been removed") from None
+    if data is None:
+        raise SendError(retryable=False, reason=f"the file {name!r} on disk is larger than {provider} allows "
+                                                f"({limit // MB} MB)")
+    return data
 
 
 async def download(client: httpx.AsyncClient, url: str, *, what: str, auth: tuple[str, str] | None = None,
