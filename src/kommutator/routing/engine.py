@@ -87,6 +87,21 @@ class Decision:
     rule: str            # why this agent, one sentence for the timeline
 
 
+def _fit_weight(agent: Agent, need: Need) -> float | None:
+    """The load ``need`` adds if an available agent has room, the team and the skills for it, else None (the
+    hot-path check; ``eligible`` below states the same rule independently, as the tests' reference)."""
+    weight = agent.weights.get(need.channel_type, 1.0) if agent.weights else 1.0
+    if agent.load + weight > agent.capacity + EPS:
+        return None
+    if need.team_id is not None and need.team_id not in agent.teams:
+        return None
+    skills = agent.skills
+    for skill, level in need.required:
+        if skills.get(skill, 0) < level:
+            return None
+    return weight
+
+
 def eligible(agent: Agent, need: Need) -> bool:
     """Say whether ``agent`` may take ``need`` now (the rule ``choose()`` applies; handy for brute-force checks)."""
     if not agent.available or agent.id in need.exclude:
@@ -303,7 +318,7 @@ class RoutingIndex:
         if not heap:
             return None
         agents, live = self._agents, order.live
-        exclude, team, required, channel = need.exclude, need.team_id, need.required, need.channel_type
+        exclude = need.exclude
         popped: list[_Entry] = []
         found: tuple[Agent, float, int] | None = None
         try:
@@ -316,16 +331,8 @@ class RoutingIndex:
                 if aid in exclude:
                     continue
                 agent = agents[aid]
-                weight = agent.weights.get(channel, 1.0) if agent.weights else 1.0
-                if agent.load + weight > agent.capacity + EPS:
-                    continue
-                if team is not None and team not in agent.teams:
-                    continue
-                skills = agent.skills
-                for skill, level in required:
-                    if skills.get(skill, 0) < level:
-                        break
-                else:
+                weight = _fit_weight(agent, need)
+                if weight is not None:
                     found = (agent, weight, len(popped))
                     break
         finally:
@@ -340,23 +347,15 @@ class RoutingIndex:
     def _rank(self, candidates: set[int] | frozenset[int], need: Need, key: Any) -> tuple[Agent, float, int] | None:
         """Check each candidate (all available) and keep the one with the smallest key."""
         agents = self._agents
-        exclude, team, required, channel = need.exclude, need.team_id, need.required, need.channel_type
+        exclude = need.exclude
         best: tuple[Any, ...] | None = None
         found: tuple[Agent, float, int] | None = None
         for aid in candidates:
             if aid in exclude:
                 continue
             agent = agents[aid]
-            weight = agent.weights.get(channel, 1.0) if agent.weights else 1.0
-            if agent.load + weight > agent.capacity + EPS:
-                continue
-            if team is not None and team not in agent.teams:
-                continue
-            skills = agent.skills
-            for skill, level in required:
-                if skills.get(skill, 0) < level:
-                    break
-            else:
+            weight = _fit_weight(agent, need)
+            if weight is not None:
                 k = key(agent, agent.turn)
                 if best is None or k < best:
                     best, found = k, (agent, weight, len(candidates))
