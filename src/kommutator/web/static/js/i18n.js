@@ -1,6 +1,6 @@
 // UI texts in English and Russian. Static markup names its text with data-i18n (textContent),
 // data-i18n-placeholder, data-i18n-title and data-i18n-aria-label (data-i18n-args: the params as JSON);
-// scripts call t(key, params).
+// scripts call t(key, params). New screens keep their texts in js/texts/<area>.js and call addTexts().
 // Translations only ever go through textContent or attributes, never through innerHTML.
 
 const DICTIONARIES = {
@@ -689,6 +689,12 @@ export function fullTime(iso) {
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return "";
   return new Intl.DateTimeFormat(current, { dateStyle: "full", timeStyle: "medium" }).format(when);
+}
+
+/** Add a screen's own texts ({en: {...}, ru: {...}}); each area of the UI keeps its texts in its own module
+ * under js/texts/ and registers them on import, so screens do not all edit this file. */
+export function addTexts(dicts) {
+  for (const code of LANGUAGES) Object.assign(DICTIONARIES[code], dicts[code] || {});
 }
 
 /** The key exists in the dictionaries (used for values coming from the server, such as statuses). */
