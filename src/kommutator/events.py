@@ -78,6 +78,21 @@ class ConversationUpdated(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class ConversationTyping(ConversationEvent):
+    """Someone is typing in a conversation (an agent in the workspace, or a visitor in the web chat).
+
+    Screens only: never stored, published directly (not on a transaction) and dropped by anyone not listening.
+    ``who`` is "agent" or "contact"; ``user_id``/``name`` name the agent; ``typing`` False when they stopped.
+    """
+
+    kind: ClassVar[str] = "conversation.typing"
+    who: str = "agent"
+    user_id: int | None = None
+    name: str = ""
+    typing: bool = True
+
+
+@dataclass(frozen=True)
 class AgentChanged(Event):
     """An agent's presence, capacity, skills or teams changed: routing may have work to do."""
 
