@@ -15,6 +15,7 @@ from kommutator import __version__
 from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
+from kommutator.canned.api import router as canned_router
 from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
@@ -25,6 +26,7 @@ from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import PROBLEM, install_error_handlers
+from kommutator.inbox.api import router as inbox_router
 from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
@@ -117,7 +119,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
-                   channels_router, queues_router, audit_router, realtime_router, knowledge_router):
+                   channels_router, queues_router, audit_router, realtime_router, knowledge_router,
+                   canned_router, inbox_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

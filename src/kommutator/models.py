@@ -3,19 +3,21 @@
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
+from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.db import Base
+from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "Channel", "ChannelState",
+    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "CannedResponse", "Channel", "ChannelState",
     "Consent", "Contact",
     "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message",
-    "OutboxItem", "Queue", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
+    "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
 ]

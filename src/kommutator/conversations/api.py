@@ -29,6 +29,7 @@ from kommutator.conversations.schemas import (
     StatusRequest,
 )
 from kommutator.errors import ProblemError
+from kommutator.inbox.queries import message_search, unread_counts
 
 router = APIRouter(tags=["conversations"])
 
@@ -42,10 +43,12 @@ async def list_conversations(
     status: list[StatusFilter] | None = Query(None, description="Repeat to combine; 'open' = not resolved"),
     assignee_id: int | None = Query(None, ge=1, le=MAX_ID),
     team_id: int | None = Query(None, ge=1, le=MAX_ID),
+    queue_id: int | None = Query(None, ge=1, le=MAX_ID),
     channel_id: int | None = Query(None, ge=1, le=MAX_ID, description="Channel of the customer's latest message"),
     contact_id: int | None = Query(None, ge=1, le=MAX_ID),
     label: str | None = Query(None, max_length=50),
-    q: str | None = Query(None, max_length=200, description="Search the contact's name, email, phone, ids"),
+    q: str | None = Query(None, max_length=200,
+                          description="Search the contact's name, email, phone, ids, and the messages' text"),
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None, max_length=200),
 ) -> ConversationList:
@@ -61,14 +64,16 @@ async def list_conversations(
             wanted |= set(STATUSES) - {"resolved"}
         stmt = stmt.where(Conversation.status.in_(wanted))
     for column, value in ((Conversation.assignee_id, assignee_id), (Conversation.team_id, team_id),
-                          (Conversation.last_inbound_channel_id, channel_id), (Conversation.contact_id, contact_id)):
+                          (Conversation.queue_id, queue_id), (Conversation.last_inbound_channel_id, channel_id),
+                          (Conversation.contact_id, contact_id)):
         if value is not None:
             stmt = stmt.where(column == value)
     if label:
         stmt = stmt.where(Conversation.id.in_(select(ConversationLabel.conversation_id)
                                               .where(ConversationLabel.label == label.lower())))
     if q and q.strip():
-        stmt = stmt.where(Conversation.contact_id.in_(select(Contact.id).where(search_clause(q.strip()))))
+        stmt = stmt.where(or_(Conversation.contact_id.in_(select(Contact.id).where(search_clause(q.strip()))),
+                              Conversation.id.in_(message_search(q.strip()))))
     if cursor:
         at_raw, last_id = decode_cursor(cursor, 2)
         try:
@@ -82,6 +87,8 @@ async def list_conversations(
     async with rt.db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
         items = await queries.conversations_read(s, rows[:limit])
+        unread = await unread_counts(s, principal.user_id, [c.id for c in items])
+    items = [c.model_copy(update={"unread": unread.get(c.id, 0)}) for c in items]
     nxt = None
     if len(rows) > limit:
         last_row = rows[limit - 1]

@@ -81,6 +81,8 @@ class ConversationRead(ReadModel):
     routing_hold: str = Field("", description="'choice': the customer is asked whether to wait for their manager; "
                                               "'manager': waiting for the manager; 'free': any agent")
     hold_until: dt.datetime | None = None
+    unread: int | None = Field(None, description="In lists: customer messages you have not read yet "
+                                                 "(POST /conversations/{id}/read marks them read)")
 
 
 class ConversationList(Page):

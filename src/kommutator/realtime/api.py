@@ -19,6 +19,7 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import AgentChanged
 from kommutator.realtime.hub import Hub
+from kommutator.realtime.typing import TypingFrames
 from kommutator.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,13 @@ async def realtime(ws: WebSocket) -> None:
             await ws.send_json(payload)
 
     async def drain() -> None:
-        while (await ws.receive())["type"] != "websocket.disconnect":
-            pass  # the socket only speaks; what the screen sends is ignored
+        typing = TypingFrames(rt, principal)
+        while True:
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            if frame.get("text"):
+                await typing.handle(frame["text"])  # anything else the screen sends is ignored
 
     tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
     try:

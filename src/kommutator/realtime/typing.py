@@ -1,0 +1,54 @@
+"""Frames a screen sends on its socket: an agent's typing indicator, checked against what they may see."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from kommutator.auth.principal import Principal
+from kommutator.conversations import queries
+from kommutator.errors import ProblemError
+from kommutator.events import ConversationTyping
+from kommutator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 1000  # a typing frame is a few dozen bytes; anything longer is not one
+REPEAT_SECONDS = 2.0  # the same "still typing" is passed on at most this often per conversation
+
+
+class TypingFrames:
+    """Turn {"type": "typing", "conversation_id": N, "typing": bool} into ConversationTyping on the bus."""
+
+    def __init__(self, rt: Runtime, principal: Principal) -> None:
+        self.rt = rt
+        self.principal = principal
+        self._last: dict[int, tuple[bool, float]] = {}
+
+    async def handle(self, text: str) -> None:
+        if len(text) > MAX_FRAME:
+            return
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(frame, dict) or frame.get("type") != "typing":
+            return
+        cid, typing = frame.get("conversation_id"), frame.get("typing", True)
+        if type(cid) is not int or cid < 1 or not isinstance(typing, bool):
+            return
+        at = time.monotonic()
+        previous = self._last.get(cid)
+        if previous is not None and previous[0] == typing and at - previous[1] < REPEAT_SECONDS:
+            return
+        try:
+            async with self.rt.db.read() as s:  # the permission is checked on every frame: teams change
+                conv = await queries.get_conversation(s, self.principal, cid)
+        except ProblemError:
+            return  # a conversation they may not see: nothing is published, nothing is said
+        self._last[cid] = (typing, at)
+        # Screens only, never stored: published straight on the bus; the hub filters it per socket as any event.
+        await self.rt.bus.publish(ConversationTyping(
+            conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id, who="agent",
+            user_id=self.principal.user_id, name=self.principal.name, typing=typing))
