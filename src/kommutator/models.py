@@ -16,7 +16,8 @@ from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "CannedResponse", "Channel", "ChannelState",
+    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "CannedResponse", "Channel",
+    "ChannelState",
     "Consent", "Contact",
     "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message",
     "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
