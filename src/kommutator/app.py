@@ -28,6 +28,7 @@ from kommutator.errors import PROBLEM, install_error_handlers
 from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
+from kommutator.notifications.api import router as notifications_router
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.include_router(webhooks_router)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
-                   channels_router, queues_router, audit_router, realtime_router, knowledge_router):
+                   channels_router, queues_router, audit_router, realtime_router, knowledge_router,
+                   notifications_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

@@ -10,12 +10,13 @@ from kommutator.conversations.models import Attachment, Conversation, Conversati
 from kommutator.db import Base
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
+from kommutator.notifications.models import Notification
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
     "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "Channel", "ChannelState",
     "Consent", "Contact",
-    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message",
+    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
     "OutboxItem", "Queue", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
 ]
