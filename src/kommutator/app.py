@@ -30,6 +30,7 @@ from kommutator.inbox.api import router as inbox_router
 from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
+from kommutator.notifications.api import router as notifications_router
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   canned_router, inbox_router):
+                   notifications_router, canned_router, inbox_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

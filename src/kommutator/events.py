@@ -109,6 +109,21 @@ class ContactChanged(Event):
     merged_into: int | None = None
 
 
+@dataclass(frozen=True)
+class NotificationCreated(Event):
+    """A person got a notification (notifications/): delivered to that user's screens only."""
+
+    kind: ClassVar[str] = "notification.created"
+    user_id: int
+    notification_id: int
+    severity: str = "info"
+    title: str = ""
+    body: str = ""
+    conversation_id: int | None = None
+    # The notification's own kind (bot.served, sla.breach, …); ``kind`` is the event's name on the wire.
+    notification_kind: str = ""
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 

@@ -12,6 +12,7 @@ from kommutator.db import Base
 from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
+from kommutator.notifications.models import Notification
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem, Timer
 
@@ -19,6 +20,6 @@ __all__ = [
     "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "CannedResponse", "Channel",
     "ChannelState",
     "Consent", "Contact",
-    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message",
+    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
     "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
 ]

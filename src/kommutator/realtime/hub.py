@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kommutator.auth.principal import Principal
-from kommutator.events import Bus, ConversationEvent, ConversationUpdated, Event
+from kommutator.events import Bus, ConversationEvent, ConversationUpdated, Event, NotificationCreated
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self._connections: set[Connection] = set()
         self._seq = itertools.count(1)
-        bus.subscribe(self._on_event, kinds=(ConversationEvent,))
+        bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated))
 
     def open(self, principal: Principal) -> Connection:
         conn = Connection(principal)
@@ -58,11 +58,17 @@ class Hub:
     def count_for(self, user_id: int) -> int:
         return sum(1 for c in self._connections if c.principal.user_id == user_id)
 
-    async def _on_event(self, event: Event) -> None:
+    @staticmethod
+    def _wants(principal: Principal, event: Event) -> bool:
+        if isinstance(event, NotificationCreated):
+            return principal.user_id == event.user_id  # a notification is for its recipient only
         assert isinstance(event, ConversationEvent)
+        return may_see(principal, event)
+
+    async def _on_event(self, event: Event) -> None:
         payload = {"seq": next(self._seq), **event.to_dict()}
         for conn in list(self._connections):
-            if conn.overflowed or not may_see(conn.principal, event):
+            if conn.overflowed or not self._wants(conn.principal, event):
                 continue
             try:
                 conn.queue.put_nowait(payload)

@@ -1,0 +1,1 @@
+"""Notifications to people in the workspace: 'served automatically', alerts, assignments."""
