@@ -1,88 +1,69 @@
-// The agent workspace: log in, list conversations, read and answer one; administrators also reach the
-// administration screens (admin.js) from the top bar. Plain ES modules, no build step.
-// The list and the open conversation are refreshed by polling; live WebSocket updates come later.
-// Every customer-supplied string is put into the page with textContent / text nodes (see dom.js).
+// The agent workspace: log in, the conversation list, one conversation, the customer card and knowledge base
+// beside it; administrators and supervisors also reach the administration screens from the top bar.
+// Live: one WebSocket (live.js) says what changed; the screen then reads it from the REST API, and after every
+// reconnect it catches up the same way, so nothing is missed and nothing shows twice. A slow safety refresh
+// covers anything a socket could not say. Every customer-supplied string goes in as text (see dom.js).
 
+import "./texts/workspace.js";
 import { ADMIN_SECTIONS, adminLangChanged, initAdmin, refreshAdmin, resetAdmin, showAdmin } from "./admin.js";
+import { PEOPLE_SECTIONS, initPeople, peopleLangChanged, resetPeople, showPeople } from "./admin/people.js";
 import { ApiError, get, patch, post, setCsrfToken } from "./api.js";
-import { initContact, resetContact, showContact } from "./contact.js";
-import { $, h, show } from "./dom.js";
-import { fullTime, has, initialLang, lang, LANGUAGES, setLang, shortTime, t } from "./i18n.js";
+import { initContact, resetContact } from "./contact.js";
+import { show } from "./dom.js";
+import { initialLang, lang, LANGUAGES, setLang, t } from "./i18n.js";
+import { LiveSocket } from "./live.js";
+import { alertAgent, askPermission, unlockAudio } from "./notify.js";
+import { fillChannels, initComposer, stopTyping, updateComposerMode } from "./workspace/composer.js";
+import { catchUp, closeConversation, markRead, openConversation, refreshDetail, renderDetail, resetDetail,
+  showTyping } from "./workspace/detail.js";
+import { closeDialogs, labelsDialog, snoozeDialog, transferDialog } from "./workspace/dialogs.js";
+import { initKb, kbOpened } from "./workspace/kb.js";
+import { fillViewPickers, refreshList, resetList, scheduleList, selectView } from "./workspace/list.js";
+import { bindElements, el, errorText, hideBanner, hooks, isSupervisor, showBanner, state, userName } from "./workspace/state.js";
+import { initTopbar, loadNotifications, notificationArrived, renderConnection, renderMe, resetTopbar,
+  scheduleMe } from "./workspace/topbar.js";
 
-const POLL_MS = 4000;
-const MESSAGE_LIMIT = 200;
-const KNOWN_STATUSES = ["bot", "queued", "assigned", "waiting", "snoozed", "resolved"];
-const REOPENABLE = ["resolved", "waiting", "snoozed"];
+const SAFETY_REFRESH_MS = 60_000;
+let safetyTimer = null;
+const live = new LiveSocket({ onEvent, onState: renderConnection, onConnected: catchUpAll });
 
-const state = {
-  me: null,
-  section: "inbox", // "inbox", or an administration screen (administrators only)
-  view: "mine",
-  status: "open",
-  selectedId: null,
-  detail: null,
-  listSignature: "",
-  timelineSignature: "",
-  listRequest: 0,
-  users: new Map(),
-  channels: new Map(),
-  drafts: new Map(),
-  pollTimer: null,
-  polling: false,
-  sending: false,
-};
-
-const el = {};
-
-function bindElements() {
-  for (const [key, id] of Object.entries({
+function bind() {
+  bindElements({
     boot: "boot", loginView: "login-view", loginForm: "login-form", loginEmail: "login-email",
     loginPassword: "login-password", loginError: "login-error", loginSubmit: "login-submit", loginLang: "login-lang",
-    workspace: "workspace-view", meName: "me-name", langSelect: "lang-select", logout: "logout-button",
-    banner: "banner", bannerText: "banner-text", bannerClose: "banner-close", statusFilter: "status-filter",
-    list: "conversation-list", listEmpty: "list-empty", placeholder: "conv-placeholder", convView: "conv-view",
-    convTitle: "conv-title", convMeta: "conv-meta", assignMe: "btn-assign-me", resolve: "btn-resolve",
-    reopen: "btn-reopen", timeline: "timeline", contactBody: "contact-body", composer: "composer",
-    replyText: "reply-text", noteToggle: "note-toggle", send: "send-button", nav: "main-nav", inbox: "inbox-view",
-    admin: "admin-view",
-  })) {
-    el[key] = $(`#${id}`);
-  }
+    workspace: "workspace-view", meName: "me-name", meAvatar: "me-avatar", langSelect: "lang-select",
+    logout: "logout-button", banner: "banner", bannerText: "banner-text", bannerClose: "banner-close",
+    statusFilter: "status-filter", channelFilter: "channel-filter", labelFilter: "label-filter",
+    search: "search-input", teamView: "team-view", list: "conversation-list", listEmpty: "list-empty",
+    placeholder: "conv-placeholder", convView: "conv-view", convTitle: "conv-title", convAvatar: "conv-avatar",
+    convMeta: "conv-meta", labelsBox: "conv-labels", assignMe: "btn-assign-me", transfer: "btn-transfer",
+    snooze: "btn-snooze", labels: "btn-labels", resolve: "btn-resolve", reopen: "btn-reopen",
+    handover: "handover", handoverTitle: "handover-title", handoverText: "handover-text", timeline: "timeline",
+    typing: "typing-indicator", contactBody: "contact-body", composer: "composer", replyText: "reply-text",
+    replyChannel: "reply-channel", replyChannelBox: "reply-channel-box", cannedBox: "canned-suggestions",
+    noteToggle: "note-toggle", send: "send-button", nav: "main-nav", inbox: "inbox-view", admin: "admin-view",
+    presence: "presence-select", presenceDot: "presence-dot", load: "my-load", connection: "connection",
+    connectionText: "connection-text", bell: "bell", bellWrap: "bell-wrap", bellMenu: "bell-menu",
+    bellCount: "bell-count", bellList: "bell-list", bellEmpty: "bell-empty", bellReadAll: "bell-read-all",
+    notifyEnable: "notify-enable", sideTabs: "side-tabs", contactPanel: "contact-card", kbPanel: "kb-panel",
+    kbForm: "kb-form", kbSearch: "kb-search", kbResults: "kb-results", kbEmpty: "kb-empty",
+  });
   el.tabs = [...document.querySelectorAll(".tab[data-view]")];
   el.navLinks = [...document.querySelectorAll(".mainnav__link[data-section]")];
+  el.sideTabButtons = [...document.querySelectorAll(".side-tab[data-panel]")];
 }
 
-// ---- messages to the user ----------------------------------------------------------------------------
+// ---- failures --------------------------------------------------------------------------------------------
 
-function errorText(err) {
-  if (err instanceof ApiError) {
-    if (err.status === 0) return t("error.network");
-    return err.detail || t("error.generic", { status: err.status });
-  }
-  return String((err && err.message) || err);
-}
-
-function showBanner(text, kind = "error") {
-  el.bannerText.textContent = text;
-  el.banner.className = `banner banner--${kind}`;
-  show(el.banner);
-}
-
-function hideBanner() {
-  show(el.banner, false);
-  el.bannerText.textContent = "";
-}
-
-/** Handle a failed call: a lost session goes back to the login form, anything else shows in the banner. */
 function failed(err) {
   if (err instanceof ApiError && err.status === 401) {
-    if (state.me) toLogin(t("error.sessionExpired")); // else: a second call of the same poll; already there
+    if (state.me) toLogin(t("error.sessionExpired"));
     return;
   }
   showBanner(errorText(err));
 }
 
-// ---- language -------------------------------------------------------------------------------------------
+// ---- language --------------------------------------------------------------------------------------------
 
 function applyLang(next) {
   setLang(next);
@@ -90,11 +71,13 @@ function applyLang(next) {
   el.loginLang.value = lang();
   updateComposerMode();
   if (state.me) {
-    state.listSignature = "";
-    state.timelineSignature = "";
+    renderMe();
+    renderConnection(state.connection);
+    fillViewPickers();
     refreshList();
-    if (state.detail) renderDetail(state.detail);
+    if (state.detail) renderDetail();
     adminLangChanged();
+    peopleLangChanged();
   }
 }
 
@@ -109,24 +92,29 @@ async function changeLang(next) {
   }
 }
 
-// ---- login / logout -------------------------------------------------------------------------------------
+// ---- login / logout --------------------------------------------------------------------------------------
 
 function toLogin(message = "") {
-  stopPolling();
+  live.stop();
+  stopSafety();
+  closeDialogs();
   state.me = null;
-  state.selectedId = null;
-  state.detail = null;
-  state.listSignature = "";
-  state.timelineSignature = "";
+  resetDetail();
+  resetList();
   state.drafts.clear();
   state.users.clear();
+  state.teams.clear();
+  state.queues.clear();
   state.channels.clear();
+  state.unread.clear();
+  state.typing.clear();
+  state.canned = [];
   setCsrfToken("");
-  el.list.replaceChildren();
-  el.timeline.replaceChildren();
   resetContact();
+  resetTopbar();
   el.replyText.value = "";
   resetAdmin();
+  resetPeople();
   show(el.nav, false);
   show(el.admin, false);
   show(el.inbox);
@@ -143,6 +131,7 @@ function toLogin(message = "") {
 
 async function onLogin(event) {
   event.preventDefault();
+  askPermission(); // the submit is a user gesture: the one moment a browser lets us ask
   const email = el.loginEmail.value.trim();
   const password = el.loginPassword.value;
   if (!email || !password) {
@@ -181,11 +170,12 @@ async function onLogout() {
 }
 
 function enterWorkspace(me) {
-  applyLang(me.user.locale);
   state.me = me.user;
+  applyLang(me.user.locale);
   setCsrfToken(me.csrf_token);
   el.meName.textContent = me.user.name;
   el.meName.title = me.user.email;
+  el.meAvatar.replaceChildren();
   hideBanner();
   show(el.boot, false);
   show(el.loginView, false);
@@ -194,23 +184,31 @@ function enterWorkspace(me) {
   show(el.placeholder);
   el.placeholder.dataset.i18n = "conv.pick";
   el.placeholder.textContent = t("conv.pick");
-  show(el.nav, isAdmin());
+  show(el.nav, isSupervisor());
+  for (const link of el.navLinks) show(link, sectionAllowed(link.dataset.section));
+  renderMe();
   loadDirectory();
+  loadNotifications();
   route();
-  startPolling();
+  live.start();
+  startSafety();
 }
 
-// ---- sections: the inbox, and for administrators the administration screens (#channels, #queues) ----------
+// ---- sections ----------------------------------------------------------------------------------------------
 
-function isAdmin() {
-  return Boolean(state.me && state.me.role === "admin");
+const SUPERVISOR_SECTIONS = ["canned"];
+
+function sectionAllowed(section) {
+  if (section === "inbox") return true;
+  if (!state.me) return false;
+  if (state.me.role === "admin") return ADMIN_SECTIONS.includes(section) || PEOPLE_SECTIONS.includes(section);
+  return isSupervisor() && SUPERVISOR_SECTIONS.includes(section);
 }
 
-/** Show the section the address names; anyone but an administrator always gets the inbox. */
 function route() {
   if (!state.me) return;
   const wanted = window.location.hash.replace(/^#/, "");
-  const section = isAdmin() && ADMIN_SECTIONS.includes(wanted) ? wanted : "inbox";
+  const section = wanted && sectionAllowed(wanted) ? wanted : "inbox";
   state.section = section;
   for (const link of el.navLinks) {
     if (link.dataset.section === section) link.setAttribute("aria-current", "page");
@@ -219,325 +217,110 @@ function route() {
   show(el.inbox, section === "inbox");
   show(el.admin, section !== "inbox");
   if (section === "inbox") {
-    state.listSignature = "";
+    resetAdmin();
+    resetPeople();
     refreshList();
     if (state.selectedId !== null) refreshDetail();
-  } else {
+  } else if (ADMIN_SECTIONS.includes(section)) {
+    resetPeople();
     showAdmin(section);
+  } else {
+    resetAdmin();
+    showPeople(section);
   }
 }
 
-/** Users and channels, to show names instead of ids; the workspace works without them. */
+/** Users, teams, queues, channels and canned responses: names instead of ids, pickers, shortcuts. */
 async function loadDirectory() {
-  const [users, channels] = await Promise.allSettled([get("/users?limit=200"), get("/channels")]);
-  if (users.status === "fulfilled") {
-    for (const u of users.value.items) state.users.set(u.id, u);
-  }
+  const [users, teams, queues, channels, canned] = await Promise.allSettled([get("/users?limit=200"),
+    get("/teams"), get("/queues"), get("/channels"), get("/canned-responses")]);
+  if (!state.me) return;
+  if (users.status === "fulfilled") for (const u of users.value.items) state.users.set(u.id, u);
+  if (teams.status === "fulfilled") for (const x of teams.value) state.teams.set(x.id, x);
+  if (queues.status === "fulfilled" && Array.isArray(queues.value)) for (const q of queues.value) state.queues.set(q.id, q);
   if (channels.status === "fulfilled" && Array.isArray(channels.value)) {
     for (const c of channels.value) state.channels.set(c.id, c);
   }
-  if (state.detail) {
-    state.timelineSignature = "";
-    renderDetail(state.detail);
-  }
-}
-
-// ---- polling --------------------------------------------------------------------------------------------
-
-function startPolling() {
-  stopPolling();
-  state.pollTimer = window.setInterval(poll, POLL_MS);
-}
-
-function stopPolling() {
-  if (state.pollTimer !== null) window.clearInterval(state.pollTimer);
-  state.pollTimer = null;
-}
-
-async function poll() {
-  if (state.polling || document.hidden || !state.me) return;
-  state.polling = true;
-  try {
-    if (state.section !== "inbox") await refreshAdmin();
-    else await Promise.all([refreshList(), state.selectedId !== null ? refreshDetail() : null]);
-  } finally {
-    state.polling = false;
-  }
-}
-
-// ---- the conversation list ------------------------------------------------------------------------------
-
-async function refreshList() {
-  if (!state.me) return;
-  const request = ++state.listRequest;
-  const params = new URLSearchParams({ view: state.view, status: state.status, limit: "100" });
-  let page;
-  try {
-    page = await get(`/conversations?${params}`);
-  } catch (err) {
-    if (request === state.listRequest) failed(err);
-    return;
-  }
-  if (request !== state.listRequest || !state.me) return; // a newer request (other tab or filter) won
-  renderList(page.items);
-}
-
-function statusBadge(status) {
-  const known = KNOWN_STATUSES.includes(status);
-  return h("span", {
-    class: ["badge", `badge--${known ? status : "other"}`],
-    dataset: { status },
-    text: has(`status.${status}`) ? t(`status.${status}`) : status,
-  });
-}
-
-function timeEl(iso, cls) {
-  return h("time", { class: cls, attrs: { datetime: iso, title: fullTime(iso) }, text: shortTime(iso) });
-}
-
-function renderList(items) {
-  const signature = JSON.stringify([lang(), items.map((c) => [c.id, c.status, c.contact_name, c.subject,
-    c.last_message_at, c.assignee_id, c.priority])]);
-  if (signature !== state.listSignature) {
-    state.listSignature = signature;
-    el.list.replaceChildren(...items.map(listRow));
-  }
-  show(el.listEmpty, items.length === 0);
-  markSelected();
-}
-
-function listRow(conv) {
-  const name = conv.contact_name || t("contact.unnamed");
-  const row = h("button", {
-    class: "conv-row",
-    type: "button",
-    dataset: { id: conv.id },
-    on: { click: () => openConversation(conv.id) },
-  },
-  h("span", { class: "conv-row__top" },
-    h("span", { class: "conv-row__name", text: name }),
-    statusBadge(conv.status)),
-  h("span", { class: "conv-row__subject", text: conv.subject }),
-  h("span", { class: "conv-row__bottom" },
-    conv.priority && conv.priority !== "normal"
-      ? h("span", { class: ["priority", `priority--${conv.priority}`], text: t(`priority.${conv.priority}`) })
-      : null,
-    timeEl(conv.last_message_at, "conv-row__time")));
-  row.setAttribute("aria-label", `${name}, ${t(`status.${conv.status}`)}, ` +
-    t("list.lastActivity", { time: shortTime(conv.last_message_at) }));
-  return h("li", { class: "conv-list__item" }, row);
-}
-
-function markSelected() {
-  for (const row of el.list.querySelectorAll(".conv-row")) {
-    const selected = Number(row.dataset.id) === state.selectedId;
-    row.classList.toggle("conv-row--selected", selected);
-    if (selected) row.setAttribute("aria-current", "true");
-    else row.removeAttribute("aria-current");
-  }
-}
-
-function selectView(view) {
-  state.view = view;
-  for (const tab of el.tabs) tab.setAttribute("aria-pressed", String(tab.dataset.view === view));
-  state.listSignature = "";
+  if (canned.status === "fulfilled") state.canned = canned.value;
+  fillViewPickers();
   refreshList();
+  if (state.detail) renderDetail();
 }
 
-// ---- one conversation -----------------------------------------------------------------------------------
+// ---- live events -------------------------------------------------------------------------------------------
 
-async function openConversation(id) {
-  if (state.selectedId !== null) state.drafts.set(state.selectedId, el.replyText.value);
-  state.selectedId = id;
-  state.detail = null;
-  state.timelineSignature = "";
-  el.replyText.value = state.drafts.get(id) || "";
-  el.timeline.replaceChildren(h("li", { class: "timeline__info", text: t("conv.loading") }));
-  el.contactBody.replaceChildren();
-  el.convTitle.textContent = "";
-  el.convMeta.replaceChildren();
-  show(el.placeholder, false);
-  show(el.convView);
-  markSelected();
-  await refreshDetail();
+function startSafety() {
+  stopSafety();
+  safetyTimer = window.setInterval(() => {
+    if (!state.me || document.hidden) return;
+    if (state.section === "inbox") catchUpAll();
+    else refreshAdmin();
+  }, SAFETY_REFRESH_MS);
 }
 
-async function refreshDetail() {
-  const id = state.selectedId;
-  if (id === null) return;
-  let detail;
-  try {
-    detail = await get(`/conversations/${id}?limit=${MESSAGE_LIMIT}`);
-  } catch (err) {
-    if (state.selectedId !== id) return;
-    if (err instanceof ApiError && err.status === 404) {
-      closeConversation("conv.gone");
+function stopSafety() {
+  if (safetyTimer !== null) window.clearInterval(safetyTimer);
+  safetyTimer = null;
+}
+
+/** Connected (first time or again): read the list and the open conversation's news from the database. */
+function catchUpAll() {
+  if (!state.me) return;
+  refreshList();
+  if (state.selectedId !== null) refreshDetail().then(catchUp);
+  scheduleMe();
+  loadNotifications();
+}
+
+function contactNameOf(id) {
+  const row = el.list.querySelector(`.conv-row[data-id="${id}"] .conv-row__name`);
+  return row ? row.textContent : t("msg.customer");
+}
+
+function onEvent(event) {
+  if (!state.me) return;
+  const cid = event.conversation_id;
+  const open = cid !== undefined && cid === state.selectedId;
+  switch (event.kind) {
+    case "session.ended":
+      toLogin(t("error.sessionExpired"));
+      return;
+    case "message.created":
+      scheduleList();
+      if (open) catchUp();
+      if (event.direction === "in" && event.assignee_id === state.me.id && (document.hidden || !open)) {
+        alertAgent(t("ws.alert.message", { name: contactNameOf(cid) }), "", () => openConversation(cid));
+      }
+      if (event.direction === "in" && state.typing.delete(cid)) showTyping({ conversation_id: cid, typing: false });
+      return;
+    case "message.status_changed":
+    case "message.edited":
+      if (open) refreshDetail();
+      return;
+    case "conversation.created":
+      scheduleList();
+      return;
+    case "conversation.updated": {
+      scheduleList();
+      if (open) refreshDetail();
+      const assignee = event.changes && event.changes.assignee_id;
+      if (assignee && assignee[1] === state.me.id && assignee[0] !== state.me.id) {
+        alertAgent(t("ws.alert.assigned"), contactNameOf(cid), () => openConversation(cid));
+      }
+      if (assignee && (assignee[0] === state.me.id || assignee[1] === state.me.id)) scheduleMe();
       return;
     }
-    failed(err);
-    return;
-  }
-  if (state.selectedId !== id || !state.me) return;
-  state.detail = detail;
-  renderDetail(detail);
-}
-
-function closeConversation(messageKey = "conv.pick") {
-  state.selectedId = null;
-  state.detail = null;
-  state.timelineSignature = "";
-  show(el.convView, false);
-  el.placeholder.dataset.i18n = messageKey;
-  el.placeholder.textContent = t(messageKey);
-  show(el.placeholder);
-  markSelected();
-}
-
-function userName(id) {
-  if (id === null || id === undefined) return "";
-  if (state.me && id === state.me.id) return state.me.name;
-  const user = state.users.get(id);
-  return user ? user.name : `#${id}`;
-}
-
-function renderDetail(d) {
-  const contactName = d.contact.name || d.contact_name || t("contact.unnamed");
-  el.convTitle.textContent = contactName;
-  el.convView.dataset.status = d.status;
-  el.convView.dataset.conversationId = d.id;
-
-  const meta = [statusBadge(d.status),
-    h("span", { class: "conv__assignee",
-      text: d.assignee_id ? t("conv.assignee", { name: userName(d.assignee_id) }) : t("conv.unassigned") })];
-  if (d.priority && d.priority !== "normal") {
-    meta.push(h("span", { class: ["priority", `priority--${d.priority}`],
-      text: t("conv.priority", { priority: has(`priority.${d.priority}`) ? t(`priority.${d.priority}`) : d.priority }) }));
-  }
-  if (d.labels && d.labels.length) {
-    meta.push(h("span", { class: "conv__labels", text: t("conv.labels", { labels: d.labels.join(", ") }) }));
-  }
-  el.convMeta.replaceChildren(...meta);
-
-  show(el.resolve, d.status !== "resolved");
-  show(el.reopen, REOPENABLE.includes(d.status));
-  show(el.assignMe, !state.me || d.assignee_id !== state.me.id);
-
-  renderTimeline(d);
-  showContact(d.contact, d.id);
-}
-
-function messageKind(m) {
-  if (m.kind === "note" || m.direction === "internal") return "note";
-  if (m.direction === "in") return "customer";
-  if (m.sender_type === "agent") return "agent";
-  if (m.sender_type === "bot") return "bot";
-  return "system";
-}
-
-function channelText(id) {
-  if (id === null || id === undefined) return t("msg.noChannel");
-  const channel = state.channels.get(id);
-  return channel ? t("msg.channelNamed", { id, name: channel.name }) : t("msg.channel", { id });
-}
-
-function senderText(m, kind, contactName) {
-  if (kind === "customer") return contactName;
-  if (kind === "bot") return t("msg.bot");
-  if (kind === "system") return t("msg.system");
-  const who = m.sender_user_id && state.me && m.sender_user_id === state.me.id
-    ? t("msg.you") : (m.sender_user_id ? userName(m.sender_user_id) : t("msg.agent"));
-  return kind === "note" ? `${t("msg.note")} · ${who}` : who;
-}
-
-function messageItem(m, contactName) {
-  const kind = messageKind(m);
-  const meta = h("div", { class: "msg__meta" },
-    h("span", { class: "msg__sender", text: senderText(m, kind, contactName) }),
-    h("span", { class: "msg__channel", dataset: { channelId: m.channel_id ?? "" }, text: channelText(m.channel_id) }),
-    timeEl(m.created_at, "msg__time"));
-  if (m.direction === "out" && has(`msg.status.${m.status}`)) {
-    meta.append(h("span", {
-      class: ["msg__status", `msg__status--${m.status}`],
-      attrs: { title: m.status_reason || null },
-      text: t(`msg.status.${m.status}`),
-    }));
-  }
-  const body = h("div", { class: "msg__text", text: m.text });
-  const files = (m.attachments || []).length
-    ? h("ul", { class: "msg__attachments", attrs: { "aria-label": t("msg.attachments") } },
-      m.attachments.map((a) => h("li", { text: `${a.filename} (${a.content_type}, ${a.size} B)` })))
-    : null;
-  return h("li", { class: ["msg", `msg--${kind}`], dataset: { messageId: m.id, kind } }, meta, body, files,
-    deliveryReason(m));
-}
-
-/** Why an outbound message failed, or why it is still being retried, written under it (not only a tooltip). */
-function deliveryReason(m) {
-  if (m.direction !== "out" || !m.status_reason) return null;
-  if (m.status === "failed") {
-    return h("p", { class: "msg__reason msg__reason--failed", attrs: { role: "note" } },
-      h("span", { class: "msg__reason-label", text: t("msg.reason.failed") }), " ", m.status_reason);
-  }
-  if (m.status === "queued") {
-    return h("p", { class: "msg__reason msg__reason--retrying" },
-      h("span", { class: "msg__reason-label", text: t("msg.reason.retrying") }), " ", m.status_reason);
-  }
-  return null;
-}
-
-function renderTimeline(d) {
-  const signature = JSON.stringify([lang(), state.users.size, state.channels.size,
-    d.messages.map((m) => [m.id, m.status, m.status_reason]), d.contact.name]);
-  if (signature === state.timelineSignature) return;
-  state.timelineSignature = signature;
-  const box = el.timeline;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const firstRender = !box.querySelector(".msg");
-  const contactName = d.contact.name || d.contact_name || t("msg.customer");
-  const items = d.messages.map((m) => messageItem(m, contactName));
-  if (d.more_messages_before) items.unshift(h("li", { class: "timeline__info", text: t("conv.olderHidden") }));
-  if (!d.messages.length) items.push(h("li", { class: "timeline__info", text: t("conv.noMessages") }));
-  box.replaceChildren(...items);
-  if (atBottom || firstRender) box.scrollTop = box.scrollHeight;
-}
-
-// ---- replying and acting --------------------------------------------------------------------------------
-
-function updateComposerMode() {
-  const note = el.noteToggle.checked;
-  el.composer.classList.toggle("composer--note", note);
-  el.replyText.dataset.i18nPlaceholder = note ? "composer.notePlaceholder" : "composer.placeholder";
-  el.replyText.placeholder = t(el.replyText.dataset.i18nPlaceholder);
-  el.send.dataset.i18n = note ? "composer.addNote" : "composer.send";
-  el.send.textContent = t(el.send.dataset.i18n);
-}
-
-async function onSend(event) {
-  event.preventDefault();
-  const id = state.selectedId;
-  const text = el.replyText.value.trim();
-  if (id === null || state.sending) return;
-  if (!text) {
-    showBanner(t("composer.empty"), "info");
-    el.replyText.focus();
-    return;
-  }
-  state.sending = true;
-  el.send.disabled = true;
-  try {
-    await post(`/conversations/${id}/messages`, { text, kind: el.noteToggle.checked ? "note" : "text" });
-    if (state.selectedId === id) el.replyText.value = "";
-    state.drafts.delete(id);
-    hideBanner();
-    await Promise.all([refreshDetail(), refreshList()]);
-  } catch (err) {
-    failed(err);
-  } finally {
-    state.sending = false;
-    el.send.disabled = false;
-    el.replyText.focus();
+    case "conversation.typing":
+      showTyping(event);
+      return;
+    case "notification.created":
+      notificationArrived(event);
+      return;
+    default:
   }
 }
+
+// ---- the conversation's buttons ----------------------------------------------------------------------------
 
 async function act(button, path, body, doneKey) {
   const id = state.selectedId;
@@ -546,7 +329,8 @@ async function act(button, path, body, doneKey) {
   try {
     await post(`/conversations/${id}/${path}`, body);
     showBanner(t(doneKey), "info");
-    await Promise.all([refreshDetail(), refreshList()]);
+    await refreshDetail();
+    refreshList();
   } catch (err) {
     failed(err);
   } finally {
@@ -554,7 +338,14 @@ async function act(button, path, body, doneKey) {
   }
 }
 
-// ---- start --------------------------------------------------------------------------------------------
+function sidePanel(panel) {
+  for (const b of el.sideTabButtons) b.setAttribute("aria-selected", String(b.dataset.panel === panel));
+  show(el.contactPanel, panel === "contact");
+  show(el.kbPanel, panel === "kb");
+  if (panel === "kb") kbOpened();
+}
+
+// ---- start ---------------------------------------------------------------------------------------------------
 
 function wire() {
   el.loginForm.addEventListener("submit", onLogin);
@@ -564,35 +355,53 @@ function wire() {
   el.bannerClose.addEventListener("click", hideBanner);
   window.addEventListener("hashchange", route);
   for (const tab of el.tabs) tab.addEventListener("click", () => selectView(tab.dataset.view));
-  el.statusFilter.addEventListener("change", () => {
-    state.status = el.statusFilter.value;
-    state.listSignature = "";
-    refreshList();
-  });
-  el.composer.addEventListener("submit", onSend);
-  el.replyText.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      el.composer.requestSubmit();
-    }
-  });
-  el.noteToggle.addEventListener("change", updateComposerMode);
+  el.teamView.addEventListener("change", () => selectView(el.teamView.value || "all"));
+  el.statusFilter.addEventListener("change", () => { state.filters.status = el.statusFilter.value; refreshList(); });
+  el.channelFilter.addEventListener("change", () => { state.filters.channel = el.channelFilter.value; refreshList(); });
+  let searchTimer = null;
+  const typed = (key, input) => () => {
+    state.filters[key] = input.value;
+    if (searchTimer !== null) window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(refreshList, 250);
+  };
+  el.search.addEventListener("input", typed("q", el.search));
+  el.labelFilter.addEventListener("input", typed("label", el.labelFilter));
   el.resolve.addEventListener("click", () => act(el.resolve, "status", { status: "resolved" }, "action.done.resolved"));
   el.reopen.addEventListener("click", () => act(el.reopen, "status", { status: "open" }, "action.done.reopened"));
   el.assignMe.addEventListener("click", () => act(el.assignMe, "assign", { assignee_id: state.me.id },
     "action.done.assigned"));
+  el.transfer.addEventListener("click", transferDialog);
+  el.snooze.addEventListener("click", snoozeDialog);
+  el.labels.addEventListener("click", labelsDialog);
+  for (const b of el.sideTabButtons) b.addEventListener("click", () => sidePanel(b.dataset.panel));
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) poll();
+    if (!document.hidden && state.me && state.section === "inbox") markRead();
   });
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
 }
 
 async function boot() {
-  bindElements();
+  bind();
+  hooks.failed = failed;
+  hooks.refreshList = refreshList;
+  hooks.refreshDetail = refreshDetail;
+  hooks.openConversation = (id) => {
+    if (state.section !== "inbox") window.location.hash = "";
+    stopTyping();
+    openConversation(id);
+  };
+  hooks.detailChanged = fillChannels;
   initAdmin({ root: el.admin, onError: failed, onChannelsChanged: loadDirectory });
+  initPeople({ root: el.admin, onError: failed, onChanged: loadDirectory });
   initContact({ root: el.contactBody, me: () => state.me, users: () => state.users, channels: () => state.channels,
     onError: failed, onChanged: () => Promise.all([refreshDetail(), refreshList()]), openConversation });
+  initComposer(live);
+  initKb();
+  initTopbar();
   applyLang(initialLang());
   wire();
+  // For tests and support: drop the live connection as a network failure would (it reconnects and catches up).
+  window.kommutator = { dropConnection: () => live.drop(), connection: () => state.connection };
   let me = null;
   try {
     me = await get("/auth/me");
@@ -601,7 +410,6 @@ async function boot() {
     return;
   }
   if (!me.csrf_token) {
-    // Only a cookie session has a CSRF token; without one the workspace could not write anything.
     toLogin();
     return;
   }
