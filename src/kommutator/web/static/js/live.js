@@ -30,8 +30,9 @@ export class LiveSocket {
     this.setState("offline");
   }
 
-  /** Drop the connection as a network failure would (reconnects with backoff); used by tests and "reconnect". */
-  drop() {
+  /** Drop the connection as a network failure would and stay away holdMs before reconnecting (tests, support). */
+  drop(holdMs = 0) {
+    this.holdUntil = Date.now() + holdMs;
     if (this.ws) this.ws.close(4000, "dropped");
   }
 
@@ -74,10 +75,11 @@ export class LiveSocket {
         this.onEvent({ kind: "session.ended" });
         return;
       }
-      const wait = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+      const backoff = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.8 + Math.random() * 0.4);
+      const wait = Math.max(backoff, (this.holdUntil || 0) - Date.now());
       this.attempt += 1;
       this.setState("reconnecting");
-      this.timer = window.setTimeout(() => { this.timer = null; this.open(); }, wait * (0.8 + Math.random() * 0.4));
+      this.timer = window.setTimeout(() => { this.timer = null; this.open(); }, wait);
     });
   }
 }

@@ -401,7 +401,7 @@ async function boot() {
   applyLang(initialLang());
   wire();
   // For tests and support: drop the live connection as a network failure would (it reconnects and catches up).
-  window.kommutator = { dropConnection: () => live.drop(), connection: () => state.connection };
+  window.kommutator = { dropConnection: (holdMs) => live.drop(holdMs), connection: () => state.connection };
   let me = null;
   try {
     me = await get("/auth/me");
