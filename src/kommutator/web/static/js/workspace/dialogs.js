@@ -1,7 +1,7 @@
 // The conversation's dialogs: transfer (to an agent or a team, with a handover note), snooze (until a time),
 // labels. Each is a <dialog> built from text nodes; the server's answer to a bad value is shown inside it.
 
-import { post, put } from "../api.js";
+import { get, post, put } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { errorText, hooks, showBanner, state } from "./state.js";
@@ -60,9 +60,15 @@ function labelled(key, control, hintKey) {
 }
 
 /** Transfer to a colleague or a team with a note the receiver sees above the whole history. */
-export function transferDialog() {
+export async function transferDialog() {
   const d = state.detail;
   if (!d) return;
+  try { // fresh presence and load of everybody, to choose well
+    for (const u of (await get("/users?limit=200")).items) state.users.set(u.id, u);
+  } catch (err) {
+    hooks.failed(err);
+    return;
+  }
   const agents = [...state.users.values()].filter((u) => u.active && u.id !== (state.me && state.me.id));
   const agent = h("select", { id: "transfer-agent", dataset: { autofocus: "" } },
     h("option", { value: "", text: t("ws.transfer.noAgent") }),
