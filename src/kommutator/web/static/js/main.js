@@ -14,12 +14,12 @@ import { initialLang, lang, LANGUAGES, setLang, t } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { alertAgent, askPermission, unlockAudio } from "./notify.js";
 import { fillChannels, initComposer, stopTyping, updateComposerMode } from "./workspace/composer.js";
-import { catchUp, closeConversation, markRead, openConversation, refreshDetail, renderDetail, resetDetail,
+import { catchUp, markRead, openConversation, refreshDetail, renderDetail, resetDetail,
   showTyping } from "./workspace/detail.js";
 import { closeDialogs, labelsDialog, snoozeDialog, transferDialog } from "./workspace/dialogs.js";
 import { initKb, kbOpened } from "./workspace/kb.js";
 import { fillViewPickers, refreshList, resetList, scheduleList, selectView } from "./workspace/list.js";
-import { bindElements, el, errorText, hideBanner, hooks, isSupervisor, showBanner, state, userName } from "./workspace/state.js";
+import { bindElements, el, errorText, hideBanner, hooks, isSupervisor, showBanner, state } from "./workspace/state.js";
 import { initTopbar, loadNotifications, notificationArrived, renderConnection, renderMe, resetTopbar,
   scheduleMe } from "./workspace/topbar.js";
 
