@@ -21,9 +21,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from kommutator.config import load_settings
+from kommutator.config import Settings, load_settings
+from kommutator.db import Tx
 from kommutator.demo.seed import DEMO_INBOUND_TOKEN, DEMO_USERS, seed
 from kommutator.migrate import upgrade
+from kommutator.notifications.actions import do_notify
+from kommutator.runtime import Runtime
 
 from . import test_web_browser as web
 from .live_server import bound_socket, run_server
@@ -34,6 +37,9 @@ playwright = web.playwright
 browser = web.browser
 context = web.context
 watched = web.watched
+
+# Assertions wait as long as actions: the machine's cores are shared, and a list refresh may queue behind others.
+expect.set_options(timeout=TIMEOUT_MS)
 
 # Desktop notifications are recorded instead of shown (headless chromium has no notification centre).
 RECORD_NOTIFICATIONS = """
@@ -46,6 +52,9 @@ window.Notification = class {
 """
 
 
+SETTINGS: dict[str, Settings] = {}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo workspace on a real server of this module's own."""
@@ -56,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                              database_url=f"sqlite+aiosqlite:///{data_dir / 'kommutator.db'}")
     run_async(upgrade(settings.database_url))
     assert run_async(seed(settings)) is True
+    SETTINGS["server"] = settings
     with run_server(settings, sock) as served:
         yield served
 
@@ -400,4 +410,50 @@ def test_the_workspace_speaks_russian(watched: Watched, shots: Path) -> None:
     expect(page.locator("#btn-snooze")).to_have_text("Отложить")
     expect(page.locator(".side-tab[data-panel=kb]")).to_have_text("База знаний")
     shoot(page, shots, "09-russian")
+    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
+
+
+# ---- the notifications bell ----------------------------------------------------------------------------------------
+
+def notify(user: int, conversation_id: int, title: str, severity: str) -> None:
+    """Store a notification as the alerting code does, through a second runtime on the server's database."""
+    async def go() -> None:
+        rt = Runtime.build(SETTINGS["server"])
+        await rt.db.start()
+
+        async def job(tx: Tx) -> None:
+            await do_notify(tx, user_ids=[user], kind="test.alert", title=title, body="<b>body</b>",
+                            severity=severity, conversation_id=conversation_id)
+
+        try:
+            await rt.db.write(job)
+        finally:
+            await rt.db.close()
+
+    run_async(go())
+
+
+def test_the_bell_counts_notifications_and_opens_the_conversation(watched: Watched, server: str, shots: Path) -> None:
+    page = watched.page
+    page.context.add_init_script(RECORD_NOTIFICATIONS)
+    log_in(page, "john")
+    live(page)
+    expect(page.locator("#bell-count")).to_be_hidden()
+    emily = customer_says(server, "crm-1002", "Still waiting for my refund")["conversation_id"]
+    title = "<img src=x onerror=window.__xss=1> SLA breached"
+    notify(user_id(server, "john"), emily, title, "critical")
+    notify(user_id(server, "anna"), emily, "For Anna only", "info")
+    # Another process wrote them (its socket events reach only its own screens): a reconnect catches up.
+    page.evaluate("window.kommutator.dropConnection(0)")
+    expect(page.locator("#bell-count")).to_have_text("1")
+    page.click("#bell")
+    item = page.locator("#bell-list .bell-item").first
+    expect(item.locator(".bell-item__title")).to_have_text(title)
+    expect(item).to_have_class(re.compile(r"bell-item--critical"))
+    expect(page.locator("#bell-list .bell-item", has_text="For Anna only")).to_have_count(0)
+    shoot(page, shots, "11-notifications")
+    item.locator(".bell-item__button").click()
+    expect(page.locator("#conv-title")).to_have_text("Emily Clark")
+    expect(page.locator("#bell-count")).to_be_hidden()
+    assert page.evaluate("typeof window.__xss") == "undefined"
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)
