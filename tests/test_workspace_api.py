@@ -43,9 +43,11 @@ async def test_unread_counts_are_per_agent_and_drop_when_read(client, factory: F
     await client.post(f"/api/v1/conversations/{cid}/messages", json={"text": "on it"}, headers=admin.headers)
     await client.post(f"/api/v1/conversations/{cid}/messages", json={"text": "n", "kind": "note"},
                       headers=admin.headers)
-    assert [c["unread"] for c in await listed(client, admin)] == [0]
-    third = await inbound(client, api_channel, "3")
-    assert [c["unread"] for c in await listed(client, admin)] == [1]
+    (item,) = await listed(client, admin)
+    assert (item["unread"], item["last_message"]) == (0, {"text": "n", "direction": "internal", "kind": "note"})
+    third = await inbound(client, api_channel, "3", text="x" * 300)
+    (item,) = await listed(client, admin)
+    assert (item["unread"], item["last_message"]) == (1, {"text": "x" * 200, "direction": "in", "kind": "text"})
 
     # Marking up to an older message never moves the mark back.
     r = await client.post(f"/api/v1/conversations/{cid}/read", json={"message_id": third["message_id"]},

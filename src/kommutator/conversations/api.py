@@ -23,13 +23,14 @@ from kommutator.conversations.schemas import (
     ConversationRead,
     ConversationUpdate,
     LabelsRequest,
+    LastMessage,
     MessageCreate,
     MessageList,
     MessageRead,
     StatusRequest,
 )
 from kommutator.errors import ProblemError
-from kommutator.inbox.queries import message_search, unread_counts
+from kommutator.inbox.queries import last_messages, message_search, unread_counts
 
 router = APIRouter(tags=["conversations"])
 
@@ -88,7 +89,10 @@ async def list_conversations(
         rows = list((await s.execute(stmt)).scalars())
         items = await queries.conversations_read(s, rows[:limit])
         unread = await unread_counts(s, principal.user_id, [c.id for c in items])
-    items = [c.model_copy(update={"unread": unread.get(c.id, 0)}) for c in items]
+        latest = await last_messages(s, [c.id for c in items])
+    items = [c.model_copy(update={"unread": unread.get(c.id, 0), "last_message": LastMessage(
+        text=latest[c.id][0], direction=latest[c.id][1], kind=latest[c.id][2]) if c.id in latest else None})
+        for c in items]
     nxt = None
     if len(rows) > limit:
         last_row = rows[limit - 1]

@@ -53,6 +53,12 @@ class TransitionRead(ReadModel):
     at: dt.datetime
 
 
+class LastMessage(ReadModel):
+    text: str = Field(description="The first 200 characters")
+    direction: str
+    kind: str
+
+
 class ConversationRead(ReadModel):
     id: int
     contact_id: int
@@ -83,6 +89,7 @@ class ConversationRead(ReadModel):
     hold_until: dt.datetime | None = None
     unread: int | None = Field(None, description="In lists: customer messages you have not read yet "
                                                  "(POST /conversations/{id}/read marks them read)")
+    last_message: LastMessage | None = Field(None, description="In lists: the latest message, for a preview")
 
 
 class ConversationList(Page):

@@ -25,6 +25,17 @@ async def unread_counts(session: AsyncSession, user_id: int, conversation_ids: l
     return {cid: int(n) for cid, n in (await session.execute(stmt)).all()}
 
 
+async def last_messages(session: AsyncSession, conversation_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """The latest message of each conversation (text, direction, kind), for the list's preview line."""
+    if not conversation_ids:
+        return {}
+    newest = (select(func.max(Message.id)).where(Message.conversation_id.in_(conversation_ids), Message.kind != "event")
+              .group_by(Message.conversation_id))
+    rows = await session.execute(select(Message.conversation_id, Message.text, Message.direction, Message.kind)
+                                 .where(Message.id.in_(newest)))
+    return {cid: (text[:200], direction, kind) for cid, text, direction, kind in rows.all()}
+
+
 def message_search(q: str) -> Select[Any]:
     """Ids of conversations with a message containing q, ignoring case.
 

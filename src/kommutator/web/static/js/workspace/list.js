@@ -71,7 +71,7 @@ function renderList(items) {
   lastItems = items;
   const sig = JSON.stringify([lang(), state.selectedId, state.channels.size, [...state.typing.keys()],
     items.map((c) => [c.id, c.status, c.contact_name, c.subject, c.last_message_at, c.assignee_id, c.priority,
-      c.labels, state.unread.get(c.id), c.last_inbound_channel_id])]);
+      c.labels, state.unread.get(c.id), c.last_inbound_channel_id, c.last_message])]);
   if (sig !== signature) {
     signature = sig;
     el.list.replaceChildren(...items.map(listRow));
@@ -97,7 +97,8 @@ function listRow(conv) {
     h("span", { class: "conv-row__top" },
       h("span", { class: "conv-row__name", text: name }),
       timeEl(conv.last_message_at, "conv-row__time")),
-    h("span", { class: "conv-row__subject", text: typing ? t("ws.typing", { name: typing.name }) : conv.subject }),
+    typing ? h("span", { class: "conv-row__subject conv-row__subject--typing", text: t("ws.typing", { name: typing.name }) })
+      : preview(conv),
     h("span", { class: "conv-row__bottom" },
       statusBadge(conv.status),
       conv.priority && conv.priority !== "normal"
@@ -111,6 +112,15 @@ function listRow(conv) {
     + t("list.lastActivity", { time: shortTime(conv.last_message_at) })
     + (unread ? `, ${t("ws.unread", { n: unread })}` : ""));
   return h("li", { class: "conv-list__item" }, row);
+}
+
+/** The latest message (who wrote it when it was not the customer), else the subject. */
+function preview(conv) {
+  const last = conv.last_message;
+  if (!last) return h("span", { class: "conv-row__subject", text: conv.subject });
+  const who = last.direction === "internal" ? t("ws.preview.note") : (last.direction === "out" ? t("ws.preview.reply") : "");
+  return h("span", { class: "conv-row__subject" }, who ? h("span", { class: "conv-row__who", text: who }) : null,
+    last.text);
 }
 
 export function markSelected() {
