@@ -15,6 +15,8 @@ from kommutator import __version__
 from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
+from kommutator.bot.api import router as bot_router
+from kommutator.bot.worker import bot_worker_of
 from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
@@ -85,6 +87,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     outbox = OutboxWorker(rt)
     channel_services = ChannelServices(rt)
     routing = router_of(rt)
+    bot = bot_worker_of(rt)
+    if demo:  # the default flow's order lookups go to the demo CRM on this server (demo/crm.py)
+        rt.extras.setdefault("bot_settings", {"crm_url": f"{settings.public_base_url}/demo/crm"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,9 +98,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         outbox.start()
         channel_services.start()
         routing.start()
+        bot.start()
         try:
             yield
         finally:
+            await bot.stop()
             await routing.stop()
             await channel_services.stop()
             await outbox.stop()
@@ -119,14 +126,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router):
+                   notifications_router, bot_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)
     if demo:
+        from kommutator.demo.crm import router as crm_router
         from kommutator.demo.integrator import router as demo_router
 
         app.include_router(demo_router)
+        app.include_router(crm_router)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -3,6 +3,7 @@
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
+from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import Consent, Contact, Identity
@@ -12,11 +13,12 @@ from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
 from kommutator.queues.models import Queue
+from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "Channel", "ChannelState",
-    "Consent", "Contact",
-    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
+    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow", "BotFlowChannel",
+    "BotFlowVersion", "BotSession", "Channel", "ChannelState", "Consent", "Contact", "Conversation",
+    "ConversationLabel", "ConversationSkill", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
     "OutboxItem", "Queue", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
 ]
