@@ -152,7 +152,8 @@ def served_item(state: State, step_trail: list[str]) -> str:
               and len(str(v)) <= 40]
     if not values:
         return what
-    return f"{what} {values[-1]}" if state.language == "ru" else f"{what} for {values[-1]}"
+    # The first value collected is what the customer gave (e.g. the order number); later ones are looked up.
+    return f"{what} {values[0]}" if state.language == "ru" else f"{what} for {values[0]}"
 
 
 async def do_apply_step(tx: Tx, step: Step) -> bool:

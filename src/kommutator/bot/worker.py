@@ -29,7 +29,7 @@ from kommutator.clock import now
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
-from kommutator.events import ConversationCreated, Event, MessageCreated
+from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.knowledge.models import Article
 from kommutator.knowledge.search import search_articles
 from kommutator.runtime import Runtime
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(seconds=90)  # longer than the flow's HTTP calls may take (10 × 30 s at the very worst is
 MAX_INPUTS = 20  # capped by engine.MAX_HTTP_CALLS per event; a lease outliving a crash is retried after it)
 KB_ANSWER_CHARS = 700
-_flows: dict[tuple[int, int], Flow] = {}
 
 
 @dataclass
@@ -89,9 +88,19 @@ class BotWorker(PollingWorker):
         self.batch = batch
         self._client = client
         self._wake = asyncio.Event()
-        rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, MessageCreated))
+        self._flows: dict[tuple[int, int], Flow] = {}  # versions never change once saved
+        self._left: set[int] = set()  # conversations people took from the bot: end their sessions
+        rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated))
 
     async def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConversationUpdated):
+            # Only bookkeeping depends on this (the session's outcome): the bot checks the status before every
+            # step anyway, so a lost event cannot make it talk over an agent.
+            if event.status != "bot" and not (event.changes.get("resolved_by") == "bot"
+                                              or event.changes.get("handed_off_by") == "bot"):
+                self._left.add(event.conversation_id)
+                self._wake.set()
+            return
         if (isinstance(event, ConversationCreated) and event.status == "bot") or (
                 isinstance(event, MessageCreated) and event.direction == "in"):
             self._wake.set()
@@ -120,6 +129,13 @@ class BotWorker(PollingWorker):
             await self._client.aclose()
 
     async def run_due(self) -> int:
+        if self._left:
+            left, self._left = list(self._left), set()
+            async with self.rt.db.read() as s:
+                active = list((await s.execute(select(BotSession.conversation_id).where(
+                    BotSession.conversation_id.in_(left), BotSession.status == "active"))).scalars())
+            for conversation_id in active:
+                await self.rt.db.write(lambda tx, c=conversation_id: self._stop(tx, c))  # type: ignore[misc]
         ts = now()
         async with self.rt.db.read() as s:
             ids = list((await s.execute(
@@ -222,24 +238,25 @@ class BotWorker(PollingWorker):
 
     async def _stop(self, tx: Tx, conversation_id: int) -> None:
         session = await tx.session.get(BotSession, conversation_id, with_for_update=True)
-        if session is not None and session.status == "active":
+        conv = await tx.session.get(Conversation, conversation_id)
+        if session is not None and session.status == "active" and conv is not None and conv.status != "bot":
             await do_stop(tx, session, "taken_over")
 
     async def _flow(self, s: Any, session: BotSession) -> Flow | None:
         if session.flow_id is None:
             return None
         key = (session.flow_id, session.flow_version)
-        if key not in _flows:
+        if key not in self._flows:
             defn = await s.scalar(select(BotFlowVersion.definition).where(
                 BotFlowVersion.flow_id == session.flow_id, BotFlowVersion.version == session.flow_version))
             if defn is None:
                 return None
             try:
-                _flows[key] = Flow.parse(defn)
+                self._flows[key] = Flow.parse(defn)
             except FlowError:
                 log.exception("stored flow %s version %s does not parse", *key)
                 return None
-        return _flows[key]
+        return self._flows[key]
 
     async def compute(self, work: _Work) -> Step:
         """Run the flow for the work's event, outside any transaction; searches the knowledge base as needed."""
