@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.bot.actions import definition_of, do_create_flow, do_delete_flow, do_update_flow
-from kommutator.bot.flow import Problem, validate_flow
+from kommutator.bot.flow import Problem, load_default, validate_flow
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
 from kommutator.bot.schemas import (
     BotSessionRead,
@@ -118,6 +118,12 @@ async def validate(rt: RuntimeDep, principal: CurrentPrincipal, request: Request
         defn = {"name": "draft", "version": 1, **defn}
     problems = validate_flow(defn)
     return ValidationResult(valid=not any(p.level == "error" for p in problems), problems=_problems(problems))
+
+
+@router.get("/bot/default-flow")
+async def default_flow(principal: CurrentPrincipal) -> dict[str, Any]:
+    """The shipped default flow (Russian and English), as a starting point for a new one."""
+    return load_default()
 
 
 @router.get("/bot/flows/{flow_id}", response_model=FlowRead)

@@ -6,10 +6,13 @@
 import { api, ApiError, get, patch, post } from "./api.js";
 import { h } from "./dom.js";
 import { has, lang, t } from "./i18n.js";
+import { flowsScreen } from "./admin/flows.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const WEEKDAYS = ["tue", "wed", "thu", "fri"];
-const SECTIONS = ["channels", "queues"];
+// Screens in their own modules: {show(root, {onError}), refresh(), langChanged()}.
+const SCREENS = { flows: flowsScreen };
+const SECTIONS = ["channels", "queues", ...Object.keys(SCREENS)];
 const NEEDS = {
   channels: ["types", "channels", "teams", "queues"],
   queues: ["queues", "teams", "skills", "strategies"],
@@ -59,6 +62,7 @@ export async function showAdmin(section) {
   if (!SECTIONS.includes(section)) return;
   const switching = state.section !== section;
   state.section = section;
+  if (SCREENS[section]) return SCREENS[section].show(state.root, { onError: state.onError });
   if (switching || state.mode !== "result") {
     state.mode = "list";
     state.result = null;
@@ -71,11 +75,13 @@ export async function showAdmin(section) {
 
 /** Refresh the open list with fresh figures (waiting counts); forms in progress are left alone. */
 export async function refreshAdmin() {
+  if (SCREENS[state.section]) return SCREENS[state.section].refresh();
   if (state.section && state.mode === "list") await reload({ force: false, only: LIVE[state.section] });
 }
 
 /** The language changed: data-i18n labels are already translated; lists with figures are drawn again. */
 export function adminLangChanged() {
+  if (SCREENS[state.section]) return SCREENS[state.section].langChanged();
   if (state.section && state.mode === "list") render(true);
 }
 
