@@ -88,8 +88,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     channel_services = ChannelServices(rt)
     routing = router_of(rt)
     bot = bot_worker_of(rt)
-    if demo:  # the default flow's order lookups go to the demo CRM on this server (demo/crm.py)
-        rt.extras.setdefault("bot_settings", {"crm_url": f"{settings.public_base_url}/demo/crm"})
+    if demo:  # the default flow's order lookups go to the demo CRM on this very server (demo/crm.py), by the
+        # listen address like the demo integrator (the demo puts it on the outbound allow-list)
+        rt.extras.setdefault("bot_settings",
+                             {"crm_url": f"http://{settings.listen_host}:{settings.listen_port}/demo/crm"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
