@@ -98,8 +98,8 @@ MENU_EN = "How can I help you?\n1. New order\n2. Order status\n3. Nearest office
           "5. Talk to an agent"
 
 
-async def test_a_new_conversation_meets_the_bot_with_numbered_options_in_russian(client, runtime, channel, workers,
-                                                                                 crm, clock, updates):
+async def test_a_new_conversation_meets_the_bot_with_numbered_options_in_russian(client, runtime, admin, channel,
+                                                                                 workers, crm, clock, updates):
     me = Customer(client, channel, workers, crm)
     assert await me.say("Здравствуйте") == [
         "Здравствуйте! Я виртуальный помощник. Отвечу сразу или позову оператора.", MENU_RU]
@@ -122,7 +122,10 @@ async def test_a_new_conversation_meets_the_bot_with_numbered_options_in_russian
     assert all(m.status == "sent" for m in timeline if m.direction == "out"), "delivered through the outbox"
     notes = [m.text for m in timeline if m.kind == "note"]
     assert any(f"GET {crm.url}/crm/orders/12345?lang=ru → HTTP 200" in n for n in notes), notes
-    assert any("main: chose «Статус заказа»" in n for n in notes), notes
+    r = await client.get(f"/api/v1/bot/conversations/{conv.id}", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert "main: chose «Статус заказа»" in r.json()["trail"], "what the bot understood is in its trail"
+    assert (r.json()["outcome"], r.json()["vars"]["order_number"]) == ("contained", "12345")
 
 
 async def test_english_customer_gets_english_texts_and_asks_for_an_agent(client, runtime, channel, workers, crm,

@@ -39,7 +39,8 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    # The body is parsed by hand (JSON or YAML), so FastAPI does not list the model: inline its schema.
+    schema = {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}
     return {"requestBody": {"required": True, "content": {"application/json": schema, "application/yaml": schema}}}
 
 

@@ -188,7 +188,9 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
         lines.append(f"answered from the knowledge base: «{step.kb_article}»")
     if any(r.ok for _, r in step.http) or any("helped" in line and "did not" not in line for line in new_trail):
         served.append(served_item(state, new_trail))
-    if lines:
+    # A note in the timeline when the bot did something (a lookup, an attribute, an answer from the knowledge
+    # base); what it understood is in the session's trail and the hand-off summary, so a menu choice costs no row.
+    if step.http or set_attrs or step.kb_article:
         await _note(tx, conv, "Bot: " + "; ".join(lines) + ".",
                     {"bot": {"event": "step", "trail": lines,
                              "http": [{"node": c.node, "method": c.method, "url": c.url, "status": r.status,

@@ -49,7 +49,7 @@ class _Work:
     session: BotSession
     conversation: Conversation
     flow: Flow | None
-    event: CustomerMessage | Timeout | None
+    event: CustomerMessage | Timeout
     input_id: int | None
     env: Env
 
@@ -153,18 +153,17 @@ class BotWorker(PollingWorker):
 
     async def serve(self, conversation_id: int) -> int:
         """Claim the session and apply its waiting inputs one by one; the number applied."""
-        if not await self.rt.db.write(lambda tx: self._claim(tx, conversation_id)):
-            return 0
         applied = 0
+        work = await self.rt.db.write(lambda tx: self._take(tx, conversation_id, claim=True))
         for _ in range(MAX_INPUTS):
-            work = await self._load(conversation_id)
             if work is None:
-                break
+                return applied
             step = await self.compute(work)
             more = await self.rt.db.write(lambda tx, step=step: do_apply_step(tx, step))  # type: ignore[misc]
             applied += 1
             if not more:
                 return applied
+            work = await self._load(conversation_id)
         await self.rt.db.write(lambda tx: self._release(tx, conversation_id))
         return applied
 
@@ -181,60 +180,47 @@ class BotWorker(PollingWorker):
         await tx.session.execute(update(BotSession).where(BotSession.conversation_id == conversation_id)
                                  .values(claimed_until=None))
 
-    async def _idle(self, tx: Tx, conversation_id: int) -> None:
-        """Nothing to do (e.g. a timeout that lost to a message): clear the marker unless input arrived."""
-        session = await tx.session.get(BotSession, conversation_id, with_for_update=True)
-        if session is None:
-            return
-        newer = await tx.session.scalar(select(Message.id).where(
-            Message.conversation_id == conversation_id, Message.direction == "in",
-            Message.id > session.last_input_id).limit(1))
-        if newer is None and not session.timeout_due:
-            session.due_at = None
-        session.claimed_until = None
-
     async def _load(self, conversation_id: int) -> _Work | None:
-        work = await self._read_work(conversation_id)
-        if isinstance(work, _Work):
-            return work
-        if work == "stop":
-            await self.rt.db.write(lambda tx: self._stop(tx, conversation_id))
-        elif work == "idle":
-            await self.rt.db.write(lambda tx: self._idle(tx, conversation_id))
-        return None
+        """The next input of a session this worker holds (None: nothing more to do)."""
+        return await self.rt.db.write(lambda tx: self._take(tx, conversation_id, claim=False))
 
-    async def _read_work(self, conversation_id: int) -> _Work | str:
-        async with self.rt.db.read() as s:
-            session = await s.get(BotSession, conversation_id)
-            conv = await s.get(Conversation, conversation_id)
-            if session is None or conv is None or session.status != "active":
-                return "done"
-            if conv.status != "bot":
-                return "stop"
-            row = (await s.execute(
-                select(Message.id, Message.text, Message.payload)
-                .where(Message.conversation_id == conversation_id, Message.direction == "in",
-                       Message.id > session.last_input_id).order_by(Message.id).limit(1))).first()
-            event: CustomerMessage | Timeout | None
-            if row is not None:
-                button = (row.payload or {}).get("button")
-                event = CustomerMessage(text=row.text or "", button=str(button) if button is not None else None)
-            elif session.timeout_due:
-                event = Timeout()
-            else:
-                return "idle"
-            flow = await self._flow(s, session)
-            contact = await s.get(Contact, conv.contact_id)
-            channel = await s.get(Channel, conv.last_inbound_channel_id) if conv.last_inbound_channel_id else None
-            known: dict[str, Any] = dict(contact.attributes or {}) if contact else {}
-            if contact is not None:
-                known.update({k: v for k, v in (("name", contact.name), ("email", contact.email),
-                                                ("phone", contact.phone)) if v})
-            env = Env(contact=known, channel_type=channel.type if channel else "",
-                      language=contact.language if contact else None, now=now(),
-                      settings=dict(self.rt.extras.get("bot_settings") or {}))  # type: ignore[call-overload]
-            return _Work(session=session, conversation=conv, flow=flow, event=event,
-                         input_id=row.id if row is not None else None, env=env)
+    async def _take(self, tx: Tx, conversation_id: int, *, claim: bool) -> _Work | None:
+        """Claim (if asked) and read what the next step needs, in one short job on the writer: its statements
+        run on the loop's thread, cheaper than the read pool's thread hops; nothing slow happens here."""
+        if claim and not await self._claim(tx, conversation_id):
+            return None
+        session = await tx.session.get(BotSession, conversation_id)
+        conv = await tx.session.get(Conversation, conversation_id)
+        if session is None or conv is None or session.status != "active":
+            return None
+        if conv.status != "bot":
+            await do_stop(tx, session, "taken_over")
+            return None
+        row = (await tx.session.execute(
+            select(Message.id, Message.text, Message.payload)
+            .where(Message.conversation_id == conversation_id, Message.direction == "in",
+                   Message.id > session.last_input_id).order_by(Message.id).limit(1))).first()
+        event: CustomerMessage | Timeout
+        if row is not None:
+            button = (row.payload or {}).get("button")
+            event = CustomerMessage(text=row.text or "", button=str(button) if button is not None else None)
+        elif session.timeout_due:
+            event = Timeout()
+        else:  # e.g. a timeout that lost to a message: nothing waits any more
+            session.due_at, session.claimed_until = None, None
+            return None
+        flow = await self._flow(tx.session, session)
+        contact = await tx.session.get(Contact, conv.contact_id)
+        channel = await tx.session.get(Channel, conv.last_inbound_channel_id) if conv.last_inbound_channel_id else None
+        known: dict[str, Any] = dict(contact.attributes or {}) if contact else {}
+        if contact is not None:
+            known.update({k: v for k, v in (("name", contact.name), ("email", contact.email),
+                                            ("phone", contact.phone)) if v})
+        env = Env(contact=known, channel_type=channel.type if channel else "",
+                  language=contact.language if contact else None, now=now(),
+                  settings=dict(self.rt.extras.get("bot_settings") or {}))  # type: ignore[call-overload]
+        return _Work(session=session, conversation=conv, flow=flow, event=event,
+                     input_id=row.id if row is not None else None, env=env)
 
     async def _stop(self, tx: Tx, conversation_id: int) -> None:
         session = await tx.session.get(BotSession, conversation_id, with_for_update=True)
@@ -262,7 +248,6 @@ class BotWorker(PollingWorker):
         """Run the flow for the work's event, outside any transaction; searches the knowledge base as needed."""
         session = work.session
         state = State.from_dict(session.state or {})
-        assert work.event is not None
         if work.flow is None:  # the flow was deleted or broke: people take over
             reason = "the bot's flow is no longer available"
             summary = "Bot conversation; handed off: " + reason + "."
