@@ -213,6 +213,28 @@ async def test_a_complaint_is_saved_on_the_contact_and_goes_to_the_complaints_sk
                       if r2["name"] == "complaints"]
 
 
+async def test_the_skills_a_hand_off_names_decide_who_gets_it(client, runtime, admin, factory, channel, workers,
+                                                               crm, clock):
+    from kommutator.routing.service import router_of
+
+    skill = (await client.post("/api/v1/skills", headers=admin.headers, json={"name": "complaints"})).json()
+    generalist = await factory.user("agent", name="Generalist")
+    specialist = await factory.user("agent", name="Specialist")
+    r = await client.put(f"/api/v1/users/{specialist.id}/skills", headers=admin.headers,
+                         json={"skills": [{"skill_id": skill["id"], "level": 3}]})
+    assert r.status_code in (200, 204), r.text
+    for who in (generalist, specialist):
+        r = await client.patch(f"/api/v1/users/{who.id}", headers=who.headers, json={"presence": "online"})
+        assert r.status_code == 200, r.text
+    me = Customer(client, channel, workers, crm, contact="crm-skills")
+    await me.say("здравствуйте")
+    await me.say("Оставить жалобу")
+    await me.say("Курьер нагрубил")
+    await router_of(runtime).run_until_idle()
+    conv = await conversation(runtime)
+    assert (conv.status, conv.assignee_id) == ("assigned", specialist.id), "only an agent with the skill fits"
+
+
 async def test_the_personal_manager_is_told_the_bot_served_their_customer(client, runtime, admin, factory, channel,
                                                                           workers, crm, clock):
     manager = await factory.user("agent", name="Anna Manager")
