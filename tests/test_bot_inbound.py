@@ -235,6 +235,28 @@ async def test_the_skills_a_hand_off_names_decide_who_gets_it(client, runtime, a
     assert (conv.status, conv.assignee_id) == ("assigned", specialist.id), "only an agent with the skill fits"
 
 
+async def test_a_vip_asking_for_a_person_goes_to_their_personal_manager(client, runtime, admin, factory, channel,
+                                                                         workers, crm, clock):
+    from kommutator.routing.service import router_of
+
+    manager = await factory.user("agent", name="Olga Manager")
+    other = await factory.user("agent", name="Someone Else")
+    for who in (other, manager):
+        r = await client.patch(f"/api/v1/users/{who.id}", headers=who.headers, json={"presence": "online"})
+        assert r.status_code == 200, r.text
+    me = Customer(client, channel, workers, crm, contact="crm-vip-person")
+    await me.say("Добрый день")
+    conv = await conversation(runtime)
+    r = await client.patch(f"/api/v1/contacts/{conv.contact_id}", headers=admin.headers,
+                           json={"manager_id": manager.id, "attributes": {"vip": True}})
+    assert r.status_code == 200, r.text
+    await me.say("позовите живого человека")
+    conv = await conversation(runtime, conv.id)
+    assert (conv.status, conv.preferred_agent_id, conv.priority) == ("queued", manager.id, "normal")
+    await router_of(runtime).run_until_idle()
+    assert (await conversation(runtime, conv.id)).assignee_id == manager.id
+
+
 async def test_the_personal_manager_is_told_the_bot_served_their_customer(client, runtime, admin, factory, channel,
                                                                           workers, crm, clock):
     manager = await factory.user("agent", name="Anna Manager")
