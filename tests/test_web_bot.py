@@ -132,3 +132,31 @@ def test_an_agent_cannot_open_the_flows_screen(watched: Watched, context: Browse
                              headers=admin_ui.csrf(context))
     assert r.status == 403 and r.json()["code"] == "supervisor_required"
     watched.assert_clean(allowed_console=admin_ui.REFUSED)
+
+
+def test_the_agent_sees_what_the_bot_said_and_its_summary(watched: Watched, context: BrowserContext, server: str,
+                                                          shots: Path) -> None:
+    import uuid
+
+    import httpx
+
+    from kommutator.demo.seed import DEMO_INBOUND_TOKEN
+
+    page = watched.page
+    log_in(page, "admin")
+    page.click(".tab[data-view=all]")
+    expect(page.locator(".conv-row").first).to_be_visible()
+    contact = f"bot-{uuid.uuid4().hex[:8]}"
+    for n, text in enumerate(["Здравствуйте", "Оставить жалобу", "Курьер опоздал на три часа"]):
+        r = httpx.post(f"{server}/webhooks/1", headers={"Authorization": f"Bearer {DEMO_INBOUND_TOKEN}"},
+                       json={"id": f"{contact}-{n}", "contact": {"id": contact, "name": "Вера Бот"}, "text": text})
+        assert r.status_code == 200, r.text
+        page.wait_for_timeout(700)  # the server's bot worker answers each message before the next
+    row = page.locator(".conv-row").filter(has=page.locator(".conv-row__name", has_text="Вера Бот"))
+    row.click()
+    expect(page.locator("#timeline .msg--bot").first).to_contain_text("Здравствуйте! Я")
+    summary = page.locator("#timeline .msg--note").filter(has_text="handed off")
+    expect(summary).to_contain_text("Collected: complaint = Курьер опоздал на три часа", timeout=10_000)
+    expect(page.locator("#timeline .msg--note").filter(has_text="set contact attribute last_complaint")).to_be_visible()
+    shoot(page, shots, "flows-05-agent-sees-the-bot")
+    watched.assert_clean(allowed_console=admin_ui.REFUSED)
