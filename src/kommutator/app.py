@@ -16,6 +16,8 @@ from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
 from kommutator.canned.api import router as canned_router
+from kommutator.bot.api import router as bot_router
+from kommutator.bot.worker import bot_worker_of
 from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
@@ -87,6 +89,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     outbox = OutboxWorker(rt)
     channel_services = ChannelServices(rt)
     routing = router_of(rt)
+    bot = bot_worker_of(rt)
+    if demo:  # the default flow's order lookups go to the demo CRM on this very server (demo/crm.py), by the
+        # listen address like the demo integrator (the demo puts it on the outbound allow-list)
+        rt.extras.setdefault("bot_settings",
+                             {"crm_url": f"http://{settings.listen_host}:{settings.listen_port}/demo/crm"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,9 +102,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         outbox.start()
         channel_services.start()
         routing.start()
+        bot.start()
         try:
             yield
         finally:
+            await bot.stop()
             await routing.stop()
             await channel_services.stop()
             await outbox.stop()
@@ -121,14 +130,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router, canned_router, inbox_router):
+                   notifications_router, canned_router, inbox_router, bot_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)
     if demo:
+        from kommutator.demo.crm import router as crm_router
         from kommutator.demo.integrator import router as demo_router
 
         app.include_router(demo_router)
+        app.include_router(crm_router)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -3,6 +3,7 @@
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
+from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
 from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.common.models import IdempotencyKey
@@ -14,12 +15,13 @@ from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
 from kommutator.queues.models import Queue
+from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "CannedResponse", "Channel",
-    "ChannelState",
-    "Consent", "Contact",
-    "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
-    "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
+    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow", "BotFlowChannel",
+    "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState", "Consent", "Contact",
+    "Conversation", "ConversationLabel", "ConversationSkill", "IdempotencyKey", "Identity", "InboundEvent",
+    "Message", "Notification", "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer",
+    "Transition", "User", "UserSkill",
 ]

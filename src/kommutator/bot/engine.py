@@ -93,8 +93,10 @@ def step(flow: Flow, state: State, event: Event, env: Env | None = None) -> tupl
 
 
 async def run(flow: Flow, state: State, event: Event, env: Env | None = None, *,
-              client: httpx.AsyncClient | None = None) -> tuple[State, list[Action]]:
-    """Step, make the HTTP calls the flow asks for and step on their results; return the other actions."""
+              client: httpx.AsyncClient | None = None,
+              record: list[tuple[CallHttp, HttpResult]] | None = None) -> tuple[State, list[Action]]:
+    """Step, make the HTTP calls the flow asks for and step on their results; return the other actions.
+    ``record`` receives each call with its result (for the conversation's trail)."""
     state, pending = step(flow, state, event, env)
     out: list[Action] = []
     calls = 0
@@ -106,6 +108,8 @@ async def run(flow: Flow, state: State, event: Event, env: Env | None = None, *,
         calls += 1
         result = (await http.execute(action, client=client) if calls <= MAX_HTTP_CALLS
                   else HttpResult(node=action.node, error="too many HTTP calls for one message"))
+        if record is not None:
+            record.append((action, result))
         state, more = step(flow, state, result, env)
         pending = more + pending
     return state, out

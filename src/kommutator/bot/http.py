@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from kommutator.bot.nodes.base import CallHttp, HttpResult
+from kommutator.channels.base import SendError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ async def execute(call: CallHttp, *, client: httpx.AsyncClient | None = None) ->
         response = await http.request(call.method, call.url, **kwargs)
     except httpx.TimeoutException:
         return HttpResult(node=call.node, error=f"no answer within {call.timeout:g} s")
+    except SendError as e:  # the guarded client refused the target (a private address not on the allow-list)
+        log.warning("bot HTTP call %s %s refused: %s", call.method, call.url, e.reason)
+        return HttpResult(node=call.node, error="refused: the address is private and not on the allow-list")
     except httpx.HTTPError as e:
         log.info("bot HTTP call %s %s failed: %s", call.method, call.url, e)
         return HttpResult(node=call.node, error=f"request failed: {type(e).__name__}")

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kommutator.audit.models import AuditEntry
+from kommutator.bot import inbound as bot
 from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
@@ -186,15 +187,19 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
         row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
     new = row is None
     if row is None:
-        # Without a bot flow the conversation waits in the queue for an agent of the channel's team.
-        status, assignee_id, team_id = "queued", None, channel.team_id
+        # With a bot flow on the channel the bot greets first (bot/inbound.py); without one the conversation
+        # waits in the queue for an agent of the channel's team.
+        flow = bot.flow_for_channel(conn, channel.id)
+        status, assignee_id, team_id = ("bot" if flow else "queued"), None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
             "contact_id": contact_id, "status": status, "priority": "normal",
             "subject": msg.subject[:300] or msg.text[:120],
             "team_id": team_id, "queue_id": channel.queue_id, "last_inbound_channel_id": channel.id,
             "created_at": ts, "updated_at": ts,
-            "last_message_at": ts, "last_customer_message_at": ts, "queued_at": ts,
+            "last_message_at": ts, "last_customer_message_at": ts, "queued_at": None if flow else ts,
         }).scalar_one())
+        if flow:
+            bot.open_session(conn, conversation_id=conv_id, flow=flow, ts=ts)
         conn.execute(_INSERT_TRANSITION, {
             "conversation_id": conv_id, "from_status": None, "to_status": status, "assignee_id": None,
             "team_id": team_id, "actor_user_id": None, "at": ts,
@@ -221,6 +226,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
         conn.execute(_TOUCH_CONVERSATION, {"conversation_id_": conv_id, "ts": ts, "channel_id_": channel.id})
         if status in ("waiting", "snoozed", "resolved"):
             status = _wake(conn, conv_id, status, assignee_id, team_id, ts)
+        elif status == "bot":
+            bot.wake_session(conn, conversation_id=conv_id, ts=ts)
     if new:
         events.append(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
                                           contact_id=contact_id, status=status))

@@ -12,6 +12,9 @@ from kommutator.agents.models import User
 from kommutator.agents.schemas import SkillCreate, SkillLevel, TeamCreate, UserCreate
 from kommutator.auth.passwords import hash_password
 from kommutator.auth.principal import Principal
+from kommutator.bot.actions import do_create_flow
+from kommutator.bot.flow import load_default
+from kommutator.bot.schemas import FlowCreate
 from kommutator.channels.actions import config_of, do_create_channel
 from kommutator.channels.base import InboundMessage, InboundSender
 from kommutator.channels.schemas import ChannelCreate
@@ -172,3 +175,17 @@ async def _seed(rt: Runtime, outbound_url: str | None) -> None:
 
     await db.write(work)
     await db.write(lambda tx: seed_articles(tx, admin_user.id))
+    # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
+    await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
+        name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
+        definition=demo_flow(), channel_ids=[made["channel"].id])))
+
+
+def demo_flow() -> dict[str, Any]:
+    """The shipped default flow with its hand-offs pointed at the demo's queues and skills."""
+    defn = load_default()
+    targets = {"new_order_handoff": ("Orders", ["orders"]), "complaint_handoff": ("General support", ["complaints"]),
+               "agent": ("General support", [])}
+    for node_id, (queue, skills) in targets.items():
+        defn["nodes"][node_id] = {**defn["nodes"][node_id], "queue": queue, "skills": skills}
+    return defn

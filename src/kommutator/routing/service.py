@@ -44,6 +44,7 @@ from kommutator.events import AgentChanged, ConversationCreated, ConversationUpd
 from kommutator.queues.models import Queue
 from kommutator.routing import hours
 from kommutator.routing.engine import Agent, Need, RoutingIndex
+from kommutator.routing.models import ConversationSkill
 from kommutator.routing.texts import text as say
 from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
@@ -295,6 +296,11 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
         names.update({r.id: r.name for r in (await tx.session.execute(
             select(User.id, User.name).where(User.id.in_(manager_ids)))).all()})
     rates = await _assignment_rates(tx, {c.queue_id for c, _, _, _ in waiting if c.queue_id is not None}, at)
+    # Skills a conversation needs beyond its queue's (e.g. named by the bot's hand-off).
+    extra: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for cs in (await tx.session.execute(select(ConversationSkill).where(
+            ConversationSkill.conversation_id.in_([c.id for c, _, _, _ in waiting])))).scalars():
+        extra[cs.conversation_id].append((cs.skill_id, cs.min_level))
     positions: dict[int | None, int] = defaultdict(int)
     t = at.timestamp()
     for conv, contact_manager, language, channel_type in waiting:
@@ -337,6 +343,7 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
             continue
         required = tuple((int(r["skill_id"]), int(r.get("min_level", 1))) for r in (queue.required_skills or [])) \
             if queue is not None else ()
+        required += tuple(extra.get(conv.id, ()))
         need = Need(conversation_id=conv.id, required=required,
                     team_id=queue.team_id if queue is not None else conv.team_id, channel_type=ctype)
         strategy = queue.strategy if queue is not None else DEFAULT_STRATEGY

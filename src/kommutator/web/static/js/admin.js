@@ -5,15 +5,18 @@
 import { channelForm, channelList, createdView, typePicker } from "./admin/channels.js";
 import { LIVE, reload, render, screens, SECTIONS, state } from "./admin/common.js";
 import { queueForm, queueList } from "./admin/queues.js";
+import { flowsScreen } from "./admin/flows.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 screens.channels = { list: channelList, pick: typePicker, create: channelForm, edit: channelForm, result: createdView };
 screens.queues = { list: queueList, queue: queueForm };
+// Screens that keep their own state in their own module: {show(root, {onError}), refresh(), langChanged()}.
+const SCREENS = { flows: flowsScreen };
 
 // ---- wiring from main.js ---------------------------------------------------------------------------------
 
-export const ADMIN_SECTIONS = Object.freeze([...SECTIONS]);
+export const ADMIN_SECTIONS = Object.freeze([...SECTIONS, ...Object.keys(SCREENS)]);
 
 export function initAdmin({ root, onError, onChannelsChanged }) {
   state.root = root;
@@ -23,9 +26,10 @@ export function initAdmin({ root, onError, onChannelsChanged }) {
 
 /** Open a section (its list), loading what it needs. */
 export async function showAdmin(section) {
-  if (!SECTIONS.includes(section)) return;
+  if (!ADMIN_SECTIONS.includes(section)) return;
   const switching = state.section !== section;
   state.section = section;
+  if (SCREENS[section]) return SCREENS[section].show(state.root, { onError: state.onError });
   if (switching || state.mode !== "result") {
     state.mode = "list";
     state.result = null;
@@ -38,11 +42,13 @@ export async function showAdmin(section) {
 
 /** Refresh the open list with fresh figures (waiting counts); forms in progress are left alone. */
 export async function refreshAdmin() {
+  if (SCREENS[state.section]) return SCREENS[state.section].refresh();
   if (state.section && state.mode === "list") await reload({ force: false, only: LIVE[state.section] });
 }
 
 /** The language changed: data-i18n labels are already translated; lists with figures are drawn again. */
 export function adminLangChanged() {
+  if (SCREENS[state.section]) return SCREENS[state.section].langChanged();
   if (state.section && state.mode === "list") render(true);
 }
 

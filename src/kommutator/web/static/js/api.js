@@ -5,12 +5,13 @@ const BASE = "/api/v1";
 let csrfToken = "";
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, errors) {
     super(detail || code);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.errors = Array.isArray(errors) ? errors : []; // a problem's list of {field or where, message}
   }
 }
 
@@ -43,7 +44,8 @@ export async function api(method, path, body) {
     }
   }
   if (!response.ok) {
-    throw new ApiError(response.status, (data && data.code) || "http_error", (data && data.detail) || "");
+    throw new ApiError(response.status, (data && data.code) || "http_error", (data && data.detail) || "",
+      data && data.errors);
   }
   return data;
 }
