@@ -4,6 +4,7 @@ from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.channels.models import Channel, ChannelState
+from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
@@ -18,4 +19,5 @@ __all__ = [
     "Consent", "Contact",
     "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message",
     "OutboxItem", "Queue", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
+    "WebchatVisitor",
 ]
