@@ -45,13 +45,14 @@ def _visible(chat: Webchat, contact_id: int) -> Any:
 
 async def visible_messages(rt: Runtime, chat: Webchat, contact_id: int, *, after_id: int = 0,
                            recent: bool = False, limit: int = PAGE) -> list[dict[str, Any]]:
-    """The visitor's messages after ``after_id``, oldest first; ``recent`` adds those that became visible in
-    the last minutes even with a lower id (the caller drops the ones it has)."""
+    """The visitor's messages after ``after_id``, oldest first; ``recent`` adds replies that became visible in
+    the last minutes even with a lower id (handed over by the outbox after later messages got their ids; the
+    caller drops the ones it has)."""
     query = _visible(chat, contact_id)
     if recent:
         since = now() - LOOKBACK
-        query = query.where(or_(Message.id > after_id, Message.created_at >= since,
-                                Message.status_updated_at >= since))
+        query = query.where(or_(Message.id > after_id,
+                                and_(Message.direction == "out", Message.status_updated_at >= since)))
     else:
         query = query.where(Message.id > after_id)
     async with rt.db.read() as s:
