@@ -50,6 +50,7 @@ def shop_page(base: str, channel_id: int, lang: str) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Cosmo Shop</title>
+<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">
 <link rel="stylesheet" href="/static/demo/shop.css">
 </head>
 <body>

@@ -44,7 +44,9 @@
   // ---- storage: the token, the last message seen, the outbox ------------------------------------------------
   const load = () => { try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch { return {}; } };
   const saved = load();
-  const store = { token: saved.token || null, lastId: saved.lastId || 0, seenId: saved.seenId || 0,
+  // The page's messages are held in memory: a new page loads the history, a reconnect only what it missed.
+  let lastId = 0;
+  const store = { token: saved.token || null, seenId: saved.seenId || 0,
     outbox: Array.isArray(saved.outbox) ? saved.outbox : [], open: !!saved.open };
   const persist = () => { try { localStorage.setItem(KEY, JSON.stringify(store)); } catch { /* private mode */ } };
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/[^A-Za-z0-9_-]/g, "");
@@ -309,13 +311,13 @@
     clearTimeout(retryTimer);
     const ws = new WebSocket(`${wsBase}/widget/${channel}/socket`);
     socket = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", token: store.token, after_id: store.lastId }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", token: store.token, after_id: lastId }));
     ws.onmessage = (e) => {
       let f; try { f = JSON.parse(e.data); } catch { return; }
       if (f.type === "ready") { ready = true; retry = 1000; online = f.online; missing = f.missing || missing; connEl.hidden = true; flush(); header(); }
       else if (f.type === "messages") {
         for (const m of f.messages) { messages.set(m.id, m); if (m.client_id) removeSent(m.client_id); }
-        store.lastId = Math.max(store.lastId, ...f.messages.map((m) => m.id)); persist();
+        lastId = Math.max(lastId, ...f.messages.map((m) => m.id));
         if (f.messages.some((m) => m.direction === "out")) typingEl.hidden = true;
         if (!formView.hidden && messages.size && !missing.length) view(); else render();
       } else if (f.type === "ack") removeSent(f.client_id);
@@ -351,7 +353,7 @@
     try { s = await api("/session", { method: "POST", json: { token: store.token, language: pageLang === "ru" ? "ru" : "en" } }); }
     catch { setTimeout(start, Math.min((retry *= 2), 30000)); return; }
     config = s.channel; visitor = s.visitor; missing = s.missing; online = config.online;
-    if (s.renewed) { store.lastId = 0; store.seenId = 0; messages.clear(); }
+    if (s.renewed) { lastId = 0; store.seenId = 0; messages.clear(); }
     store.token = s.token; persist();
     lang = config.language !== "auto" ? config.language : (pageLang === "ru" ? "ru" : "en");
     root.style.setProperty("--brand", config.color);
