@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import struct
 import time
+import zlib
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,20 @@ window.WebSocket = class extends NativeSocket {
 # Every payload sets window.__xss if it ever runs.
 XSS_INIT = "window.__xss = 0;"
 AGENT_XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"><b>bold?</b>'
+
+
+def _png(width: int = 48, height: int = 32) -> bytes:
+    """A real PNG (an orange gradient), so the widget's preview has something to decode."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"".join(bytes([255, min(255, 90 + 3 * x), 40 + y]) for x in range(width))
+                    for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PNG = _png()
 NAME_XSS = '<img src=x onerror="window.__xss = 3">Eve'
 
 
@@ -304,3 +320,71 @@ def test_the_widget_is_sealed_off_from_the_page(shop, browser: Browser) -> None:
     assert "script-src 'self' " in csp and "unsafe-inline" not in csp
     w.assert_clean()
     ctx.close()
+
+
+def test_pictures_are_sent_refusals_are_explained_and_unread_replies_counted(shop, browser: Browser,
+                                                                             tmp_path: Path) -> None:
+    ctx, w = visitor_page(browser, shop)
+    page = w.page
+    widget(page, ".launcher").click()
+    widget(page, ".row textarea").fill("Here is a photo of the damage")
+    widget(page, ".row textarea").press("Enter")
+    conv_id, _ = conversation_with(shop, "Here is a photo of the damage")
+    page_html = tmp_path / "page.html"
+    page_html.write_text("<script>alert(1)</script>")
+    widget(page, "input[type=file]").set_input_files(str(page_html))
+    expect(widget(page, ".composer .error")).to_have_text("Files of this type cannot be sent.")
+    picture = tmp_path / "damage.png"
+    picture.write_bytes(PNG)
+    widget(page, "input[type=file]").set_input_files(str(picture))
+    expect(widget(page, ".composer .error")).to_be_hidden()
+    expect(widget(page, ".msg.in .file")).to_have_text("damage.png")
+    expect(widget(page, ".msg.in img.preview")).to_have_count(1)
+    items = api(shop, "GET", f"/conversations/{conv_id}/messages")["items"]
+    [with_file] = [m for m in items if m["attachments"]]
+    assert with_file["attachments"][0]["filename"] == "damage.png" and with_file["attachments"][0]["size"] == len(PNG)
+    shot(page, shop, "9-picture-sent")
+    # Replies that arrive while the panel is closed are counted on the launcher until it is opened.
+    widget(page, ".head .icon-btn").click()
+    expect(widget(page, ".panel")).to_be_hidden()
+    api(shop, "POST", f"/conversations/{conv_id}/messages", json={"text": "Thanks, we'll send a new one."})
+    expect(widget(page, ".badge")).to_have_text("1")
+    shot(page, shop, "10-unread-badge")
+    widget(page, ".launcher").click()
+    expect(widget(page, ".badge")).to_be_hidden()
+    page.reload()
+    expect(widget(page, ".msg.out")).to_have_count(1)
+    expect(widget(page, ".badge")).to_be_hidden()
+    w.assert_clean()
+    ctx.close()
+
+
+def test_prechat_form_asks_before_the_first_message(shop, browser: Browser) -> None:
+    admin = shop["people"]["admin"]["headers"]
+    url = f"{shop['base']}/api/v1/channels/{shop['chat']['id']}"
+    r = httpx.patch(url, headers=admin, json={"settings": {"title": "Cosmo Shop",
+                                                            "prechat_fields": ["name", "email"]}})
+    assert r.status_code == 200, r.text
+    try:
+        ctx, w = visitor_page(browser, shop)
+        page = w.page
+        widget(page, ".launcher").click()
+        expect(widget(page, ".form h3")).to_have_text("Before we start")
+        expect(widget(page, ".row textarea")).to_be_hidden()
+        widget(page, ".form .primary").click()
+        expect(widget(page, ".form .error")).to_have_text("Please fill in every field.")
+        widget(page, "input[name=name]").fill("Vera Orlova")
+        widget(page, "input[name=email]").fill("vera@example.com")
+        shot(page, shop, "11-prechat-form")
+        widget(page, ".form .primary").click()
+        expect(widget(page, ".row textarea")).to_be_visible()
+        widget(page, ".row textarea").fill("Do you have the Aurora in black?")
+        widget(page, ".row textarea").press("Enter")
+        conv_id, _ = conversation_with(shop, "Do you have the Aurora in black?")
+        contact = api(shop, "GET", f"/contacts/{api(shop, 'GET', f'/conversations/{conv_id}')['contact_id']}")
+        assert (contact["name"], contact["email"]) == ("Vera Orlova", "vera@example.com")
+        w.assert_clean()
+        ctx.close()
+    finally:
+        r = httpx.patch(url, headers=admin, json={"settings": {"title": "Cosmo Shop"}})
+        assert r.status_code == 200, r.text

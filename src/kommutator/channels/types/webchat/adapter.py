@@ -49,9 +49,11 @@ class WebchatChannel(ChannelAdapter):
         origins = channel.settings.get("allowed_origins") or []
         where = (f"Only {', '.join(origins)} may embed it (allowed_origins)." if origins else
                  "Any website may embed it; list your sites in allowed_origins to refuse others.")
-        return (f"Paste this tag into every page of your website, just before </body>: {embed_snippet(channel, base)} "
-                f"— {where} If the website sets a Content-Security-Policy, allow {base} in script-src and "
-                f"connect-src (and its ws:/wss: form in connect-src).")
+        return (f"1. Paste this tag into every page of your website, just before </body>:\n"
+                f"{embed_snippet(channel, base)}\n"
+                f"2. {where}\n"
+                f"3. If the website sets a Content-Security-Policy, allow {base} in script-src and connect-src, "
+                f"and {base.replace('http', 'ws', 1)} in connect-src.")
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
