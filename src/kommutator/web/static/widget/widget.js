@@ -108,6 +108,7 @@
   let retry = 1000, retryTimer = null, typingUntil = 0, typingOff = null, agentTypingTimer = null, offlineSent = null;
   const messages = new Map();   // id -> message from the server
   const uploads = [];            // files waiting to be sent (not persistable)
+  const previews = new Map();    // attachment id -> Promise of a blob URL
 
   async function api(path, { method = "GET", json, form } = {}) {
     const headers = {};
@@ -143,9 +144,12 @@
     });
     const wrap = el("div"); wrap.append(chip);
     if (/^image\/(png|jpeg|gif|webp)$/.test(f.content_type)) {
-      fetch(`${base}/widget/${channel}/attachments/${f.id}`, { headers: { authorization: `Bearer ${store.token}` } })
-        .then((r) => (r.ok ? r.blob() : null)).then((b) => { if (b) { const img = el("img", "preview");
-          img.alt = f.filename; img.src = URL.createObjectURL(b); wrap.prepend(img); } }).catch(() => {});
+      // Rendering happens often: each picture is downloaded once per page, then its blob URL is reused.
+      if (!previews.has(f.id)) previews.set(f.id, fetch(`${base}/widget/${channel}/attachments/${f.id}`,
+        { headers: { authorization: `Bearer ${store.token}` } })
+        .then((r) => (r.ok ? r.blob() : null)).then((b) => (b ? URL.createObjectURL(b) : null)).catch(() => null));
+      previews.get(f.id).then((url) => { if (url) { const img = el("img", "preview"); img.alt = f.filename;
+        img.src = url; wrap.prepend(img); } });
     }
     void incoming;
     return wrap;
