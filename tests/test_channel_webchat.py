@@ -245,6 +245,8 @@ async def test_channel_setup_shows_the_embed_snippet(client, admin):
     js = await client.get("/widget.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert "attachShadow" in js.text and "innerHTML" not in js.text
+    hook = await client.post(f"/webhooks/{chat['id']}", json={})
+    assert hook.status_code == 404 and hook.json()["code"] == "no_webhooks_on_webchat"
     css = await client.get("/widget.css")
     assert css.status_code == 200 and css.headers["access-control-allow-origin"] == "*"
 

@@ -388,3 +388,28 @@ def test_prechat_form_asks_before_the_first_message(shop, browser: Browser) -> N
     finally:
         r = httpx.patch(url, headers=admin, json={"settings": {"title": "Cosmo Shop"}})
         assert r.status_code == 200, r.text
+
+
+def test_administrator_connects_a_website_and_gets_the_tag_to_paste(shop, browser: Browser) -> None:
+    ctx = browser.new_context(base_url=shop["base"], locale="en-US", viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.add_init_script(WATCH_CSP)
+    page = ctx.new_page()
+    log_in(page, "admin")
+    page.click(".mainnav__link[data-section=channels]")
+    page.click("#channel-connect")
+    page.click("#type-picker .type-card[data-type=webchat]")
+    expect(page.locator("#channel-form")).to_have_attribute("data-type", "webchat")
+    page.fill("#channel-name", "Second website")
+    page.fill("#ch-settings-allowed_origins", "https://second.example.com, https://www.second.example.com")
+    page.fill("#ch-settings-color", "#0f766e")
+    page.click("#channel-form .form-submit")
+    expect(page.locator("#channel-created")).to_be_visible()
+    made = next(c for c in httpx.get(f"{shop['base']}/api/v1/channels", headers=shop["people"]["admin"]["headers"])
+                .json() if c["name"] == "Second website")
+    assert made["settings"]["allowed_origins"] == ["https://second.example.com", "https://www.second.example.com"]
+    assert made["settings"]["color"] == "#0f766e"
+    tag = f'<script src="{shop["base"]}/widget.js" data-channel="{made["id"]}" async></script>'
+    expect(page.locator("#created-setup")).to_contain_text(tag)
+    shot(page, shop, "12-admin-created-webchat")
+    ctx.close()

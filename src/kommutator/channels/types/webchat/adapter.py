@@ -12,11 +12,13 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    InboundRequest,
     OutboundMessage,
     SendResult,
 )
 from kommutator.channels.registry import register
 from kommutator.channels.types.webchat.settings import WebchatCredentials, WebchatSettings
+from kommutator.errors import ProblemError
 
 # The provider id our outbound messages get; the visitor's socket reports "delivered" against it.
 OUT_PREFIX = "webchat-out:"
@@ -54,6 +56,11 @@ class WebchatChannel(ChannelAdapter):
                 f"2. {where}\n"
                 f"3. If the website sets a Content-Security-Policy, allow {base} in script-src and connect-src, "
                 f"and {base.replace('http', 'ws', 1)} in connect-src.")
+
+    def verify(self, channel: ChannelConfig, request: InboundRequest) -> None:
+        raise ProblemError(404, "no_webhooks_on_webchat",
+                           f"Website chat channels take no webhooks; visitors talk to /widget/{channel.id}/… "
+                           "through the embedded script.")
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
