@@ -25,10 +25,8 @@ from kommutator.db import Tx
 from kommutator.events import ConversationTyping, InProcessBus, MessageCreated
 from kommutator.runtime import Runtime
 
-from .conftest import _HASH, PASSWORD, PG_URL
+from .conftest import _HASH, PASSWORD, PG_URL, _truncate_all
 from .live_server import bound_socket, run_server
-
-pytestmark = pytest.mark.skipif(bool(PG_URL), reason="sockets live in one process; the SQLite run covers them")
 
 
 async def _seed(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -58,10 +56,15 @@ async def _seed(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, database_template: str):  # type: ignore[no-untyped-def]
     tmp = Path(tmp_path_factory.mktemp("webchat"))
-    shutil.copy(database_template, tmp / "wc.db")
+    if PG_URL:  # the session's PostgreSQL database, emptied (earlier tests leave their rows)
+        asyncio.run(_truncate_all(database_template))
+        url = database_template
+    else:
+        shutil.copy(database_template, tmp / "wc.db")
+        url = f"sqlite+aiosqlite:///{tmp / 'wc.db'}"
     sock, port = bound_socket()
     base = f"http://127.0.0.1:{port}"
-    settings = load_settings(data_dir=tmp / "data", database_url=f"sqlite+aiosqlite:///{tmp / 'wc.db'}",
+    settings = load_settings(data_dir=tmp / "data", database_url=url,
                              listen_port=port, public_base_url=base, secret_key="webchat-" + "s" * 32)
     people = asyncio.run(_seed(settings))
     with run_server(settings, sock) as served:
