@@ -103,16 +103,26 @@ async def test_a_visitor_sees_their_replies_but_never_notes_or_another_visitors_
     assert r.status_code == 200, r.text
     before = (await client.get(f"/widget/{chat['id']}/messages", headers=bearer(alice))).json()
     assert [m["text"] for m in before["messages"]] == ["Hello from Alice"], "a reply shows once the outbox sent it"
-    assert await OutboxWorker(runtime).run_due() == 1
+    r = await client.post(f"/api/v1/conversations/{conv_id}/attachments", headers=admin.headers,
+                          data={"text": "Your invoice"},
+                          files={"file": ("invoice.pdf", b"%PDF-1.4 demo", "application/pdf")})
+    assert r.status_code == 201, r.text
+    assert await OutboxWorker(runtime).run_due() == 2
     seen = (await client.get(f"/widget/{chat['id']}/messages", headers=bearer(alice))).json()
     assert [(m["direction"], m["text"]) for m in seen["messages"]] == [("in", "Hello from Alice"),
-                                                                        ("out", "Hi Alice, Anna here.")]
+                                                                        ("out", "Hi Alice, Anna here."),
+                                                                        ("out", "Your invoice")]
+    [invoice] = seen["messages"][2]["attachments"]
+    got = await client.get(f"/widget/{chat['id']}/attachments/{invoice['id']}", headers=bearer(alice))
+    assert got.status_code == 200 and got.content == b"%PDF-1.4 demo"
+    theirs = await client.get(f"/widget/{chat['id']}/attachments/{invoice['id']}", headers=bearer(bob))
+    assert theirs.status_code == 404
     assert seen["messages"][1]["name"] == admin.principal.name and seen["agent"] == "Anna Petrova"
     assert "SECRET" not in str(seen)
     assert (await client.get(f"/widget/{chat['id']}/messages", headers=bearer(bob))).json()["messages"] == []
     after = (await client.get(f"/widget/{chat['id']}/messages?after_id={seen['messages'][0]['id']}",
                               headers=bearer(alice))).json()
-    assert [m["text"] for m in after["messages"]] == ["Hi Alice, Anna here."]
+    assert [m["text"] for m in after["messages"]] == ["Hi Alice, Anna here.", "Your invoice"]
 
 
 async def test_files_within_the_channels_limits_arrive_and_others_are_refused_clearly(client, admin,
