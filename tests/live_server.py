@@ -30,9 +30,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def run_server(settings: Settings, sock: socket.socket) -> Iterator[str]:
-    """Serve the app (lifespan on: writer, timers) on ``sock`` until the block ends; yield its base URL."""
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", proxy_headers=False)
+def run_server(settings: Settings, sock: socket.socket, *, demo: bool = False) -> Iterator[str]:
+    """Serve the app (lifespan on: writer, timers; ``demo``: the demo's extra pages) on ``sock`` until the block
+    ends; yield its base URL."""
+    config = uvicorn.Config(create_app(settings, demo=demo), log_level="warning", lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-tests", daemon=True)
     thread.start()

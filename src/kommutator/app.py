@@ -22,7 +22,7 @@ from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
 from kommutator.channels.host import ChannelServices
-from kommutator.channels.registry import discover
+from kommutator.channels.registry import channel_types, discover
 from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
@@ -134,12 +134,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)
+    for adapter in channel_types().values():  # channel types' own public routes (the web chat's /widget/…)
+        for type_router in adapter.routers():
+            app.include_router(type_router)
     if demo:
         from kommutator.demo.crm import router as crm_router
         from kommutator.demo.integrator import router as demo_router
+        from kommutator.demo.webchat import router as shop_router
 
         app.include_router(demo_router)
         app.include_router(crm_router)
+        app.include_router(shop_router)
 
     @app.get("/api/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -69,6 +69,7 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     click.echo("")
     click.echo("Kommutator demo " + ("seeded" if created else "workspace already seeded; reusing it"))
     click.echo(f"  Open {url} in a browser.  API docs: {url}api/v1/docs")
+    click.echo(f"  Demo shop with the website chat: {url}demo/shop  (Russian: {url}demo/shop?lang=ru)")
     click.echo(f"  Data folder: {settings.data_dir.resolve()}")
     click.echo("  Logins:")
     for email, password, role, _name in DEMO_USERS:

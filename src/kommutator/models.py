@@ -6,6 +6,7 @@ from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
 from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
+from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
@@ -23,5 +24,5 @@ __all__ = [
     "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState", "Consent", "Contact",
     "Conversation", "ConversationLabel", "ConversationSkill", "IdempotencyKey", "Identity", "InboundEvent",
     "Message", "Notification", "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer",
-    "Transition", "User", "UserSkill",
+    "Transition", "User", "UserSkill", "WebchatVisitor",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import httpx
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 # The key in a channel's settings that stops outbound delivery, holding the reason (set by the outbox
@@ -281,6 +282,10 @@ class ChannelAdapter:
     async def fetch_file(self, channel: ChannelConfig, ref: str, client: httpx.AsyncClient) -> bytes:
         """Download a file an inbound message refers to (``InboundFile.ref``); raise SendError on failure."""
         raise SendError(retryable=False, reason=f"channel type {self.type!r} has no files to fetch")
+
+    def routers(self) -> list[APIRouter]:
+        """Public routes of the type beyond /webhooks (the web chat's visitor endpoints), mounted at the root."""
+        return []
 
     async def run(self, host: ChannelHost) -> None:
         """Long-running work of the type (long polling, an SMTP listener, an IMAP poller), started with the

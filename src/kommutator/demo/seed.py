@@ -27,6 +27,7 @@ from kommutator.conversations.models import Conversation
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.db import Tx
 from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
+from kommutator.demo.webchat import seed_webchat
 from kommutator.ingest.actions import do_ingest_message
 from kommutator.knowledge.seed import seed_articles
 from kommutator.queues.models import Queue
@@ -123,6 +124,7 @@ async def _seed(rt: Runtime, outbound_url: str | None) -> None:
 
     made = await db.write(org)
     channel = config_of(made["channel"], rt.box, rt.settings.public_base_url)
+    await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
 
     conv_ids: list[int] = []
     for n, (ext, name, lang, texts) in enumerate(CUSTOMERS):

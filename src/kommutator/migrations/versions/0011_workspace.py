@@ -1,7 +1,7 @@
 """Agent workspace: per-user read marks (unread counts) and canned responses.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 11:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from kommutator.db import BigId, UtcDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
