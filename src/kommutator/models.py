@@ -11,6 +11,18 @@ from kommutator.db import Base
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
+from kommutator.quality.models import (
+    AlertDelivery,
+    AlertRule,
+    CommunicationStandard,
+    CsatSetting,
+    QualityAlert,
+    QualityState,
+    Rating,
+    SlaClock,
+    SlaPolicy,
+    StandardViolation,
+)
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem, Timer
 
@@ -18,5 +30,9 @@ __all__ = [
     "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "Channel", "ChannelState",
     "Consent", "Contact",
     "Conversation", "ConversationLabel", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification",
-    "OutboxItem", "Queue", "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
+    "OutboxItem", "Queue",
+    # quality/
+    "AlertDelivery", "AlertRule", "CommunicationStandard", "CsatSetting", "QualityAlert", "QualityState", "Rating",
+    "SlaClock", "SlaPolicy", "StandardViolation",
+    "Skill", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill",
 ]
