@@ -29,6 +29,9 @@ from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.notifications.api import router as notifications_router
+from kommutator.quality.api import router as quality_router
+from kommutator.quality.delivery import AlertDeliveryWorker
+from kommutator.quality.monitor import monitor_of
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     outbox = OutboxWorker(rt)
     channel_services = ChannelServices(rt)
     routing = router_of(rt)
+    quality, alert_deliveries = monitor_of(rt), AlertDeliveryWorker(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,9 +97,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         outbox.start()
         channel_services.start()
         routing.start()
+        quality.start()
+        alert_deliveries.start()
         try:
             yield
         finally:
+            await alert_deliveries.stop()
+            await quality.stop()
             await routing.stop()
             await channel_services.stop()
             await outbox.stop()
@@ -119,7 +127,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router):
+                   notifications_router, quality_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)
