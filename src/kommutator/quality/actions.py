@@ -45,28 +45,28 @@ async def do_save_policy(tx: Tx, principal: Principal, data: PolicyCreate | Poli
     principal.require_supervisor()
     fields = data.model_dump(exclude_unset=True)
     await _check_users(tx, fields.get("notify_user_ids"), "notify_user_ids")
+    name = fields.get("name")
+    if name is not None and await tx.session.scalar(
+            select(SlaPolicy.id).where(SlaPolicy.name == name, SlaPolicy.id != (policy_id or 0))) is not None:
+        raise ProblemError(409, "policy_name_taken", f"There is already a policy named {name!r}; choose another.")
     if policy_id is None:
-        policy = SlaPolicy(created_at=now(), updated_at=now())
-        tx.session.add(policy)
+        policy = SlaPolicy(created_at=now(), updated_at=now(), clock="wall", warn_percent=80, position=0,
+                           enabled=True, queue_ids=[], channel_types=[], channel_ids=[], contact_attributes={},
+                           priority_factors={}, notify_user_ids=[], notify_emails=[])
     else:
         found = await tx.session.get(SlaPolicy, policy_id)
         if found is None:
             raise not_found("sla_policy", policy_id)
         policy = found
-    name = fields.get("name")
-    if name is not None and await tx.session.scalar(
-            select(SlaPolicy.id).where(SlaPolicy.name == name, SlaPolicy.id != (policy_id or 0))) is not None:
-        raise ProblemError(409, "policy_name_taken", f"There is already a policy named {name!r}; choose another.")
     for key, value in fields.items():
         if value is not None or key in ("business_hours",):
             setattr(policy, key, value)
-    if policy.clock is None:
-        policy.clock = "wall"
     targets = (policy.first_response_seconds, policy.next_response_seconds, policy.resolution_seconds)
     if not any(targets):
         raise ProblemError(422, "policy_without_targets",
                            "Set at least one of first_response_seconds, next_response_seconds, resolution_seconds.")
     policy.updated_at = now()
+    tx.session.add(policy)
     await tx.session.flush()
     do_audit(tx, principal, "sla_policy.saved", "sla_policy", policy.id, detail=fields)
     return policy

@@ -49,6 +49,8 @@ async def do_warn(tx: Tx, timer: Timer) -> None:
     clock, conv = found
     if clock.warned_at is not None or clock.breached_at is not None or clock.warn_at is None or clock.warn_at > now():
         return
+    if clock.due_at is not None and clock.due_at <= now():
+        return  # already past the deadline too (e.g. after downtime): the breach alert says it all
     clock.warned_at = now()
     await _raise(tx, clock, conv, "sla.warning")
 
