@@ -31,7 +31,7 @@ from kommutator.conversations.models import Attachment, Conversation, Message, T
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.events import ContactChanged, ConversationCreated, Event, MessageCreated
-from kommutator.quality.csat_answers import take_answer
+from kommutator.quality.csat_answers import answered_conversation, take_answer
 from kommutator.workers.timers import cancel_timers_statement
 
 _contacts = cast(Table, Contact.__table__)
@@ -185,6 +185,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     row = _threaded_conversation(conn, channel, msg, contact_id)
     if row is None:
         row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
+    if row is None:  # quality/: an answer to the rating question goes to the conversation that asked it
+        row = answered_conversation(conn, contact_id=contact_id, text=msg.text, button=msg.button, ts=ts)
     new = row is None
     if row is None:
         # Without a bot flow the conversation waits in the queue for an agent of the channel's team.

@@ -16,6 +16,7 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import MessageCreated
 from kommutator.notifications.actions import do_notify
+from kommutator.quality.alerts import DEFAULT_RECIPIENTS
 from kommutator.quality.models import AlertRule, CommunicationStandard, CsatSetting, SlaPolicy
 from kommutator.quality.schemas import (
     CsatWrite,
@@ -95,7 +96,10 @@ async def do_save_rule(tx: Tx, principal: Principal, box: SecretBox, data: RuleC
         if taken is not None:
             raise ProblemError(409, "rule_exists",
                                f"Rule {taken} already covers {data.kind} for this team; change it instead.")
-        rule = AlertRule(team_id=data.team_id, kind=data.kind, created_at=now())
+        to_agent, to_supervisors = DEFAULT_RECIPIENTS[data.kind]
+        rule = AlertRule(team_id=data.team_id, kind=data.kind, created_at=now(), to_agent=to_agent,
+                         to_supervisors=to_supervisors, enabled=True, user_ids=[], emails=[], telegram_chat_id="",
+                         telegram_token="")
         tx.session.add(rule)
     else:
         found = await tx.session.get(AlertRule, rule_id)

@@ -16,10 +16,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kommutator.bot.nlu.text import words
+from kommutator.conversations.models import Conversation
 from kommutator.quality.models import QualityState, Rating
 
 ANSWER_WINDOW = dt.timedelta(days=7)  # a rating answered later than this is a new request
-COMMENT_WINDOW = dt.timedelta(hours=24)
+COMMENT_WINDOW = dt.timedelta(hours=1)  # after the comment question; later text is a new request
 SCALES = {"csat": (1, 5), "nps": (0, 10)}
 
 _WORDS = {  # short answers in words, on the 1-5 scale
@@ -31,12 +32,22 @@ _WORDS = {  # short answers in words, on the 1-5 scale
     1: {"ужасно", "отвратительно", "кошмар", "terrible", "awful", "horrible", "один", "one"},
 }
 _VERY = {"очень", "very", "совсем", "really"}
-_NUMBER = re.compile(r"^\s*(\d{1,2})(?![\d.,:]\d)\s*(?:[-–—:.,)!/]|из|of|out of|/\s*\d+)?\s*(.*)$", re.S)
+_NUMBER = re.compile(r"^\s*(\d{1,2})(?!\d)(?![.,:]\d)\s*(?:/\s*\d+|(?:из|of|out of)\s*\d+|[-–—:.,)!/])?\s*(.*)$",
+                     re.S | re.I)
 
 _state = cast(Table, QualityState.__table__)
 _ratings = cast(Table, Rating.__table__)
-_STATE = select(_state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at).where(
+_conversations = cast(Table, Conversation.__table__)
+_STATE = select(_state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at).where(
     _state.c.conversation_id == bindparam("cid"))
+# The contact's latest resolved conversation and where its rating question stands.
+_LATEST_RESOLVED = (
+    select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id, _conversations.c.team_id,
+           _state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at)
+    .join(_state, _state.c.conversation_id == _conversations.c.id)
+    .where(_conversations.c.contact_id == bindparam("contact_id_"), _conversations.c.status == "resolved",
+           _state.c.csat_state.in_(("asked", "comment")))
+    .order_by(_conversations.c.id.desc()).limit(1))
 _SET_STATE = _state.update().where(_state.c.conversation_id == bindparam("cid")).values(
     csat_state=bindparam("new_state"), updated_at=bindparam("ts"))
 _SET_COMMENT = _ratings.update().where(_ratings.c.conversation_id == bindparam("cid")).values(
@@ -69,17 +80,32 @@ def parse_answer(text: str, button: str | None, scale: str) -> tuple[int, str] |
     return None
 
 
+def _is_answer(row: Any, text: str, button: str | None, ts: dt.datetime) -> bool:
+    if row.csat_state == "asked":
+        return ts - row.csat_asked_at <= ANSWER_WINDOW and parse_answer(text, button, row.csat_scale) is not None
+    return row.csat_state == "comment" and ts - row.updated_at <= COMMENT_WINDOW and bool((text or "").strip())
+
+
+def answered_conversation(conn: Connection, *, contact_id: int, text: str, button: str | None,
+                          ts: dt.datetime) -> Any:
+    """The resolved conversation this message answers the rating question (or comment question) of, if it does
+    (id, status, assignee_id, team_id); None otherwise. For channels where a message after resolution starts a
+    new conversation (messengers, SMS)."""
+    row = conn.execute(_LATEST_RESOLVED, {"contact_id_": contact_id}).first()
+    if row is None or not _is_answer(row, text, button, ts):
+        return None
+    return row[:4]
+
+
 def take_answer(conn: Connection, *, conversation_id: int, contact_id: int, assignee_id: int | None,
                 channel_id: int, text: str, button: str | None, ts: dt.datetime) -> bool:
     """Record ``text`` as the rating (or its comment) when the customer was asked; True when it was one."""
     row = conn.execute(_STATE, {"cid": conversation_id}).first()
-    if row is None or row.csat_asked_at is None:
+    if row is None or row.csat_asked_at is None or not _is_answer(row, text, button, ts):
         return False
-    asked_at = row.csat_asked_at
-    if row.csat_state == "asked" and ts - asked_at <= ANSWER_WINDOW:
+    if row.csat_state == "asked":
         parsed = parse_answer(text, button, row.csat_scale)
-        if parsed is None:
-            return False
+        assert parsed is not None
         score, comment = parsed
         insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_ratings)
         conn.execute(insert.on_conflict_do_nothing(), {
@@ -87,8 +113,6 @@ def take_answer(conn: Connection, *, conversation_id: int, contact_id: int, assi
             "comment": comment, "channel_id": channel_id, "agent_id": assignee_id, "created_at": ts})
         conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "rated", "ts": ts})
         return True
-    if row.csat_state == "comment" and ts - asked_at <= COMMENT_WINDOW and (text or "").strip():
-        conn.execute(_SET_COMMENT, {"cid": conversation_id, "comment_": text.strip()[:4000]})
-        conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "commented", "ts": ts})
-        return True
-    return False
+    conn.execute(_SET_COMMENT, {"cid": conversation_id, "comment_": text.strip()[:4000]})
+    conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "commented", "ts": ts})
+    return True
