@@ -57,7 +57,8 @@ async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conve
     rule = await rule_for(tx, kind=kind, team_id=team_id)
     if rule is not None and not rule.enabled:
         return None
-    to_agent, to_supervisors = (rule.to_agent, rule.to_supervisors) if rule else DEFAULT_RECIPIENTS.get(kind, (True, True))
+    to_agent, to_supervisors = ((rule.to_agent, rule.to_supervisors) if rule
+                                else DEFAULT_RECIPIENTS.get(kind, (True, True)))
     people: list[int] = []
     if to_agent and agent_id is not None:
         people.append(agent_id)
