@@ -187,7 +187,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_alert_deliveries_alert_id'), 'alert_deliveries', ['alert_id'], unique=False)
     op.create_index('ix_alert_deliveries_due', 'alert_deliveries', ['status', 'next_attempt_at'], unique=False)
-    op.drop_table('knowledge_articles_fts_config')
 
 
 def downgrade() -> None:

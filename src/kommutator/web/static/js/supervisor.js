@@ -8,7 +8,7 @@
 import "./texts/quality.js";
 import { ApiError, get, post } from "./api.js";
 import { h } from "./dom.js";
-import { shortTime, t } from "./i18n.js";
+import { has, shortTime, t } from "./i18n.js";
 import { showQualityAdmin } from "./quality-admin.js";
 
 const SECTIONS = ["live", "quality"];
@@ -228,7 +228,7 @@ function renderRisk() {
     const typing = state.typing.get(r.conversation_id);
     return h("li", { class: ["qrisk__item", r.breached ? "qrisk__item--over" : r.warned && "qrisk__item--warn"],
       dataset: { conversationId: r.conversation_id, dueAt: r.due_at },
-      on: { click: () => { window.location.hash = `conversation/${r.conversation_id}`; } } },
+      on: { click: () => openDrawer(r.conversation_id) } },
     h("span", { class: "qrisk__time", dataset: { dueAt: r.due_at } }),
     h("span", { class: "qrisk__main" },
       h("span", { class: "qrisk__name", text: r.contact_name || `#${r.conversation_id}` }),
@@ -262,8 +262,8 @@ function renderAlerts() {
   h("span", { class: "qalert__title", text: a.title }),
   h("span", { class: "qalert__time muted", text: shortTime(a.created_at) }),
   h("span", { class: "qalert__actions" },
-    a.conversation_id ? h("a", { class: "btn btn--small", attrs: { href: `#conversation/${a.conversation_id}` },
-      text: t("q.alert.open") }) : null,
+    a.conversation_id ? h("button", { class: "btn btn--small", attrs: { type: "button" }, text: t("q.alert.open"),
+      on: { click: () => openDrawer(a.conversation_id) } }) : null,
     a.acknowledged_at ? h("span", { class: "muted", text: t("q.alert.acked") })
       : h("button", { class: "btn btn--small", attrs: { type: "button" }, text: t("q.alert.ack"),
         on: { click: () => acknowledge(a.id) } })))));
@@ -382,7 +382,8 @@ function renderDrawer() {
     h("div", { class: "qdrawer__head" },
       h("div", {},
         h("h2", { class: "qdrawer__title", text: conv.contact.name || conv.contact_name || `#${conv.id}` }),
-        h("p", { class: "muted", text: `#${conv.id} · ${conv.status}${conv.subject ? ` · ${conv.subject}` : ""}` })),
+        h("p", { class: "muted", text: `#${conv.id} · ${has(`status.${conv.status}`) ? t(`status.${conv.status}`)
+          : conv.status}${conv.subject ? ` · ${conv.subject}` : ""}` })),
       h("button", { class: "btn", attrs: { type: "button" }, text: t("q.drawer.close"), on: { click: closeDrawer } })),
     h("div", { class: "qclocks" }, quality.clocks.map((c) => h("span", { class: ["qclock", `qclock--${c.status}`,
       c.breached_at && "qclock--breached"] }, `${t(`q.target.${c.target}`)}: ${t(`q.clock.${c.status}`)}`,
@@ -455,7 +456,18 @@ async function onWorkspace() {
   route();
 }
 
+function languageChanged() {
+  for (const link of document.querySelectorAll("#main-nav [data-quality-section]")) {
+    link.textContent = t(`q.nav.${link.dataset.qualitySection}`);
+  }
+  if (state.section) route();
+  if (state.drawerId && state.drawer) renderDrawer();
+}
+
 function boot() {
+  // main.js switches the language on this select; our texts follow once it has (same event, later listener).
+  const select = document.getElementById("lang-select");
+  if (select) select.addEventListener("change", () => setTimeout(languageChanged, 0));
   document.head.append(h("link", { attrs: { rel: "stylesheet", href: "/static/css/quality.css" } }));
   const workspace = document.getElementById("workspace-view");
   if (!workspace) return;
