@@ -53,17 +53,26 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
             "holidays": draw(st.lists(st.sampled_from(["2031-03-03", "2031-03-10", "2031-11-02"]), max_size=1))}
 
 
-moments = st.integers(0, 9 * 24 * 60).map(lambda m: dt.datetime(2031, 3, 6, tzinfo=UTC) + dt.timedelta(minutes=m))
+# Three-day windows around the spring and autumn clock changes of New York and London.
+_WINDOWS = [dt.datetime(2031, 3, 7, tzinfo=UTC), dt.datetime(2031, 10, 25, tzinfo=UTC),
+            dt.datetime(2031, 10, 31, tzinfo=UTC)]
+moments = st.builds(lambda base, m: base + dt.timedelta(minutes=m), st.sampled_from(_WINDOWS),
+                    st.integers(0, 3 * 24 * 60))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hours=definitions(), a=moments, b=moments)
-def test_business_seconds_equal_a_minute_walk(hours: dict[str, Any], a: dt.datetime, b: dt.datetime) -> None:
-    start, end = min(a, b), max(a, b)
+spans = st.builds(lambda base, m1, m2: (base + dt.timedelta(minutes=min(m1, m2)),
+                                        base + dt.timedelta(minutes=max(m1, m2))),
+                  st.sampled_from(_WINDOWS), st.integers(0, 3 * 24 * 60), st.integers(0, 3 * 24 * 60))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hours=definitions(), span=spans)
+def test_business_seconds_equal_a_minute_walk(hours: dict[str, Any], span: tuple[dt.datetime, dt.datetime]) -> None:
+    start, end = span
     assert business_seconds(hours, start, end) == _walk(hours, start, end), (hours, start, end)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(hours=definitions(), start=moments, minutes=st.integers(1, 3000))
 def test_instant_after_is_the_inverse(hours: dict[str, Any], start: dt.datetime, minutes: int) -> None:
     due = instant_after(hours, start, minutes * 60)
@@ -81,6 +90,22 @@ def test_daylight_saving_change_in_new_york() -> None:
     mon = dt.datetime(2031, 3, 10, 4, 0, tzinfo=UTC)  # Monday 00:00 EDT
     assert business_seconds(hours, sat, mon) == 47 * 3600
     assert instant_after(hours, sat, 47 * 3600) == mon
+
+
+def test_the_repeated_autumn_hour_counts_twice_and_the_spring_gap_not_at_all() -> None:
+    # New York, 2 November 2031: 02:00 EDT becomes 01:00 EST, so 01:00-02:00 happens twice.
+    autumn = {"timezone": "America/New_York", "days": {"sun": [["01:00", "02:00"]]}}
+    day = dt.datetime(2031, 11, 2, 0, 0, tzinfo=UTC)
+    assert business_seconds(autumn, day, day + dt.timedelta(days=1)) == 2 * 3600
+    assert instant_after(autumn, day, 3600 + 60) == dt.datetime(2031, 11, 2, 6, 1, tzinfo=UTC), "01:01 EST"
+    # 9 March 2031: 02:00 EST becomes 03:00 EDT; an interval 02:30-03:30 opens when the clocks jump.
+    spring = {"timezone": "America/New_York", "days": {"sun": [["02:30", "03:30"]]}}
+    day = dt.datetime(2031, 3, 9, 0, 0, tzinfo=UTC)
+    assert business_seconds(spring, day, day + dt.timedelta(days=1)) == 30 * 60
+    assert instant_after(spring, day, 60) == dt.datetime(2031, 3, 9, 7, 1, tzinfo=UTC)
+    for hours, start in ((autumn, dt.datetime(2031, 11, 1, 12, tzinfo=UTC)), (spring, day)):
+        end = start + dt.timedelta(days=1, hours=3)
+        assert business_seconds(hours, start, end) == _walk(hours, start, end)
 
 
 def test_never_open_has_no_deadline() -> None:

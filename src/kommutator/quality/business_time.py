@@ -29,10 +29,57 @@ def _merged(raw: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _local(day: dt.date, minute: int, zone: ZoneInfo) -> dt.datetime:
-    # "24:00" is midnight of the next day.
-    return dt.datetime.combine(day + dt.timedelta(days=minute // 1440),
-                               dt.time((minute % 1440) // 60, minute % 60), tzinfo=zone)
+_HOUR = dt.timedelta(hours=1)
+_SECOND = dt.timedelta(seconds=1)
+
+
+def _offset(zone: ZoneInfo, at: dt.datetime) -> dt.timedelta:
+    return at.astimezone(zone).utcoffset() or dt.timedelta(0)
+
+
+def _pieces(zone: ZoneInfo, lo: dt.datetime, hi: dt.datetime) -> list[tuple[dt.datetime, dt.datetime, dt.timedelta]]:
+    """[lo, hi) cut where the zone's UTC offset changes: (start, end, offset) with one offset each."""
+    pieces = []
+    start, off = lo, _offset(zone, lo)
+    if _offset(zone, hi) == off:
+        return [(lo, hi, off)]  # no change in these hours (two changes within two days do not happen)
+    t = lo
+    while t < hi:
+        nxt = min(t + _HOUR, hi)
+        if _offset(zone, nxt) != off:
+            a, b = t, nxt  # the change is in (a, b]: find the first second of the new offset
+            while b - a > _SECOND:
+                mid = a + (b - a) / 2
+                if _offset(zone, mid) == off:
+                    a = mid
+                else:
+                    b = mid
+            b = b.replace(microsecond=0)  # changes fall on whole seconds, and a < change <= b < a + 1 s
+            pieces.append((start, b, off))
+            start, off = b, _offset(zone, b)
+        t = nxt
+    pieces.append((start, hi, off))
+    return pieces
+
+
+def _day_spans(hours: dict[str, Any], day: dt.date, zone: ZoneInfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The instants whose local time falls in the day's opening intervals, as UTC spans.
+
+    Exactly the instants ``routing.hours.is_open`` calls open: an interval starting in a spring-forward gap
+    opens when the clocks jump; one covering a repeated autumn hour is open in both of its passes.
+    """
+    intervals = _merged(_intervals(hours, day))
+    if not intervals:
+        return []
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)  # local midnight, as if UTC
+    spans = []
+    for ps, pe, off in _pieces(zone, midnight - dt.timedelta(hours=15), midnight + dt.timedelta(hours=39)):
+        for a, b in intervals:
+            lo = max(midnight + dt.timedelta(minutes=a) - off, ps)
+            hi = min(midnight + dt.timedelta(minutes=b) - off, pe)
+            if hi > lo:
+                spans.append((lo, hi))
+    return sorted(spans)
 
 
 def open_spans(hours: dict[str, Any], start: dt.datetime, *, days: int = MAX_DAYS) -> Iterator[tuple[dt.datetime,
@@ -41,12 +88,7 @@ def open_spans(hours: dict[str, Any], start: dt.datetime, *, days: int = MAX_DAY
     zone = ZoneInfo(hours["timezone"])
     first = start.astimezone(zone).date() - dt.timedelta(days=1)
     for offset in range(days + 1):
-        day = first + dt.timedelta(days=offset)
-        for a, b in _merged(_intervals(hours, day)):
-            s = _local(day, a, zone).astimezone(dt.UTC)
-            e = _local(day, b, zone).astimezone(dt.UTC)
-            if e > s:
-                yield s, e
+        yield from _day_spans(hours, first + dt.timedelta(days=offset), zone)
 
 
 def business_seconds(hours: dict[str, Any] | None, start: dt.datetime, end: dt.datetime) -> float:

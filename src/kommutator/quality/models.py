@@ -65,7 +65,7 @@ class SlaClock(Base):
     counted_at: Mapped[dt.datetime | None]
     due_at: Mapped[dt.datetime | None]
     warn_at: Mapped[dt.datetime | None]
-    status: Mapped[str] = mapped_column(String(8), default="running")  # running, paused, hit, missed, cancelled
+    status: Mapped[str] = mapped_column(String(10), default="running")  # running, paused, hit, missed, cancelled
     warned_at: Mapped[dt.datetime | None]
     breached_at: Mapped[dt.datetime | None]
     hit_at: Mapped[dt.datetime | None]
@@ -84,7 +84,8 @@ class QualityState(Base):
                                                  primary_key=True)
     policy_id: Mapped[int | None] = mapped_column(BigInteger)
     checked_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
-    csat_state: Mapped[str] = mapped_column(String(8), default="")  # "", asked, comment, done, skipped
+    # "", asked, rated, comment, commented, done, skipped
+    csat_state: Mapped[str] = mapped_column(String(10), default="")
     csat_scale: Mapped[str] = mapped_column(String(4), default="csat")
     csat_asked_at: Mapped[dt.datetime | None]
     csat_message_id: Mapped[int | None] = mapped_column(BigInteger)
