@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +34,9 @@ from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.notifications.api import router as notifications_router
+from kommutator.quality.api import router as quality_router
+from kommutator.quality.delivery import AlertDeliveryWorker
+from kommutator.quality.monitor import monitor_of
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
@@ -75,6 +79,14 @@ _DOCS_PAGE = f"""<!doctype html>
 """
 
 
+class Service(Protocol):
+    """A background service of the server (workers, routing, channel listeners)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *, demo: bool = False) -> FastAPI:
     """Build the app; the database is opened by the lifespan (or by the caller passing a runtime).
 
@@ -85,32 +97,24 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     discover()
 
     hub_of(rt)  # subscribe the socket hub to the bus before any event
-    timers = TimerWorker(rt.db)
-    outbox = OutboxWorker(rt)
-    channel_services = ChannelServices(rt)
-    routing = router_of(rt)
-    bot = bot_worker_of(rt)
     if demo:  # the default flow's order lookups go to the demo CRM on this very server (demo/crm.py), by the
         # listen address like the demo integrator (the demo puts it on the outbound allow-list)
         rt.extras.setdefault("bot_settings",
                              {"crm_url": f"http://{settings.listen_host}:{settings.listen_port}/demo/crm"})
+    # The server's background services, started in this order with the app and stopped in reverse.
+    services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
+                               bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rt.db.start()
-        timers.start()
-        outbox.start()
-        channel_services.start()
-        routing.start()
-        bot.start()
+        for service in services:
+            service.start()
         try:
             yield
         finally:
-            await bot.stop()
-            await routing.stop()
-            await channel_services.stop()
-            await outbox.stop()
-            await timers.stop()
+            for service in reversed(services):
+                await service.stop()
             await rt.db.close()
 
     app = FastAPI(
@@ -130,7 +134,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router, canned_router, inbox_router, bot_router):
+                   notifications_router, canned_router, inbox_router, bot_router, quality_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     smtp_listen: str = Field(default="", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$",
                              description="host:port of the built-in SMTP listener for email channels; empty: off")
     smtp_max_message_bytes: int = Field(default=30_000_000, ge=10_000, description="Largest mail the listener takes")
+    # Alerts by email go through this SMTP relay (quality/delivery.py); empty host: no alert emails.
+    alert_smtp_host: str = Field(default="", description="SMTP relay for alert emails; empty: alert emails off")
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alert_smtp_security: str = Field(default="none", pattern=r"^(none|starttls|ssl)$")
+    alert_smtp_username: str = ""
+    alert_smtp_password: str = ""
+    alert_email_from: str = Field(default="kommutator@localhost", description="From address of alert emails")
+    telegram_api_base_url: str = Field(default="https://api.telegram.org",
+                                       description="Telegram Bot API for alerts to a supervisor's chat")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts, addresses or networks (CIDR) outbound requests may reach although they are private "

@@ -93,6 +93,18 @@ class ConversationTyping(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class RatingRecorded(ConversationEvent):
+    """The customer rated a conversation (quality/csat.py); again when their comment follows."""
+
+    kind: ClassVar[str] = "rating.recorded"
+    rating_id: int = 0
+    contact_id: int = 0
+    scale: str = "csat"
+    score: int = 0
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class AgentChanged(Event):
     """An agent's presence, capacity, skills or teams changed: routing may have work to do."""
 

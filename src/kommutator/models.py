@@ -15,12 +15,13 @@ from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
+from kommutator.quality.models import (
 from kommutator.queues.models import Queue
 from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow", "BotFlowChannel",
+    "(", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow", "BotFlowChannel",
     "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState", "Consent", "Contact",
     "Conversation", "ConversationLabel", "ConversationSkill", "IdempotencyKey", "Identity", "InboundEvent",
     "Message", "Notification", "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer",

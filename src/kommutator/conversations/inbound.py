@@ -32,6 +32,7 @@ from kommutator.conversations.models import Attachment, Conversation, Message, T
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.events import ContactChanged, ConversationCreated, Event, MessageCreated
+from kommutator.quality.csat_answers import answered_conversation, take_answer
 from kommutator.workers.timers import cancel_timers_statement
 
 _contacts = cast(Table, Contact.__table__)
@@ -185,6 +186,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     row = _threaded_conversation(conn, channel, msg, contact_id)
     if row is None:
         row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
+    if row is None:  # quality/: an answer to the rating question goes to the conversation that asked it
+        row = answered_conversation(conn, contact_id=contact_id, text=msg.text, button=msg.button, ts=ts)
     new = row is None
     if row is None:
         # With a bot flow on the channel the bot greets first (bot/inbound.py); without one the conversation
@@ -224,7 +227,11 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
              "sha256": f.sha256, "storage_key": f.key, "created_at": ts} for f in files])
     if not new:
         conn.execute(_TOUCH_CONVERSATION, {"conversation_id_": conv_id, "ts": ts, "channel_id_": channel.id})
-        if status in ("waiting", "snoozed", "resolved"):
+        # quality/: the answer to the rating question (or its comment) is recorded and does not reopen.
+        rating = status == "resolved" and take_answer(
+            conn, conversation_id=conv_id, contact_id=contact_id, assignee_id=assignee_id, channel_id=channel.id,
+            text=msg.text, button=msg.button, ts=ts)
+        if status in ("waiting", "snoozed", "resolved") and not rating:
             status = _wake(conn, conv_id, status, assignee_id, team_id, ts)
         elif status == "bot":
             bot.wake_session(conn, conversation_id=conv_id, ts=ts)

@@ -1,0 +1,1 @@
+"""Service standards (SLA policies and clocks), communication standards, customer ratings and alerts."""

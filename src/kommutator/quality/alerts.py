@@ -1,0 +1,109 @@
+"""Raise an alert: record it, tell the people in the workspace, queue its emails and Telegram messages.
+
+Who hears of an alert comes from the alert rule of its kind for the conversation's team (a rule with no
+team serves teams without their own; with no rule at all, the responsible agent and the team's
+supervisors). Emails and Telegram messages are ``alert_deliveries`` rows written in the same transaction,
+sent by ``quality/delivery.py``: a restart loses none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from kommutator.agents.models import TeamMember, User
+from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.db import Tx
+from kommutator.errors import ProblemError, not_found
+from kommutator.notifications.actions import do_notify
+from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
+
+SEVERITY = {"sla.warning": "warning", "sla.breach": "critical", "standard.violation": "warning",
+            "csat.negative": "critical"}
+# Without a rule: who hears of each kind (the agent, the team's supervisors).
+DEFAULT_RECIPIENTS = {"sla.warning": (True, False), "sla.breach": (True, True), "standard.violation": (True, True),
+             "csat.negative": (False, True)}
+
+
+async def rule_for(tx: Tx, *, kind: str, team_id: int | None) -> AlertRule | None:
+    """The team's own rule of this kind, else the rule for all teams, else None."""
+    rows = (await tx.session.execute(
+        select(AlertRule).where(AlertRule.kind == kind,
+                                or_(AlertRule.team_id == team_id, AlertRule.team_id.is_(None))))).scalars().all()
+    own = [r for r in rows if r.team_id is not None and r.team_id == team_id]
+    chosen = own or [r for r in rows if r.team_id is None]
+    return chosen[0] if chosen else None
+
+
+async def supervisors_of(tx: Tx, team_id: int | None) -> list[int]:
+    """Active supervisors (and administrators) in the team; every supervisor when the team has none."""
+    base = select(User.id).where(User.active.is_(True), User.role.in_(("supervisor", "admin")))
+    if team_id is not None:
+        ids = list((await tx.session.execute(
+            base.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id))).scalars())
+        if ids:
+            return ids
+    return list((await tx.session.execute(base.where(User.role == "supervisor"))).scalars())
+
+
+async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conversation_id: int | None,
+                         team_id: int | None, agent_id: int | None, user_ids: Iterable[int] = (),
+                         emails: Iterable[str] = (), data: dict[str, Any] | None = None,
+                         severity: str | None = None) -> QualityAlert | None:
+    """Record an alert and fan it out; None when the kind's rule is switched off for the team."""
+    rule = await rule_for(tx, kind=kind, team_id=team_id)
+    if rule is not None and not rule.enabled:
+        return None
+    to_agent, to_supervisors = ((rule.to_agent, rule.to_supervisors) if rule
+                                else DEFAULT_RECIPIENTS.get(kind, (True, True)))
+    people: list[int] = []
+    if to_agent and agent_id is not None:
+        people.append(agent_id)
+    if to_supervisors:
+        people.extend(await supervisors_of(tx, team_id))
+    people.extend(rule.user_ids if rule else [])
+    people.extend(user_ids)
+    people = list(dict.fromkeys(people))
+    mails = list(dict.fromkeys([*(rule.emails if rule else []), *emails]))
+    chats = [rule.telegram_chat_id] if rule and rule.telegram_chat_id and rule.telegram_token else []
+    level = severity or SEVERITY.get(kind, "warning")
+    alert = QualityAlert(kind=kind, severity=level, conversation_id=conversation_id, team_id=team_id,
+                         agent_id=agent_id, title=title[:300], body=body,
+                         recipients={"user_ids": people, "emails": mails, "telegram": chats},
+                         data=dict(data or {}), created_at=now())
+    tx.session.add(alert)
+    await tx.session.flush()
+    if people:
+        await do_notify(tx, user_ids=people, kind=kind, severity=level, title=title, body=body,
+                        conversation_id=conversation_id, data={"alert_id": alert.id, **(data or {})})
+    ts = now()
+    tx.session.add_all([AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel="email",
+                                      target=m, next_attempt_at=ts) for m in mails])
+    tx.session.add_all([AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel="telegram",
+                                      target=c, next_attempt_at=ts) for c in chats])
+    return alert
+
+
+def can_see_alert(principal: Principal, alert: QualityAlert) -> bool:
+    """Supervisors see every alert; agents those of their teams and those addressed to them."""
+    if principal.is_supervisor:
+        return True
+    return ((alert.team_id is not None and alert.team_id in principal.team_ids)
+            or principal.user_id in (alert.recipients or {}).get("user_ids", []))
+
+
+async def do_acknowledge(tx: Tx, principal: Principal, alert_id: int) -> QualityAlert:
+    """Record who acknowledged the alert and when (the first acknowledgement stands)."""
+    alert = await tx.session.get(QualityAlert, alert_id)
+    if alert is None or not can_see_alert(principal, alert):
+        raise not_found("alert", alert_id)
+    if alert.acknowledged_at is not None:
+        if alert.acknowledged_by == principal.user_id:
+            return alert
+        raise ProblemError(409, "alert_already_acknowledged",
+                           f"Alert {alert_id} was acknowledged by user {alert.acknowledged_by} already.")
+    alert.acknowledged_by, alert.acknowledged_at = principal.user_id, now()
+    return alert
