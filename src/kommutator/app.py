@@ -16,9 +16,9 @@ from kommutator import __version__
 from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
-from kommutator.canned.api import router as canned_router
 from kommutator.bot.api import router as bot_router
 from kommutator.bot.worker import bot_worker_of
+from kommutator.canned.api import router as canned_router
 from kommutator.channels.api import fast_webhook_route
 from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router

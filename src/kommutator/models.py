@@ -16,14 +16,26 @@ from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
 from kommutator.quality.models import (
+    AlertDelivery,
+    AlertRule,
+    CommunicationStandard,
+    CsatSetting,
+    QualityAlert,
+    QualityState,
+    Rating,
+    SlaClock,
+    SlaPolicy,
+    StandardViolation,
+)
 from kommutator.queues.models import Queue
 from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "(", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow", "BotFlowChannel",
-    "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState", "Consent", "Contact",
-    "Conversation", "ConversationLabel", "ConversationSkill", "IdempotencyKey", "Identity", "InboundEvent",
-    "Message", "Notification", "OutboxItem", "Queue", "ReadMark", "Skill", "Team", "TeamMember", "Timer",
-    "Transition", "User", "UserSkill", "WebchatVisitor",
+    "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
+    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState",
+    "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
+    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
+    "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
+    "StandardViolation", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]
