@@ -457,3 +457,30 @@ def test_the_bell_counts_notifications_and_opens_the_conversation(watched: Watch
     expect(page.locator("#bell-count")).to_be_hidden()
     assert page.evaluate("typeof window.__xss") == "undefined"
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)
+
+
+# ---- typing -----------------------------------------------------------------------------------------------------
+
+def test_a_colleague_sees_the_agent_typing(watched: Watched, browser: Browser, server: str) -> None:
+    anna = watched.page
+    log_in(anna, "anna")
+    live(anna)
+    open_row(anna, "Ivan Kuznetsov")
+    boss_ctx, boss_w = new_page(browser, server)
+    try:
+        boss = boss_w.page
+        log_in(boss, "admin")
+        live(boss)
+        boss.click(".tab[data-view=all]")
+        open_row(boss, "Ivan Kuznetsov")
+        anna.type("#reply-text", "Let me check")
+        expect(boss.locator("#typing-indicator")).to_have_text("Anna Petrova (agent) is typing…")
+        expect(row(boss, "Ivan Kuznetsov").locator(".conv-row__subject--typing")).to_be_visible()
+        expect(anna.locator("#typing-indicator")).to_be_hidden()  # nobody is told about their own typing
+        anna.fill("#reply-text", "")
+        anna.locator("#reply-text").blur()
+        expect(boss.locator("#typing-indicator")).to_be_hidden(timeout=8000)  # stopped: idle for 4 s
+        boss_w.assert_clean(allowed_console=NOT_LOGGED_IN)
+    finally:
+        boss_ctx.close()
+    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
