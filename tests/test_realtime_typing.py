@@ -1,13 +1,17 @@
-"""Agents' typing indicators over the socket: published only for conversations the typist may see."""
+"""Agents' typing indicators over the socket, published only for conversations the typist may see; screens closed
+when their session ends or their user is deactivated."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import httpx
 import pytest
 import websockets
+from websockets.exceptions import ConnectionClosed
 
+from .conftest import PASSWORD
 from .test_realtime import bearer, live, next_event, post_inbound, ws_url  # noqa: F401  (live is a fixture)
 
 pytestmark = pytest.mark.skipif(bool(__import__("os").environ.get("KOMMUTATOR_TEST_DATABASE_URL")),
@@ -63,3 +67,37 @@ async def test_an_agent_types_and_those_who_may_see_it_are_told(live):  # noqa: 
         assert await quiet(boss) == []
         await boris.send(json.dumps({"type": "typing", "conversation_id": cid, "typing": False}))
         assert await quiet(boss, 0.3) == []
+
+
+async def closed_with(ws) -> int:  # type: ignore[no-untyped-def]
+    """Wait for the server to close the socket; return the close code."""
+    with pytest.raises(ConnectionClosed) as err:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    return int(err.value.rcvd.code) if err.value.rcvd else 0
+
+
+async def test_logging_out_or_being_deactivated_closes_the_screens(live):  # noqa: F811
+    base = live["base"]
+    login = httpx.post(f"{base}/api/v1/auth/login", json={"email": "anna@example.com", "password": PASSWORD})
+    cookie, csrf = login.cookies["kmt_session"], login.json()["csrf_token"]
+    other = httpx.post(f"{base}/api/v1/auth/login", json={"email": "anna@example.com", "password": PASSWORD})
+    headers = {"Cookie": f"kmt_session={cookie}"}
+    second = {"Cookie": f"kmt_session={other.cookies['kmt_session']}"}
+    async with websockets.connect(ws_url(base), additional_headers=headers, origin=base) as tab, \
+            websockets.connect(ws_url(base), additional_headers=second, origin=base) as elsewhere:  # type: ignore[arg-type]
+        await next_event(tab)
+        await next_event(elsewhere)
+        r = httpx.post(f"{base}/api/v1/auth/logout", headers={**headers, "X-CSRF-Token": csrf})
+        assert r.status_code == 204
+        assert await closed_with(tab) == 4401
+        await post_inbound(live, "after-logout", "c-after-logout")
+        assert (await next_event(elsewhere))["kind"] == "conversation.created", "her other login still hears"
+
+    people = live["people"]
+    async with websockets.connect(ws_url(base), additional_headers=bearer(people["boris"])) as boris:
+        await next_event(boris)
+        r = httpx.patch(f"{base}/api/v1/users/{people['boris']['id']}", json={"active": False}, headers=live["admin"])
+        assert r.status_code == 200, r.text
+        assert await closed_with(boris) == 4401
+    httpx.patch(f"{base}/api/v1/users/{people['boris']['id']}", json={"active": True}, headers=live["admin"])

@@ -1,6 +1,7 @@
 """The live workspace in a real browser: messages arrive over the socket, a transfer reaches a colleague in
 another browser with the whole history and the handover note, a dropped connection loses and doubles nothing,
-customer markup stays text, canned responses, the knowledge base, snooze and the administration of people.
+customer markup stays text. The workspace's tools (canned responses, knowledge base, labels, snooze, the bell,
+typing, people administration) are in test_web_workspace_tools.py.
 
 Same set-up as test_web_browser.py. Polling is gone: the only periodic refresh is the 60-second safety net,
 far beyond these tests' 10-second waits, so whatever appears here came over the WebSocket (or its catch-up).
@@ -22,11 +23,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from kommutator.config import Settings, load_settings
-from kommutator.db import Tx
 from kommutator.demo.seed import DEMO_INBOUND_TOKEN, DEMO_USERS, seed
 from kommutator.migrate import upgrade
-from kommutator.notifications.actions import do_notify
-from kommutator.runtime import Runtime
 
 from . import test_web_browser as web
 from .live_server import bound_socket, run_server
@@ -296,164 +294,4 @@ def test_hostile_names_messages_and_attributes_stay_text(watched: Watched, serve
     page.wait_for_timeout(300)
     assert page.evaluate("typeof window.__xss") == "undefined"
     shoot(page, shots, "10-hostile-text")
-    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
-
-
-# ---- canned responses, the knowledge base, labels and snooze -------------------------------------------------------
-
-def test_canned_shortcut_knowledge_base_labels_and_snooze(watched: Watched, shots: Path) -> None:
-    page = watched.page
-    log_in(page, "admin")
-    page.click(".mainnav__link[data-section=canned]")
-    expect(page.locator("#admin-view")).to_have_attribute("data-section", "canned")
-    page.click("#canned-create")
-    page.fill("#canned-shortcut", "Has space")
-    page.fill("#canned-title", "Greeting")
-    page.fill("#canned-body", "Hello {contact.name}, this is {agent.name}.")
-    page.click("#canned-form .form-submit")
-    expect(page.locator("#canned-form [data-path=shortcut] .field__error")).to_be_visible()  # the server said why
-    page.fill("#canned-shortcut", "greet")
-    page.click("#canned-form .form-submit")
-    expect(page.locator(".canned-row__shortcut", has_text="/greet")).to_be_visible()
-    shoot(page, shots, "05-admin-canned")
-
-    page.click(".mainnav__link[data-section=inbox]")
-    page.click(".tab[data-view=all]")
-    open_row(page, "Ivan Kuznetsov")
-    page.fill("#reply-text", "")
-    page.type("#reply-text", "/gr")
-    suggestion = page.locator("#canned-suggestions .canned-item[data-shortcut=greet]")
-    expect(suggestion).to_be_visible()
-    shoot(page, shots, "06-canned-suggestion")
-    page.keyboard.press("Enter")
-    expect(page.locator("#reply-text")).to_have_value("Hello Ivan Kuznetsov, this is Alexei Admin.")
-
-    page.click(".side-tab[data-panel=kb]")
-    page.fill("#kb-search", "доставка")
-    hit = page.locator(".kb-hit", has=page.locator(".kb-hit__title", has_text="Сроки и стоимость доставки"))
-    expect(hit).to_be_visible()
-    hit.locator(".kb-hit__title").click()
-    hit.locator(".kb-insert").click()
-    value = page.locator("#reply-text").input_value()
-    assert value.startswith("Hello Ivan Kuznetsov, this is Alexei Admin.\n\n") and len(value) > 80
-    shoot(page, shots, "07-knowledge-base")
-    page.click(".side-tab[data-panel=contact]")
-    page.fill("#reply-text", "")
-
-    page.click("#btn-labels")
-    page.fill("#labels-input", "vip, refund")
-    page.click("#labels-dialog .form-submit")
-    expect(page.locator("#conv-labels .label-chip")).to_have_text(["refund", "vip"])
-    page.fill("#label-filter", "vip")
-    expect(row(page, "Ivan Kuznetsov")).to_be_visible()
-    expect(page.locator(".conv-row")).to_have_count(1)
-    page.fill("#label-filter", "")
-
-    page.click("#btn-snooze")
-    page.click("#snooze-dialog .quick-picks .btn >> nth=1")
-    page.click("#snooze-dialog .form-submit")
-    expect(page.locator("#conv-view")).to_have_attribute("data-status", "snoozed")
-    expect(page.locator(".conv__snoozed time")).to_have_attribute("datetime", re.compile(r"T0[0-9]|T[12][0-9]"))
-    page.click("#btn-reopen")
-    expect(page.locator("#conv-view")).not_to_have_attribute("data-status", "snoozed")
-    watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422", "status of 409"))
-
-
-# ---- administration of people ------------------------------------------------------------------------------------
-
-def test_admin_creates_a_user_with_team_skills_and_capacity(watched: Watched, shots: Path) -> None:
-    page = watched.page
-    log_in(page, "admin")
-    page.click(".mainnav__link[data-section=users]")
-    expect(page.locator("#user-table")).to_be_visible()
-    anna = page.locator(".user-row", has=page.locator(".user-row__name", has_text="Anna Petrova"))
-    expect(anna.locator(".user-row__teams")).to_contain_text("Support")
-    shoot(page, shots, "08-admin-users")
-    page.click("#user-create")
-    email = f"petr.{uuid.uuid4().hex[:6]}@demo.kommutator.dev"
-    page.fill("#user-name", "Petr Novak")
-    page.fill("#user-email", email)
-    page.fill("#user-password", "short")
-    page.click("#user-form .form-submit")
-    expect(page.locator("#user-form [data-path=password] .field__error")).to_be_visible()
-    page.fill("#user-password", "a-long-enough-password")
-    page.fill("#user-capacity", "4")
-    page.locator("#user-form .choice-group label", has_text="Sales").locator("input").check()
-    page.locator("#user-form .skill-level", has_text="orders").locator("select").select_option("3")
-    page.click("#user-form .form-submit")
-    petr = page.locator(".user-row", has=page.locator(".user-row__email", has_text=email))
-    expect(petr.locator(".user-row__teams")).to_have_text("Sales")
-    expect(petr.locator(".user-row__skills")).to_have_text("orders 3")
-    expect(petr.locator(".user-row__load")).to_have_text("0 / 4")
-    petr.locator(".user-toggle").click()
-    expect(petr).to_have_class(re.compile(r"row--off"))
-
-    page.click(".mainnav__link[data-section=teams]")
-    sales = page.locator(".team-row", has=page.locator(".team-row__name", has_text="Sales"))
-    expect(sales.locator(".team-row__members")).to_contain_text("Petr Novak")
-    page.click(".mainnav__link[data-section=skills]")
-    page.fill("#skill-name", "german")
-    page.click("#skill-form .form-submit")
-    expect(page.locator(".skill-row-admin__name", has_text="german")).to_be_visible()
-    watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422"))
-
-
-def test_the_workspace_speaks_russian(watched: Watched, shots: Path) -> None:
-    page = watched.page
-    log_in(page, "olga")  # Olga's language is Russian
-    expect(page.locator("#connection-text")).to_have_text("На связи")
-    expect(page.locator(".mainnav__link[data-section=canned]")).to_have_text("Шаблоны ответов")
-    expect(page.locator(".mainnav__link[data-section=users]")).to_be_hidden()  # supervisors: canned responses only
-    page.click(".tab[data-view=all]")
-    page.locator(".conv-row").first.click()
-    expect(page.locator("#btn-transfer")).to_have_text("Передать")
-    expect(page.locator("#btn-snooze")).to_have_text("Отложить")
-    expect(page.locator(".side-tab[data-panel=kb]")).to_have_text("База знаний")
-    shoot(page, shots, "09-russian")
-    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
-
-
-# ---- the notifications bell ----------------------------------------------------------------------------------------
-
-def notify(user: int, conversation_id: int, title: str, severity: str) -> None:
-    """Store a notification as the alerting code does, through a second runtime on the server's database."""
-    async def go() -> None:
-        rt = Runtime.build(SETTINGS["server"])
-        await rt.db.start()
-
-        async def job(tx: Tx) -> None:
-            await do_notify(tx, user_ids=[user], kind="test.alert", title=title, body="<b>body</b>",
-                            severity=severity, conversation_id=conversation_id)
-
-        try:
-            await rt.db.write(job)
-        finally:
-            await rt.db.close()
-
-    run_async(go())
-
-
-def test_the_bell_counts_notifications_and_opens_the_conversation(watched: Watched, server: str, shots: Path) -> None:
-    page = watched.page
-    page.context.add_init_script(RECORD_NOTIFICATIONS)
-    log_in(page, "john")
-    live(page)
-    expect(page.locator("#bell-count")).to_be_hidden()
-    emily = customer_says(server, "crm-1002", "Still waiting for my refund")["conversation_id"]
-    title = "<img src=x onerror=window.__xss=1> SLA breached"
-    notify(user_id(server, "john"), emily, title, "critical")
-    notify(user_id(server, "anna"), emily, "For Anna only", "info")
-    # Another process wrote them (its socket events reach only its own screens): a reconnect catches up.
-    page.evaluate("window.kommutator.dropConnection(0)")
-    expect(page.locator("#bell-count")).to_have_text("1")
-    page.click("#bell")
-    item = page.locator("#bell-list .bell-item").first
-    expect(item.locator(".bell-item__title")).to_have_text(title)
-    expect(item).to_have_class(re.compile(r"bell-item--critical"))
-    expect(page.locator("#bell-list .bell-item", has_text="For Anna only")).to_have_count(0)
-    shoot(page, shots, "11-notifications")
-    item.locator(".bell-item__button").click()
-    expect(page.locator("#conv-title")).to_have_text("Emily Clark")
-    expect(page.locator("#bell-count")).to_be_hidden()
-    assert page.evaluate("typeof window.__xss") == "undefined"
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)

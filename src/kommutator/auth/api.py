@@ -17,6 +17,7 @@ from kommutator.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRea
 from kommutator.common.schemas import Id
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
+from kommutator.realtime.api import hub_of
 
 router = APIRouter(tags=["auth"])
 
@@ -55,6 +56,8 @@ async def login(rt: RuntimeDep, body: LoginRequest, request: Request, response: 
 @router.post("/auth/logout", status_code=204)
 async def logout(rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     await rt.db.write(lambda tx: actions.do_end_session(tx, principal))
+    if principal.session_id is not None:  # this server's open screens of the session stop hearing events
+        hub_of(rt).end(session_id=principal.session_id)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

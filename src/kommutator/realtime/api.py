@@ -18,7 +18,7 @@ from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import AgentChanged
-from kommutator.realtime.hub import Hub
+from kommutator.realtime.hub import CLOSE, Hub
 from kommutator.realtime.typing import TypingFrames
 from kommutator.runtime import Runtime
 
@@ -83,6 +83,9 @@ async def realtime(ws: WebSocket) -> None:
             payload = await conn.queue.get()
             if payload is None:  # fell too far behind: reconnect and catch up
                 await ws.close(code=4408, reason="too_slow")
+                return
+            if CLOSE in payload:  # logged out or deactivated: this socket may hear nothing more
+                await ws.close(code=int(payload[CLOSE]), reason=str(payload.get("reason", "")))
                 return
             await ws.send_json(payload)
 

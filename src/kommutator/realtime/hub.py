@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kommutator.auth.principal import Principal
-from kommutator.events import Bus, ConversationEvent, ConversationUpdated, Event, NotificationCreated
+from kommutator.events import AgentChanged, Bus, ConversationEvent, ConversationUpdated, Event, NotificationCreated
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000  # events a slow screen may lag behind before it is told to reconnect
+CLOSE = "close"  # a payload {"close": code, "reason": …} tells the socket task to close the socket
 
 
 @dataclass(eq=False)
@@ -46,6 +47,7 @@ class Hub:
         self._connections: set[Connection] = set()
         self._seq = itertools.count(1)
         bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated))
+        bus.subscribe(self._on_agent, kinds=(AgentChanged,))
 
     def open(self, principal: Principal) -> Connection:
         conn = Connection(principal)
@@ -54,6 +56,25 @@ class Hub:
 
     def close(self, conn: Connection) -> None:
         self._connections.discard(conn)
+
+    def end(self, *, user_id: int | None = None, session_id: int | None = None, reason: str = "session_ended") -> int:
+        """Close the sockets of a user (deactivated) or of one login session (logged out); return how many."""
+        ended = 0
+        for conn in list(self._connections):
+            p = conn.principal
+            if (user_id is not None and p.user_id == user_id) or (session_id is not None
+                                                                  and p.session_id == session_id):
+                while not conn.queue.empty():  # what was queued is moot; the socket task waits on this queue
+                    conn.queue.get_nowait()
+                conn.queue.put_nowait({CLOSE: 4401, "reason": reason})
+                conn.overflowed = True  # nothing more is queued for it
+                ended += 1
+        return ended
+
+    async def _on_agent(self, event: Event) -> None:
+        assert isinstance(event, AgentChanged)
+        if event.changes.get("active") is False:  # a deactivated user hears nothing more, on any process
+            self.end(user_id=event.user_id, reason="user_deactivated")
 
     def count_for(self, user_id: int) -> int:
         return sum(1 for c in self._connections if c.principal.user_id == user_id)
