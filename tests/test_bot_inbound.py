@@ -296,6 +296,28 @@ async def test_a_silent_customer_times_out_durably(client, runtime, channel, wor
     assert (await session_of(runtime, conv.id)).outcome == "abandoned", "left before being served: not contained"
 
 
+async def test_the_silent_customer_timer_is_one_row_moved_by_each_answer(client, runtime, channel, workers, crm,
+                                                                          clock):
+    me = Customer(client, channel, workers, crm, contact="crm-timer")
+    await me.say("Привет")
+    conv = await conversation(runtime)
+    timers = TimerWorker(runtime.db)
+    clock.tick(15 * 60 + 1)
+    async with runtime.db.read() as s:
+        (timer_id,) = (await s.execute(select(Timer.id).where(Timer.kind == TIMEOUT_TIMER,
+                                                              Timer.status == "pending"))).scalars()
+    # The timer worker picked the due timer; before it fires, the customer answers and the step moves it later.
+    clock.tick(1)
+    assert await me.say("2") == ["Напишите, пожалуйста, номер заказа."]
+    assert await runtime.db.write(lambda tx: timers._fire(tx, timer_id)) == 1
+    await drain(*workers)
+    assert (await conversation(runtime, conv.id)).status == "bot", "the answer came first: no timeout"
+    async with runtime.db.read() as s:
+        rows = (await s.execute(select(Timer.status, Timer.due_at).where(Timer.kind == TIMEOUT_TIMER))).all()
+    assert [(st, due) for st, due in rows if st == "pending"] == [("pending", clock.t + dt.timedelta(minutes=15))]
+    assert len(rows) == 2, "one row moved by every answer (plus the one that found it was not due yet)"
+
+
 async def test_a_crash_in_the_middle_of_a_step_neither_loses_nor_repeats_the_input(client, runtime, channel, workers,
                                                                                    crm, clock):
     bot, outbox = workers

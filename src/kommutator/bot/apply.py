@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kommutator.agents.models import Skill
 from kommutator.bot.engine import (
@@ -30,6 +30,7 @@ from kommutator.events import ContactChanged, ConversationUpdated, MessageCreate
 from kommutator.notifications.actions import do_notify
 from kommutator.queues.models import Queue
 from kommutator.routing.models import ConversationSkill
+from kommutator.workers.models import Timer
 from kommutator.workers.timers import do_cancel, do_schedule
 
 TIMEOUT_TIMER = "bot.timeout"
@@ -223,8 +224,7 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
                         body="\n".join(state.trail), conversation_id=conv.id,
                         data={"outcome": session.outcome, "served": served})
     if session.status == "active" and state.status == "waiting":
-        await do_schedule(tx, kind=TIMEOUT_TIMER, subject_type="conversation", subject_id=conv.id,
-                          due_at=ts + step.timeout)
+        await arm_timeout(tx, conv.id, ts + step.timeout)
     else:
         await do_cancel(tx, kind=TIMEOUT_TIMER, subject_type="conversation", subject_id=conv.id)
     more = session.status == "active" and await tx.session.scalar(
@@ -233,6 +233,16 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
     if not more:
         session.due_at, session.claimed_until = None, None
     return more
+
+
+async def arm_timeout(tx: Tx, conversation_id: int, due: dt.datetime) -> None:
+    """Move the pending silent-customer timer to ``due`` (one row per conversation, not one per message)."""
+    moved = await tx.conn.execute(update(Timer).where(
+        Timer.kind == TIMEOUT_TIMER, Timer.subject_type == "conversation", Timer.subject_id == conversation_id,
+        Timer.status == "pending").values(due_at=due))
+    if not moved.rowcount:
+        await do_schedule(tx, kind=TIMEOUT_TIMER, subject_type="conversation", subject_id=conversation_id,
+                          due_at=due, replace=False)
 
 
 async def do_stop(tx: Tx, session: BotSession, outcome: str) -> None:

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import or_, select, update
 
 from kommutator.bot import engine
-from kommutator.bot.apply import DEFAULT_TIMEOUT, TIMEOUT_TIMER, Step, do_apply_step, do_stop
+from kommutator.bot.apply import DEFAULT_TIMEOUT, TIMEOUT_TIMER, Step, arm_timeout, do_apply_step, do_stop
 from kommutator.bot.engine import CustomerMessage, Env, Flow, FlowError, Handoff, KbHit, SendText, State, Timeout
 from kommutator.bot.models import BotFlowVersion, BotSession
 from kommutator.channels.models import Channel
@@ -58,8 +58,12 @@ class _Work:
 async def do_bot_timeout(tx: Tx, timer: Timer) -> None:
     """The customer did not answer in time: mark the session due; the worker runs the flow's ``on_timeout``."""
     session = await tx.session.get(BotSession, timer.subject_id)
-    if session is not None and session.status == "active":
-        session.timeout_due, session.due_at = True, now()
+    if session is None or session.status != "active":
+        return
+    if timer.due_at > now():  # the customer wrote after the timer was picked and the step moved it later
+        await arm_timeout(tx, timer.subject_id, timer.due_at)
+        return
+    session.timeout_due, session.due_at = True, now()
 
 
 def _excerpt(body: str) -> str:
