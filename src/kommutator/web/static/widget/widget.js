@@ -231,6 +231,7 @@
     const err = el("div", "error"); err.hidden = true;
     const submit = el("button", "primary", t(offline ? "leave" : "start")); submit.type = "button";
     formView.append(err, submit);
+    formView.addEventListener("input", () => { err.hidden = true; });
     submit.addEventListener("click", async () => {
       if (Object.values(inputs).some((f) => !f.value.trim() || !f.checkValidity())) { err.textContent = t("fill"); err.hidden = false; return; }
       submit.disabled = true;
