@@ -267,3 +267,18 @@ async def test_invalid_settings_are_refused(client, admin, bad):
     r = await client.post("/api/v1/channels", json={"type": "webchat", "name": "x", "settings": bad},
                           headers=admin.headers)
     assert r.status_code == 422 and r.json()["code"] == "invalid_channel_config", r.text
+
+
+async def test_one_address_cannot_start_endless_chats_nor_one_visitor_flood(client, admin):
+    chat = await make_chat(client, admin)
+    first = await session(client, chat)
+    for _ in range(29):
+        await session(client, chat)
+    refused = await client.post(f"/widget/{chat['id']}/session", json={})
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_requests"
+    assert int(refused.headers["retry-after"]) > 0 and refused.headers["access-control-allow-origin"] == "*"
+    assert (await session(client, chat, first["token"]))["token"] == first["token"], "a known visitor still gets in"
+    for n in range(40):
+        assert (await say(client, chat, first, f"message {n}")).status_code == 200
+    flood = await say(client, chat, first, "one too many")
+    assert flood.status_code == 429 and "messages" in flood.json()["detail"]

@@ -25,11 +25,13 @@ from kommutator.channels.types.webchat.visitors import (
     agents_online,
     authenticate_visitor,
     check_origin,
+    check_rate,
     contact_of,
     do_open_session,
     do_update_visitor,
     load_webchat,
     missing_prechat,
+    visitor_by_token,
     visitor_read,
 )
 from kommutator.common.schemas import Id, Strict
@@ -151,6 +153,8 @@ async def open_session(request: Request, channel_id: Id, body: SessionRequest) -
     look and limits, and whether an agent is on duty."""
     rt = _rt(request)
     chat = await _chat(request, channel_id)
+    if body.token is None or await visitor_by_token(rt, chat, body.token) is None:
+        check_rate(rt, "visitor", f"{chat.id}:{request.client.host if request.client else ''}")
     visitor, token = await rt.db.write(
         lambda tx: do_open_session(tx, chat=chat, token=body.token, language=body.language))
     online = await agents_online(rt, chat)

@@ -13,7 +13,7 @@ from kommutator.agents.models import User
 from kommutator.channels.base import InboundFile, InboundItem, InboundMessage, InboundSender, InboundStatus
 from kommutator.channels.types.webchat.adapter import OUT_PREFIX
 from kommutator.channels.types.webchat.models import WebchatVisitor
-from kommutator.channels.types.webchat.visitors import Webchat, display_name
+from kommutator.channels.types.webchat.visitors import Webchat, check_rate, display_name
 from kommutator.clock import now
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import OPEN_STATUSES, Attachment, Conversation, Message
@@ -101,6 +101,7 @@ async def receive(rt: Runtime, chat: Webchat, visitor: WebchatVisitor, *, client
                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Commit the visitor's message (raw event unique per channel and client id), then answer; a resend of a
     committed message answers the same message id with ``duplicate``."""
+    check_rate(rt, "message", visitor.external_id)
     pid = provider_id(visitor, client_id)
     sender = InboundSender(external_id=visitor.external_id, name=visitor.name, email=visitor.email,
                            phone=visitor.phone, language=visitor.language, display=display_name(visitor))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from kommutator.agents.models import TeamMember, User
+from kommutator.auth.ratelimit import LoginLimiter
 from kommutator.channels.base import ChannelConfig
 from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.channels.types.webchat.settings import WebchatSettings
@@ -20,6 +21,29 @@ from kommutator.errors import ProblemError
 from kommutator.runtime import Runtime
 
 CHANNEL_TYPE = "webchat"
+# New visitors one client address may start per minute on one chat, and messages one visitor may send per
+# minute: far above a person's pace, low enough that a script cannot fill the database through a public form.
+NEW_VISITORS_PER_MINUTE = 30
+MESSAGES_PER_MINUTE = 40
+
+
+def _limiter(rt: Runtime, name: str, per_minute: int) -> LoginLimiter:
+    limiter = rt.extras.get(name)
+    if not isinstance(limiter, LoginLimiter):
+        limiter = rt.extras[name] = LoginLimiter(per_minute)
+    return limiter
+
+
+def check_rate(rt: Runtime, kind: str, key: str) -> None:
+    """Count one more new visitor (``kind`` "visitor") or message ("message") for ``key``; 429 over the limit."""
+    per_minute = NEW_VISITORS_PER_MINUTE if kind == "visitor" else MESSAGES_PER_MINUTE
+    limiter = _limiter(rt, f"webchat_{kind}_limiter", per_minute)
+    wait = limiter.retry_after(key)
+    if wait:
+        what = "new chats from your address" if kind == "visitor" else "messages"
+        raise ProblemError(429, "too_many_requests", f"Too many {what} in a minute; try again in {wait} s.",
+                           headers={"Retry-After": str(wait)})
+    limiter.failed(key)
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,7 @@
     const err = el("div", "error"); err.hidden = true;
     const submit = el("button", "primary", t(offline ? "leave" : "start")); submit.type = "button";
     formView.append(err, submit);
+    formView.addEventListener("input", () => { err.hidden = true; });
     submit.addEventListener("click", async () => {
       if (Object.values(inputs).some((f) => !f.value.trim() || !f.checkValidity())) { err.textContent = t("fill"); err.hidden = false; return; }
       submit.disabled = true;
@@ -285,8 +286,8 @@
     const form = new FormData(); form.append("client_id", u.client_id); form.append("file", u.file, u.file.name);
     try { await api("/files", { method: "POST", form }); uploads.splice(uploads.indexOf(u), 1); }
     catch (e) {
-      if (e.status) { uploads.splice(uploads.indexOf(u), 1); showError(t("failed", { reason: e.message })); }
-      else u.busy = false; // offline: tried again when the socket is back
+      if (e.status && e.status !== 429) { uploads.splice(uploads.indexOf(u), 1); showError(t("failed", { reason: e.message })); }
+      else u.busy = false; // offline or too fast: tried again when the socket is back or the outbox flushes
     }
     render();
   }
@@ -325,7 +326,12 @@
         if (f.messages.some((m) => m.direction === "out")) typingEl.hidden = true;
         if (!formView.hidden && messages.size && !missing.length) view(); else render();
       } else if (f.type === "ack") removeSent(f.client_id);
-      else if (f.type === "error" && f.client_id) { removeSent(f.client_id); showError(t("failed", { reason: f.detail })); render(); }
+      else if (f.type === "error" && f.client_id) {
+        showError(t("failed", { reason: f.detail }));
+        // Too fast: the message stays in the outbox and goes again later; any other refusal is final.
+        if (f.code === "too_many_requests") { clearTimeout(retryTimer); retryTimer = setTimeout(flush, 15000); }
+        else { removeSent(f.client_id); render(); }
+      }
       else if (f.type === "agent") { agentName = f.name || ""; header(); }
       else if (f.type === "typing") {
         typingText.textContent = t("typing", { name: f.name || agentName || t("someone") });
