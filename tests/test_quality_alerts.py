@@ -173,3 +173,52 @@ async def test_live_view_and_whisper(client: httpx.AsyncClient, runtime: Runtime
     r = await client.post(f"{Q}/conversations/{slow}/whisper", json={"text": "x"},
                           headers=support["supervisor"].headers)
     assert (r.status_code, r.json()["code"]) == (409, "no_assignee")
+
+
+async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx.AsyncClient, runtime: Runtime,
+                                                                 clock: Clock, admin: Actor,
+                                                                 two_teams: dict[str, Any]) -> None:
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP as SMTPServer
+
+    from kommutator.quality.delivery import AlertDeliveryWorker
+    from kommutator.quality.models import AlertDelivery
+
+    from .live_server import free_port
+    from .test_quality_csat import Inbox
+
+    support = two_teams["support"]
+    port = free_port()  # nothing listens there yet: the relay is down
+    runtime.settings.alert_smtp_host, runtime.settings.alert_smtp_port = "127.0.0.1", port
+    r = await client.post(f"{Q}/rules", headers=support["supervisor"].headers, json={
+        "team_id": support["team"], "kind": "sla.breach", "emails": ["night-lead@shop.example"]})
+    assert r.status_code == 201, r.text
+    await policy(client, admin, first_response_seconds=60, warn_percent=0)
+    await customer_writes(client, support["channel"], "p9")
+    await settle(runtime)
+    clock.tick(61)
+    await settle(runtime)
+    worker = AlertDeliveryWorker(runtime)
+    assert await worker.run_due() == 1
+    async with runtime.db.read() as s:
+        (d,) = (await s.execute(select(AlertDelivery))).scalars()
+    assert (d.status, d.attempts, d.claimed_until) == ("pending", 1, None)
+    assert "cannot send through 127.0.0.1" in d.last_error
+    assert d.next_attempt_at == clock.t + dt.timedelta(seconds=30)
+    assert await worker.run_due() == 0, "not before the backoff"
+
+    inbox = Inbox()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTPServer(inbox), "127.0.0.1", port)
+    try:
+        clock.tick(30)
+        assert await worker.run_due() == 1
+        clock.tick(3600)
+        assert await worker.run_due() == 0
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [m.rcpt_tos for m in inbox.mails] == [["night-lead@shop.example"]]
+    async with runtime.db.read() as s:
+        (d,) = (await s.execute(select(AlertDelivery))).scalars()
+    assert (d.status, d.attempts, d.last_error) == ("sent", 2, "")

@@ -245,6 +245,8 @@ async def test_rating_on_telegram_with_buttons_negative_alert_by_email_and_teleg
     assert [(x["score"], x["comment"]) for x in r.json()] == [(2, "Курьер опоздал на два дня")]
     r = await client.get(f"{Q}/conversations/{cid}", headers=agent.headers)
     assert r.json()["rating"]["score"] == 2
+    r = await client.get(f"/api/v1/contacts/{conv.contact_id}", headers=agent.headers)
+    assert [(x["conversation_id"], x["score"], x["scale"]) for x in r.json()["ratings"]] == [(cid, 2, "csat")]
     await outbox.stop()
 
 

@@ -21,6 +21,7 @@ from kommutator.contacts.schemas import (
     IdentitySplitRead,
 )
 from kommutator.db import Tx
+from kommutator.quality.queries import ratings_of
 
 router = APIRouter(tags=["contacts"])
 
@@ -65,6 +66,10 @@ async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: Cont
 async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> ContactRead:
     """A contact's card. Each read of personal data is recorded in the audit log."""
     result = await _read(rt, contact_id)
+    async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
+        result.ratings = [{"conversation_id": r.conversation_id, "scale": r.scale, "score": r.score,
+                           "comment": r.comment, "created_at": r.created_at}
+                          for r in await ratings_of(s, principal, contact_id, limit=20)]
     await audit_read(rt, principal, "contact", contact_id)
     return result
 

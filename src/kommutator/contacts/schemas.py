@@ -101,6 +101,8 @@ class ContactRead(ReadModel):
     manager_id: int | None
     identities: list[IdentityRead] = []
     consents: list[ConsentRead] = []
+    # quality/: past ratings, newest first ({conversation_id, scale, score, comment, created_at}); detail only.
+    ratings: list[dict[str, Any]] = []
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -6,14 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.auth.principal import Principal
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.models import Contact
-from kommutator.conversations.models import Conversation
-from kommutator.conversations.queries import manager_of
 from kommutator.errors import ProblemError, not_found
 from kommutator.quality import actions
 from kommutator.quality.alerts import can_see_alert, do_acknowledge
@@ -28,6 +24,7 @@ from kommutator.quality.models import (
     SlaPolicy,
     StandardViolation,
 )
+from kommutator.quality.queries import ratings_of, visible
 from kommutator.quality.schemas import (
     AlertList,
     AlertRead,
@@ -204,7 +201,7 @@ async def live(rt: RuntimeDep, principal: CurrentPrincipal,
 async def conversation_quality(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id) -> ConversationQuality:
     """A conversation's SLA clocks, standards deviations, rating and alerts."""
     async with rt.db.read() as s:
-        if not await _visible(s, principal, conversation_id):
+        if not await visible(s, principal, conversation_id):
             raise not_found("conversation", conversation_id)
         clocks = (await s.execute(select(SlaClock).where(SlaClock.conversation_id == conversation_id)
                                   .order_by(SlaClock.id))).scalars()
@@ -234,19 +231,4 @@ async def contact_ratings(rt: RuntimeDep, principal: CurrentPrincipal, contact_i
     async with rt.db.read() as s:
         if await s.get(Contact, contact_id) is None:
             raise not_found("contact", contact_id)
-        rows = list((await s.execute(select(Rating).where(Rating.contact_id == contact_id)
-                                     .order_by(Rating.id.desc()).limit(100))).scalars())
-        out = []
-        for r in rows:
-            if await _visible(s, principal, r.conversation_id):
-                out.append(RatingRead.model_validate(r))
-        return out
-
-
-async def _visible(s: AsyncSession, principal: Principal, conversation_id: int) -> bool:
-    """The same rule as the conversations API: supervisors, the team, the assignee, the personal manager."""
-    conv = await s.get(Conversation, conversation_id)
-    if conv is None:
-        return False
-    return (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
-            or principal.can_see_conversation(team_id=None, assignee_id=None, manager_id=await manager_of(s, conv)))
+        return [RatingRead.model_validate(r) for r in await ratings_of(s, principal, contact_id)]

@@ -3,13 +3,14 @@
 // follows an alert's link (#conversation/<id>) gets the conversation in a side panel; supervisors can take it
 // over, reassign it and whisper to the agent there. Loaded by its own <script> tag: it adds its links to the
 // top bar and shows its sections itself, so the workspace's main.js needs no change.
-// Customer text only ever goes through textContent (dom.js h()).
+// The conversation panel is supervisor-drawer.js. Customer text only ever goes through textContent (dom.js h()).
 
 import "./texts/quality.js";
 import { ApiError, get, post } from "./api.js";
 import { h } from "./dom.js";
-import { has, shortTime, t } from "./i18n.js";
+import { shortTime, t } from "./i18n.js";
 import { showQualityAdmin } from "./quality-admin.js";
+import { closeDrawer, drawerId, initDrawer, loadDrawer, openDrawer, renderDrawer, renderTyping } from "./supervisor-drawer.js";
 
 const SECTIONS = ["live", "quality"];
 const ALERT_KINDS = ["sla.warning", "sla.breach", "standard.violation", "csat.negative"];
@@ -18,7 +19,7 @@ const TYPING_MS = 6000;
 
 const state = {
   me: null, section: null, live: null, alerts: [], socket: null, retry: 1000, typing: new Map(),
-  drawerId: null, drawer: null, refreshTimer: null, tickTimer: null, pollTimer: null,
+  refreshTimer: null, tickTimer: null, pollTimer: null,
 };
 const el = {};
 
@@ -75,9 +76,6 @@ function ensureView() {
   el.view = h("section", { class: "qlive", attrs: { id: "live-view", "aria-live": "polite" } });
   el.view.hidden = true;
   document.getElementById("workspace-view").append(el.view);
-  el.drawerRoot = h("aside", { class: "qdrawer", attrs: { id: "quality-drawer", "aria-label": "conversation" } });
-  el.drawerRoot.hidden = true;
-  document.body.append(el.drawerRoot);
 }
 
 function addNavLinks() {
@@ -158,7 +156,7 @@ function scheduleRefresh() {
   state.refreshTimer = setTimeout(() => {
     state.refreshTimer = null;
     if (state.section === "live") refresh();
-    if (state.drawerId) loadDrawer();
+    if (drawerId()) loadDrawer();
   }, 800);
 }
 
@@ -297,7 +295,7 @@ function connect() {
   socket.addEventListener("open", () => { state.retry = 1000; });
   socket.addEventListener("close", () => {
     state.socket = null;
-    if (state.me && (state.section === "live" || state.drawerId)) {
+    if (state.me && (state.section === "live" || drawerId())) {
       setTimeout(connect, state.retry);
       state.retry = Math.min(30000, state.retry * 2);
     }
@@ -310,127 +308,13 @@ function onEvent(event) {
     if (event.typing) state.typing.set(event.conversation_id, { name: event.name, until: Date.now() + TYPING_MS });
     else state.typing.delete(event.conversation_id);
     if (state.section === "live" && state.live) renderRisk();
-    if (state.drawerId === event.conversation_id) renderTyping();
+    if (drawerId() === event.conversation_id) renderTyping();
     return;
   }
   if (event.kind === "notification.created" && ALERT_KINDS.includes(event.notification_kind)) {
     if (event.severity === "critical" || event.notification_kind === "sla.warning") beep();
   }
   if (event.kind !== "hello") scheduleRefresh();
-}
-
-// ---- the conversation panel ------------------------------------------------------------------------------
-
-async function openDrawer(id) {
-  ensureView();
-  state.drawerId = id;
-  el.drawerRoot.hidden = false;
-  connect();
-  await loadDrawer();
-}
-
-function closeDrawer() {
-  state.drawerId = null;
-  el.drawerRoot.hidden = true;
-  el.drawerRoot.replaceChildren();
-  if (/^#conversation\//.test(window.location.hash)) {
-    history.replaceState(null, "", state.section ? `#${state.section}` : window.location.pathname);
-  }
-}
-
-async function loadDrawer() {
-  const id = state.drawerId;
-  try {
-    const [conv, quality] = await Promise.all([get(`/conversations/${id}`), get(`/quality/conversations/${id}`)]);
-    if (state.drawerId !== id) return;
-    state.drawer = { conv, quality };
-    renderDrawer();
-  } catch (err) {
-    el.drawerRoot.replaceChildren(h("div", { class: "qdrawer__head" },
-      h("button", { class: "btn", attrs: { type: "button" }, text: t("q.drawer.close"), on: { click: closeDrawer } })),
-    h("p", { class: "form-error", text: err instanceof ApiError ? err.detail : String(err) }));
-  }
-}
-
-function senderLabel(m) {
-  if (m.payload && m.payload.whisper_to) return t("q.sender.whisper");
-  if (m.kind === "note") return t("q.sender.note");
-  return m.direction === "in" ? t("q.sender.customer") : t("q.sender.agent");
-}
-
-function renderDrawer() {
-  const { conv, quality } = state.drawer;
-  const agents = state.live ? state.live.agents : [];
-  const messages = conv.messages.slice(-60);
-  const rating = quality.rating;
-  const actions = isSupervisor() ? [
-    h("div", { class: "qdrawer__actions" },
-      h("button", { class: "btn btn--primary", attrs: { type: "button" }, text: t("q.drawer.takeOver"),
-        on: { click: () => assign(state.me.id) } }),
-      el.reassign = h("select", { attrs: { "aria-label": t("q.drawer.reassign") } },
-        h("option", { attrs: { value: "" }, text: t("q.drawer.reassign") }),
-        agents.filter((a) => a.id !== conv.assignee_id).map((a) => h("option", { attrs: { value: a.id },
-          text: `${a.name} · ${t(`q.presence.${a.presence}`)}` }))),
-      h("button", { class: "btn", attrs: { type: "button" }, text: t("q.drawer.reassignDo"),
-        on: { click: () => el.reassign.value && assign(Number(el.reassign.value)) } })),
-    h("form", { class: "qwhisper", on: { submit: whisper } },
-      h("label", { class: "field" }, h("span", { class: "field__label", text: t("q.drawer.whisper") }),
-        el.whisper = h("textarea", { attrs: { rows: 2, maxlength: 4000 } })),
-      h("p", { class: "muted", text: t("q.drawer.whisperHint") }),
-      h("button", { class: "btn", attrs: { type: "submit" }, text: t("q.drawer.whisperSend") }))] : [];
-  el.drawerRoot.replaceChildren(
-    h("div", { class: "qdrawer__head" },
-      h("div", {},
-        h("h2", { class: "qdrawer__title", text: conv.contact.name || conv.contact_name || `#${conv.id}` }),
-        h("p", { class: "muted", text: `#${conv.id} · ${has(`status.${conv.status}`) ? t(`status.${conv.status}`)
-          : conv.status}${conv.subject ? ` · ${conv.subject}` : ""}` })),
-      h("button", { class: "btn", attrs: { type: "button" }, text: t("q.drawer.close"), on: { click: closeDrawer } })),
-    h("div", { class: "qclocks" }, quality.clocks.map((c) => h("span", { class: ["qclock", `qclock--${c.status}`,
-      c.breached_at && "qclock--breached"] }, `${t(`q.target.${c.target}`)}: ${t(`q.clock.${c.status}`)}`,
-    c.due_at && c.status === "running" ? h("span", { class: "qrisk__time", dataset: { dueAt: c.due_at } }) : null)),
-    rating ? h("span", { class: ["qclock", rating.score <= 2 ? "qclock--missed" : "qclock--hit"],
-      text: t("q.drawer.rating", { score: rating.score, top: rating.scale === "nps" ? 10 : 5 }) }) : null),
-    h("ol", { class: "qtimeline" }, messages.map((m) => h("li", { class: ["qmsg", `qmsg--${m.direction}`,
-      m.kind === "note" && "qmsg--note"] },
-    h("span", { class: "qmsg__meta", text: `${senderLabel(m)} · ${shortTime(m.created_at)}` }),
-    h("span", { class: "qmsg__text", text: m.text })))),
-    el.typing = h("p", { class: "qtyping" }),
-    ...actions);
-  renderTyping();
-  tick();
-  const list = el.drawerRoot.querySelector(".qtimeline");
-  list.scrollTop = list.scrollHeight;
-}
-
-function renderTyping() {
-  if (!el.typing) return;
-  const typing = state.typing.get(state.drawerId);
-  el.typing.textContent = typing ? t("q.typing", { name: typing.name }) : "";
-}
-
-async function assign(userId) {
-  try {
-    await post(`/conversations/${state.drawerId}/assign`, { assignee_id: userId });
-    await Promise.all([loadDrawer(), state.section === "live" ? refresh() : null]);
-  } catch (err) {
-    failed(err);
-  }
-}
-
-async function whisper(e) {
-  e.preventDefault();
-  const text = el.whisper.value.trim();
-  if (!text) return;
-  try {
-    await post(`/quality/conversations/${state.drawerId}/whisper`, { text });
-    el.whisper.value = "";
-    el.whisper.placeholder = t("q.drawer.whisperSent");
-    await loadDrawer();
-  } catch (err) {
-    failed(err);
-    const error = h("p", { class: "form-error", text: err instanceof ApiError ? err.detail : String(err) });
-    el.drawerRoot.append(error);
-  }
 }
 
 // ---- start ------------------------------------------------------------------------------------------------
@@ -441,7 +325,7 @@ async function onWorkspace() {
     state.me = null;
     stopLive();
     if (state.socket) state.socket.close();
-    if (el.drawerRoot) closeDrawer();
+    if (drawerId()) closeDrawer();
     return;
   }
   if (state.me) return;
@@ -461,10 +345,13 @@ function languageChanged() {
     link.textContent = t(`q.nav.${link.dataset.qualitySection}`);
   }
   if (state.section) route();
-  if (state.drawerId && state.drawer) renderDrawer();
+  if (drawerId()) renderDrawer();
 }
 
 function boot() {
+  initDrawer({ me: () => state.me, isSupervisor, agents: () => (state.live ? state.live.agents : []),
+    typing: state.typing, section: () => state.section, tick, connect,
+    onChanged: () => (state.section === "live" ? refresh() : null) });
   // main.js switches the language on this select; our texts follow once it has (same event, later listener).
   const select = document.getElementById("lang-select");
   if (select) select.addEventListener("change", () => setTimeout(languageChanged, 0));

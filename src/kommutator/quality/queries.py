@@ -1,0 +1,27 @@
+"""Reads other domains show: a customer's past ratings (the customer card)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kommutator.auth.principal import Principal
+from kommutator.conversations.models import Conversation
+from kommutator.conversations.queries import manager_of
+from kommutator.quality.models import Rating
+
+
+async def visible(s: AsyncSession, principal: Principal, conversation_id: int) -> bool:
+    """The same rule as the conversations API: supervisors, the team, the assignee, the personal manager."""
+    conv = await s.get(Conversation, conversation_id)
+    if conv is None:
+        return False
+    return (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
+            or principal.can_see_conversation(team_id=None, assignee_id=None, manager_id=await manager_of(s, conv)))
+
+
+async def ratings_of(s: AsyncSession, principal: Principal, contact_id: int, *, limit: int = 100) -> list[Rating]:
+    """The contact's ratings of conversations the principal may see, newest first."""
+    rows = list((await s.execute(select(Rating).where(Rating.contact_id == contact_id)
+                                 .order_by(Rating.id.desc()).limit(limit))).scalars())
+    return [r for r in rows if await visible(s, principal, r.conversation_id)]
