@@ -292,7 +292,8 @@ def test_offline_form_in_russian_and_a_hostile_name_stays_text(shop, browser: Br
     ctx.add_init_script(WATCH_CSP + XSS_INIT)
     page = ctx.new_page()
     log_in(page, "olga")
-    page.click(".tab[data-view=unassigned]")
+    # Routing may already have given it to someone who came online: the supervisor's "all" view shows it anyway.
+    page.click(".tab[data-view=all]")
     expect(row(page, "Eve")).to_have_count(1)
     expect(row(page, "Eve").locator(".conv-row__name")).to_have_text(NAME_XSS)
     assert page.evaluate("window.__xss") == 0

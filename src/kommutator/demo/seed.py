@@ -56,10 +56,11 @@ CUSTOMERS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-async def seed(settings: Settings, *, outbound_url: str | None = None) -> bool:
+async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool = True) -> bool:
     """Create the demo workspace unless it exists; return True when it was created now.
 
     ``outbound_url``: where the demo API channel delivers agent replies (the stand-in CRM of ``kommutator demo``).
+    ``bot``: attach the default bot flow to the demo API channel (tests of the workspace itself leave it off).
     """
     rt = Runtime.build(settings)
     await rt.db.start()
@@ -67,13 +68,13 @@ async def seed(settings: Settings, *, outbound_url: str | None = None) -> bool:
         async with rt.db.read() as s:
             if await s.scalar(select(func.count()).select_from(User)):
                 return False
-        await _seed(rt, outbound_url)
+        await _seed(rt, outbound_url, bot=bot)
         return True
     finally:
         await rt.db.close()
 
 
-async def _seed(rt: Runtime, outbound_url: str | None) -> None:
+async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
     db = rt.db
     hashes = {pw: hash_password(pw) for pw in {u[1] for u in DEMO_USERS}}
     users: dict[str, User] = {}
@@ -177,6 +178,8 @@ async def _seed(rt: Runtime, outbound_url: str | None) -> None:
 
     await db.write(work)
     await db.write(lambda tx: seed_articles(tx, admin_user.id))
+    if not bot:
+        return
     # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
     await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
         name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
