@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -453,4 +454,41 @@ def test_the_russian_ui_shows_russian_labels(watched: Watched, server: str, admi
     expect(c.locator(".contact__subtitle").nth(2)).to_have_text("Consent")
     page.select_option("#lang-select", "ru")
     expect(page.locator("#contact-merge")).to_have_text("Объединить с другим клиентом…")
+    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
+
+
+def test_the_card_shows_past_ratings_and_marks_a_low_one(watched: Watched, server: str, admin_api: httpx.Client,
+                                                         shots: Path) -> None:
+    """A customer rated a resolved conversation (through the real rating question) and writes again: the card
+    shows the rating, marked low, with their comment as text."""
+    r = admin_api.put(f"/quality/csat/{DEMO_CHANNEL}", json={"enabled": True, "scale": "csat", "ask_comment": True})
+    assert r.status_code == 200, r.text
+    t = tag()
+    name = f"Rita Rating {t}"
+    inbound(server, {"id": f"rt-{t}", "name": name}, f"Where is my parcel? ({t})")
+    contact = contact_of(admin_api, f"rt-{t}")
+    [conv] = conversations_of(admin_api, contact["id"])
+    r = admin_api.post(f"/conversations/{conv['id']}/status", json={"status": "resolved"})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 10
+    while not any((m.get("payload") or {}).get("automatic") == "csat"
+                  for m in admin_api.get(f"/conversations/{conv['id']}").json()["messages"]):
+        assert time.monotonic() < deadline, "the customer was never asked to rate the conversation"
+        time.sleep(0.1)
+    inbound(server, {"id": f"rt-{t}", "name": name}, "2")
+    inbound(server, {"id": f"rt-{t}", "name": name}, "<b>Courier</b> was rude")
+    ratings = admin_api.get(f"/contacts/{contact['id']}").json()["ratings"]
+    assert [(x["score"], x["comment"]) for x in ratings] == [(2, "<b>Courier</b> was rude")], ratings
+    inbound(server, {"id": f"rt-{t}", "name": name}, f"Hello again ({t})")
+
+    page = watched.page
+    log_in(page, "admin")
+    open_customer(page, name)
+    rating = card(page).locator(".contact__rating")
+    expect(rating).to_have_count(1)
+    expect(rating.locator(".contact__rating-score")).to_have_text("2 of 5")
+    expect(rating).to_have_class(re.compile(r"contact__rating--low"))
+    expect(rating.locator(".contact__rating-comment")).to_have_text("<b>Courier</b> was rude")
+    expect(card(page).locator(".contact__rating b")).to_have_count(0)
+    shoot(page, shots, "12-card-ratings")
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)

@@ -21,7 +21,7 @@ from kommutator.contacts.schemas import (
     IdentitySplitRead,
 )
 from kommutator.db import Tx
-from kommutator.quality.queries import ratings_of
+from kommutator.quality.queries import card_ratings
 
 router = APIRouter(tags=["contacts"])
 
@@ -67,9 +67,7 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
     """A contact's card. Each read of personal data is recorded in the audit log."""
     result = await _read(rt, contact_id)
     async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
-        result.ratings = [{"conversation_id": r.conversation_id, "scale": r.scale, "score": r.score,
-                           "comment": r.comment, "created_at": r.created_at}
-                          for r in await ratings_of(s, principal, contact_id, limit=20)]
+        result.ratings = await card_ratings(s, principal, contact_id)
     await audit_read(rt, principal, "contact", contact_id)
     return result
 

@@ -31,6 +31,7 @@ from kommutator.conversations.schemas import (
 )
 from kommutator.errors import ProblemError
 from kommutator.inbox.queries import last_messages, message_search, unread_counts
+from kommutator.quality.queries import card_ratings
 
 router = APIRouter(tags=["conversations"])
 
@@ -108,6 +109,7 @@ async def _detail(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: 
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
         (contact_read,) = await contacts_read(s, [contact])
+        contact_read.ratings = await card_ratings(s, principal, contact.id)  # the card beside the conversation
         messages = await queries.list_messages(s, conv.id, limit=limit)
         more = None
         if len(messages) == limit and await s.scalar(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,12 @@ async def visible(s: AsyncSession, principal: Principal, conversation_id: int) -
         return False
     return (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
             or principal.can_see_conversation(team_id=None, assignee_id=None, manager_id=await manager_of(s, conv)))
+
+
+async def card_ratings(s: AsyncSession, principal: Principal, contact_id: int) -> list[dict[str, Any]]:
+    """The customer card's past ratings (the contact and conversation detail APIs): newest 20 the principal may see."""
+    return [{"conversation_id": r.conversation_id, "scale": r.scale, "score": r.score, "comment": r.comment,
+             "created_at": r.created_at} for r in await ratings_of(s, principal, contact_id, limit=20)]
 
 
 async def ratings_of(s: AsyncSession, principal: Principal, contact_id: int, *, limit: int = 100) -> list[Rating]:

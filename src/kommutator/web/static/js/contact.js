@@ -8,6 +8,7 @@
 import { ApiError, get, patch, post } from "./api.js";
 import { h } from "./dom.js";
 import { fullTime, has, lang, shortTime, t } from "./i18n.js";
+import "./texts/ratings.js";
 
 const HISTORY_LIMIT = 50;
 const HISTORY_MAX_AGE_MS = 30_000; // a new conversation of the same customer shows up within this
@@ -187,6 +188,7 @@ function render() {
     section("contact.identities", identityList(c), (c.identities || []).length),
     section("contact.attributes", attributeList(c)),
     section("contact.consent", consentList(c)),
+    section("contact.ratings", ratingList(c), (c.ratings || []).length || null),
     section("contact.conversations", historyList(), state.history ? state.history.length : null),
   ].flat(2).filter(Boolean));
   if (focused) {
@@ -259,6 +261,21 @@ function consentList(c) {
   timeEl(x.updated_at, "contact__consent-time muted"),
   x.source ? h("div", { class: "contact__consent-source muted", text: t("contact.consent.source", { source: x.source }) })
     : null)));
+}
+
+/** Past ratings, newest first; a low one is marked (the comment is the customer's own text). */
+function ratingList(c) {
+  const ratings = c.ratings || [];
+  if (!ratings.length) return none();
+  return h("ul", { class: "contact__ratings" }, ratings.map((r) => {
+    const low = r.scale === "nps" ? r.score <= 6 : r.score <= 2;
+    return h("li", { class: ["contact__rating", low ? "contact__rating--low" : ""], dataset: { score: r.score } },
+      h("span", { class: "contact__rating-score",
+        text: t(r.scale === "nps" ? "contact.rating.nps" : "contact.rating.csat", { score: r.score }) }),
+      h("span", { class: "muted", text: t("contact.rating.conversation", { id: r.conversation_id }) }),
+      timeEl(r.created_at, "contact__rating-time muted"),
+      r.comment ? h("div", { class: "contact__rating-comment", text: r.comment }) : null);
+  }));
 }
 
 function historyList() {

@@ -170,8 +170,9 @@ function senderText(m, kind, contactName) {
   if (kind === "customer") return contactName;
   if (kind === "bot") return t("msg.bot");
   if (kind === "system") return t("msg.system");
-  const who = m.sender_user_id && state.me && m.sender_user_id === state.me.id
+  let who = m.sender_user_id && state.me && m.sender_user_id === state.me.id
     ? t("msg.you") : (m.sender_user_id ? userName(m.sender_user_id) : t("msg.agent"));
+  if (!m.sender_user_id && (m.sender_type === "bot" || m.sender_type === "system")) who = t(`msg.${m.sender_type}`);
   return kind === "note" ? `${t("msg.note")} · ${who}` : who;
 }
 
@@ -245,7 +246,8 @@ export function renderTimeline() {
   renderHandover(messages);
 }
 
-/** The newest handover note to me (or my team) stands above the timeline until I reply. */
+/** The newest handover note to me (or my team), or the bot's hand-off summary (a pinned note), stands above
+ * the timeline until I reply (the summary: until any agent replies). */
 function renderHandover(messages) {
   const mine = state.me ? state.me.id : null;
   let note = null;
@@ -253,13 +255,16 @@ function renderHandover(messages) {
     const ho = m.payload && m.payload.handover;
     if (ho && (ho.to_assignee_id === mine || (!ho.to_assignee_id && (state.me.team_ids || []).includes(ho.to_team_id)))) {
       note = m;
-    } else if (note && m.direction === "out" && m.sender_user_id === mine) {
-      note = null; // I have answered since: the note has done its job
+    } else if (m.payload && m.payload.pinned && m.sender_type === "bot") {
+      note = m;
+    } else if (note && m.direction === "out" && m.sender_type === "agent"
+      && (m.sender_user_id === mine || !note.payload.handover)) {
+      note = null; // answered since: the note has done its job
     }
   }
   show(el.handover, Boolean(note));
   if (!note) return;
-  el.handoverTitle.textContent = handoverText(note);
+  el.handoverTitle.textContent = handoverText(note) || t("ws.botSummary.title");
   el.handoverText.textContent = note.text;
 }
 
