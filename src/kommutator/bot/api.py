@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -32,6 +32,9 @@ from kommutator.bot.schemas import (
 from kommutator.common.schemas import Id
 from kommutator.conversations.queries import get_conversation
 from kommutator.errors import ProblemError, not_found
+
+# Version numbers are 32-bit columns: a larger number is refused as bad input, never sent to the database.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A flow version number")]
 
 router = APIRouter(tags=["bot"])
 M = TypeVar("M", bound=BaseModel)
@@ -161,7 +164,8 @@ async def list_versions(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id
 
 
 @router.get("/bot/flows/{flow_id}/versions/{version}", response_model=FlowVersionRead)
-async def get_version(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, version: Id) -> FlowVersionRead:
+async def get_version(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, version: VersionNumber,
+                      ) -> FlowVersionRead:
     async with rt.db.read() as s:
         row = await s.scalar(select(BotFlowVersion).where(BotFlowVersion.flow_id == flow_id,
                                                           BotFlowVersion.version == version))
