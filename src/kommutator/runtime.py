@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import Request
 
@@ -11,6 +13,8 @@ from kommutator.config import Settings
 from kommutator.crypto import SecretBox
 from kommutator.db import Database
 from kommutator.events import Bus, InProcessBus
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,6 +36,18 @@ class Runtime:
             box=SecretBox(settings.secret_key),
             login_limiter=LoginLimiter(settings.login_attempts_per_minute),
         )
+
+    def one(self, kind: type[T], make: Callable[[], T], *, key: str = "") -> T:
+        """This runtime's one ``kind`` (the router, a hub, a limiter, …), made by ``make`` on first use.
+
+        Services that subscribe to the bus or hold connections must exist once per runtime, not once per call.
+        """
+        key = key or kind.__qualname__
+        found = self.extras.get(key)
+        if not isinstance(found, kind):
+            found = make()
+            self.extras[key] = found
+        return found
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -301,8 +301,4 @@ class BotWorker(PollingWorker):
 
 def bot_worker_of(rt: Runtime) -> BotWorker:
     """The process's bot worker (one per runtime: it subscribes to the bus)."""
-    worker = rt.extras.get("bot_worker")
-    if not isinstance(worker, BotWorker):
-        worker = BotWorker(rt)
-        rt.extras["bot_worker"] = worker
-    return worker
+    return rt.one(BotWorker, lambda: BotWorker(rt))

@@ -27,6 +27,7 @@ from kommutator.quality.sla import deadlines  # noqa: F401  (registers the SLA t
 from kommutator.quality.sla.clocks import do_reconcile_clocks
 from kommutator.quality.standards import do_check_new_replies
 from kommutator.runtime import Runtime
+from kommutator.workers.base import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,16 @@ async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = 
     await do_follow_up(tx, conv, state)
 
 
-class QualityMonitor:
+class QualityMonitor(BackgroundTask):
     """Reconcile conversations the bus names; ``drain`` does all pending now (tests), ``sweep`` at start."""
 
+    name_in_logs = "quality-monitor"
+
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
         self._dirty: dict[int, bool] = {}  # conversation id -> resolved by the bot
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         rt.bus.subscribe(self._on_event, kinds=(MessageCreated, ConversationCreated, ConversationUpdated))
 
     async def _on_event(self, event: Event) -> None:
@@ -95,10 +98,6 @@ class QualityMonitor:
             self._dirty.setdefault(cid, False)
         return await self.drain()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="quality-monitor")
-
     async def _loop(self) -> None:
         try:
             await self.sweep()
@@ -110,19 +109,8 @@ class QualityMonitor:
             self._wake.clear()
             await self.drain()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
 
 def monitor_of(rt: Runtime) -> QualityMonitor:
-    monitor = rt.extras.get("quality_monitor")
-    if not isinstance(monitor, QualityMonitor):
-        monitor = QualityMonitor(rt)
-        rt.extras["quality_monitor"] = monitor
-    return monitor
+    return rt.one(QualityMonitor, lambda: QualityMonitor(rt))
 
 

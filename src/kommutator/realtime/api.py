@@ -27,11 +27,7 @@ router = APIRouter()
 
 
 def hub_of(rt: Runtime) -> Hub:
-    hub = rt.extras.get("hub")
-    if hub is None:
-        hub = rt.extras["hub"] = Hub(rt.bus)
-    assert isinstance(hub, Hub)
-    return hub
+    return rt.one(Hub, lambda: Hub(rt.bus))
 
 
 def _same_origin(ws: WebSocket, rt: Runtime) -> bool:

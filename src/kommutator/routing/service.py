@@ -48,6 +48,7 @@ from kommutator.routing.models import ConversationSkill
 from kommutator.routing.texts import text as say
 from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
+from kommutator.workers.base import BackgroundTask
 from kommutator.workers.models import Timer
 from kommutator.workers.timers import do_cancel, do_schedule, on_timer
 
@@ -408,17 +409,19 @@ async def do_hold_expired(tx: Tx, timer: Timer) -> None:
 
 # --- The background router -----------------------------------------------------------------------------
 
-class Router:
+class Router(BackgroundTask):
     """Runs passes when something changed and every ``interval`` seconds; ``run_pass`` runs one (tests)."""
 
+    name_in_logs = "router"
+
     def __init__(self, rt: Runtime, *, interval: float = 2.0, min_gap: float = 0.2) -> None:
+        super().__init__()
         self.rt = rt
         self.interval = interval
         # Under a burst of events passes run back to back at most every min_gap seconds: a pass holds the
         # writer, and one pass serves everything that changed meanwhile.
         self.min_gap = min_gap
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated,
                                                 AgentChanged))
 
@@ -440,10 +443,6 @@ class Router:
                 break
         return results
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="router")
-
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -458,17 +457,6 @@ class Router:
                 log.exception("routing pass failed; the next one retries")
                 await asyncio.sleep(self.interval)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
 
 def router_of(rt: Runtime) -> Router:
-    router = rt.extras.get("router")
-    if not isinstance(router, Router):
-        router = Router(rt)
-        rt.extras["router"] = router
-    return router
+    return rt.one(Router, lambda: Router(rt))

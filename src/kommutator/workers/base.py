@@ -9,16 +9,15 @@ import logging
 log = logging.getLogger(__name__)
 
 
-class PollingWorker:
-    """Subclasses implement ``run_due`` (one pass; tests call it directly) and name themselves."""
+class BackgroundTask:
+    """A server service whose ``_loop`` runs as one task from ``start`` until ``stop`` (routing, monitors, workers)."""
 
     name_in_logs = "worker"
-    interval: float = 1.0
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
-    async def run_due(self) -> int:
+    async def _loop(self) -> None:
         raise NotImplementedError
 
     def start(self) -> None:
@@ -31,6 +30,15 @@ class PollingWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+class PollingWorker(BackgroundTask):
+    """Subclasses implement ``run_due`` (one pass; tests call it directly) and name themselves."""
+
+    interval: float = 1.0
+
+    async def run_due(self) -> int:
+        raise NotImplementedError
 
     async def _loop(self) -> None:
         while True:

@@ -83,11 +83,7 @@ class WidgetHub:
 
 
 def widget_hub(rt: Runtime) -> WidgetHub:
-    hub = rt.extras.get("widget_hub")
-    if hub is None:
-        hub = rt.extras["widget_hub"] = WidgetHub(rt.bus)
-    assert isinstance(hub, WidgetHub)
-    return hub
+    return rt.one(WidgetHub, lambda: WidgetHub(rt.bus))
 
 
 class Session:

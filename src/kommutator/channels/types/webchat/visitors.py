@@ -28,10 +28,7 @@ MESSAGES_PER_MINUTE = 40
 
 
 def _limiter(rt: Runtime, name: str, per_minute: int) -> LoginLimiter:
-    limiter = rt.extras.get(name)
-    if not isinstance(limiter, LoginLimiter):
-        limiter = rt.extras[name] = LoginLimiter(per_minute)
-    return limiter
+    return rt.one(LoginLimiter, lambda: LoginLimiter(per_minute), key=name)
 
 
 def check_rate(rt: Runtime, kind: str, key: str) -> None:
