@@ -71,6 +71,7 @@ def test_canned_shortcut_knowledge_base_labels_and_snooze(watched: Watched, shot
     page.click("#btn-labels")
     page.fill("#labels-input", "vip, refund")
     page.click("#labels-dialog .form-submit")
+    expect(page.locator("#labels-dialog[open]")).to_have_count(0)
     expect(page.locator("#conv-labels .label-chip")).to_have_text(["refund", "vip"])
     with page.expect_response(lambda r: "label=vip" in r.url):
         page.fill("#label-filter", "vip")

@@ -94,8 +94,7 @@ export async function transferDialog() {
     await post(`/conversations/${d.id}/assign`, body);
     showBanner(t("ws.transfer.done", { name: agent.value ? state.users.get(Number(agent.value)).name
       : state.teams.get(Number(team.value)).name }), "info");
-    await hooks.refreshDetail();
-    hooks.refreshList();
+    refreshAfterClose();
   });
 }
 
@@ -126,8 +125,7 @@ export function snoozeDialog() {
     if (Number.isNaN(when.getTime())) throw new Error(t("ws.snooze.pick"));
     await post(`/conversations/${d.id}/status`, { status: "snoozed", snoozed_until: when.toISOString() });
     showBanner(t("ws.snooze.done"), "info");
-    await hooks.refreshDetail();
-    hooks.refreshList();
+    refreshAfterClose();
   });
 }
 
@@ -141,9 +139,14 @@ export function labelsDialog() {
     async () => {
       const labels = input.value.split(/[,\s]+/).map((x) => x.trim()).filter(Boolean);
       await put(`/conversations/${d.id}/labels`, { labels });
-      await hooks.refreshDetail();
-      hooks.refreshList();
+      refreshAfterClose();
     });
+}
+
+/** Show the change once the dialog has closed: while a modal is open the rest of the page is inert, so what
+ * changed must not appear (and invite the next click) before the dialog is gone. */
+function refreshAfterClose() {
+  window.setTimeout(() => { hooks.refreshDetail(); hooks.refreshList(); }, 0);
 }
 
 export function closeDialogs() {
