@@ -486,6 +486,11 @@ def test_the_administration_screens_speak_russian(watched: Watched, context: Bro
     finally:
         page.select_option("#lang-select", "en")  # the admin's language is stored: leave it as the seed made it
     expect(page.locator("#channel-form .form-submit")).to_have_text("Connect channel")
+    # The choice is saved in the background (after any save still on its way): wait for it to be stored.
+    for _ in range(100):
+        if context.request.get("/api/v1/auth/me").json()["user"]["locale"] == "en":
+            break
+        page.wait_for_timeout(100)
     assert context.request.get("/api/v1/auth/me").json()["user"]["locale"] == "en"
     watched.assert_clean(allowed_console=REFUSED)
 

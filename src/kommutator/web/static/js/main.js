@@ -81,15 +81,22 @@ function applyLang(next) {
   }
 }
 
-async function changeLang(next) {
-  if (!LANGUAGES.includes(next)) return;
+// Saves run one after another, each deciding from the answer of the one before: two quick changes
+// (en, then back to ru) must end with the last choice stored, whatever order the requests would arrive in.
+let langSaved = Promise.resolve();
+
+function changeLang(next) {
+  if (!LANGUAGES.includes(next)) return langSaved;
   applyLang(next);
-  if (!state.me || state.me.locale === next) return;
-  try {
-    state.me = await patch(`/users/${state.me.id}`, { locale: next });
-  } catch (err) {
-    failed(err);
-  }
+  langSaved = langSaved.then(async () => {
+    if (!state.me || state.me.locale === next) return;
+    try {
+      state.me = await patch(`/users/${state.me.id}`, { locale: next });
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return langSaved;
 }
 
 // ---- login / logout --------------------------------------------------------------------------------------
