@@ -26,6 +26,11 @@ STANDARD_REPLIES = SAMPLES / "talon" / "standard_replies"
 HTML_REPLIES = SAMPLES / "talon" / "html_replies"
 SMALL_SAMPLES = [path.read_bytes() for path in ALL_SAMPLES if path.stat().st_size < 20_000]
 
+# These inputs cost about a second of CPU when parsing is linear and minutes when a step turns quadratic.
+# The budget is CPU time of this process (not wall time, which other processes on a busy CI machine
+# stretch) and generous, so it tells the two apart without depending on the machine's load.
+CPU_BUDGET = 15.0
+
 
 def norm(text: str) -> str:
     return " ".join(text.split())
@@ -71,9 +76,9 @@ def test_every_sample_parses_quickly_and_keeps_its_text(path: Path):
     raw = path.read_bytes()
     elapsed = float("inf")
     for _ in range(3):  # the best of three, so a busy machine does not fail the test
-        started = time.perf_counter()
+        started = time.process_time()
         parsed = parse_email(raw)
-        elapsed = min(elapsed, time.perf_counter() - started)
+        elapsed = min(elapsed, time.process_time() - started)
         if elapsed < 0.5:
             break
     assert elapsed < 0.5, f"{path.name} took {elapsed:.2f}s; a slow part or header needs a cap in parsing.py"
@@ -670,9 +675,9 @@ def test_endless_nesting_is_capped():
     inner = b"From: a@b.example\nSubject: deepest\n\nbottom"
     for level in range(300):
         inner = (b"Content-Type: message/rfc822\nSubject: level %d\n\n" % level) + inner
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = parse_email(inner)
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < CPU_BUDGET
     assert any("enclosed messages" in defect for defect in parsed.defects)
 
     nested = b"bottom"
@@ -680,18 +685,18 @@ def test_endless_nesting_is_capped():
         boundary = b"b%d" % level
         nested = (b"Content-Type: multipart/mixed; boundary=" + boundary + b"\n\n--" + boundary + b"\n"
                   + nested + b"\n--" + boundary + b"--\n")
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = parse_email(b"From: a@b.example\n" + nested)
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < CPU_BUDGET
     assert parsed.defects
 
 
 def test_many_parts_are_capped():
     parts = b"".join(b"--x\nContent-Type: text/plain\n\npart %d\n" % i for i in range(5000))
     raw = b"Content-Type: multipart/mixed; boundary=x\n\n" + parts + b"--x--\n"
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = parse_email(raw)
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < CPU_BUDGET
     assert parsed.text.startswith("part 0") and any("MIME parts" in defect for defect in parsed.defects)
 
 
@@ -699,9 +704,9 @@ def test_huge_headers():
     words = " ".join(["=?utf-8?B?0J/RgNC40LLQtdGC?="] * 50_000)
     recipients = ", ".join(f"user{i}@example.com" for i in range(20_000))
     raw = f"Subject: {words}\nTo: {recipients}\nX-Junk: {'x' * 1_000_000}\n\nbody".encode()
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = parse_email(raw)
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < CPU_BUDGET
     assert parsed.subject.startswith("ПриветПривет") and len(parsed.subject) <= parsing.MAX_SUBJECT
     assert parsed.text == "body"
 
@@ -711,9 +716,9 @@ def test_hostile_bodies_stay_cheap():
     lines = "\n".join(("> " if i % 3 else "") + header_like.format(i) for i in range(50_000))
     html = "<div>" * 5000 + "x" + "</div>" * 5000 + "<blockquote>q</blockquote><p><a href=x>b</a></p>" * 20_000
     for body, subtype in ((lines, "plain"), (html, "html")):
-        started = time.perf_counter()
+        started = time.process_time()
         parsed = parse_email(mail(body, subtype=subtype))
-        assert time.perf_counter() - started < 3, f"a hostile {subtype} body took too long"
+        assert time.process_time() - started < CPU_BUDGET, f"a hostile {subtype} body took too long"
         assert parsed.new_text
 
 
