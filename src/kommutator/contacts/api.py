@@ -59,6 +59,7 @@ async def list_contacts(
 
 @router.post("/contacts", response_model=ContactRead, status_code=201)
 async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: ContactCreate) -> ContactRead:
+    """Create a contact, with identities, consents and a personal manager (supervisors and administrators)."""
     async def job(tx: Tx) -> Contact:
         return await actions.do_create_contact(tx, principal, body)
 
@@ -67,7 +68,8 @@ async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: Cont
 
 @router.get("/contacts/{contact_id}", response_model=ContactRead)
 async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> ContactRead:
-    """A contact's card. Each read of personal data is recorded in the audit log."""
+    """A contact's card (agents: contacts they manage or have a conversation with). Each read of personal data is
+    recorded in the audit log."""
     result = await _read(rt, principal, contact_id)
     async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
         result.ratings = await card_ratings(s, principal, contact_id)
@@ -78,12 +80,15 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
 @router.patch("/contacts/{contact_id}", response_model=ContactRead)
 async def update_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactUpdate) -> ContactRead:
+    """Change fields and consents (agents: of contacts they can see); the personal manager only by supervisors
+    and administrators (docs/access.md)."""
     await rt.db.write(lambda tx: actions.do_update_contact(tx, principal, contact_id, body))
     return await _read(rt, principal, contact_id)
 
 
 @router.post("/contacts/{contact_id}/identities", response_model=ContactRead, status_code=201)
 async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id, body: IdentityIn) -> ContactRead:
+    """Add a channel identity to the contact (supervisors and administrators)."""
     await rt.db.write(lambda tx: actions.do_add_identity(tx, principal, contact_id, body))
     return await _read(rt, principal, contact_id)
 
@@ -91,7 +96,8 @@ async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: 
 @router.post("/contacts/{contact_id}/merge", response_model=ContactRead)
 async def merge_contacts(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactMerge) -> ContactRead:
-    """Merge a duplicate into this contact: identities, conversations and consents move here."""
+    """Merge a duplicate into this contact: identities, conversations and consents move here (supervisors and
+    administrators)."""
     await rt.db.write(lambda tx: actions.do_merge_contacts(tx, principal, contact_id, body.other_id))
     return await _read(rt, principal, contact_id)
 
