@@ -277,8 +277,8 @@ async def test_manager_must_be_an_existing_active_user(client, admin, factory):
 
 
 async def test_every_read_of_a_contact_is_in_the_audit_log(client, runtime, admin, factory, api_channel):
-    made = await create(client, admin, name="Read me")
     agent = await factory.user("agent")
+    made = await create(client, admin, name="Read me", manager_id=agent.id)  # agents read contacts they can see
     for actor in (admin, agent, agent):  # the agent's screen re-reads: one access within the window
         assert (await client.get(f"{C}/{made['id']}", headers=actor.headers)).status_code == 200
     conv = (await post_inbound(client, api_channel, msg_id="m", contact="crm-1")).json()["conversation_id"]

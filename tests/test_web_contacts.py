@@ -140,7 +140,9 @@ def test_an_agent_edits_a_contact_and_it_persists(watched: Watched, server: str,
     page.fill("#contact-edit-email", f"Pavel.{t}@Example.com")
     page.fill("#contact-edit-phone", "call me maybe")
     page.select_option("#contact-edit-language", "ru")
-    page.select_option("#contact-edit-manager", label="Anna Petrova")
+    # Only supervisors choose a personal manager (docs/access.md): an agent sees the field, disabled, and why.
+    expect(page.locator("#contact-edit-manager")).to_be_disabled()
+    expect(dialog.locator(".field[data-path=manager_id] .field__hint")).to_contain_text("Only a supervisor")
     dialog.locator(".attr-row[data-key=segment] .attr-row__value").fill("vip")
     dialog.locator(".attr-row[data-key=tier] .attr-row__remove").click()
     page.click("#contact-edit-add-attribute")
@@ -162,7 +164,6 @@ def test_an_agent_edits_a_contact_and_it_persists(watched: Watched, server: str,
     expect(dialog).to_have_count(0)
     expect(card(page).locator(".contact__name")).to_have_text(new_name)
     expect(card(page).locator(".contact__notice")).to_contain_text(new_name)
-    expect(card(page).locator(".contact__manager")).to_have_text("Anna Petrova")
     expect(card(page).locator(".contact__language")).to_have_text("Russian")
     expect(page.locator("#conv-title")).to_have_text(new_name)
     shoot(page, shots, "02-edited-card")
@@ -173,8 +174,7 @@ def test_an_agent_edits_a_contact_and_it_persists(watched: Watched, server: str,
     assert stored["phone"] == "+7 912 345-67-89"
     assert stored["language"] == "ru"
     assert stored["attributes"] == {"segment": "vip", "city": "Kazan"}  # tier removed, its number type gone with it
-    anna = next(u for u in admin_api.get("/users").json()["items"] if u["name"] == "Anna Petrova")
-    assert stored["manager_id"] == anna["id"]
+    assert stored["manager_id"] is None
 
     # It persists: a reload shows the saved card.
     page.reload()
@@ -199,7 +199,7 @@ def test_merging_two_customers_shows_one_customer_with_both_conversations(
     a, b = contact_of(admin_api, f"web-{t}"), contact_of(admin_api, f"app-{t}")
     conv_b = conversations_of(admin_api, b["id"])[0]
 
-    log_in(page, "john")
+    log_in(page, "admin")  # merging is for supervisors and administrators
     open_customer(page, name_a)
     history = card(page).locator(".contact__conv-item")
     expect(history).to_have_count(1)
@@ -214,7 +214,7 @@ def test_merging_two_customers_shows_one_customer_with_both_conversations(
     shoot(page, shots, "03-merge-search")
     result.click()
 
-    # Both cards side by side; the customer of this conversation remains unless the agent picks the other.
+    # Both cards side by side; the customer of this conversation remains unless the other is picked.
     keep = dialog.locator(".merge-card--keep")
     expect(keep).to_have_attribute("data-contact-id", str(a["id"]))
     expect(keep.locator(".merge-card__fate")).to_have_text("remains")
@@ -259,7 +259,7 @@ def test_the_found_customer_may_be_the_one_that_remains(watched: Watched, server
     inbound(server, {"id": f"guest-{t}", "name": name_a}, f"Anonymous question {t}")
     inbound(server, {"id": f"boris-{t}", "name": name_b, "phone": "+79001234567"}, f"Known customer {t}")
     a, b = contact_of(admin_api, f"guest-{t}"), contact_of(admin_api, f"boris-{t}")
-    log_in(page, "john")
+    log_in(page, "admin")  # merging is for supervisors and administrators
     open_customer(page, name_a)
     page.click("#contact-merge")
     dialog = page.locator("#contact-merge-dialog")
@@ -326,7 +326,8 @@ def test_a_supervisor_splits_an_identity_off(watched: Watched, server: str, admi
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)
 
 
-def test_an_agent_sees_no_split_off(watched: Watched, server: str, admin_api: httpx.Client) -> None:
+def test_an_agent_is_offered_no_merge_split_or_manager_choice(watched: Watched, server: str,
+                                                               admin_api: httpx.Client) -> None:
     page = watched.page
     name = f"Oleg NoSplit {tag()}"
     contact, _t = linked_customer(server, admin_api, name)
@@ -336,12 +337,44 @@ def test_an_agent_sees_no_split_off(watched: Watched, server: str, admin_api: ht
     expect(card(page).locator(".contact__linked")).to_have_text("linked by verified email")
     expect(page.locator("#contact-edit")).to_be_visible()  # the card is drawn, with the actions agents have
     expect(card(page).locator(".contact__split")).to_have_count(0)
-    # The server agrees: an agent may not split.
+    expect(page.locator("#contact-merge")).to_have_count(0)
+    page.click("#contact-edit")
+    expect(page.locator("#contact-edit-manager")).to_be_disabled()
+    page.keyboard.press("Escape")
+    # The server agrees: an agent may not split, merge or choose a manager (docs/access.md).
     me = page.context.request.get("/api/v1/auth/me").json()
+    csrf = {"X-CSRF-Token": me["csrf_token"]}
     r = page.context.request.post(
-        f"/api/v1/contacts/{contact['id']}/identities/{contact['identities'][1]['id']}/split",
-        headers={"X-CSRF-Token": me["csrf_token"]})
+        f"/api/v1/contacts/{contact['id']}/identities/{contact['identities'][1]['id']}/split", headers=csrf)
     assert r.status == 403
+    r = page.context.request.post(f"/api/v1/contacts/{contact['id']}/merge", headers=csrf,
+                                  data={"other_id": contact["id"] + 1})
+    assert r.status == 403 and r.json()["code"] == "supervisor_required"
+    r = page.context.request.patch(f"/api/v1/contacts/{contact['id']}", headers=csrf,
+                                   data={"manager_id": me["user"]["id"]})
+    assert r.status == 403 and r.json()["code"] == "supervisor_required"
+    watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "the server responded with a status of 403"))
+
+
+def test_a_supervisor_chooses_the_personal_manager(watched: Watched, server: str, admin_api: httpx.Client) -> None:
+    page = watched.page
+    t = tag()
+    name = f"Vera Manager {t}"
+    inbound(server, {"id": f"mg-{t}", "name": name}, f"Who is my manager? ({t})")
+    log_in(page, "olga")  # a supervisor; her workspace is in Russian
+    open_customer(page, name)
+    page.click("#contact-edit")
+    manager = page.locator("#contact-edit-manager")
+    expect(manager).to_be_enabled()
+    offered = manager.locator("option").all_text_contents()
+    assert "Anna Petrova" in offered and "Olga Smirnova" in offered
+    assert "Alexei Admin" not in offered, "an administrator is not offered as a personal manager"
+    page.select_option("#contact-edit-manager", label="Anna Petrova")
+    page.locator("#contact-edit-dialog .form-submit").click()
+    expect(page.locator("#contact-edit-dialog")).to_have_count(0)
+    expect(card(page).locator(".contact__manager")).to_have_text("Anna Petrova")
+    anna = next(u for u in admin_api.get("/users").json()["items"] if u["name"] == "Anna Petrova")
+    assert contact_of(admin_api, f"mg-{t}")["manager_id"] == anna["id"]
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)
 
 
@@ -414,7 +447,7 @@ def test_the_russian_ui_shows_russian_labels(watched: Watched, server: str, admi
     contact = contact_of(admin_api, f"ru-{t}")
     admin_api.patch(f"/contacts/{contact['id']}", json={"language": "ru", "consents": [
         {"channel_type": "api", "granted": True, "source": "форма на сайте"}]})
-    log_in(page, "anna")  # Anna's locale is Russian
+    log_in(page, "olga")  # a supervisor (who may merge), whose locale is Russian
     expect(page.locator("html")).to_have_attribute("lang", "ru")
     open_customer(page, name)
     c = card(page)

@@ -1,4 +1,4 @@
-"""Create, change, merge and erase contacts."""
+"""Create, change, merge and erase contacts; each asks contacts/policy.py first, before writing anything."""
 
 from __future__ import annotations
 
@@ -6,25 +6,18 @@ import datetime as dt
 
 from sqlalchemy import Select, delete, exists, select, update
 
-from kommutator.agents.models import User
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
 from kommutator.channels.models import Channel
 from kommutator.clock import now
+from kommutator.contacts import policy
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
-from kommutator.errors import ProblemError, not_found
+from kommutator.errors import ProblemError
 from kommutator.events import ContactChanged, ConversationUpdated
 from kommutator.ingest.models import InboundEvent
-
-
-async def check_manager(tx: Tx, manager_id: int | None) -> None:
-    if manager_id is not None:
-        user = await tx.session.get(User, manager_id)
-        if user is None or not user.active:
-            raise ProblemError(422, "manager_not_found", f"manager_id {manager_id} is not an active user.")
 
 
 async def check_identities_free(tx: Tx, identities: list[IdentityIn], *, contact_id: int | None = None) -> None:
@@ -48,7 +41,7 @@ async def _set_consents(tx: Tx, contact_id: int, consents: list[ConsentIn]) -> N
 
 
 async def do_create_contact(tx: Tx, principal: Principal | None, data: ContactCreate) -> Contact:
-    await check_manager(tx, data.manager_id)
+    await policy.check_create(tx.session, principal, data.manager_id)
     await check_identities_free(tx, data.identities)
     if len({(i.channel_type, i.external_id) for i in data.identities}) != len(data.identities):
         raise ProblemError(422, "duplicate_identity", "The same identity is listed twice.")
@@ -64,18 +57,15 @@ async def do_create_contact(tx: Tx, principal: Principal | None, data: ContactCr
     return contact
 
 
-async def do_update_contact(tx: Tx, principal: Principal, contact_id: int, data: ContactUpdate) -> Contact:
-    contact = await tx.session.get(Contact, contact_id)
-    if contact is None or contact.merged_into_id is not None:
-        raise not_found("contact", contact_id)
+async def do_update_contact(tx: Tx, principal: Principal | None, contact_id: int, data: ContactUpdate) -> Contact:
+    contact = await policy.check_see(tx.session, principal, contact_id)
     fields = data.model_dump(exclude_unset=True)
+    await policy.check_update(tx.session, principal, contact, fields)
     for key in ("name", "attributes"):
         if key in fields and fields[key] is None:
             raise ProblemError(422, "validation_failed",
                                f"{key}: may not be null; leave it out to keep it (null inside attributes "
                                "removes one attribute).")
-    if "manager_id" in fields:
-        await check_manager(tx, fields["manager_id"])
     consents = fields.pop("consents", None)
     for key, value in fields.items():
         if key == "email" and value:
@@ -93,8 +83,8 @@ async def do_update_contact(tx: Tx, principal: Principal, contact_id: int, data:
 
 
 async def do_add_identity(tx: Tx, principal: Principal, contact_id: int, ident: IdentityIn) -> Identity:
-    if (c := await tx.session.get(Contact, contact_id)) is None or c.merged_into_id is not None:
-        raise not_found("contact", contact_id)
+    policy.check_may(principal, "add_identity")
+    await policy.check_see(tx.session, principal, contact_id)
     await check_identities_free(tx, [ident], contact_id=contact_id)
     existing = await tx.session.scalar(select(Identity).where(
         Identity.channel_type == ident.channel_type, Identity.external_id == ident.external_id))
@@ -111,14 +101,11 @@ async def do_add_identity(tx: Tx, principal: Principal, contact_id: int, ident: 
 
 async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other_id: int) -> Contact:
     """Fold ``other`` into ``contact``: identities, conversations and consents move; nothing is lost."""
+    policy.check_may(principal, "merge")
     if contact_id == other_id:
         raise ProblemError(422, "merge_into_self", "A contact cannot be merged into itself.")
-    keep = await tx.session.get(Contact, contact_id)
-    other = await tx.session.get(Contact, other_id)
-    if keep is None or keep.merged_into_id is not None:
-        raise not_found("contact", contact_id)
-    if other is None or other.merged_into_id is not None:
-        raise not_found("contact", other_id)
+    keep = await policy.check_see(tx.session, principal, contact_id)
+    other = await policy.check_see(tx.session, principal, other_id)
     # The ids go into the audit entry: what a merge moved is what a later split may need to move back.
     identity_ids = list((await tx.session.execute(
         select(Identity.id).where(Identity.contact_id == other_id).order_by(Identity.id))).scalars())
@@ -167,11 +154,9 @@ async def do_split_identity(tx: Tx, principal: Principal, contact_id: int,
                             identity_id: int) -> tuple[Contact, list[int]]:
     """Undo a link or merge: one identity, and the conversations that came only through its channel type since
     it joined, move to a new contact. Returns the new contact and the moved conversation ids."""
-    principal.require_supervisor()
+    policy.check_may(principal, "split")
     # Locked like the inbound path locks it, so no message lands in a conversation while it moves.
-    contact = await tx.session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.merged_into_id is not None:
-        raise not_found("contact", contact_id)
+    contact = await policy.check_see(tx.session, principal, contact_id, for_update=True)
     ident = await tx.session.get(Identity, identity_id)
     if ident is None or ident.contact_id != contact_id:
         raise ProblemError(404, "identity_not_found", f"Contact {contact_id} has no identity with id {identity_id}.")
@@ -216,10 +201,8 @@ async def do_split_identity(tx: Tx, principal: Principal, contact_id: int,
 
 async def do_erase_contact(tx: Tx, principal: Principal, contact_id: int) -> None:
     """Erase a person's data (GDPR / 152-FZ): the contact, identities, conversations and messages."""
-    principal.require_admin()
-    contact = await tx.session.get(Contact, contact_id)
-    if contact is None or contact.merged_into_id is not None:
-        raise not_found("contact", contact_id)
+    policy.check_may(principal, "erase")
+    contact = await policy.check_see(tx.session, principal, contact_id)
     merged = select(Contact.id).where(Contact.merged_into_id == contact_id)
     conversations = select(Conversation.id).where(
         (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged))

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.auth.principal import Principal
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import Id
-from kommutator.contacts import actions, queries
+from kommutator.contacts import actions, policy, queries
 from kommutator.contacts.models import Contact
 from kommutator.contacts.schemas import (
     ContactCreate,
@@ -26,9 +27,9 @@ from kommutator.quality.queries import card_ratings
 router = APIRouter(tags=["contacts"])
 
 
-async def _read(rt: RuntimeDep, contact_id: int) -> ContactRead:
+async def _read(rt: RuntimeDep, principal: Principal, contact_id: int) -> ContactRead:
     async with rt.db.read() as s:
-        contact = await queries.get_contact(s, contact_id=contact_id)
+        contact = await queries.get_contact(s, principal, contact_id=contact_id)
         return (await queries.contacts_read(s, [contact]))[0]
 
 
@@ -39,7 +40,9 @@ async def list_contacts(
     manager_id: int | None = Query(None, ge=1, le=2**62),
     limit: int = Query(50, ge=1, le=200), cursor: str | None = Query(None, max_length=200),
 ) -> ContactList:
-    stmt = select(Contact).where(Contact.merged_into_id.is_(None)).order_by(Contact.id.desc()).limit(limit + 1)
+    """Contacts the caller may see (agents: those they manage or have a conversation with), newest first."""
+    stmt = policy.visible(select(Contact).where(Contact.merged_into_id.is_(None)), principal)
+    stmt = stmt.order_by(Contact.id.desc()).limit(limit + 1)
     if cursor:
         (before,) = decode_cursor(cursor, 1)
         stmt = stmt.where(Contact.id < int(before))
@@ -56,16 +59,18 @@ async def list_contacts(
 
 @router.post("/contacts", response_model=ContactRead, status_code=201)
 async def create_contact(rt: RuntimeDep, principal: CurrentPrincipal, body: ContactCreate) -> ContactRead:
+    """Create a contact, with identities, consents and a personal manager (supervisors and administrators)."""
     async def job(tx: Tx) -> Contact:
         return await actions.do_create_contact(tx, principal, body)
 
-    return await _read(rt, (await rt.db.write(job)).id)
+    return await _read(rt, principal, (await rt.db.write(job)).id)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactRead)
 async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> ContactRead:
-    """A contact's card. Each read of personal data is recorded in the audit log."""
-    result = await _read(rt, contact_id)
+    """A contact's card (agents: contacts they manage or have a conversation with). Each read of personal data is
+    recorded in the audit log."""
+    result = await _read(rt, principal, contact_id)
     async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
         result.ratings = await card_ratings(s, principal, contact_id)
     await audit_read(rt, principal, "contact", contact_id)
@@ -75,22 +80,26 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
 @router.patch("/contacts/{contact_id}", response_model=ContactRead)
 async def update_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactUpdate) -> ContactRead:
+    """Change fields and consents (agents: of contacts they can see); the personal manager only by supervisors
+    and administrators (docs/access.md)."""
     await rt.db.write(lambda tx: actions.do_update_contact(tx, principal, contact_id, body))
-    return await _read(rt, contact_id)
+    return await _read(rt, principal, contact_id)
 
 
 @router.post("/contacts/{contact_id}/identities", response_model=ContactRead, status_code=201)
 async def add_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id, body: IdentityIn) -> ContactRead:
+    """Add a channel identity to the contact (supervisors and administrators)."""
     await rt.db.write(lambda tx: actions.do_add_identity(tx, principal, contact_id, body))
-    return await _read(rt, contact_id)
+    return await _read(rt, principal, contact_id)
 
 
 @router.post("/contacts/{contact_id}/merge", response_model=ContactRead)
 async def merge_contacts(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id,
                          body: ContactMerge) -> ContactRead:
-    """Merge a duplicate into this contact: identities, conversations and consents move here."""
+    """Merge a duplicate into this contact: identities, conversations and consents move here (supervisors and
+    administrators)."""
     await rt.db.write(lambda tx: actions.do_merge_contacts(tx, principal, contact_id, body.other_id))
-    return await _read(rt, contact_id)
+    return await _read(rt, principal, contact_id)
 
 
 @router.post("/contacts/{contact_id}/identities/{identity_id}/split", response_model=IdentitySplitRead,
@@ -99,16 +108,13 @@ async def split_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id
                          identity_id: Id) -> IdentitySplitRead:
     """Move one identity to a new contact, with the conversations that came only through its channel type since
     it joined (supervisors and administrators; 409 for the contact's only identity)."""
-    principal.require_supervisor()
     new, moved = await rt.db.write(lambda tx: actions.do_split_identity(tx, principal, contact_id, identity_id))
-    return IdentitySplitRead(contact=await _read(rt, new.id), from_contact_id=contact_id,
+    return IdentitySplitRead(contact=await _read(rt, principal, new.id), from_contact_id=contact_id,
                              moved_conversation_ids=moved)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
 async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> Response:
     """Erase the contact and all their conversations (administrators only)."""
-    principal.require_admin()
-
     await rt.db.write(lambda tx: actions.do_erase_contact(tx, principal, contact_id))
     return Response(status_code=204)

@@ -7,16 +7,15 @@ from collections import defaultdict
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kommutator.auth.principal import Principal
+from kommutator.contacts import policy
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentRead, ContactRead, IdentityRead
-from kommutator.errors import not_found
 
 
-async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact:
-    contact = await session.get(Contact, contact_id)
-    if contact is None or contact.merged_into_id is not None:
-        raise not_found("contact", contact_id)
-    return contact
+async def get_contact(session: AsyncSession, principal: Principal, *, contact_id: int) -> Contact:
+    """A live contact the principal may see, else 404 (contacts/policy.py)."""
+    return await policy.check_see(session, principal, contact_id)
 
 
 async def contacts_read(session: AsyncSession, contacts: list[Contact]) -> list[ContactRead]:

@@ -17,7 +17,7 @@ from kommutator.clock import now
 from kommutator.contacts.models import Identity
 from kommutator.conversations.files import StoredFile
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
-from kommutator.conversations.queries import manager_of
+from kommutator.conversations.queries import may_see
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
@@ -40,9 +40,7 @@ def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal 
 async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id: int) -> Conversation:
     """Load a conversation the principal may act on, else 404 (never reveal that it exists)."""
     conv = await tx.session.get(Conversation, conversation_id)
-    if conv is None or not (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
-                            or principal.can_see_conversation(team_id=None, assignee_id=None,
-                                                              manager_id=await manager_of(tx.session, conv))):
+    if conv is None or not await may_see(tx.session, principal, conv):
         raise not_found("conversation", conversation_id)
     return conv
 

@@ -11,7 +11,7 @@ from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.conversations import actions, queries
 from kommutator.conversations.files import FileStore
-from kommutator.conversations.models import Attachment, Message
+from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.conversations.schemas import MessageCreate, MessageRead
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
@@ -60,9 +60,11 @@ async def download(rt: RuntimeDep, principal: CurrentPrincipal, attachment_id: I
     async with rt.db.read() as s:
         att = await s.get(Attachment, attachment_id)
         msg = await s.get(Message, att.message_id) if att else None
-        if att is None or msg is None:
+        conv = await s.get(Conversation, msg.conversation_id) if msg else None
+        # A file of a conversation the caller may not see is answered exactly like a missing file: the answer
+        # must not say that the file, or which conversation, exists.
+        if att is None or conv is None or not await queries.may_see(s, principal, conv):
             raise not_found("attachment", attachment_id)
-        await queries.get_conversation(s, principal, msg.conversation_id)  # 404 unless visible
     path = file_store(rt).path(att.storage_key)
     if not path.exists():
         raise ProblemError(410, "file_gone", "The file was removed from storage.")

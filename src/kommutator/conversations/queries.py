@@ -30,11 +30,17 @@ async def manager_of(session: AsyncSession, conv: Conversation) -> int | None:
     return await session.scalar(select(Contact.manager_id).where(Contact.id == conv.contact_id))
 
 
+async def may_see(session: AsyncSession, principal: Principal, conv: Conversation) -> bool:
+    """The same grants as ``visible``, for one loaded conversation (docs/access.md)."""
+    return (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
+            or principal.can_see_conversation(team_id=None, assignee_id=None,
+                                              manager_id=await manager_of(session, conv)))
+
+
 async def get_conversation(session: AsyncSession, principal: Principal, conversation_id: int) -> Conversation:
+    """A conversation the principal may see, else 404 exactly as for one that does not exist."""
     conv = await session.get(Conversation, conversation_id)
-    if conv is None or not (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
-                            or principal.can_see_conversation(team_id=None, assignee_id=None,
-                                                              manager_id=await manager_of(session, conv))):
+    if conv is None or not await may_see(session, principal, conv):
         raise not_found("conversation", conversation_id)
     return conv
 

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.schemas import MAX_ID, Id
-from kommutator.contacts.models import Contact
+from kommutator.contacts.policy import check_see as check_see_contact
 from kommutator.errors import ProblemError, not_found
 from kommutator.quality import actions
 from kommutator.quality.alerts import can_see_alert, do_acknowledge
@@ -229,6 +229,5 @@ async def whisper(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: 
 async def contact_ratings(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> list[RatingRead]:
     """The customer's past ratings, newest first (those of conversations I may see)."""
     async with rt.db.read() as s:
-        if await s.get(Contact, contact_id) is None:
-            raise not_found("contact", contact_id)
+        await check_see_contact(s, principal, contact_id)  # 404 unless the caller may see the contact
         return [RatingRead.model_validate(r) for r in await ratings_of(s, principal, contact_id)]

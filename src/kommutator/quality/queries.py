@@ -9,17 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.auth.principal import Principal
 from kommutator.conversations.models import Conversation
-from kommutator.conversations.queries import manager_of
+from kommutator.conversations.queries import may_see
 from kommutator.quality.models import Rating
 
 
 async def visible(s: AsyncSession, principal: Principal, conversation_id: int) -> bool:
     """The same rule as the conversations API: supervisors, the team, the assignee, the personal manager."""
     conv = await s.get(Conversation, conversation_id)
-    if conv is None:
-        return False
-    return (principal.can_see_conversation(team_id=conv.team_id, assignee_id=conv.assignee_id)
-            or principal.can_see_conversation(team_id=None, assignee_id=None, manager_id=await manager_of(s, conv)))
+    return conv is not None and await may_see(s, principal, conv)
 
 
 async def card_ratings(s: AsyncSession, principal: Principal, contact_id: int) -> list[dict[str, Any]]:

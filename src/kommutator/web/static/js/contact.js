@@ -1,6 +1,7 @@
 // The customer card beside a conversation: who the customer is (identities, personal manager, attributes,
-// consent, their conversations on every channel) and what can be done about it: edit the contact, merge a
-// duplicate into it, and for supervisors split an identity off. The dialogs are native <dialog> elements opened
+// consent, their conversations on every channel) and what can be done about it: edit the contact, and for
+// supervisors choose the personal manager, merge a duplicate into it and split an identity off (the access
+// policy, docs/access.md: agents are not offered what the server would refuse them). The dialogs are native <dialog> elements opened
 // with showModal(), so focus stays inside and Escape closes them.
 // Every value from the server goes into the page as text (dom.js); dialog labels carry data-i18n so that a
 // language switch re-translates an open form without losing what was typed.
@@ -183,8 +184,8 @@ function render() {
     h("div", { class: "contact__actions" },
       button("contact.edit", () => editDialog(c), "btn btn--small",
         { props: { id: "contact-edit", dataset: { focus: "edit" } } }),
-      button("contact.merge", () => mergeDialog(c), "btn btn--small",
-        { props: { id: "contact-merge", dataset: { focus: "merge" } } })),
+      isSupervisor() ? button("contact.merge", () => mergeDialog(c), "btn btn--small",
+        { props: { id: "contact-merge", dataset: { focus: "merge" } } }) : null),
     section("contact.identities", identityList(c), (c.identities || []).length),
     section("contact.attributes", attributeList(c)),
     section("contact.consent", consentList(c)),
@@ -437,8 +438,10 @@ function select(options, value, id) {
   return el;
 }
 
+/** People who may be a personal manager (active agents and supervisors), and the current one whoever it is. */
 function managerOptions(current) {
-  const users = [...state.hooks.users().values()].filter((u) => u.active || u.id === current)
+  const users = [...state.hooks.users().values()]
+    .filter((u) => (u.active && (u.role === "agent" || u.role === "supervisor")) || u.id === current)
     .sort((a, b) => a.name.localeCompare(b.name, lang()));
   const options = [{ value: "", key: "contact.noManager" }, ...users.map((u) => ({ value: u.id, text: u.name }))];
   if (current && !users.some((u) => u.id === current)) options.push({ value: current, text: `#${current}` });
@@ -470,8 +473,7 @@ function editDialog(c) {
       formField("contact.language", "language", select([{ value: "", key: "contact.unset" },
         { value: "en", key: "contact.lang.en" }, { value: "ru", key: "contact.lang.ru" }], c.language,
       "contact-edit-language")),
-      h("div", { class: "field--wide" }, formField("contact.manager", "manager_id",
-        select(managerOptions(c.manager_id), c.manager_id, "contact-edit-manager"), "contact.edit.managerHint"))),
+      h("div", { class: "field--wide" }, managerField(c))),
     h("fieldset", { class: "field attr-set", dataset: { path: "attributes" } },
       tx("legend", "contact.attributes", null, { class: "field__label" }),
       tx("p", "contact.edit.attributesLead", null, { class: "field__hint" }),
@@ -488,6 +490,14 @@ function editDialog(c) {
   dialog.classList.add("kdialog--form");
 }
 
+/** The personal manager: a choice for supervisors; shown, but not changeable, for agents (the server refuses). */
+function managerField(c) {
+  const control = select(managerOptions(c.manager_id), c.manager_id, "contact-edit-manager");
+  if (isSupervisor()) return formField("contact.manager", "manager_id", control, "contact.edit.managerHint");
+  control.disabled = true;
+  return formField("contact.manager", "manager_id", control, "contact.edit.managerSupervisorOnly");
+}
+
 /** What changed in the form, as a ContactUpdate; null when the form is invalid (the fields are marked). */
 function contactChanges(form, c) {
   const value = (id) => form.querySelector(`#${id}`).value.trim();
@@ -499,8 +509,9 @@ function contactChanges(form, c) {
     const v = value(id) || null;
     if (v !== (c[key] || null)) body[key] = v;
   }
-  const manager = value("contact-edit-manager") ? Number(value("contact-edit-manager")) : null;
-  if (manager !== (c.manager_id ?? null)) body.manager_id = manager;
+  const managerSelect = form.querySelector("#contact-edit-manager");
+  const manager = managerSelect.value ? Number(managerSelect.value) : null;
+  if (!managerSelect.disabled && manager !== (c.manager_id ?? null)) body.manager_id = manager;
 
   const before = c.attributes || {};
   const after = {};
