@@ -161,6 +161,20 @@ async def test_forwarded_addresses_count_only_from_trusted_proxies(build):
     assert ips == {"198.51.100.77"}, "the audit log records the client, not the proxy"
 
 
+async def test_the_web_chat_counts_new_chats_per_client_behind_the_proxy(build):
+    _, app, factory = await build(trusted_proxies="127.0.0.1")
+    admin = await factory.user("admin")
+    proxy = tab(app)
+    r = await proxy.post("/api/v1/channels", json={"type": "webchat", "name": "Shop"}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    url = f"/widget/{r.json()['id']}/session"
+    for _ in range(30):  # one visitor's browser starting chat after chat reaches its limit ...
+        assert (await proxy.post(url, json={}, headers={"X-Forwarded-For": "203.0.113.5"})).status_code == 200
+    assert (await proxy.post(url, json={}, headers={"X-Forwarded-For": "203.0.113.5"})).status_code == 429
+    r = await proxy.post(url, json={}, headers={"X-Forwarded-For": "198.51.100.9"})
+    assert r.status_code == 200, "... and the other customers behind the same proxy still get a chat"
+
+
 async def test_trusted_proxies_must_be_addresses_or_networks(settings):
     from kommutator.config import ConfigError, load_settings
 
