@@ -38,7 +38,7 @@ async def check_current_password(rt: Runtime, principal: Principal, password: st
     wrong guesses count against the same limits as logins."""
     if not password:
         raise ProblemError(422, "current_password_required",
-                           "To change your own password, send your current password as current_password.")
+                           "current_password: to change your own password, give your current password as well.")
     async with rt.db.read() as s:
         user = await s.get(User, principal.user_id)
     assert user is not None
@@ -47,7 +47,7 @@ async def check_current_password(rt: Runtime, principal: Principal, password: st
         raise too_many_attempts(wait)
     if not await asyncio.to_thread(verify_password, user.password_hash, password):
         raise ProblemError(403, "wrong_current_password",
-                           "The current password is wrong; type the password you log in with now.")
+                           "current_password: this is not your current password; type the one you log in with now.")
     await rt.login_limiter.reset(account)
     await rt.login_limiter.release(address)
 
