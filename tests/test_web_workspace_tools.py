@@ -247,3 +247,21 @@ def test_an_administrator_changes_their_own_password_only_with_the_current_one(w
     expect(page.locator("#user-form [data-path=password] .field__hint")).to_contain_text("revokes")
     page.click("#user-form .form-cancel")
     watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422", "status of 403"))
+
+
+def test_a_demoted_supervisors_open_workspace_loses_the_supervisor_screens_at_once(watched: Watched,
+                                                                                   server: str) -> None:
+    page = watched.page
+    log_in(page, "olga")
+    live(page)
+    page.click(".mainnav__link[data-section=canned]")
+    expect(page.locator("#admin-view")).to_have_attribute("data-section", "canned")
+    olga = user_id(server, "olga")
+    with ws.admin_api(server) as api:
+        assert api.patch(f"/users/{olga}", json={"role": "agent"}).status_code == 200
+        expect(page.locator("#main-nav")).to_be_hidden()  # told over the socket, not on the next safety refresh
+        expect(page.locator("#admin-view")).to_be_hidden()
+        expect(page.locator("#inbox-view")).to_be_visible()
+        assert api.patch(f"/users/{olga}", json={"role": "supervisor"}).status_code == 200
+    expect(page.locator(".mainnav__link[data-section=canned]")).to_be_visible()
+    watched.assert_clean(allowed_console=NOT_LOGGED_IN)
