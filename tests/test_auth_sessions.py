@@ -14,6 +14,8 @@ from sqlalchemy import select
 from kommutator.app import create_app
 from kommutator.audit.models import AuditEntry
 from kommutator.auth import api as auth_api
+from kommutator.auth.clientip import client_address, parse_networks
+from kommutator.auth.ratelimit import MemoryLimiter
 from kommutator.config import Settings
 from kommutator.runtime import Runtime
 
@@ -127,7 +129,34 @@ async def test_the_limiter_forgets_what_the_minute_has_passed(client, runtime, c
     assert len(runtime.login_limiter) <= 2, "records of attempts older than the window are swept out"
 
 
+async def test_a_flood_of_fresh_keys_cannot_grow_the_limiter_without_bound(clock: Clock):
+    limiter = MemoryLimiter(3, max_keys=100)
+    for i in range(1000):
+        assert await limiter.acquire(f"ip:198.51.{i // 256}.{i % 256}") == 0
+    assert len(limiter) == 100, "past max_keys the least recently touched keys are dropped"
+    for _ in range(3):
+        assert await limiter.acquire("user:a@example.com", "ip:203.0.113.1") == 0
+    assert await limiter.acquire("user:a@example.com", "ip:203.0.113.2") == 61, "nothing counted past the limit"
+    assert await limiter.acquire("ip:203.0.113.2") == 0, "a refused attempt counted against none of its keys"
+
+
 # --- the client address behind reverse proxies ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "client"), [
+    ("10.0.0.2", ["203.0.113.5"], "203.0.113.5"),
+    ("10.0.0.2", ["198.51.100.1, 203.0.113.5"], "203.0.113.5"),
+    ("10.0.0.2", ["203.0.113.5", "10.0.0.9"], "203.0.113.5"),  # two headers read as one list
+    ("10.0.0.2", ["203.0.113.5:4711, [2001:db8::1]:443"], "2001:db8::1"),
+    ("10.0.0.2", ["not-an-address, 10.0.0.7"], "10.0.0.7"),  # garbage left of our proxies is not believed
+    ("10.0.0.2", [], "10.0.0.2"),
+    ("::ffff:10.0.0.2", ["203.0.113.5"], "203.0.113.5"),
+    ("192.0.2.1", ["203.0.113.5"], "192.0.2.1"),  # not a trusted proxy: its header is ignored
+])
+def test_the_client_is_the_right_most_address_no_trusted_proxy_vouches_for(peer, forwarded, client):
+    assert client_address(peer, forwarded, parse_networks(("10.0.0.0/24",))) == client
+
+
 
 
 async def test_forwarded_addresses_count_only_from_trusted_proxies(build):
@@ -206,6 +235,24 @@ async def test_changing_your_own_password_needs_the_current_one_and_ends_your_ot
     assert (await c.get(ME, headers=agent.headers)).status_code == 200, "your own API tokens stay yours"
     assert (await c.post(LOGIN, json={"email": agent.email, "password": PASSWORD})).status_code == 401
     assert (await c.post(LOGIN, json={"email": agent.email, "password": "new-password-1"})).status_code == 200
+
+
+async def test_a_login_whose_password_changes_while_it_is_checked_makes_no_session(client, factory, admin,
+                                                                                   monkeypatch):
+    agent = await factory.user("agent")
+    loop = asyncio.get_running_loop()
+    real = auth_api.verify_password
+
+    def check_while_reset(stored: str | None, password: str) -> bool:
+        ok = real(stored, password)  # right, for the password as it was when the check began ...
+        reset = asyncio.run_coroutine_threadsafe(client.patch(
+            f"/api/v1/users/{agent.id}", json={"password": "reset-meanwhile"}, headers=admin.headers), loop)
+        assert reset.result(60).status_code == 200  # ... and reset by an administrator before the session is made
+        return ok
+
+    monkeypatch.setattr(auth_api, "verify_password", check_while_reset)
+    r = await client.post(LOGIN, json={"email": agent.email, "password": PASSWORD})
+    assert r.status_code == 401 and "set-cookie" not in r.headers, "the old password opened a session"
 
 
 async def test_guessing_the_current_password_is_limited_like_logins(client, runtime, factory):
