@@ -195,7 +195,8 @@ async def test_agents_change_only_their_own_name_password_locale_and_presence(cl
     agent, other = await factory.user("agent"), await factory.user("agent")
     me = f"/api/v1/users/{agent.id}"
     r = await client.patch(me, json={"name": "Agent Smith", "locale": "ru", "presence": "online",
-                                     "password": "a-brand-new-secret"}, headers=agent.headers)
+                                     "password": "a-brand-new-secret", "current_password": PASSWORD},
+                           headers=agent.headers)
     assert r.status_code == 200, r.text
     assert (r.json()["name"], r.json()["locale"], r.json()["presence"]) == ("Agent Smith", "ru", "online")
     for body in ({"role": "admin"}, {"role": "supervisor"}, {"capacity": 50}, {"active": False},

@@ -214,3 +214,54 @@ def test_a_colleague_sees_the_agent_typing(watched: Watched, browser: Browser, s
     finally:
         boss_ctx.close()
     watched.assert_clean(allowed_console=NOT_LOGGED_IN)
+
+
+def test_an_administrator_changes_their_own_password_only_with_the_current_one(watched: Watched) -> None:
+    from .test_web_browser import PASSWORDS
+
+    page = watched.page
+    _, old = PASSWORDS["admin"]
+    log_in(page, "admin")
+    page.click(".mainnav__link[data-section=users]")
+    me = page.locator(".user-row", has=page.locator(".user-row__name", has_text="Alexei Admin"))
+    me.locator(".user-edit").click()
+    expect(page.locator("#user-current-password")).to_be_visible()  # only on your own user
+    page.fill("#user-password", "a-new-admin-password")
+    page.click("#user-form .form-submit")
+    expect(page.locator("#user-form [data-path=current_password] .field__error")).to_be_visible()
+    page.fill("#user-current-password", "not-my-password")
+    page.click("#user-form .form-submit")
+    expect(page.locator("#user-form [data-path=current_password] .field__error")).to_contain_text("not your current")
+    page.fill("#user-current-password", old)
+    page.click("#user-form .form-submit")
+    expect(page.locator("#user-table")).to_be_visible()
+    expect(page.locator("#workspace-view")).to_be_visible()  # the session it was changed in stays
+    me.locator(".user-edit").click()  # and back, for the tests after this one
+    page.fill("#user-password", old)
+    page.fill("#user-current-password", "a-new-admin-password")
+    page.click("#user-form .form-submit")
+    expect(page.locator("#user-table")).to_be_visible()
+    anna = page.locator(".user-row", has=page.locator(".user-row__name", has_text="Anna Petrova"))
+    anna.locator(".user-edit").click()
+    expect(page.locator("#user-current-password")).to_have_count(0)  # someone else's is a reset
+    expect(page.locator("#user-form [data-path=password] .field__hint")).to_contain_text("revokes")
+    page.click("#user-form .form-cancel")
+    watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422", "status of 403"))
+
+
+def test_a_demoted_supervisors_open_workspace_loses_the_supervisor_screens_at_once(watched: Watched,
+                                                                                   server: str) -> None:
+    page = watched.page
+    log_in(page, "olga")
+    live(page)
+    page.click(".mainnav__link[data-section=canned]")
+    expect(page.locator("#admin-view")).to_have_attribute("data-section", "canned")
+    olga = user_id(server, "olga")
+    with ws.admin_api(server) as api:
+        assert api.patch(f"/users/{olga}", json={"role": "agent"}).status_code == 200
+        expect(page.locator("#main-nav")).to_be_hidden()  # told over the socket, not on the next safety refresh
+        expect(page.locator("#admin-view")).to_be_hidden()
+        expect(page.locator("#inbox-view")).to_be_visible()
+        assert api.patch(f"/users/{olga}", json={"role": "supervisor"}).status_code == 200
+    expect(page.locator(".mainnav__link[data-section=canned]")).to_be_visible()
+    watched.assert_clean(allowed_console=NOT_LOGGED_IN)

@@ -173,7 +173,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.add_middleware(IdempotencyMiddleware, get_db=lambda: rt.db)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -58,7 +59,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20_000_000, ge=1024, description="Largest attachment accepted")
     login_attempts_per_minute: int = Field(default=10, ge=1)
     session_hours: int = Field(default=12, ge=1)
-    cookie_secure: bool = False
+    cookie_secure: bool | None = Field(
+        default=None, description="Mark the session cookie Secure; empty: when public_base_url is https")
+    hsts_max_age: int = Field(default=31_536_000, ge=0,
+                              description="Strict-Transport-Security max-age when public_base_url is https; 0: off")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
+                    "comma-separated in the environment")
     db_echo: bool = False
     smtp_listen: str = Field(default="", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$",
                              description="host:port of the built-in SMTP listener for email channels; empty: off")
@@ -114,12 +122,23 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL such as https://support.example.com")
         return value.rstrip("/")
 
-    @field_validator("outbound_allow_hosts", mode="before")
+    @field_validator("outbound_allow_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        networks = []
+        for item in value:
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24") from None
+        return networks
 
     @field_validator("secret_key")
     @classmethod
@@ -133,6 +152,20 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'kommutator.db').resolve()}"
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS: as set, or when users reach the server by an https URL."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.public_base_url.startswith("https://")
+
+    @property
+    def hsts(self) -> str:
+        """The Strict-Transport-Security header value, or "" when the public URL is not https."""
+        if not self.public_base_url.startswith("https://") or not self.hsts_max_age:
+            return ""
+        return f"max-age={self.hsts_max_age}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -114,6 +114,20 @@ class AgentChanged(Event):
 
 
 @dataclass(frozen=True)
+class AccessRevoked(Event):
+    """Login sessions or API tokens of a user stopped being valid: sockets opened with them must close.
+
+    ``reason`` says why (logged_out, password_changed, password_reset, user_deactivated, token_revoked).
+    """
+
+    kind: ClassVar[str] = "access.revoked"
+    user_id: int
+    session_ids: tuple[int, ...] = ()
+    token_ids: tuple[int, ...] = ()
+    reason: str = "session_ended"
+
+
+@dataclass(frozen=True)
 class ContactChanged(Event):
     kind: ClassVar[str] = "contact.changed"
     contact_id: int

@@ -84,10 +84,11 @@ class BodyLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Content-Security-Policy and friends on every response."""
+    """Content-Security-Policy and friends on every response; Strict-Transport-Security when ``hsts`` is set."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: str = "") -> None:
         self.app = app
+        self.extra = ((b"strict-transport-security", hsts.encode()),) if hsts else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,7 +102,7 @@ class SecurityHeadersMiddleware:
                 for name, value in ((b"content-security-policy", CSP.encode()),
                                     (b"x-content-type-options", b"nosniff"),
                                     (b"referrer-policy", b"same-origin"),
-                                    (b"x-frame-options", b"DENY")):
+                                    (b"x-frame-options", b"DENY"), *self.extra):
                     if name not in names:
                         headers.append((name, value))
                 message["headers"] = headers

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from kommutator.auth.ratelimit import LoginLimiter
+from kommutator.auth.ratelimit import Limiter, MemoryLimiter
 from kommutator.config import Settings
 from kommutator.crypto import SecretBox
 from kommutator.db import Database
@@ -23,7 +23,7 @@ class Runtime:
     db: Database
     bus: Bus
     box: SecretBox
-    login_limiter: LoginLimiter
+    login_limiter: Limiter  # password attempts per account and client address (auth/ratelimit.py)
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -34,7 +34,7 @@ class Runtime:
             db=Database(settings.database_url, bus=bus, echo=settings.db_echo),
             bus=bus,
             box=SecretBox(settings.secret_key),
-            login_limiter=LoginLimiter(settings.login_attempts_per_minute),
+            login_limiter=MemoryLimiter(settings.login_attempts_per_minute),
         )
 
     def one(self, kind: type[T], make: Callable[[], T], *, key: str = "") -> T:

@@ -7,6 +7,7 @@ from sqlalchemy import delete, func, select
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.agents.schemas import SkillCreate, SkillLevel, TeamCreate, TeamUpdate, UserCreate, UserUpdate
 from kommutator.audit.actions import do_audit
+from kommutator.auth.actions import do_end_user_sessions
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.db import Tx
@@ -34,10 +35,14 @@ async def do_create_user(tx: Tx, principal: Principal | None, data: UserCreate, 
 
 async def do_update_user(tx: Tx, principal: Principal, user_id: int, data: UserUpdate,
                          *, password_hash: str | None = None) -> User:
+    """Change a user. A password changed ends sessions: the caller's own change keeps only the session it was made
+    in (the API checked the current password first), an administrator's reset of someone else ends all of theirs
+    and revokes their API tokens; deactivation ends all and revokes all, so reactivation revives nothing."""
     user = await tx.session.get(User, user_id)
     if user is None:
         raise not_found("user", user_id)
     fields = data.model_dump(exclude_unset=True)
+    fields.pop("current_password", None)
     own = {"name", "password", "locale", "presence"}
     if not principal.is_admin and (user_id != principal.user_id or not set(fields) <= own):
         raise ProblemError(403, "admin_required",
@@ -51,6 +56,8 @@ async def do_update_user(tx: Tx, principal: Principal, user_id: int, data: UserU
         if value is None:
             raise ProblemError(422, "validation_failed", f"{key}: may not be null.")
         if key == "password":
+            if password_hash is None:
+                raise ValueError("do_update_user: a password change needs its hash")
             user.password_hash = password_hash
         elif key == "presence":
             user.presence = value
@@ -59,9 +66,16 @@ async def do_update_user(tx: Tx, principal: Principal, user_id: int, data: UserU
             setattr(user, key, value)
     user.updated_at = now()
     do_audit(tx, principal, "user.updated", "user", user_id, fields=sorted(fields))
-    routing_fields = sorted(set(fields) & {"presence", "capacity", "active", "channel_weights"})
-    if routing_fields:
-        tx.publish(AgentChanged(user_id=user_id, changes={k: fields[k] for k in routing_fields}))
+    if fields.get("active") is False:
+        await do_end_user_sessions(tx, user_id, reason="user_deactivated", revoke_tokens=True)
+    elif "password" in fields and user_id == principal.user_id:
+        await do_end_user_sessions(tx, user_id, reason="password_changed", keep_session_id=principal.session_id)
+    elif "password" in fields:
+        await do_end_user_sessions(tx, user_id, reason="password_reset", revoke_tokens=True)
+    # Routing hears presence, capacity and the like; open sockets are re-filtered on a role change.
+    announced = sorted(set(fields) & {"presence", "capacity", "active", "channel_weights", "role"})
+    if announced:
+        tx.publish(AgentChanged(user_id=user_id, changes={k: fields[k] for k in announced}))
     return user
 
 
@@ -94,8 +108,26 @@ async def do_delete_team(tx: Tx, principal: Principal, team_id: int) -> None:
     team = await tx.session.get(Team, team_id)
     if team is None:
         raise not_found("team", team_id)
+    members = set((await tx.session.execute(select(TeamMember.user_id).where(
+        TeamMember.team_id == team_id))).scalars())
+    await tx.session.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
     await tx.session.delete(team)
     do_audit(tx, principal, "team.deleted", "team", team_id, name=team.name)
+    await _announce_teams(tx, members)
+
+
+async def _announce_teams(tx: Tx, user_ids: set[int]) -> None:
+    """Tell listeners each user's teams now (open sockets are re-filtered at once; routing looks again)."""
+    if not user_ids:
+        return
+    await tx.session.flush()
+    rows = (await tx.session.execute(select(TeamMember.user_id, TeamMember.team_id).where(
+        TeamMember.user_id.in_(user_ids)))).all()
+    teams: dict[int, list[int]] = {u: [] for u in user_ids}
+    for user_id, team_id in rows:
+        teams[user_id].append(team_id)
+    for user_id in sorted(user_ids):
+        tx.publish(AgentChanged(user_id=user_id, changes={"team_ids": sorted(teams[user_id])}))
 
 
 async def do_set_team_members(tx: Tx, principal: Principal, team_id: int, user_ids: list[int]) -> None:
@@ -105,10 +137,13 @@ async def do_set_team_members(tx: Tx, principal: Principal, team_id: int, user_i
     found = set((await tx.session.execute(select(User.id).where(User.id.in_(wanted)))).scalars())
     if missing := sorted(wanted - found):
         raise ProblemError(422, "user_not_found", f"These user ids do not exist: {missing}.")
+    before = set((await tx.session.execute(select(TeamMember.user_id).where(
+        TeamMember.team_id == team_id))).scalars())
     await tx.session.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
     tx.session.add_all([TeamMember(team_id=team_id, user_id=u) for u in sorted(wanted)])
     do_audit(tx, principal, "team.members_set", "team", team_id, user_ids=sorted(wanted))
     tx.publish(AgentChanged(user_id=principal.user_id, changes={"team_members": team_id}))
+    await _announce_teams(tx, before ^ wanted)
 
 
 async def do_create_skill(tx: Tx, principal: Principal, data: SkillCreate) -> Skill:

@@ -22,6 +22,7 @@ from kommutator.agents.schemas import (
     UserSkills,
     UserUpdate,
 )
+from kommutator.auth.api import check_current_password
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.auth.passwords import hash_password
 from kommutator.common.pagination import decode_cursor, encode_cursor
@@ -72,6 +73,13 @@ async def get_user(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id) -> 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
 async def update_user(rt: RuntimeDep, principal: CurrentPrincipal, user_id: Id, body: UserUpdate) -> UserRead:
+    """Change a user (yourself: name, password, language, presence; administrators: anyone, anything).
+
+    Your own new password needs ``current_password`` and ends your other sessions; an administrator's reset of
+    someone else's password ends all their sessions and revokes their API tokens; deactivation does both.
+    """
+    if body.password is not None and user_id == principal.user_id:
+        await check_current_password(rt, principal, body.current_password)
     password_hash = await asyncio.to_thread(hash_password, body.password) if body.password else None
 
     async def job(tx: Tx) -> User:

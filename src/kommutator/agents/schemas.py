@@ -31,7 +31,12 @@ class UserCreate(Strict):
 
 class UserUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    password: str | None = Field(default=None, min_length=8, max_length=1024,
+                                 description="A new password. Changing your own ends your other sessions and needs "
+                                             "current_password; an administrator's reset of someone else's ends all "
+                                             "their sessions and revokes their API tokens")
+    current_password: str | None = Field(default=None, min_length=1, max_length=1024,
+                                         description="Your current password; required to change your own password")
     role: Role | None = None
     locale: Locale | None = None
     capacity: int | None = Field(default=None, ge=0, le=100)

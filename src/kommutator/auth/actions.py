@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from kommutator.agents.models import User
 from kommutator.audit.actions import do_audit
@@ -15,10 +15,19 @@ from kommutator.clock import now
 from kommutator.crypto import new_token, token_hash
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.events import AccessRevoked
 
 
-async def do_start_session(tx: Tx, user: User, *, hours: int, ip: str, user_agent: str) -> tuple[str, str]:
-    """Create a login session; return the cookie value and the CSRF token."""
+async def do_start_session(tx: Tx, user_id: int, *, verified_hash: str | None, hours: int, ip: str,
+                           user_agent: str) -> tuple[str, str]:
+    """Create a login session; return the cookie value and the CSRF token.
+
+    The password was checked outside the writer: if the user was deactivated or their password changed since
+    (``verified_hash`` is what was checked), no session is made, so none survives that change.
+    """
+    user = await tx.session.get(User, user_id, with_for_update=True)
+    if user is None or not user.active or user.password_hash != verified_hash:
+        raise ProblemError(401, "invalid_credentials", "The email or password is wrong.")
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     tx.session.add(AuthSession(token_hash=token_hash(cookie), csrf_token=csrf, user_id=user.id,
@@ -34,6 +43,28 @@ async def do_start_session(tx: Tx, user: User, *, hours: int, ip: str, user_agen
 async def do_end_session(tx: Tx, principal: Principal) -> None:
     if principal.session_id is not None:
         await tx.session.execute(delete(AuthSession).where(AuthSession.id == principal.session_id))
+        tx.publish(AccessRevoked(user_id=principal.user_id, session_ids=(principal.session_id,),
+                                 reason="logged_out"))
+
+
+async def do_end_user_sessions(tx: Tx, user_id: int, *, reason: str, keep_session_id: int | None = None,
+                               revoke_tokens: bool = False) -> None:
+    """End every login session of a user but ``keep_session_id`` (and revoke their API tokens if asked);
+    their open sockets close after the commit."""
+    stmt = select(AuthSession.id).where(AuthSession.user_id == user_id)
+    if keep_session_id is not None:
+        stmt = stmt.where(AuthSession.id != keep_session_id)
+    session_ids = tuple((await tx.session.execute(stmt)).scalars())
+    if session_ids:
+        await tx.session.execute(delete(AuthSession).where(AuthSession.id.in_(session_ids)))
+    token_ids: tuple[int, ...] = ()
+    if revoke_tokens:
+        token_ids = tuple((await tx.session.execute(select(ApiToken.id).where(
+            ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)))).scalars())
+        if token_ids:
+            await tx.session.execute(update(ApiToken).where(ApiToken.id.in_(token_ids)).values(revoked_at=now()))
+    if session_ids or token_ids:
+        tx.publish(AccessRevoked(user_id=user_id, session_ids=session_ids, token_ids=token_ids, reason=reason))
 
 
 async def do_create_api_token(tx: Tx, principal: Principal, name: str) -> tuple[ApiToken, str]:
@@ -56,4 +87,5 @@ async def do_revoke_api_token(tx: Tx, principal: Principal, token_id: int) -> Ap
     if row.revoked_at is None:
         row.revoked_at = now()
         do_audit(tx, principal, "api_token.revoked", "api_token", token_id, name=row.name)
+        tx.publish(AccessRevoked(user_id=row.user_id, token_ids=(row.id,), reason="token_revoked"))
     return row

@@ -13,13 +13,43 @@ from kommutator.auth import actions
 from kommutator.auth.deps import SESSION_COOKIE, CurrentPrincipal, RuntimeDep, client_ip
 from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.auth.passwords import verify_password
+from kommutator.auth.principal import Principal
 from kommutator.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, LoginRequest, Me
 from kommutator.common.schemas import Id
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
-from kommutator.realtime.api import hub_of
+from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["auth"])
+
+
+def too_many_attempts(wait: int) -> ProblemError:
+    return ProblemError(429, "too_many_login_attempts", f"Too many failed logins; try again in {wait} seconds.",
+                        headers={"Retry-After": str(wait)})
+
+
+def login_keys(email: str, ip: str) -> tuple[str, str]:
+    """The limiter's keys of a password check: the account and the client address."""
+    return f"user:{email.strip().lower()}", f"ip:{ip}"
+
+
+async def check_current_password(rt: Runtime, principal: Principal, password: str | None) -> None:
+    """Refuse changing one's own password without the current one (a borrowed session or token is not enough);
+    wrong guesses count against the same limits as logins."""
+    if not password:
+        raise ProblemError(422, "current_password_required",
+                           "current_password: to change your own password, give your current password as well.")
+    async with rt.db.read() as s:
+        user = await s.get(User, principal.user_id)
+    assert user is not None
+    account, address = keys = login_keys(user.email, principal.ip)
+    if wait := await rt.login_limiter.acquire(*keys):
+        raise too_many_attempts(wait)
+    if not await asyncio.to_thread(verify_password, user.password_hash, password):
+        raise ProblemError(403, "wrong_current_password",
+                           "current_password: this is not your current password; type the one you log in with now.")
+    await rt.login_limiter.reset(account)
+    await rt.login_limiter.release(address)
 
 
 @router.post("/auth/login", response_model=Me)
@@ -27,27 +57,29 @@ async def login(rt: RuntimeDep, body: LoginRequest, request: Request, response: 
     """Log in with email and password; sets the session cookie and returns the CSRF token."""
     email = body.email.strip().lower()
     ip = client_ip(request)
-    keys = (f"user:{email}", f"ip:{ip}")
-    wait = rt.login_limiter.retry_after(*keys)
-    if wait:
-        raise ProblemError(429, "too_many_login_attempts",
-                           f"Too many failed logins; try again in {wait} seconds.",
-                           headers={"Retry-After": str(wait)})
+    account, address = keys = login_keys(email, ip)
+    # The attempt is counted before the password is checked: parallel guesses cannot all be let through.
+    if wait := await rt.login_limiter.acquire(*keys):
+        raise too_many_attempts(wait)
     async with rt.db.read() as s:
         user = (await s.execute(select(User).where(User.email == email))).scalar_one_or_none()
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, body.password)
     if user is None or not user.active or not ok:
-        rt.login_limiter.failed(*keys)
         raise ProblemError(401, "invalid_credentials", "The email or password is wrong.")
-    rt.login_limiter.succeeded(f"user:{email}")
+    # The owner proved themselves: the account's failures are forgotten, and this attempt does not count
+    # against the address (colleagues behind one office address are not locked out by each other's logins).
+    await rt.login_limiter.reset(account)
+    await rt.login_limiter.release(address)
+    verified_hash = user.password_hash
 
     async def job(tx: Tx) -> tuple[str, str]:
-        return await actions.do_start_session(tx, user, hours=rt.settings.session_hours, ip=ip,
+        return await actions.do_start_session(tx, user.id, verified_hash=verified_hash,
+                                              hours=rt.settings.session_hours, ip=ip,
                                               user_agent=request.headers.get("user-agent", ""))
 
     cookie, csrf = await rt.db.write(job)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=rt.settings.session_hours * 3600, httponly=True,
-                        samesite="lax", secure=rt.settings.cookie_secure, path="/")
+                        samesite="lax", secure=rt.settings.secure_cookies, path="/")
     async with rt.db.read() as s:
         (read,) = await users_read(s, [user])
     return Me(user=read, csrf_token=csrf)
@@ -55,9 +87,7 @@ async def login(rt: RuntimeDep, body: LoginRequest, request: Request, response: 
 
 @router.post("/auth/logout", status_code=204)
 async def logout(rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
-    await rt.db.write(lambda tx: actions.do_end_session(tx, principal))
-    if principal.session_id is not None:  # this server's open screens of the session stop hearing events
-        hub_of(rt).end(session_id=principal.session_id)
+    await rt.db.write(lambda tx: actions.do_end_session(tx, principal))  # its sockets close (AccessRevoked)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from starlette.requests import HTTPConnection
 
 from kommutator.agents.models import TeamMember, User
+from kommutator.auth.clientip import client_address, parse_networks
 from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
@@ -22,7 +23,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def client_ip(request: HTTPConnection) -> str:
-    return request.client.host if request.client else ""
+    """The client's address: the peer's, or behind a trusted reverse proxy the one it forwarded (clientip.py)."""
+    peer = request.client.host if request.client else ""
+    runtime = getattr(request.app.state, "runtime", None) if "app" in request.scope else None
+    proxies: list[str] = runtime.settings.trusted_proxies if runtime is not None else []
+    if not proxies:
+        return peer
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), parse_networks(tuple(proxies)))
 
 
 async def _load_principal(rt: Runtime, user: User, *, token_id: int | None, session_id: int | None,
@@ -82,6 +89,24 @@ async def authenticate(request: HTTPConnection, rt: Annotated[Runtime, Depends(g
             raise ProblemError(403, "csrf_failed",
                                "Missing or wrong X-CSRF-Token header; use the token returned at login.")
     return await _load_principal(rt, user, token_id=None, session_id=session.id, ip=ip)
+
+
+async def reload_principal(rt: Runtime, principal: Principal) -> Principal | None:
+    """The principal as the database says now (role, teams), or None when its session or token has ended."""
+    async with rt.db.read() as s:
+        user = await s.get(User, principal.user_id)
+        if user is None or not user.active:
+            return None
+        if principal.token_id is not None:
+            alive = await s.scalar(select(ApiToken.id).where(ApiToken.id == principal.token_id,
+                                                             ApiToken.revoked_at.is_(None)))
+        else:
+            alive = await s.scalar(select(AuthSession.id).where(AuthSession.id == principal.session_id,
+                                                                AuthSession.expires_at > now()))
+        if alive is None:
+            return None
+    return await _load_principal(rt, user, token_id=principal.token_id, session_id=principal.session_id,
+                                 ip=principal.ip)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from starlette.websockets import WebSocketDisconnect
 
 from kommutator.agents.models import User
-from kommutator.auth.deps import authenticate
+from kommutator.auth.deps import authenticate, reload_principal
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.db import Tx
@@ -67,9 +67,17 @@ async def realtime(ws: WebSocket) -> None:
     if not _same_origin(ws, rt):
         await ws.close(code=4403, reason="origin_not_allowed")
         return
-    await ws.accept()
     hub = hub_of(rt)
     conn = hub.open(principal)
+    # Read the rights again now that the hub would hear of any change: a password change, a revoked token or a
+    # demotion committed while this socket was being authenticated is not missed.
+    fresh = await reload_principal(rt, principal)
+    if fresh is None:
+        hub.close(conn)
+        await ws.close(code=4401, reason="session_ended")
+        return
+    hub.reload(conn, fresh)
+    await ws.accept()
     if principal.token_id is None and hub.count_for(principal.user_id) == 1:
         await _set_presence(rt, principal, "online")
     await ws.send_json({"kind": "hello", "user_id": principal.user_id})
@@ -80,7 +88,7 @@ async def realtime(ws: WebSocket) -> None:
             if payload is None:  # fell too far behind: reconnect and catch up
                 await ws.close(code=4408, reason="too_slow")
                 return
-            if CLOSE in payload:  # logged out or deactivated: this socket may hear nothing more
+            if CLOSE in payload:  # logged out, deactivated, password changed, token revoked: nothing more
                 await ws.close(code=int(payload[CLOSE]), reason=str(payload.get("reason", "")))
                 return
             await ws.send_json(payload)
@@ -92,6 +100,7 @@ async def realtime(ws: WebSocket) -> None:
             if frame["type"] == "websocket.disconnect":
                 return
             if frame.get("text"):
+                typing.principal = conn.principal  # the hub keeps it current as rights change
                 await typing.handle(frame["text"])  # anything else the screen sends is ignored
 
     tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}

@@ -9,11 +9,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kommutator.auth.principal import Principal
-from kommutator.events import AgentChanged, Bus, ConversationEvent, ConversationUpdated, Event, NotificationCreated
+from kommutator.events import (
+    AccessRevoked,
+    AgentChanged,
+    Bus,
+    ConversationEvent,
+    ConversationUpdated,
+    Event,
+    NotificationCreated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,7 @@ class Hub:
         self._seq = itertools.count(1)
         bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated))
         bus.subscribe(self._on_agent, kinds=(AgentChanged,))
+        bus.subscribe(self._on_revoked, kinds=(AccessRevoked,))
 
     def open(self, principal: Principal) -> Connection:
         conn = Connection(principal)
@@ -57,24 +67,62 @@ class Hub:
     def close(self, conn: Connection) -> None:
         self._connections.discard(conn)
 
-    def end(self, *, user_id: int | None = None, session_id: int | None = None, reason: str = "session_ended") -> int:
-        """Close the sockets of a user (deactivated) or of one login session (logged out); return how many."""
+    def end(self, *, user_id: int, session_ids: Iterable[int] | None = None, token_ids: Iterable[int] = (),
+            reason: str = "session_ended") -> int:
+        """Close sockets of a user: all of them (``session_ids`` None, no ``token_ids``), or those opened with the
+        given login sessions or API tokens; return how many."""
+        sessions = None if session_ids is None else set(session_ids)
+        tokens = set(token_ids)
+        everything = sessions is None and not tokens
         ended = 0
         for conn in list(self._connections):
             p = conn.principal
-            if (user_id is not None and p.user_id == user_id) or (session_id is not None
-                                                                  and p.session_id == session_id):
-                while not conn.queue.empty():  # what was queued is moot; the socket task waits on this queue
-                    conn.queue.get_nowait()
-                conn.queue.put_nowait({CLOSE: 4401, "reason": reason})
-                conn.overflowed = True  # nothing more is queued for it
+            if p.user_id != user_id:
+                continue
+            if everything or (p.session_id is not None and p.session_id in (sessions or ())) \
+                    or (p.token_id is not None and p.token_id in tokens):
+                self._close(conn, 4401, reason)
                 ended += 1
         return ended
+
+    @staticmethod
+    def _close(conn: Connection, code: int, reason: str) -> None:
+        while not conn.queue.empty():  # what was queued is moot; the socket task waits on this queue
+            conn.queue.get_nowait()
+        conn.queue.put_nowait({CLOSE: code, "reason": reason})
+        conn.overflowed = True  # nothing more is queued for it
+
+    async def _on_revoked(self, event: Event) -> None:
+        assert isinstance(event, AccessRevoked)
+        self.end(user_id=event.user_id, session_ids=event.session_ids, token_ids=event.token_ids,
+                 reason=event.reason)
 
     async def _on_agent(self, event: Event) -> None:
         assert isinstance(event, AgentChanged)
         if event.changes.get("active") is False:  # a deactivated user hears nothing more, on any process
             self.end(user_id=event.user_id, reason="user_deactivated")
+            return
+        role, team_ids = event.changes.get("role"), event.changes.get("team_ids")
+        if role is None and team_ids is None:
+            return
+        # Rights changed: from this event on, the user's open sockets hear only what the new rights let them see,
+        # and each screen is told to read its lists again.
+        for conn in list(self._connections):
+            p = conn.principal
+            if p.user_id != event.user_id or conn.overflowed:
+                continue
+            conn.principal = replace(p, role=role if role is not None else p.role,
+                                     team_ids=frozenset(team_ids) if team_ids is not None else p.team_ids)
+            try:
+                conn.queue.put_nowait({"seq": next(self._seq), "kind": "access.changed", "user_id": p.user_id,
+                                       "role": conn.principal.role, "team_ids": sorted(conn.principal.team_ids)})
+            except asyncio.QueueFull:
+                self._close(conn, 4408, "too_slow")
+
+    def reload(self, conn: Connection, principal: Principal) -> None:
+        """Put the principal as just read from the database on a connection (closing the race with its opening)."""
+        if conn in self._connections and not conn.overflowed:
+            conn.principal = principal
 
     def count_for(self, user_id: int) -> int:
         return sum(1 for c in self._connections if c.principal.user_id == user_id)

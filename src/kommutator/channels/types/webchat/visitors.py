@@ -35,12 +35,11 @@ def check_rate(rt: Runtime, kind: str, key: str) -> None:
     """Count one more new visitor (``kind`` "visitor") or message ("message") for ``key``; 429 over the limit."""
     per_minute = NEW_VISITORS_PER_MINUTE if kind == "visitor" else MESSAGES_PER_MINUTE
     limiter = _limiter(rt, f"webchat_{kind}_limiter", per_minute)
-    wait = limiter.retry_after(key)
+    wait = limiter.hit(key)  # checked and counted in one step
     if wait:
         what = "new chats from your address" if kind == "visitor" else "messages"
         raise ProblemError(429, "too_many_requests", f"Too many {what} in a minute; try again in {wait} s.",
                            headers={"Retry-After": str(wait)})
-    limiter.failed(key)
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,23 @@ function catchUpAll() {
   loadNotifications();
 }
 
+/** The user's role or teams changed: the socket already hears only what the new rights allow; the screen reads
+ * who it is and its lists again (a section no longer allowed falls back to the inbox). */
+async function accessChanged() {
+  try {
+    const me = await get("/auth/me");
+    if (!state.me) return;
+    state.me = me.user;
+    renderMe();
+    show(el.nav, isSupervisor());
+    for (const link of el.navLinks) show(link, sectionAllowed(link.dataset.section));
+    route();
+    loadNotifications();
+  } catch (err) {
+    failed(err);
+  }
+}
+
 function contactNameOf(id) {
   const row = el.list.querySelector(`.conv-row[data-id="${id}"] .conv-row__name`);
   return row ? row.textContent : t("msg.customer");
@@ -291,6 +308,9 @@ function onEvent(event) {
   switch (event.kind) {
     case "session.ended":
       toLogin(t("error.sessionExpired"));
+      return;
+    case "access.changed":
+      accessChanged();
       return;
     case "message.created":
       scheduleList();
@@ -399,7 +419,7 @@ async function boot() {
   };
   hooks.detailChanged = fillChannels;
   initAdmin({ root: el.admin, onError: failed, onChannelsChanged: loadDirectory });
-  initPeople({ root: el.admin, onError: failed, onChanged: loadDirectory });
+  initPeople({ root: el.admin, onError: failed, onChanged: loadDirectory, me: () => state.me });
   initContact({ root: el.contactBody, me: () => state.me, users: () => state.users, channels: () => state.channels,
     onError: failed, onChanged: () => Promise.all([refreshDetail(), refreshList()]), openConversation });
   initComposer(live);

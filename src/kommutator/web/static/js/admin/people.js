@@ -12,11 +12,11 @@ const NEEDS = { users: ["users", "teams", "skills"], teams: ["teams", "users"], 
   canned: ["canned", "teams"] };
 const PATHS = { users: "/users?limit=200", teams: "/teams", skills: "/skills", canned: "/canned-responses" };
 
-const s = { root: null, onError: () => {}, onChanged: () => {}, section: null, mode: "list", editing: null,
-  data: {}, notice: null, request: 0 };
+const s = { root: null, onError: () => {}, onChanged: () => {}, me: () => null, section: null, mode: "list",
+  editing: null, data: {}, notice: null, request: 0 };
 
-export function initPeople({ root, onError, onChanged }) {
-  Object.assign(s, { root, onError, onChanged });
+export function initPeople({ root, onError, onChanged, me }) {
+  Object.assign(s, { root, onError, onChanged, me: me || (() => null) });
 }
 
 export function resetPeople() {
@@ -116,6 +116,10 @@ function userForm() {
   const email = input(u ? u.email : "", { id: "user-email", maxlength: 254 }, "email");
   email.disabled = Boolean(u);
   const password = input("", { id: "user-password", autocomplete: "new-password", maxlength: 1024 }, "password");
+  // Your own password changes only with the current one; someone else's is a reset that logs them out everywhere.
+  const self = Boolean(u && s.me() && s.me().id === u.id);
+  const current = self ? input("", { id: "user-current-password", autocomplete: "current-password", maxlength: 1024 },
+    "password") : null;
   const role = select(["agent", "supervisor", "admin"].map((r) => ({ value: r, key: `people.role.${r}` })),
     u ? u.role : "agent", { id: "user-role" });
   const capacity = input(u ? u.capacity : 5, { id: "user-capacity", min: 0, max: 100 }, "number");
@@ -133,6 +137,7 @@ function userForm() {
     form("user-form", u ? "admin.save" : "people.users.create", () => go("list"), async () => {
       const body = { name: nameIn.value.trim(), role: role.value, capacity: Number(capacity.value), locale: locale.value };
       if (password.value) body.password = password.value;
+      if (password.value && current) body.current_password = current.value;
       let user;
       if (u) user = await patch(`/users/${u.id}`, body);
       else user = await post("/users", { ...body, email: email.value.trim(), password: password.value });
@@ -153,7 +158,9 @@ function userForm() {
       field("people.user.name", nameIn, { path: "name", required: true }),
       field("people.user.email", email, { path: "email", required: !u }),
       field(u ? "people.user.newPassword" : "people.user.password", password,
-        { path: "password", required: !u, hintKey: "people.user.passwordHint" }),
+        { path: "password", required: !u, hintKey: !u ? "people.user.passwordHint"
+          : self ? "people.user.ownPasswordHint" : "people.user.resetHint" }),
+      current ? field("people.user.currentPassword", current, { path: "current_password" }) : null,
       field("people.user.role", role, { path: "role" }),
       field("people.user.capacity", capacity, { path: "capacity", hintKey: "people.user.capacityHint" }),
       field("people.user.locale", locale, { path: "locale" })),
