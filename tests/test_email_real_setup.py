@@ -1,0 +1,266 @@
+"""The email channel in a real mail set-up (issues 12 and 22): what a sending MTA such as Postfix delivers
+(bare-LF lines, lines over 64 KiB, a dot after a bare LF), what people send that is not text (an Outlook
+.msg, a multipart without its boundary), raw mail kept byte for byte (windows-1251, KOI8-R), attachment
+names with every printable character, and replies through a relay that wants a qualified HELO name.
+
+Real SMTP exchanges on loopback: smtplib or a raw socket against our listener, our replies against an
+aiosmtpd relay that refuses a non-qualified HELO name as Postfix does (at RCPT, smtpd_delay_reject=yes).
+"""
+
+# The email channel's fixtures are imported by name below, and tests take them as arguments (F811).
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import smtplib
+import socket
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from kommutator.channels.types.email import SmtpListener
+from kommutator.channels.types.email.parsing import parse_email
+from kommutator.ingest.actions import raw_body
+from kommutator.ingest.models import InboundEvent
+
+# Fixtures and helpers of the email channel's main tests (pytest finds fixtures by name in this module).
+from .test_channel_email import (  # noqa: F401
+    CUSTOMER,
+    SUPPORT,
+    Provider,
+    channel,
+    channel_settings,
+    clock,
+    conversation,
+    count,
+    host,
+    inbound_messages,
+    listener,
+    mail,
+    mailbox,
+    provider,
+    reply,
+    settings,
+    worker,
+)
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def send_bytes(port: int, data: bytes, *, mail_from: str = CUSTOMER, to: str = SUPPORT) -> str:
+    """Deliver ``data`` with smtplib exactly as given (bytes are not converted to CRLF, as a sending server
+    that stored the mail with bare LF line ends would); the final answer as 'CODE text'."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.sender.example", timeout=30) as client:
+            client.ehlo()
+            client.sendmail(mail_from, [to], data)
+            return "250 delivered"
+    except smtplib.SMTPResponseException as exc:
+        error = exc.smtp_error
+        return f"{exc.smtp_code} {error.decode() if isinstance(error, bytes) else error}"
+
+
+def raw_exchange(port: int, commands: list[bytes]) -> list[bytes]:
+    """Speak SMTP on a socket, byte for byte; the server's reply lines after each command."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        stream = sock.makefile("rb")
+        stream.readline()  # greeting
+        for command in commands:
+            sock.sendall(command)
+            lines = [stream.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(stream.readline())
+            answers.append(lines[-1])
+    return answers
+
+
+async def stored_raw(runtime) -> list[bytes]:  # type: ignore[no-untyped-def]
+    async with runtime.db.read() as s:
+        rows = (await s.execute(select(InboundEvent).order_by(InboundEvent.id))).scalars().all()
+    return [raw_body(row) for row in rows]
+
+
+# --- What a sending MTA delivers (issue 12) --------------------------------------------------------------
+
+
+async def test_a_bare_lf_mail_over_64_kib_is_taken_with_its_lines_normalised(runtime, listener, clock):
+    lines = [f"Строка {n}: заказ 1042 всё ещё не пришёл, проверьте, пожалуйста." for n in range(1100)]
+    body = "\n".join([lines[0], ".точка в начале строки", *lines[1:]])
+    raw = (f"From: Анна <{CUSTOMER}>\nTo: {SUPPORT}\nSubject: long\nMessage-ID: <lf@customer.example>\n"
+           "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+           f"{body}\n").encode()
+    assert len(raw) > 64 * 1024 and b"\r" not in raw
+    answer = await asyncio.to_thread(send_bytes, listener.port, raw)
+    assert answer.startswith("250"), f"a bare-LF mail must not bounce (Postfix takes it): {answer}"
+    (message,) = await inbound_messages(runtime)
+    assert message.text.startswith(lines[0]) and message.text.endswith(lines[-1])
+    assert "\n.точка в начале строки\n" in message.text, "the dot smtplib doubled is undone"
+    (stored,) = await stored_raw(runtime)
+    # smtplib ends the data with CRLF before the final dot; bare LF is stored as CRLF, as Postfix delivers it.
+    assert stored.endswith(raw.replace(b"\n", b"\r\n") + b"\r\n")
+
+
+async def test_a_line_over_64_kib_is_taken_whole(runtime, listener, clock):
+    long_line = "x" * 90_000  # over 64 KiB, under the 100,000 characters a message shows
+    raw = (f"From: {CUSTOMER}\r\nTo: {SUPPORT}\r\nSubject: one long line\r\nMessage-ID: <long@customer.example>"
+           f"\r\n\r\nstart {long_line} end\r\n").encode()
+    answer = await asyncio.to_thread(send_bytes, listener.port, raw)
+    assert answer.startswith("250"), f"a long line must not be refused for good ('500 Line too long'): {answer}"
+    (message,) = await inbound_messages(runtime)
+    assert message.text == f"start {long_line} end"
+
+
+async def test_only_crlf_dot_crlf_ends_the_mail(runtime, listener, clock):
+    """A dot after a bare LF is content: no second mail can be smuggled into one (CVE-2023-51764)."""
+    smuggled = (b"From: mallory@evil.example\r\nSubject: one\r\nMessage-ID: <one@evil.example>\r\n\r\nfirst\n.\n"
+                b"MAIL FROM:<ceo@shop.example>\r\nRCPT TO:<support@shop.example>\r\nDATA\r\n"
+                b"From: ceo@shop.example\r\nSubject: smuggled\r\n\r\npay now\r\n.\r\n")
+    answers = await asyncio.to_thread(raw_exchange, listener.port, [
+        b"EHLO mx.evil.example\r\n", b"MAIL FROM:<mallory@evil.example>\r\n", b"RCPT TO:<support@shop.example>\r\n",
+        b"DATA\r\n", smuggled, b"QUIT\r\n"])
+    assert [a[:3] for a in answers] == [b"250", b"250", b"250", b"354", b"250", b"221"]
+    (message,) = await inbound_messages(runtime)
+    assert "pay now" in message.payload["email"]["text"] and "MAIL FROM" in message.text
+
+
+async def test_a_mail_over_the_size_cap_on_one_line_is_refused_with_552_and_the_session_goes_on(
+        runtime, host, channel, clock):
+    small = SmtpListener(host, max_message_bytes=100_000)
+    await small.start("127.0.0.1", 0)
+    try:
+        huge = b"Subject: big\r\n\r\n" + b"y" * 300_000 + b"\r\n"
+        answer = await asyncio.to_thread(send_bytes, small.port, huge)
+        assert answer.startswith("552"), answer
+        assert (await asyncio.to_thread(send_bytes, small.port, mail())).startswith("250")
+    finally:
+        await small.stop()
+    assert len(await inbound_messages(runtime)) == 1
+
+
+# --- Content that is not text (issue 12) ----------------------------------------------------------------
+
+
+def binary_file(size: int, magic: bytes = OLE_MAGIC) -> bytes:
+    """Binary data like an Outlook .msg (NUL bytes, controls); without lone CR and LF, which SMTP cannot carry,
+    and ending with CRLF, as every mail does."""
+    rng = random.Random(7)
+    data = bytes(b for b in rng.randbytes(size * 2) if b not in (10, 13))[:size]
+    return magic + b"\x00" * 64 + data + b"\r\n"
+
+
+async def test_an_outlook_msg_sent_as_the_mail_is_kept_as_an_attachment(client, admin, runtime, listener, clock):
+    msg_file = binary_file(150_000)
+    answer = await asyncio.to_thread(send_bytes, listener.port, msg_file)
+    assert answer.startswith("250"), answer
+    (message,) = await inbound_messages(runtime)
+    shown = (await conversation(client, admin, message.conversation_id))["messages"][0]
+    assert len(shown["text"]) < 500, "no wall of garbled characters"
+    assert "could not be shown as text" in shown["text"] and "не удалось показать как текст" in shown["text"]
+    assert "message.msg" in shown["text"]
+    (att,) = shown["attachments"]
+    assert (att["filename"], att["content_type"]) == ("message.msg", "application/vnd.ms-outlook")
+    got = await client.get(f"/api/v1/attachments/{att['id']}", headers=admin.headers)
+    assert got.content == msg_file
+
+
+async def test_a_mail_whose_body_is_a_binary_file_keeps_its_headers_and_attaches_the_body(
+        client, admin, runtime, listener, clock):
+    pdf_like = binary_file(20_000, magic=b"%PDF-1.7\x00")
+    raw = (f"From: Анна <{CUSTOMER}>\r\nTo: {SUPPORT}\r\nSubject: Акт\r\nMessage-ID: <bin@customer.example>\r\n"
+           "\r\n").encode() + pdf_like
+    assert (await asyncio.to_thread(send_bytes, listener.port, raw)).startswith("250")
+    (message,) = await inbound_messages(runtime)
+    conv = await conversation(client, admin, message.conversation_id)
+    shown = conv["messages"][0]
+    assert conv["contact"]["email"] == CUSTOMER and shown["payload"]["email"]["subject"] == "Акт"
+    assert shown["text"].startswith("The content of this mail could not be shown as text")
+    (att,) = shown["attachments"]
+    assert (att["filename"], att["content_type"]) == ("document.pdf", "application/pdf")
+    assert (await client.get(f"/api/v1/attachments/{att['id']}", headers=admin.headers)).content == pdf_like
+
+
+MISSING_BOUNDARY = b"""\
+From: anna@customer.example
+To: support@shop.example
+Subject: Invoice
+Message-ID: <nobound@customer.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed
+
+--==b0und4ry
+Content-Type: text/plain; charset=utf-8
+
+Invoice attached.
+--==b0und4ry
+Content-Type: application/pdf; name="invoice.pdf"
+Content-Transfer-Encoding: base64
+
+""" + base64.encodebytes(b"%PDF-1.4 " + bytes(range(256)) * 40) + b"""--==b0und4ry--
+"""
+
+
+def test_a_multipart_without_its_boundary_is_split_by_the_delimiter_it_uses():
+    parsed = parse_email(MISSING_BOUNDARY)
+    assert parsed.text == "Invoice attached."
+    (pdf,) = parsed.attachments
+    assert (pdf.filename, pdf.content_type) == ("invoice.pdf", "application/pdf")
+    assert pdf.data == b"%PDF-1.4 " + bytes(range(256)) * 40
+    assert parsed.unreadable == ()
+
+
+def test_an_unsplittable_encoded_body_is_attached_as_a_mail_file_not_shown_as_base64():
+    encoded = base64.encodebytes(bytes(range(256)) * 40)
+    raw = (b"From: anna@customer.example\nSubject: scan\nMIME-Version: 1.0\nContent-Type: multipart/mixed\n\n"
+           b"Content-Type: image/jpeg\nContent-Transfer-Encoding: base64\n\n" + encoded)
+    parsed = parse_email(raw)
+    assert parsed.text == "" and parsed.unreadable == ("message.eml",)
+    (eml,) = parsed.attachments
+    assert eml.content_type == "message/rfc822" and encoded.splitlines()[0] in eml.data
+
+
+def test_utf16_text_is_still_text():
+    message = EmailMessage()
+    message["From"] = CUSTOMER
+    message.set_content("Привет, это UTF-16".encode("utf-16"), maintype="text", subtype="plain",
+                        params={"charset": "utf-16"})
+    parsed = parse_email(message.as_bytes())
+    assert parsed.unreadable == () and "Привет, это UTF-16" in parsed.text
+
+
+# --- Raw mail kept byte for byte (issue 22) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("charset", ["windows-1251", "koi8-r"])
+async def test_raw_mail_in_a_russian_charset_is_stored_and_returned_byte_exact(client, admin, runtime, listener,
+                                                                             charset, clock):
+    text = "Здравствуйте! Заказ 1042 не пришёл, посылка потерялась. Ёлка, щётка, объём, ЪЫЬЭЮЯ."
+    raw = (f"From: =?{charset}?b?{base64.b64encode('Анна'.encode(charset)).decode()}?= <{CUSTOMER}>\r\n"
+           f"To: {SUPPORT}\r\nSubject: Заказ\r\nMessage-ID: <{charset}@customer.example>\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           f"{text}\r\n").encode(charset)
+    assert (await asyncio.to_thread(send_bytes, listener.port, raw)).startswith("250")
+    (message,) = await inbound_messages(runtime)
+    assert message.text == text
+    received = f"Return-Path: <{CUSTOMER}>\r\n".encode() + raw
+    (stored,) = await stored_raw(runtime)
+    assert stored == received, "the stored raw mail must be the bytes received, not a lossy UTF-8 reading"
+    r = await client.get(f"/api/v1/messages/{message.id}/raw", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert r.content == received and r.headers["content-type"] == "message/rfc822"
+    assert "attachment" in r.headers["content-disposition"]
+    assert parse_email(r.content).text == text, "re-parsing the returned original gives the same text"
+
+
+async def test_the_raw_original_is_hidden_like_its_conversation(client, admin, factory, runtime, listener, clock):
+    assert (await asyncio.to_thread(send_bytes, listener.port, mail())).startswith("250")
+    (message,) = await inbound_messages(runtime)
+    outsider = await factory.user("agent")
+    r = await client.get(f"/api/v1/messages/{message.id}/raw", headers=outsider.headers)
+    assert r.status_code == 404
+    r = await client.get("/api/v1/messages/999999/raw", headers=admin.headers)
+    assert r.status_code == 404 and r.json()["code"] == "message_not_found"
