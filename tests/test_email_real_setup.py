@@ -14,16 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import datetime as dt
 import random
 import smtplib
 import socket
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
+from kommutator.channels.base import ChannelConfig, OutboundMessage
 from kommutator.channels.types.email import SmtpListener
 from kommutator.channels.types.email.parsing import parse_email
+from kommutator.channels.types.email.sending import send_blocking
+from kommutator.clock import now
 from kommutator.ingest.actions import raw_body
 from kommutator.ingest.models import InboundEvent
 
@@ -264,3 +272,87 @@ async def test_the_raw_original_is_hidden_like_its_conversation(client, admin, f
     assert r.status_code == 404
     r = await client.get("/api/v1/messages/999999/raw", headers=admin.headers)
     assert r.status_code == 404 and r.json()["code"] == "message_not_found"
+
+
+# --- Replies through a relay that wants a qualified HELO name (issue 22) -----------------------------------
+
+
+def _qualified(name: str) -> bool:
+    return "." in name.strip("[]") and name != "localhost"
+
+
+class FqdnRelay(Provider):
+    """Postfix with ``smtpd_helo_restrictions = reject_non_fqdn_helo_hostname``: the refusal comes at RCPT."""
+
+    helo_names: list[str]
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        self.helo_names.append(str(session.host_name))
+        if not _qualified(str(session.host_name)):
+            return (f"504 5.5.2 <{session.host_name}>: Helo command rejected: need fully-qualified hostname")
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FqdnRelay]:
+    fake = FqdnRelay()
+    fake.helo_names = []
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def email_channel(client, admin, relay: FqdnRelay, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    r = await client.post("/api/v1/channels", headers=admin.headers, json={
+        "type": "email", "name": "Support mail", "settings": {**channel_settings(relay), **extra}})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_a_relay_refusing_the_helo_name_is_explained_to_the_administrator_and_the_reply_waits(
+        client, admin, runtime, host, relay, worker, clock):
+    made = await email_channel(client, admin, relay)  # the public URL is http://testserver: not qualified
+    smtp = SmtpListener(host, hostname="mx.shop.example")
+    await smtp.start("127.0.0.1", 0)
+    try:
+        assert (await asyncio.to_thread(send_bytes, smtp.port, mail())).startswith("250")
+    finally:
+        await smtp.stop()
+    (incoming,) = await inbound_messages(runtime)
+    sent = await reply(client, admin, incoming.conversation_id, "Заказ передан курьеру")
+    await worker.run_due()
+    assert relay.helo_names == ["testserver"], "the default HELO name is the public URL's host"
+    shown = (await conversation(client, admin, incoming.conversation_id))["messages"][-1]
+    assert shown["id"] == sent["id"] and shown["status"] == "queued", "a set-up problem must not fail the reply"
+    reason = shown["status_reason"]
+    assert "HELO name 'testserver'" in reason and "smtp_helo_name" in reason and "Helo command rejected" in reason
+    assert "refused the address" not in reason and CUSTOMER not in reason, "the customer's address is not at fault"
+
+    r = await client.patch(f"/api/v1/channels/{made['id']}", headers=admin.headers,
+                           json={"settings": {**made["settings"], "smtp_helo_name": "support.shop.example"}})
+    assert r.status_code == 200, r.text
+    clock[0] += dt.timedelta(minutes=5)
+    await worker.run_due()
+    assert relay.helo_names[-1] == "support.shop.example" and len(relay.delivered) == 1
+    shown = (await conversation(client, admin, incoming.conversation_id))["messages"][-1]
+    assert shown["status"] == "sent"
+
+
+async def test_the_helo_name_defaults_to_the_public_urls_host(settings, relay, clock):
+    cfg = ChannelConfig(id=1, type="email", name="x", enabled=True, settings=channel_settings(relay),
+                        credentials={}, webhook_url="https://support.shop.example/webhooks/1")
+    message = OutboundMessage(id=1, idempotency_key="msg_1_1", conversation_id=7, to=CUSTOMER, text="hi",
+                              kind="text", created_at=now(), subject="Order")
+    await asyncio.to_thread(send_blocking, cfg, message)
+    assert relay.helo_names == ["support.shop.example"] and len(relay.delivered) == 1
+    on_ip = dataclasses.replace(cfg, webhook_url="https://203.0.113.7/webhooks/1")
+    await asyncio.to_thread(send_blocking, on_ip, message)
+    assert relay.helo_names[-1] == "[203.0.113.7]", "an address is given as an address literal"
+
+
+@pytest.mark.parametrize("name", ["shop example", "-bad.example", "a..b", "[not-an-ip]"])
+async def test_a_bad_helo_name_is_refused_with_the_field(client, admin, relay, name):
+    r = await client.post("/api/v1/channels", headers=admin.headers, json={
+        "type": "email", "name": "Bad", "settings": {**channel_settings(relay), "smtp_helo_name": name}})
+    assert r.status_code == 422 and r.json()["detail"].startswith("settings.smtp_helo_name"), r.text
