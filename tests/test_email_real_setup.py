@@ -356,3 +356,54 @@ async def test_a_bad_helo_name_is_refused_with_the_field(client, admin, relay, n
     r = await client.post("/api/v1/channels", headers=admin.headers, json={
         "type": "email", "name": "Bad", "settings": {**channel_settings(relay), "smtp_helo_name": name}})
     assert r.status_code == 422 and r.json()["detail"].startswith("settings.smtp_helo_name"), r.text
+
+
+# --- Attachment names, the channel's answer (issue 22) ---------------------------------------------------
+
+NAMES = ["Акт приёмки №7.pdf", "«Договор» 2031 — итог 😀.docx", "Résumé café naïve.pdf", "👨‍👩‍👧 семья.png"]
+
+
+async def test_attachment_names_keep_every_printable_character(client, admin, runtime, listener, clock):
+    message = EmailMessage()
+    message["From"] = f"Анна <{CUSTOMER}>"
+    message["To"] = SUPPORT
+    message["Subject"] = "Документы"
+    message["Message-ID"] = "<names@customer.example>"
+    message.set_content("Документы во вложении.")
+    for n, name in enumerate(NAMES):
+        message.add_attachment(b"file %d" % n, maintype="application", subtype="octet-stream",
+                               filename=name)
+    assert (await asyncio.to_thread(send_bytes, listener.port, message.as_bytes())).startswith("250")
+    (incoming,) = await inbound_messages(runtime)
+    shown = (await conversation(client, admin, incoming.conversation_id))["messages"][0]
+    assert [a["filename"] for a in shown["attachments"]] == NAMES
+    first = await client.get(f"/api/v1/attachments/{shown['attachments'][0]['id']}", headers=admin.headers)
+    assert first.headers["content-disposition"] == (
+        "attachment; filename*=utf-8''%D0%90%D0%BA%D1%82%20%D0%BF%D1%80%D0%B8%D1%91%D0%BC%D0%BA%D0%B8%20"
+        "%E2%84%967.pdf")
+
+
+@pytest.mark.parametrize(("name", "safe"), [
+    ("../../etc/Счёт <b>.pdf", "Счёт _b_.pdf"),
+    ("invoice\u202egpj.exe", "invoice_gpj.exe"),
+    ('a:b|c?.txt', "a_b_c_.txt"),
+    ("many   spaces .txt", "many spaces .txt"),
+    ("snake__case.txt", "snake__case.txt"),
+])
+async def test_unsafe_characters_in_uploaded_names_are_still_replaced(client, admin, runtime, listener, name, safe,
+                                                                      clock):
+    assert (await asyncio.to_thread(send_bytes, listener.port, mail())).startswith("250")
+    (incoming,) = await inbound_messages(runtime)
+    r = await client.post(f"/api/v1/conversations/{incoming.conversation_id}/attachments", headers=admin.headers,
+                          files={"file": (name, b"data", "application/pdf")}, data={"kind": "note"})
+    assert r.status_code == 201, r.text
+    assert r.json()["attachments"][0]["filename"] == safe
+
+
+async def test_an_email_channel_shows_no_webhook_url(client, admin, relay):
+    made = await email_channel(client, admin, relay)
+    assert made["webhook_url"] == "" and "SMTP" in made["setup"]
+    listed = (await client.get(f"/api/v1/channels/{made['id']}", headers=admin.headers)).json()
+    assert listed["webhook_url"] == ""
+    api = await client.post("/api/v1/channels", json={"type": "api", "name": "CRM"}, headers=admin.headers)
+    assert api.json()["webhook_url"].endswith(f"/webhooks/{api.json()['id']}"), "other types keep theirs"
