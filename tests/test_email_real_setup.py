@@ -27,7 +27,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
-from kommutator.channels.base import ChannelConfig, OutboundMessage
+from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError
 from kommutator.channels.types.email import SmtpListener
 from kommutator.channels.types.email.parsing import parse_email
 from kommutator.channels.types.email.sending import send_blocking
@@ -407,3 +407,48 @@ async def test_an_email_channel_shows_no_webhook_url(client, admin, relay):
     assert listed["webhook_url"] == ""
     api = await client.post("/api/v1/channels", json={"type": "api", "name": "CRM"}, headers=admin.headers)
     assert api.json()["webhook_url"].endswith(f"/webhooks/{api.json()['id']}"), "other types keep theirs"
+
+
+class HeloRefusingRelay(FqdnRelay):
+    """A relay that refuses a non-qualified name at once, at EHLO and HELO (Exim, Exchange)."""
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.helo_names.append(hostname)
+        if _qualified(hostname):
+            session.host_name = hostname
+            return responses
+        return ["550 5.7.1 HELO/EHLO must contain a FQDN"]
+
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
+        return "550 5.7.1 HELO/EHLO must contain a FQDN"
+
+
+async def test_a_relay_refusing_the_name_at_ehlo_is_explained_too(runtime, clock):
+    relay = HeloRefusingRelay()
+    relay.helo_names = []
+    await relay.start()
+    try:
+        cfg = ChannelConfig(id=1, type="email", name="x", enabled=True, settings=channel_settings(relay),
+                            credentials={}, webhook_url="http://testserver/webhooks/1")
+        message = OutboundMessage(id=1, idempotency_key="msg_1_1", conversation_id=7, to=CUSTOMER, text="hi",
+                                  kind="text", created_at=now(), subject="Order")
+        with pytest.raises(SendError) as caught:
+            await asyncio.to_thread(send_blocking, cfg, message)
+        assert caught.value.retryable and "HELO name 'testserver'" in caught.value.reason
+        assert "must contain a FQDN" in caught.value.reason and "smtp_helo_name" in caught.value.reason
+        named = dataclasses.replace(cfg, settings={**cfg.settings, "smtp_helo_name": "support.shop.example"})
+        await asyncio.to_thread(send_blocking, named, message)
+        assert len(relay.delivered) == 1
+    finally:
+        await relay.stop()
+
+
+@pytest.mark.parametrize(("charset", "text"), [("iso-2022-jp", "こんにちは、ご注文の件です。"),
+                                               ("iso-2022-kr", "안녕하세요 고객님, 주문은 배송 중입니다.")])
+def test_seven_bit_iso_2022_text_is_decoded_not_taken_for_ascii_or_binary(charset: str, text: str):
+    message = EmailMessage()
+    message["From"] = CUSTOMER
+    message.set_content(text, charset=charset)
+    parsed = parse_email(message.as_bytes())
+    assert parsed.text == text and parsed.unreadable == ()

@@ -154,7 +154,8 @@ def _relabel(codec: str, declared_text: str, guessed_text: str) -> bool:
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
     """Decode text bytes: the declared charset, then UTF-8, Windows-1251/KOI8-R, Latin-1; never raises."""
     codec = _codec(declared)
-    if codec == "ascii" or data.isascii():
+    seven_bit = (codec or "").startswith("iso2022")  # ISO-2022-JP/KR are 7-bit: ASCII bytes, not ASCII text
+    if codec == "ascii" or (data.isascii() and not seven_bit):
         if data.isascii():
             return data.decode("ascii"), "ascii"
         codec = None  # 8-bit text labelled ASCII: guess

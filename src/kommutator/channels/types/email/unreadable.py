@@ -23,7 +23,7 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "archive.7z", "application/x-7z-compressed"),
     (b"\x1f\x8b", "archive.gz", "application/gzip"),
 )
-_TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1b\x08")
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\x08\x0e\x0f\x1b")  # ISO-2022 text shifts with ESC, SO and SI
 _BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{40,}={0,2}\r?$")
 _BOUNDARY_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70}?)(--)?[ \t]*\r?$", re.MULTILINE)
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")
