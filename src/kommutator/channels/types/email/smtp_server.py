@@ -67,7 +67,7 @@ async def read_data(reader: asyncio.StreamReader, limit: int) -> bytes | None:
         size += len(chunk)
         line += chunk
         if size > limit and len(line) > len(_END):
-            line[:] = _LONG  # drained, not kept
+            line[:] = _LONG + line[-2:]  # drained, not kept; only how it ends matters now
         if not line.endswith(b"\n"):
             continue
         if after_crlf and line == _END:
