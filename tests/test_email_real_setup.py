@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import datetime as dt
 import random
+import re
 import smtplib
 import socket
 from collections.abc import AsyncIterator
@@ -25,12 +26,16 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError
 from kommutator.channels.types.email import SmtpListener
 from kommutator.channels.types.email.parsing import parse_email
 from kommutator.channels.types.email.sending import send_blocking
+from kommutator.channels.types.email.smtp_server import read_data
 from kommutator.clock import now
 from kommutator.ingest.actions import raw_body
 from kommutator.ingest.models import InboundEvent
@@ -463,3 +468,30 @@ def test_seven_bit_iso_2022_text_is_decoded_not_taken_for_ascii_or_binary(charse
     message.set_content(text, charset=charset)
     parsed = parse_email(message.as_bytes())
     assert parsed.text == text and parsed.unreadable == ()
+
+
+_line = st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_line, st.sampled_from([b"\r\n", b"\n"])), max_size=40),
+       st.integers(min_value=16, max_value=200))
+def test_the_data_reader_undoes_what_a_sender_does(lines: list[tuple[bytes, bytes]], chunk: int):
+    """Whatever the lines and line ends, and however small the stream's pieces: the mail read is the mail
+    sent (dots unstuffed, bare LF as CRLF), and an oversized mail is read to its end and refused."""
+    data = b"".join(line + end for line, end in lines)
+    wire = re.sub(rb"(?m)^\.", b"..", data)  # smtplib's dot-stuffing, also after a bare LF
+    if not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    wire += b".\r\nNEXT COMMAND\r\n"
+    expected = b"".join(line + b"\r\n" for line, _ in lines) + (b"" if data.endswith(b"\r\n") else b"\r\n")
+
+    async def read(limit: int) -> tuple[bytes | None, bytes]:
+        reader = asyncio.StreamReader(limit=chunk)
+        reader.feed_data(wire)
+        reader.feed_eof()
+        return await read_data(reader, limit), await reader.read()
+
+    assert asyncio.run(read(10_000_000)) == (expected, b"NEXT COMMAND\r\n")
+    if len(wire) > 40:
+        assert asyncio.run(read(20)) == (None, b"NEXT COMMAND\r\n")
