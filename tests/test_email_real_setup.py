@@ -288,6 +288,10 @@ async def test_the_raw_original_is_hidden_like_its_conversation(client, admin, f
     assert r.status_code == 404
     r = await client.get("/api/v1/messages/999999/raw", headers=admin.headers)
     assert r.status_code == 404 and r.json()["code"] == "message_not_found"
+    note = await client.post(f"/api/v1/conversations/{message.conversation_id}/messages", headers=admin.headers,
+                             json={"text": "checked", "kind": "note"})
+    r = await client.get(f"/api/v1/messages/{note.json()['id']}/raw", headers=admin.headers)
+    assert r.status_code == 404 and r.json()["code"] == "raw_not_found"
 
 
 # --- Replies through a relay that wants a qualified HELO name (issue 22) -----------------------------------

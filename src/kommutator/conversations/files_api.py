@@ -85,8 +85,11 @@ async def download_raw(rt: RuntimeDep, principal: CurrentPrincipal, message_id: 
         if msg is None:
             raise not_found("message", message_id)
         await queries.get_conversation(s, principal, msg.conversation_id)  # 404 unless visible
-        event = (await s.execute(select(InboundEvent).where(InboundEvent.message_id == msg.id)
-                                 .order_by(InboundEvent.id).limit(1))).scalar_one_or_none()
+        # The first event linked to it is the one it came from (later ones: edits); an outgoing message's
+        # linked events are status reports about it, not its original.
+        event = None if msg.direction != "in" else (await s.execute(
+            select(InboundEvent).where(InboundEvent.message_id == msg.id).order_by(InboundEvent.id).limit(1)
+        )).scalar_one_or_none()
         channel = await s.get(Channel, msg.channel_id) if msg.channel_id else None
     if event is None:
         raise ProblemError(404, "raw_not_found", f"Message {message_id} has no stored original: only messages "
