@@ -32,8 +32,10 @@ def _read(rt: Runtime, channel: Channel, *, full: bool) -> ChannelRead:
     if not full:
         return base.model_copy(update={"settings": {}})
     cfg = config_of(channel, rt.box, rt.settings.public_base_url)
-    return base.model_copy(update={"webhook_url": url, "credential_fields": sorted(cfg.credentials),
-                                   "setup": get_adapter(channel.type).setup_instructions(cfg, url)})
+    adapter = get_adapter(channel.type)
+    return base.model_copy(update={"webhook_url": url if adapter.receives_webhooks else "",
+                                   "credential_fields": sorted(cfg.credentials),
+                                   "setup": adapter.setup_instructions(cfg, url)})
 
 
 def _forget(rt: Runtime, channel_id: int) -> None:

@@ -258,6 +258,8 @@ class ChannelAdapter:
     type: ClassVar[str]
     title: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # False for types that receive by other means (email: SMTP, IMAP): the API then shows no webhook URL.
+    receives_webhooks: ClassVar[bool] = True
     # Pydantic models that validate a channel's settings and credentials at creation and update.
     Settings: ClassVar[builtins.type[BaseModel]]
     Credentials: ClassVar[builtins.type[BaseModel]]

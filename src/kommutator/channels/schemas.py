@@ -37,7 +37,8 @@ class ChannelRead(ReadModel):
     team_id: int | None
     queue_id: int | None = None
     settings: dict[str, Any] = {}
-    webhook_url: str = ""
+    webhook_url: str = Field("", description="Where the provider sends events; empty for types that receive no "
+                                             "webhooks (email)")
     setup: str = ""
     credential_fields: list[str] = Field(default_factory=list, description="Which secrets are stored")
     created_at: dt.datetime

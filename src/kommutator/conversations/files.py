@@ -19,14 +19,34 @@ from fastapi import UploadFile
 from kommutator.errors import ProblemError
 
 CHUNK = 1 << 16
-_UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
+# Characters a saved file's name may not hold on common systems, and kinds of characters that are not
+# printable (controls, bidi overrides that disguise "exe.pdf", unassigned, private use, line separators).
+_RESERVED = frozenset('<>:"/\\|?*')
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_JOINERS = frozenset("\u200c\u200d")  # format characters that belong to emoji sequences and some scripts
 
 
 def safe_filename(name: str | None) -> str:
-    """A display name with no path parts or control characters, at most 200 characters."""
+    """A download name with no path parts, reserved or unprintable characters, at most 200 characters;
+    every other character stays ("Акт приёмки №7 «финал» 😀 café.pdf"). Files on disk have their own names."""
     base = os.path.basename((name or "").replace("\\", "/")).strip()
     base = unicodedata.normalize("NFC", base)
-    base = _UNSAFE.sub("_", base).strip(" ._") or "file"
+    out: list[str] = []
+    replaced = False
+    for char in base:
+        if char.isspace():
+            if out and out[-1] == " ":
+                continue
+            char = " "
+        elif char in _RESERVED or (unicodedata.category(char) in _UNPRINTABLE and char not in _JOINERS):
+            if replaced:
+                continue  # one mark for a run of unusable characters
+            char, replaced = "_", True
+            out.append(char)
+            continue
+        replaced = False
+        out.append(char)
+    base = "".join(out).strip(" ._") or "file"
     return base[-200:]
 
 

@@ -1,13 +1,16 @@
-"""/api/v1/conversations/{id}/attachments (upload with a reply or note) and /api/v1/attachments/{id}."""
+"""/api/v1/conversations/{id}/attachments (upload with a reply or note), /api/v1/attachments/{id}, and
+/api/v1/messages/{id}/raw (the original a received message came from)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
-from starlette.responses import FileResponse
+from sqlalchemy import select
+from starlette.responses import FileResponse, Response
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.channels.models import Channel
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.conversations import actions, queries
 from kommutator.conversations.files import FileStore
@@ -15,6 +18,8 @@ from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.conversations.schemas import MessageCreate, MessageRead
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.ingest.actions import raw_body
+from kommutator.ingest.models import InboundEvent
 from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["conversations"])
@@ -70,3 +75,28 @@ async def download(rt: RuntimeDep, principal: CurrentPrincipal, attachment_id: I
         raise ProblemError(410, "file_gone", "The file was removed from storage.")
     return FileResponse(path, media_type=att.content_type, filename=att.filename,
                         content_disposition_type="attachment")
+
+
+@router.get("/messages/{message_id}/raw", response_class=Response,
+            responses={200: {"content": {"message/rfc822": {}, "application/octet-stream": {}}}})
+async def download_raw(rt: RuntimeDep, principal: CurrentPrincipal, message_id: Id) -> Response:
+    """The original a customer's message came from, byte for byte (for email the mail as received, an .eml
+    file); 404 when the message is not visible or has no stored original (sent by us, or erased)."""
+    async with rt.db.read() as s:
+        msg = await s.get(Message, message_id)
+        if msg is None:
+            raise not_found("message", message_id)
+        await queries.get_conversation(s, principal, msg.conversation_id)  # 404 unless visible
+        # The first event linked to it is the one it came from (later ones: edits); an outgoing message's
+        # linked events are status reports about it, not its original.
+        event = None if msg.direction != "in" else (await s.execute(
+            select(InboundEvent).where(InboundEvent.message_id == msg.id).order_by(InboundEvent.id).limit(1)
+        )).scalar_one_or_none()
+        channel = await s.get(Channel, msg.channel_id) if msg.channel_id else None
+    if event is None:
+        raise ProblemError(404, "raw_not_found", f"Message {message_id} has no stored original: only messages "
+                                                 "received from a channel have one, and erasure removes it.")
+    is_mail = channel is not None and channel.type == "email"
+    name = f"message-{message_id}.{'eml' if is_mail else 'raw'}"
+    return Response(raw_body(event), media_type="message/rfc822" if is_mail else "application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -12,6 +12,7 @@ forward), and an edit of a customer's message.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -80,10 +81,33 @@ class Ingested:
     received: Received | None
 
 
-def _store_raw(conn: Connection, channel: ChannelConfig, event_id: str, body: str) -> int | None:
+RawBody = str | bytes
+
+
+def _raw_columns(body: RawBody) -> dict[str, str]:
+    """The raw event's columns, lossless: UTF-8 text as it is, any other bytes as base64."""
+    if isinstance(body, str):
+        return {"body": body, "body_encoding": "text"}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:  # PostgreSQL text cannot hold NUL
+        return {"body": text, "body_encoding": "text"}
+    return {"body": base64.b64encode(body).decode("ascii"), "body_encoding": "base64"}
+
+
+def raw_body(event: Any) -> bytes:
+    """The bytes of a stored raw event (an ``InboundEvent`` or a row with ``body`` and ``body_encoding``)."""
+    if event.body_encoding == "base64":
+        return base64.b64decode(event.body)
+    return str(event.body).encode("utf-8")
+
+
+def _store_raw(conn: Connection, channel: ChannelConfig, event_id: str, body: RawBody) -> int | None:
     """Insert the raw event; its row id, or None when it was processed before (a redelivery)."""
     key = {"channel_id": channel.id, "provider_event_id": event_id}
-    stored = conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "processed",
+    stored = conn.execute(_insert(conn.dialect.name), {**key, **_raw_columns(body), "status": "processed",
                                                        "error": "", "received_at": now()}).scalar()
     if stored is not None:
         return int(stored)
@@ -158,7 +182,7 @@ def _edit(conn: Connection, channel: ChannelConfig, ed: InboundEdit, stored: int
                          "ref": None})
 
 
-def ingest_item(conn: Connection, *, channel: ChannelConfig, item: InboundItem, body: str,
+def ingest_item(conn: Connection, *, channel: ChannelConfig, item: InboundItem, body: RawBody,
                 events: list[Event], files: list[StoredFile] | None = None) -> Ingested:
     stored = _store_raw(conn, channel, item.event_id, body)
     if stored is None:
@@ -179,7 +203,7 @@ def ingest_item(conn: Connection, *, channel: ChannelConfig, item: InboundItem, 
 ingest_message = ingest_item
 
 
-async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundItem, body: str,
+async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundItem, body: RawBody,
                             files: list[StoredFile] | None = None) -> Ingested:
     """Store the raw event and what it carries, in the transaction of ``tx``."""
     events: list[Event] = []
@@ -190,7 +214,7 @@ async def do_ingest_message(tx: Tx, *, channel: ChannelConfig, msg: InboundItem,
     return result
 
 
-async def ingest(db: Database, *, channel: ChannelConfig, messages: list[InboundItem], body: str,
+async def ingest(db: Database, *, channel: ChannelConfig, messages: list[InboundItem], body: RawBody,
                  files: dict[int, list[StoredFile]] | None = None) -> list[Ingested]:
     """Commit each event with its effects; if that fails, keep it raw as failed and ask for a retry.
     ``files`` maps an item's index to its stored files."""
@@ -283,7 +307,7 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
                 if refused:
                     item = dataclasses.replace(item, payload={**item.payload, "files_refused": refused})
             prepared.append(item)
-        results = await ingest(rt.db, channel=channel, messages=prepared, body=raw.decode("utf-8", "replace"),
+        results = await ingest(rt.db, channel=channel, messages=prepared, body=raw,
                                files=files)
     except BaseException:
         for f in kept:
@@ -296,11 +320,11 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
     return results
 
 
-async def _keep_failed(tx: Tx, channel: ChannelConfig, msg: InboundItem, body: str, exc: Exception) -> None:
+async def _keep_failed(tx: Tx, channel: ChannelConfig, msg: InboundItem, body: RawBody, exc: Exception) -> None:
     conn = tx.conn
     error = f"{type(exc).__name__}: {exc}"[:2000]
     key = {"channel_id": channel.id, "provider_event_id": msg.event_id}
-    stored = (await conn.execute(_insert(conn.dialect.name), {**key, "body": body, "status": "failed",
+    stored = (await conn.execute(_insert(conn.dialect.name), {**key, **_raw_columns(body), "status": "failed",
                                                               "error": error, "received_at": now()})).scalar()
     if stored is None:
         existing = (await conn.execute(_FIND, key)).one()

@@ -26,7 +26,10 @@ class InboundEvent(Base):
     # For unmatched reports: the normalised report ({"status", "reason"}) to apply later.
     pending: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     error: Mapped[str] = mapped_column(Text, default="")
+    # The raw event as received: as text when it is UTF-8 (webhook JSON, most mail), else base64 of the
+    # bytes (mail in windows-1251 or KOI8-R, binary): ``ingest.actions.raw_body`` gives the bytes back.
     body: Mapped[str] = mapped_column(Text)
+    body_encoding: Mapped[str] = mapped_column(String(8), default="text", server_default="text")
     # The message this event became; erasing a contact erases their raw events through it.
     message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=now)

@@ -145,6 +145,7 @@ class EmailChannel(ChannelAdapter):
     type = "email"
     title = "Email"
     capabilities = Capabilities(max_text_length=100_000, buttons=False, attachments=True, threaded=True)
+    receives_webhooks = False  # mail comes over SMTP or IMAP
     Settings = EmailSettings
     Credentials = EmailCredentials
 

@@ -17,6 +17,7 @@ from kommutator.channels.base import (
     InboundStatus,
 )
 from kommutator.channels.types.email.parsing import ParsedEmail, parse_email
+from kommutator.channels.types.email.unreadable import unreadable_note
 from kommutator.common.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,11 @@ def items_from(channel: ChannelConfig, parsed: ParsedEmail, *, envelope_from: st
         log.warning("channel %s: mail %s comes from the channel's own address; dropped to avoid a loop",
                     channel.id, event_id(parsed))
         return []
-    # A mail with only attachments (or a body we could not read) shows its subject in the chat.
-    text = parsed.new_text.strip() or parsed.text.strip() or parsed.subject.strip()
+    # A mail with only attachments shows its subject in the chat; content that is not text says where it went.
+    text = parsed.new_text.strip() or parsed.text.strip()
+    if parsed.unreadable:
+        text = unreadable_note(list(parsed.unreadable)) + (f"\n\n{text}" if text else "")
+    text = text or parsed.subject.strip()
     text, _ = _cut(text, MAX_TEXT)
     key = event_id(parsed)
     threading: dict[str, Any] = {"thread_ids": thread_ids(parsed), "conversation_hint":

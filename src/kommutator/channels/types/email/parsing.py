@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from kommutator.channels.types.email.html import MAX_TEXT_HTML, html_to_text, sanitize_html
 from kommutator.channels.types.email.quotes import extract_html_reply, extract_reply
+from kommutator.channels.types.email.unreadable import binary_kind, guess_boundary, mostly_base64
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class ParsedEmail:
     bounce: Bounce | None
     raw_sha256: str
     defects: tuple[str, ...]  # what was broken and repaired or skipped
+    # Attachments holding what should have been the text but is not text (a binary file, an encoded body
+    # whose parts cannot be found): the message says where its content went.
+    unreadable: tuple[str, ...] = ()
 
 
 MAX_DEPTH = 20  # MIME nesting levels we descend
@@ -150,7 +154,8 @@ def _relabel(codec: str, declared_text: str, guessed_text: str) -> bool:
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
     """Decode text bytes: the declared charset, then UTF-8, Windows-1251/KOI8-R, Latin-1; never raises."""
     codec = _codec(declared)
-    if codec == "ascii" or data.isascii():
+    seven_bit = (codec or "").startswith("iso2022")  # ISO-2022-JP/KR are 7-bit: ASCII bytes, not ASCII text
+    if codec == "ascii" or (data.isascii() and not seven_bit):
         if data.isascii():
             return data.decode("ascii"), "ascii"
         codec = None  # 8-bit text labelled ASCII: guess
@@ -324,6 +329,7 @@ class _Walk:
     original_headers: list[_Headers] = field(default_factory=list)
     feedback_report: bool = False
     disposition_notification: bool = False
+    unreadable: list[str] = field(default_factory=list)
 
     def defect(self, note: str) -> None:
         note = _clean(note)[:300]
@@ -427,11 +433,32 @@ def _message_bytes(message: Message) -> bytes:
             return b""
 
 
-def _attach(walk: _Walk, part: Message, content_type: str, data: bytes, name: str | None = None) -> None:
+def _attach(walk: _Walk, part: Message, content_type: str, data: bytes, name: str | None = None) -> str:
     if not _CONTENT_TYPE.match(content_type):
         content_type = "application/octet-stream"
     filename = safe_filename(name if name is not None else _filename(part), content_type)
     walk.attachments.append(ParsedAttachment(filename=filename, content_type=content_type, data=data))
+    return filename
+
+
+def _payload_bytes(part: Message) -> bytes:
+    """The part's body as it was received (the transfer encoding not undone)."""
+    payload = part.get_payload()
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+
+
+def _binary_body(part: Message, walk: _Walk) -> bool:
+    """Keep a body part that is a file, not text, as an attachment; True when it was."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return False
+    charset = _safe(walk, "charset", None, part.get_content_charset)
+    kind = binary_kind(data, charset)
+    if kind is None:
+        return False
+    walk.defect(f"the text part is binary data ({kind[1]}): kept as an attachment")
+    walk.unreadable.append(_attach(walk, part, kind[1], data, _filename(part) or kind[0]))
+    return True
 
 
 _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,127}$")
@@ -492,7 +519,8 @@ def _walk(part: Message, depth: int, walk: _Walk, body: _Body | None) -> None:
         return
     is_attachment = disposition == "attachment" or filename is not None
     if body is not None and not is_attachment and content_type in ("text/plain", "text/html"):
-        (body.plain if subtype == "plain" else body.html).append(_part_text(part, walk))
+        if not _binary_body(part, walk):
+            (body.plain if subtype == "plain" else body.html).append(_part_text(part, walk))
         return
     if maintype == "text" and subtype in ("plain", "html") and not is_attachment:
         return  # text that is neither body nor attachment (e.g. extra parts of a report)
@@ -512,9 +540,7 @@ def _walk(part: Message, depth: int, walk: _Walk, body: _Body | None) -> None:
 def _walk_multipart(part: Message, subtype: str, depth: int, walk: _Walk, body: _Body | None) -> None:
     children = part.get_payload()
     if not isinstance(children, list):
-        walk.defect(f"multipart/{subtype} without parts (missing boundary): read as text")
-        if body is not None:
-            body.plain.append(_part_text(part, walk))
+        _walk_unsplit(part, subtype, depth, walk, body)
         return
     messages = [child for child in children if isinstance(child, Message)]
     if subtype == "alternative" and body is not None:
@@ -533,6 +559,31 @@ def _walk_multipart(part: Message, subtype: str, depth: int, walk: _Walk, body: 
         if subtype in ("related", "report", "signed", "encrypted") and index > 0:
             child_body = None
         _safe(walk, "part", None, partial(_walk, child, depth + 1, walk, child_body))
+
+
+def _walk_unsplit(part: Message, subtype: str, depth: int, walk: _Walk, body: _Body | None) -> None:
+    """A multipart whose boundary is missing: find the parts by the delimiter its body uses; failing that,
+    show it as text if it is text, else keep it whole as a mail file."""
+    raw = _payload_bytes(part)
+    boundary = guess_boundary(raw)
+    if not re.fullmatch(r"[a-z0-9.+-]{1,60}", subtype):
+        subtype = "mixed"
+    if boundary is not None and depth < MAX_DEPTH:
+        head = b'Content-Type: multipart/' + subtype.encode() + b'; boundary="' + boundary + b'"\r\n\r\n'
+        rebuilt = BytesParser(policy=policy.default).parsebytes(head + raw)
+        if isinstance(rebuilt.get_payload(), list):
+            walk.defect(f"multipart/{subtype} without its boundary: parts found by the delimiter "
+                        f"{boundary.decode('ascii', 'replace')!r}")
+            _walk_multipart(rebuilt, subtype, depth + 1, walk, body)
+            return
+    if body is None:
+        return
+    if mostly_base64(raw) or binary_kind(raw) is not None:
+        walk.defect(f"multipart/{subtype} without its boundary and no parts found: kept as a mail file")
+        walk.unreadable.append(_attach(walk, part, "message/rfc822", _message_bytes(part), "message.eml"))
+        return
+    walk.defect(f"multipart/{subtype} without parts (missing boundary): read as text")
+    body.plain.append(_part_text(part, walk))
 
 
 # ------------------------------------------------------------------------------------------------ bounces
@@ -768,6 +819,14 @@ def _prepare(raw: bytes, walk: _Walk) -> bytes:
 
 def _fallback(raw: bytes, digest: str, defects: list[str]) -> ParsedEmail:
     """Show what can be shown when even the headers could not be parsed."""
+    kind = binary_kind(raw)
+    if kind is not None:
+        return ParsedEmail(
+            message_id=None, in_reply_to=None, references=(), subject="", from_address=None, from_name="", to=(),
+            cc=(), reply_to=(), date=None, text="", html=None, new_text="",
+            attachments=(ParsedAttachment(kind[0], kind[1], raw),), auto_submitted=False, auto_reason="",
+            bounce=None, raw_sha256=digest, defects=tuple(defects[:_MAX_DEFECTS]), unreadable=(kind[0],),
+        )  # fmt: skip
     text = _clean(decode_bytes(raw)[0])
     head, separator, rest = text.partition("\n\n")
     if separator and re.match(r"^[\w-]+:", head):
@@ -860,6 +919,7 @@ def _parse(message: Message, headers: _Headers, digest: str, walk: _Walk) -> Par
         bounce=bounce,
         raw_sha256=digest,
         defects=tuple(walk.defects),
+        unreadable=tuple(walk.unreadable),
     )
 
 

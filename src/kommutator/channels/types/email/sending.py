@@ -11,6 +11,7 @@ import email.utils
 import functools
 import hashlib
 import html
+import ipaddress
 import re
 import smtplib
 import socket
@@ -18,6 +19,7 @@ import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
+from urllib.parse import urlsplit
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError, SendResult
 from kommutator.channels.types.email.settings import EmailSettings
@@ -25,6 +27,7 @@ from kommutator.channels.types.email.settings import EmailSettings
 SMTP_TIMEOUT = 30.0
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|ответ|отв)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+_HELO_WORDS = re.compile(r"\b(?:helo|ehlo)\b", re.IGNORECASE)
 
 
 def message_id_for(idempotency_key: str, domain: str) -> str:
@@ -125,6 +128,41 @@ def _local_name() -> str:
     return socket.getfqdn()
 
 
+def helo_name(settings: EmailSettings, public_url: str) -> str:
+    """The name given in EHLO: the channel's ``smtp_helo_name``, else the host of the public URL (the name
+    this server is known by), else this machine's name when the public URL is only local."""
+    if settings.smtp_helo_name:
+        return settings.smtp_helo_name
+    host = (urlsplit(public_url).hostname or "").rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None:
+        if host and host != "localhost" and not host.endswith(".localhost"):
+            try:
+                return host.encode("idna").decode("ascii")
+            except UnicodeError:
+                pass
+    elif not address.is_loopback:
+        return f"[{address}]" if address.version == 4 else f"[IPv6:{address}]"
+    return _local_name()
+
+
+def _helo_refused(reply: bytes | str) -> bool:
+    return bool(_HELO_WORDS.search(_reply_text(reply)))
+
+
+def _helo_error(code: int, reply: bytes | str, where: str, helo: str) -> SendError:
+    # The mail and the customer's address are fine: this server's set-up is not. Keep the reply queued (as
+    # for a refused login) so that it goes out once an administrator has set the name.
+    return SendError(retryable=True, reason=(
+        f"the mail server {where} refused this server's HELO name {helo!r} ({code} {_reply_text(reply)}); an "
+        "administrator must set the channel's smtp_helo_name to a fully qualified name of this server that the "
+        "relay accepts (e.g. support.shop.example), or KOMMUTATOR_PUBLIC_BASE_URL to the public URL whose host "
+        "is the default"))
+
+
 def _deliver(settings: EmailSettings, password: str | None, sender: str, recipient: str, data: bytes,
              smtputf8: bool) -> None:
     host, port = settings.smtp_host, settings.smtp_port_or_default
@@ -135,6 +173,7 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
     else:
         client = smtplib.SMTP(host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT)
     try:
+        client.local_hostname = settings.smtp_helo_name or client.local_hostname
         client.ehlo_or_helo_if_needed()
         if settings.smtp_security == "starttls":
             client.starttls(context=context)
@@ -157,6 +196,8 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage) -> SendResul
     except ValueError as exc:
         raise SendError(retryable=False, reason=f"the channel's settings are invalid: {exc}") from exc
     msg, msg_id = build_message(settings, message)
+    helo = helo_name(settings, channel.webhook_url)  # the webhook URL starts with the public base URL
+    settings = settings.model_copy(update={"smtp_helo_name": helo})
     recipient = msg["To"].addresses[0].addr_spec
     smtputf8 = not (settings.address.isascii() and recipient.isascii())
     data = msg.as_bytes(policy=SMTPUTF8 if smtputf8 else SMTP)
@@ -166,8 +207,12 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage) -> SendResul
         _deliver(settings, str(password) if password else None, settings.address, recipient, data, smtputf8)
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
+        if _helo_refused(reply):  # Postfix refuses a bad HELO name only at RCPT (smtpd_delay_reject)
+            raise _helo_error(code, reply, where, helo) from None
         raise _refusal(code, reply, f"the mail server {where} refused the address {recipient}") from None
-    except smtplib.SMTPSenderRefused as exc:
+    except (smtplib.SMTPHeloError, smtplib.SMTPSenderRefused) as exc:
+        if isinstance(exc, smtplib.SMTPHeloError) or _helo_refused(exc.smtp_error):
+            raise _helo_error(exc.smtp_code, exc.smtp_error, where, helo) from None
         raise _refusal(exc.smtp_code, exc.smtp_error, f"the mail server {where} refused the sender "
                                                       f"{settings.address}") from None
     except smtplib.SMTPAuthenticationError as exc:

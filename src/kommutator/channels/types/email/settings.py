@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # One @, something on each side, no spaces or brackets; internal domains (corp.local) are fine here.
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]*[A-Za-z0-9])?$")
+# An EHLO argument (RFC 5321 4.1.1.1): a domain name, or an address literal such as [192.0.2.1].
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HELO = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\])$")
 
 
 Inbound = Literal["smtp", "imap"]
@@ -61,6 +64,11 @@ class EmailSettings(BaseModel):
     smtp_username: str | None = Field(
         default=None, max_length=254,
         description="Login for the SMTP server; default: the address when smtp_password is set, else no login")
+    smtp_helo_name: str | None = Field(
+        default=None, max_length=253,
+        description="The name this server gives in EHLO to smtp_host, e.g. support.shop.example; default: the host "
+                    "of the public URL (KOMMUTATOR_PUBLIC_BASE_URL). Relays that require a fully qualified name "
+                    "refuse 'localhost'")
 
     @field_validator("address")
     @classmethod
@@ -71,6 +79,17 @@ class EmailSettings(BaseModel):
     @classmethod
     def _hosts(cls, value: str | None) -> str | None:
         return _check_host(value)
+
+    @field_validator("smtp_helo_name")
+    @classmethod
+    def _helo(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip(".")
+        if not _HELO.match(value):
+            raise ValueError("must be a fully qualified host name such as support.shop.example, or an address "
+                             "literal such as [192.0.2.1]")
+        return value
 
     @field_validator("inbound")
     @classmethod

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from kommutator.channels.base import ChannelConfig, ChannelHost
 from kommutator.channels.types.email.inbound import items_from
@@ -40,9 +40,78 @@ def _normalise(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+_END = b".\r\n"
+_LONG = b"long"  # stands for a long line while an oversized mail is drained: never equal to _END
+
+
+async def read_data(reader: asyncio.StreamReader, limit: int) -> bytes | None:
+    """The mail after DATA, up to <CRLF>.<CRLF>; None when it is over ``limit`` bytes (read to its end anyway,
+    so that the answer comes in step).
+
+    As Postfix does (``smtpd_forbid_bare_newline = normalize``): a bare LF ends a line too and is stored as
+    CRLF, but only <CRLF>.<CRLF> ends the mail (a dot after a bare LF is content: no SMTP smuggling). A line
+    may be as long as the mail may be: refusing it would bounce the mail for good (aiosmtpd answers
+    "500 Line too long" beyond its stream limit).
+    """
+    out = bytearray()
+    line = bytearray()
+    size = 0
+    after_crlf = True
+    while True:
+        try:
+            chunk = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:  # a long line: take what is buffered and go on
+            chunk = await reader.read(max(exc.consumed, 1))
+        except asyncio.IncompleteReadError as exc:
+            raise ConnectionResetError("the client closed the connection during DATA") from exc
+        size += len(chunk)
+        line += chunk
+        if size > limit and len(line) > len(_END):
+            line[:] = _LONG + line[-2:]  # drained, not kept; only how it ends matters now
+        if not line.endswith(b"\n"):
+            continue
+        if after_crlf and line == _END:
+            return bytes(out) if size <= limit else None
+        after_crlf = line.endswith(b"\r\n")
+        if size <= limit:
+            body = line[:-2] if after_crlf else line[:-1]
+            out += body[1:] if body.startswith(b".") else body  # RFC 5321 4.5.2: undo dot-stuffing
+            out += b"\r\n"
+        else:
+            out.clear()
+        line.clear()
+
+
 class _Smtp(SMTP):
-    # RFC 5321 allows 1000 characters a line; real mailers send longer ones and real servers take them.
+    # Command lines: RFC 5321 allows 512 characters; the stream reads in pieces of this size. Lines of mail
+    # content have no limit but the mail's (see read_data).
     line_length_limit = 64 * 1024
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data = await read_data(self._reader, self.data_size_limit or DEFAULT_MAX_MESSAGE_BYTES)
+        except asyncio.CancelledError:
+            self._writer.close()
+            raise
+        if data is None:
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Message too big for the system")
+            return
+        self.envelope.content = self.envelope.original_content = data
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
 
 class _Handler:

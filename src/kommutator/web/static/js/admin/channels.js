@@ -284,8 +284,8 @@ export function channelForm() {
         tx("span", editing ? "admin.channel.editLead" : "admin.channel.newLead"))),
     h("div", { class: "admin__actions" }, button("admin.back", () => go("list"), "btn")));
   const side = editing ? h("aside", { class: "card side-card" },
-    tx("h3", "admin.channel.webhook", null, { class: "side-card__title" }),
-    copyable(c.webhook_url, "url"),
+    c.webhook_url ? tx("h3", "admin.channel.webhook", null, { class: "side-card__title" }) : null,
+    c.webhook_url ? copyable(c.webhook_url, "url") : null,
     tx("h3", "admin.channel.setup", null, { class: "side-card__title" }),
     h("p", { class: "setup-text", text: setupText(c.setup) })) : null;
   return h("div", { class: "admin__page" }, head, h("div", { class: editing ? "form-layout" : "form-layout form-layout--single" },
@@ -318,8 +318,8 @@ export function createdView() {
           h("dt", { text: key }),
           h("dd", { dataset: { secret: key } }, copyable(String(value), "secret-value")),
         ]))) : null,
-      tx("h3", "admin.channel.webhook", null, { class: "created__subtitle" }),
-      h("div", { id: "created-webhook" }, copyable(channel.webhook_url, "url")),
+      channel.webhook_url ? tx("h3", "admin.channel.webhook", null, { class: "created__subtitle" }) : null,
+      channel.webhook_url ? h("div", { id: "created-webhook" }, copyable(channel.webhook_url, "url")) : null,
       tx("h3", "admin.channel.setup", null, { class: "created__subtitle" }),
       h("p", { class: "setup-text", id: "created-setup", text: setupText(channel.setup) }),
       h("div", { class: "form-footer__buttons" }, done)));
