@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kommutator.net.addresses import parse_allow_entry
+
 ENV_PREFIX = "KOMMUTATOR_"
 
 
@@ -74,8 +76,9 @@ class Settings(BaseSettings):
                                        description="Telegram Bot API for alerts to a supervisor's chat")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Hosts, addresses or networks (CIDR) outbound requests may reach although they are private "
-                    "or loopback; comma-separated in the environment")
+        description="Hosts, addresses or networks (CIDR) outbound connections may reach although they are private "
+                    "or loopback, each optionally with the one port it allows (127.0.0.1:8000, [::1]:8000, "
+                    "crm.internal:443); comma-separated in the environment")
 
     @classmethod
     def settings_customise_sources(
@@ -119,6 +122,13 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbound_allow_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allow_entry(entry)  # ValueError says which entry is malformed and how to write it
         return value
 
     @field_validator("secret_key")

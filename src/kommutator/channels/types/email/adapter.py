@@ -32,6 +32,7 @@ from kommutator.channels.types.email.smtp_server import (
     parse_listen,
 )
 from kommutator.errors import ProblemError
+from kommutator.net.http import guard_of
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class EmailChannel(ChannelAdapter):
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage, client: httpx.AsyncClient) -> SendResult:
         """Send the reply over the channel's SMTP server (not through ``client``: it is not HTTP)."""
-        return await sending.send(channel, message)
+        return await sending.send(channel, message, guard_of(client))
 
     async def run(self, host: ChannelHost) -> None:
         await EmailServices(host).run()
