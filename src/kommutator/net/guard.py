@@ -110,3 +110,22 @@ class OutboundGuard:
 
 
 STRICT = OutboundGuard()
+
+
+SAVE_RESOLVE_SECONDS = 3.0
+
+
+async def refusal_at_save(guard: OutboundGuard, host: str, port: int) -> OutboundRefused | None:
+    """Why a target being saved would be refused, when it is a special address or resolves to one now.
+
+    A convenience for whoever saves it; the check at connect time is the guard. A name that does not
+    resolve (yet), or not within SAVE_RESOLVE_SECONDS, is accepted.
+    """
+    try:
+        async with asyncio.timeout(SAVE_RESOLVE_SECONDS):
+            await guard.resolve(host, port)
+    except OutboundRefused as refused:
+        return refused
+    except (OSError, TimeoutError, UnicodeError, ValueError):
+        return None
+    return None

@@ -19,6 +19,7 @@ from kommutator.channels.base import (
     InboundItem,
     InboundRequest,
     OutboundMessage,
+    OutboundTarget,
     SendResult,
 )
 from kommutator.channels.registry import register
@@ -148,6 +149,14 @@ class EmailChannel(ChannelAdapter):
     capabilities = Capabilities(max_text_length=100_000, buttons=False, attachments=True, threaded=True)
     Settings = EmailSettings
     Credentials = EmailCredentials
+
+    def outbound_targets(self, settings: dict[str, Any]) -> list[OutboundTarget]:
+        """The SMTP server replies go through, and the IMAP server when the channel polls one."""
+        s = EmailSettings.model_validate(settings)
+        targets = [OutboundTarget(setting="smtp_host", host=s.smtp_host, port=s.smtp_port_or_default)]
+        if "imap" in s.inbound and s.imap_host:
+            targets.append(OutboundTarget(setting="imap_host", host=s.imap_host, port=s.imap_port_or_default))
+        return targets
 
     def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:
         settings = channel.settings
