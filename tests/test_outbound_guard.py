@@ -148,6 +148,8 @@ def test_allow_entries_may_name_a_port_and_then_allow_only_that_port():
     assert guard.refusal("crm.internal", 80, internal) is None, "10.0.0.0/8 allows every port"
     assert guard.refusal("crm.internal", 80, ipaddress.ip_address("172.16.0.1")) is not None
     assert guard.refusal("x", 25, ipaddress.ip_address("192.168.5.5")) is None
+    idn = OutboundGuard(["почта.рф:443"])
+    assert idn.refusal("xn--80a1acny.xn--p1ai", 443, internal) is None, "an IDN entry covers the name URLs resolve"
 
 
 @pytest.mark.parametrize("entry", ["127.0.0.1:0", "127.0.0.1:99999", "host:port", "[::1]8000", "10.0.0.0/33",

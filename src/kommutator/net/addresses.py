@@ -158,8 +158,15 @@ class AllowEntry:
 
 
 def norm_host(host: str) -> str:
-    """A host name as allow-list entries are compared: no brackets, lower case, no trailing dot."""
-    return host.strip().strip("[]").lower().rstrip(".")
+    """A host name as allow-list entries are compared: no brackets, lower case, no trailing dot, IDNA
+    (the form URLs are resolved in), so 'почта.рф' on the list covers xn--80a1acny.xn--p1ai."""
+    host = host.strip().strip("[]").lower().rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return host
 
 
 def parse_allow_entry(entry: str) -> AllowEntry:
