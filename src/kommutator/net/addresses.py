@@ -92,8 +92,6 @@ def _ipv4_part(text: str) -> int | None:
     """One part of an inet_aton spelling: decimal, octal (leading 0) or hexadecimal (0x)."""
     if text[:2].lower() == "0x":
         digits, base = text[2:], 16
-        if digits == "":
-            return 0  # inet_aton takes a bare "0x" as zero
     elif len(text) > 1 and text[0] == "0":
         digits, base = text[1:], 8
     else:
