@@ -247,5 +247,5 @@ async def test_alerts_to_a_loopback_relay_or_bot_api_fail_at_once_unless_allowed
         rows = {d.channel: d for d in (await s.execute(select(AlertDelivery))).scalars()}
     assert {k: (d.status, d.attempts) for k, d in rows.items()} == {"email": ("failed", 1), "telegram": ("failed", 1)}
     assert rows["email"].last_error.startswith("alert_smtp_host: 127.0.0.1 is a loopback address")
-    assert rows["telegram"].last_error.startswith("telegram_api_base_url: 127.1 resolves to 127.0.0.1")
+    assert rows["telegram"].last_error.startswith("telegram_api_base_url: 127.1 (127.0.0.1) is a loopback address")
     assert "outbound_allow_hosts" in rows["telegram"].last_error

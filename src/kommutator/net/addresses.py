@@ -13,13 +13,13 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Checked in order; the first that contains an address names its kind. Anything else that Python does not
-# call global is refused as "not globally routable".
+# call global is refused as "not a globally routable address".
 _V4: list[tuple[ipaddress.IPv4Network, str]] = [(ipaddress.IPv4Network(n), kind) for n, kind in (
     ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
     ("10.0.0.0/8", "private"),
     ("100.64.0.0/10", "shared carrier-grade NAT (100.64.0.0/10)"),
     ("127.0.0.0/8", "loopback"),
-    ("169.254.0.0/16", "link-local (cloud metadata lives here)"),
+    ("169.254.0.0/16", "link-local"),
     ("172.16.0.0/12", "private"),
     ("192.0.0.0/24", "IETF protocol assignment"),
     ("192.0.2.0/24", "documentation"),
@@ -63,28 +63,33 @@ def embedded_v4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Addr
     return None
 
 
+def _phrase(kind: str) -> str:
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind} address"
+
+
 def special_reason(address: Address) -> str | None:
-    """Why an address is not a public internet host (e.g. 'loopback'), or None when it is one."""
+    """Why an address is not a public internet host, completing "X is …" (e.g. 'a loopback address'), or
+    None when it is one."""
     if isinstance(address, ipaddress.IPv4Address):
         for network, kind in _V4:
             if address in network:
-                return kind
-        return None if address.is_global else "not globally routable"
+                return _phrase(kind)
+        return None if address.is_global else "not a globally routable address"
     carried = embedded_v4(address)
     if carried is not None:
         how, v4 = carried
         inner = special_reason(v4)
-        return f"{how} form of {v4}, {inner}" if inner else None
+        return f"the {how} form of {v4}, {inner}" if inner else None
     if address in _TEREDO:
         for v4 in address.teredo or ():
             if inner := special_reason(v4):
-                return f"Teredo form of {v4}, {inner}"
-        return "Teredo (2001::/32)"
+                return f"a Teredo address carrying {v4}, {inner}"
+        return "a Teredo address (2001::/32)"
     for network6, kind in _V6:
         if address in network6:
-            return kind
+            return _phrase(kind)
     if address.ipv4_mapped is None and not address.is_global:
-        return "not globally routable"
+        return "not a globally routable address"
     return None
 
 

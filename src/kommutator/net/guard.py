@@ -27,15 +27,16 @@ class OutboundRefused(SendError):
 
     def __init__(self, host: str, port: int, address: Address, kind: str) -> None:
         target = f"[{host}]" if ":" in host else host
-        shown = host if str(address) == host else f"{host} resolves to {address}, which"
+        if str(address) == host:
+            shown = host
+        elif literal_address(host) == address:
+            shown = f"{host} ({address})"
+        else:
+            shown = f"{host} resolves to {address}, which"
         super().__init__(retryable=False, reason=(
-            f"{shown} is {_article(kind)} {kind} address; outbound connections go only to public addresses "
+            f"{shown} is {kind}; outbound connections go only to public addresses "
             f"unless the {SETTING} setting lists the host or address (e.g. {target}:{port})"))
         self.host, self.port, self.address, self.kind = host, port, address, kind
-
-
-def _article(kind: str) -> str:
-    return "an" if kind[:1].lower() in "aeiou" else "a"
 
 
 def system_resolver(host: str, port: int) -> list[str]:
