@@ -38,6 +38,8 @@ from kommutator.bot.engine import (
     step,
     validate_flow,
 )
+from kommutator.net.guard import OutboundGuard
+from kommutator.net.http import GuardedClient
 
 OPEN = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # a Monday, 13:00 in Moscow: agents at work
 NIGHT = dt.datetime(2026, 11, 23, 22, 0, tzinfo=dt.UTC)  # 01:00 in Moscow
@@ -344,9 +346,23 @@ def quick_flow() -> Flow:
 async def _ask_status(flow: Flow, crm: str, number: str) -> tuple[State, list[Any]]:
     env = Env(settings={"crm_url": crm}, now=OPEN)
     state = State()
+    async with GuardedClient(OutboundGuard(["127.0.0.1"])) as client:  # the fake CRM is on loopback
+        for event in (Start(), CustomerMessage("", "order_status")):
+            state, _ = await run(flow, state, event, env, client=client)
+        return await run(flow, state, CustomerMessage(f"Заказ №{number}"), env, client=client)
+
+
+async def test_a_bot_call_without_a_client_of_its_own_is_still_guarded(crm):
+    state, _actions = await _ask_status_unguarded(Flow.parse(load_default()), crm)
+    assert state.node == "order_not_found" and state.vars["http_error"].startswith("refused"), state.vars
+
+
+async def _ask_status_unguarded(flow: Flow, crm: str) -> tuple[State, list[Any]]:
+    env = Env(settings={"crm_url": crm}, now=OPEN)
+    state = State()
     for event in (Start(), CustomerMessage("", "order_status")):
         state, _ = await run(flow, state, event, env)
-    return await run(flow, state, CustomerMessage(f"Заказ №{number}"), env)
+    return await run(flow, state, CustomerMessage("Заказ №12345"), env)
 
 
 async def test_order_status_found_in_the_crm(quick_flow: Flow, crm: str) -> None:

@@ -43,6 +43,7 @@ from kommutator.clock import now, set_clock
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Conversation, Message
 from kommutator.ingest.models import InboundEvent
+from kommutator.net.guard import OutboundGuard
 from kommutator.workers import outbox as outbox_module
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.outbox import OutboxWorker
@@ -596,12 +597,13 @@ async def test_smtp_login_and_a_wrong_password(runtime, provider, clock):
                         credentials={"smtp_password": "smtp-right"})
     message = OutboundMessage(id=1, idempotency_key="msg_1_1", conversation_id=7, to=CUSTOMER, text="hi",
                               kind="text", created_at=now(), subject="Order")
-    result = await asyncio.to_thread(send_blocking, cfg, message)
+    loopback = OutboundGuard(["127.0.0.1"])
+    result = await asyncio.to_thread(send_blocking, cfg, message, loopback)
     assert provider.logins == [(SUPPORT, "smtp-right")]
     assert result.provider_message_id == message_id_for("msg_1_1", "shop.example")
     wrong = dataclasses.replace(cfg, credentials={"smtp_password": "smtp-wrong"})
     with pytest.raises(SendError) as caught:
-        await asyncio.to_thread(send_blocking, wrong, message)
+        await asyncio.to_thread(send_blocking, wrong, message, loopback)
     assert caught.value.retryable and "refused the login" in caught.value.reason
     assert "smtp_password" in caught.value.reason
 

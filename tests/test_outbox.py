@@ -32,10 +32,12 @@ from kommutator.channels.types.api.adapter import secret_bytes, signature
 from kommutator.clock import now, set_clock
 from kommutator.conversations.models import Message
 from kommutator.events import Event, MessageStatusChanged
+from kommutator.net.guard import OutboundGuard
+from kommutator.net.http import GuardedTransport, outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers import outbox as outbox_module
 from kommutator.workers.models import OutboxItem
-from kommutator.workers.outbox import GuardedTransport, OutboxWorker, RetryPolicy, outbound_client
+from kommutator.workers.outbox import OutboxWorker, RetryPolicy
 
 from .conftest import post_inbound
 
@@ -565,22 +567,20 @@ async def test_guard_lets_public_and_allowed_targets_through_and_pins_the_checke
             await c.post("http://192.168.1.1/", content=b"{}")
     assert reached == [("https://93.184.216.34/hook", "93.184.216.34", None),
                        ("http://10.20.30.40:8080/x", "10.20.30.40:8080", None),
-                       ("http://localhost:1/y", "localhost:1", None)]
+                       ("http://127.0.0.1:1/y", "localhost:1", None)], \
+        "an allowed name is pinned to its checked address too"
 
 
-async def test_guard_checks_every_resolved_address_and_pins_the_connection(monkeypatch):
+async def test_guard_checks_every_resolved_address_and_pins_the_connection():
     reached: list[tuple[str, str, object]] = []
     answers = {"crm.example.com": ["93.184.216.34"], "rebind.example.com": ["93.184.216.34", "10.0.0.7"]}
-
-    async def fake_getaddrinfo(host, port, **kw):  # type: ignore[no-untyped-def]
-        return [(2, 1, 6, "", (a, port)) for a in answers[host]]
+    guard = OutboundGuard(resolver=lambda host, port: answers[host])
 
     def handler(request: httpx.Request) -> httpx.Response:
         reached.append((str(request.url), request.headers["host"], request.extensions.get("sni_hostname")))
         return httpx.Response(200)
 
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake_getaddrinfo)
-    async with httpx.AsyncClient(transport=GuardedTransport(inner=httpx.MockTransport(handler))) as c:
+    async with httpx.AsyncClient(transport=GuardedTransport(guard=guard, inner=httpx.MockTransport(handler))) as c:
         assert (await c.post("https://crm.example.com/hook", content=b"{}")).status_code == 200
         with pytest.raises(SendError, match=r"10\.0\.0\.7"):
             await c.post("https://rebind.example.com/hook", content=b"{}")

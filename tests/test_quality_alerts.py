@@ -191,6 +191,7 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
     support = two_teams["support"]
     port = free_port()  # nothing listens there yet: the relay is down
     runtime.settings.alert_smtp_host, runtime.settings.alert_smtp_port = "127.0.0.1", port
+    runtime.settings.outbound_allow_hosts = [f"127.0.0.1:{port}"]  # the relay on loopback, listed as operators do
     r = await client.post(f"{Q}/rules", headers=support["supervisor"].headers, json={
         "team_id": support["team"], "kind": "sla.breach", "emails": ["night-lead@shop.example"]})
     assert r.status_code == 201, r.text
@@ -222,3 +223,29 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
     async with runtime.db.read() as s:
         (d,) = (await s.execute(select(AlertDelivery))).scalars()
     assert (d.status, d.attempts, d.last_error) == ("sent", 2, "")
+
+
+async def test_alerts_to_a_loopback_relay_or_bot_api_fail_at_once_unless_allowed(
+        client: httpx.AsyncClient, runtime: Runtime, clock: Clock, admin: Actor, two_teams: dict[str, Any]) -> None:
+    from kommutator.quality.delivery import AlertDeliveryWorker
+    from kommutator.quality.models import AlertDelivery
+
+    support = two_teams["support"]
+    runtime.settings.alert_smtp_host, runtime.settings.alert_smtp_port = "127.0.0.1", 2525
+    runtime.settings.telegram_api_base_url = "http://127.1:8081"
+    r = await client.post(f"{Q}/rules", headers=support["supervisor"].headers, json={
+        "team_id": support["team"], "kind": "sla.breach", "emails": ["night-lead@shop.example"],
+        "telegram_chat_id": "-100123", "telegram_bot_token": "123456:" + "A" * 30})
+    assert r.status_code == 201, r.text
+    await policy(client, admin, first_response_seconds=60, warn_percent=0)
+    await customer_writes(client, support["channel"], "p10")
+    await settle(runtime)
+    clock.tick(61)
+    await settle(runtime)
+    assert await AlertDeliveryWorker(runtime).run_due() == 2
+    async with runtime.db.read() as s:
+        rows = {d.channel: d for d in (await s.execute(select(AlertDelivery))).scalars()}
+    assert {k: (d.status, d.attempts) for k, d in rows.items()} == {"email": ("failed", 1), "telegram": ("failed", 1)}
+    assert rows["email"].last_error.startswith("alert_smtp_host: 127.0.0.1 is a loopback address")
+    assert rows["telegram"].last_error.startswith("telegram_api_base_url: 127.1 (127.0.0.1) is a loopback address")
+    assert "outbound_allow_hosts" in rows["telegram"].last_error

@@ -12,6 +12,12 @@ import click
 from kommutator.config import ConfigError, Settings, load_settings
 
 
+def demo_allow_entry(settings: Settings) -> str:
+    """The allow-list entry for the demo's own server: its listen address and port, no other port."""
+    host = settings.listen_host
+    return f"[{host}]:{settings.listen_port}" if ":" in host else f"{host}:{settings.listen_port}"
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -60,8 +66,8 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     from kommutator.migrate import upgrade
 
     settings = _settings(listen_host=host, listen_port=port, data_dir=data_dir)
-    # The demo channel delivers agent replies to the stand-in CRM on this very server (loopback).
-    settings.outbound_allow_hosts = [*settings.outbound_allow_hosts, settings.listen_host]
+    # The demo channel delivers agent replies to the stand-in CRM on this very server: allow its port only.
+    settings.outbound_allow_hosts = [*settings.outbound_allow_hosts, demo_allow_entry(settings)]
     asyncio.run(upgrade(settings.database_url))
     created = asyncio.run(seed(settings, outbound_url=f"http://{settings.listen_host}:{settings.listen_port}"
                                                       "/demo/integrator"))

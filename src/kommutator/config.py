@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kommutator.net.addresses import parse_allow_entry
+
 ENV_PREFIX = "KOMMUTATOR_"
 
 
@@ -82,8 +84,9 @@ class Settings(BaseSettings):
                                        description="Telegram Bot API for alerts to a supervisor's chat")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Hosts, addresses or networks (CIDR) outbound requests may reach although they are private "
-                    "or loopback; comma-separated in the environment")
+        description="Hosts, addresses or networks (CIDR) outbound connections may reach although they are private "
+                    "or loopback, each optionally with the one port it allows (127.0.0.1:8000, [::1]:8000, "
+                    "crm.internal:443); comma-separated in the environment")
 
     @classmethod
     def settings_customise_sources(
@@ -139,6 +142,13 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24") from None
         return networks
+
+    @field_validator("outbound_allow_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allow_entry(entry)  # ValueError says which entry is malformed and how to write it
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -13,6 +13,8 @@ import httpx
 
 from kommutator.bot.nodes.base import CallHttp, HttpResult
 from kommutator.channels.base import SendError
+from kommutator.net.guard import STRICT
+from kommutator.net.http import GuardedClient
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,7 @@ MAX_BODY = 1_000_000  # bytes of an answer the bot reads
 async def execute(call: CallHttp, *, client: httpx.AsyncClient | None = None) -> HttpResult:
     """Make the request; a timeout, a refused connection or a non-JSON answer comes back as ``error``."""
     own = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False)
+    http = client or GuardedClient(STRICT, follow_redirects=False, trust_env=False)  # private targets refused
     try:
         kwargs: dict[str, Any] = {"headers": call.headers, "timeout": httpx.Timeout(call.timeout)}
         if call.body is not None:

@@ -32,6 +32,7 @@ from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.knowledge.models import Article
 from kommutator.knowledge.search import search_articles
+from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import Timer
@@ -121,8 +122,6 @@ class BotWorker(PollingWorker):
 
     def client(self) -> httpx.AsyncClient:
         """The guarded client (refuses private addresses unless allowed in outbound_allow_hosts)."""
-        from kommutator.workers.outbox import outbound_client
-
         if self._client is None or self._client.is_closed:
             self._client = outbound_client(self.rt.settings, timeout=30.0)
         return self._client

@@ -19,6 +19,7 @@ from kommutator.conversations.models import Message
 from kommutator.crypto import SecretBox
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.net.guard import OutboundGuard, refusal_at_save
 from kommutator.queues.models import Queue
 
 
@@ -30,6 +31,21 @@ def check_model(model: type[BaseModel], data: dict[str, Any], what: str) -> dict
                   for e in exc.errors()]
         raise ProblemError(422, "invalid_channel_config", f"{errors[0]['field']}: {errors[0]['message']}",
                            errors=errors) from exc
+
+
+async def check_targets(guard: OutboundGuard, channel_type: str, settings: dict[str, Any]) -> None:
+    """422 when a server the settings name is a loopback, private or other special address (or resolves to
+    one) that the outbound_allow_hosts setting does not allow; the same guard refuses it at connect time."""
+    adapter = get_adapter(channel_type)
+    valid = check_model(adapter.Settings, settings, "settings")
+    errors = []
+    for target in adapter.outbound_targets(valid):
+        refused = await refusal_at_save(guard, target.host, target.port)
+        if refused is not None:
+            errors.append({"field": f"settings.{target.setting}", "message": refused.reason})
+    if errors:
+        raise ProblemError(422, "outbound_target_refused", f"{errors[0]['field']}: {errors[0]['message']}",
+                           errors=errors)
 
 
 async def check_team(tx: Tx, team_id: int | None) -> None:

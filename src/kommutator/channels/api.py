@@ -10,7 +10,13 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.channels.actions import config_of, do_create_channel, do_delete_channel, do_update_channel
+from kommutator.channels.actions import (
+    check_targets,
+    config_of,
+    do_create_channel,
+    do_delete_channel,
+    do_update_channel,
+)
 from kommutator.channels.base import Accepted, ChannelConfig, InboundRequest
 from kommutator.channels.models import Channel
 from kommutator.channels.registry import channel_types, get_adapter
@@ -18,6 +24,7 @@ from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRe
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.errors import ProblemError, not_found
 from kommutator.ingest.actions import accept
+from kommutator.net.guard import OutboundGuard
 from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["channels"])
@@ -82,7 +89,7 @@ async def list_channels(rt: RuntimeDep, principal: CurrentPrincipal) -> list[Cha
 async def create_channel(rt: RuntimeDep, principal: CurrentPrincipal, body: ChannelCreate) -> ChannelCreated:
     """Connect a channel. Secrets the server generates (e.g. an inbound token) are shown only here."""
     principal.require_admin()
-
+    await check_targets(OutboundGuard(rt.settings.outbound_allow_hosts), body.type, body.settings)
     channel, generated = await rt.db.write(lambda tx: do_create_channel(tx, principal, body, rt.box))
     return ChannelCreated(**_read(rt, channel, full=True).model_dump(), generated_credentials=generated)
 
@@ -100,7 +107,9 @@ async def get_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: I
 async def update_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id,
                          body: ChannelUpdate) -> ChannelRead:
     principal.require_admin()
-
+    if body.settings is not None:
+        await check_targets(OutboundGuard(rt.settings.outbound_allow_hosts), (await load_channel(rt, channel_id)).type,
+                            body.settings)
     channel = await rt.db.write(lambda tx: do_update_channel(tx, principal, channel_id, body, rt.box))
     _forget(rt, channel_id)
     return _read(rt, channel, full=True)

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter
@@ -232,6 +233,15 @@ class InboundResult:
     media_type: str = "application/json"
 
 
+@dataclass(frozen=True)
+class OutboundTarget:
+    """A server a channel's settings make it connect to, and the setting that names it."""
+
+    setting: str
+    host: str
+    port: int
+
+
 class ChannelHost(Protocol):
     """What the server offers an adapter's ``run``."""
 
@@ -263,6 +273,22 @@ class ChannelAdapter:
     # Pydantic models that validate a channel's settings and credentials at creation and update.
     Settings: ClassVar[builtins.type[BaseModel]]
     Credentials: ClassVar[builtins.type[BaseModel]]
+
+    # Settings that name a server the channel connects to (URLs or host names), checked by the outbound guard
+    # when the channel is saved; ``outbound_targets`` reads them.
+    outbound_settings: ClassVar[tuple[str, ...]] = ()
+
+    def outbound_targets(self, settings: dict[str, Any]) -> list[OutboundTarget]:
+        """The servers valid settings make the channel connect to: each ``outbound_settings`` URL."""
+        targets = []
+        for name in self.outbound_settings:
+            value = settings.get(name)
+            if value:
+                url = urlsplit(str(value))
+                if url.hostname:
+                    port = url.port or (443 if url.scheme == "https" else 80)
+                    targets.append(OutboundTarget(setting=name, host=url.hostname, port=port))
+        return targets
 
     def generate_credentials(self) -> dict[str, Any]:
         """Secrets the server creates for a new channel (e.g. an inbound token), shown once."""

@@ -41,6 +41,7 @@ from kommutator.db import Database, Tx
 from kommutator.errors import ProblemError
 from kommutator.events import Event, MessageEdited, MessageStatusChanged
 from kommutator.ingest.models import InboundEvent
+from kommutator.net.http import outbound_client
 
 if TYPE_CHECKING:
     from kommutator.runtime import Runtime
@@ -241,8 +242,6 @@ async def ingest(db: Database, *, channel: ChannelConfig, messages: list[Inbound
 
 def channel_client(rt: Runtime) -> httpx.AsyncClient:
     """The HTTP client adapters use outside the outbox (file downloads, long polling)."""
-    from kommutator.workers.outbox import outbound_client
-
     client = rt.extras.get("channel_client")
     if not isinstance(client, httpx.AsyncClient) or client.is_closed:
         client = outbound_client(rt.settings, timeout=60.0)

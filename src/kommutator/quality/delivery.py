@@ -21,10 +21,12 @@ from sqlalchemy import or_, select, update
 from kommutator.clock import now
 from kommutator.config import Settings
 from kommutator.db import Tx
+from kommutator.net.guard import OutboundGuard, OutboundRefused
+from kommutator.net.http import guard_of, outbound_client
+from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
-from kommutator.workers.outbox import outbound_client
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def conversation_link(settings: Settings, conversation_id: int | None) -> str:
     return f"{base}/#conversation/{conversation_id}" if conversation_id else base
 
 
-def _send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
+def _send_mail(settings: Settings, guard: OutboundGuard, to: str, subject: str, body: str) -> None:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = settings.alert_email_from, to, subject
     msg["Date"] = email.utils.format_datetime(now())
@@ -54,9 +56,9 @@ def _send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
     host, port = settings.alert_smtp_host, settings.alert_smtp_port
     client: smtplib.SMTP
     if settings.alert_smtp_security == "ssl":
-        client = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=ssl.create_default_context())
+        client = GuardedSMTP_SSL(guard, host, port, timeout=SMTP_TIMEOUT, context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
+        client = GuardedSMTP(guard, host, port, timeout=SMTP_TIMEOUT)
     try:
         if settings.alert_smtp_security == "starttls":
             client.starttls(context=ssl.create_default_context())
@@ -150,7 +152,10 @@ class AlertDeliveryWorker(PollingWorker):
         if not settings.alert_smtp_host:
             raise DeliveryError("alert emails are off: set alert_smtp_host in the configuration", retryable=False)
         try:
-            await asyncio.to_thread(_send_mail, settings, to, f"[Kommutator] {alert.title}", self._text(alert))
+            await asyncio.to_thread(_send_mail, settings, guard_of(self.client), to, f"[Kommutator] {alert.title}",
+                                    self._text(alert))
+        except OutboundRefused as exc:
+            raise DeliveryError(f"alert_smtp_host: {exc.reason}", retryable=False) from None
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"the mail relay refused {to}: {exc.recipients}", retryable=False) from None
         except (smtplib.SMTPException, OSError) as exc:
@@ -164,6 +169,8 @@ class AlertDeliveryWorker(PollingWorker):
         try:
             r = await self.client.post(url, json={"chat_id": chat_id, "text": self._text(alert)[:4096],
                                                   "disable_web_page_preview": True})
+        except OutboundRefused as exc:
+            raise DeliveryError(f"telegram_api_base_url: {exc.reason}", retryable=False) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(f"Telegram could not be reached: {type(exc).__name__}") from None
         if r.status_code == 200:

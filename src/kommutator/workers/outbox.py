@@ -14,22 +14,18 @@ one waiting for a retry; an item that failed for good no longer holds the chat u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import ipaddress
 import logging
 import os
 import random
 import socket
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlalchemy import Select, func, or_, select, update
 
-from kommutator import __version__
 from kommutator.audit.actions import do_audit
 from kommutator.channels.actions import config_of
 from kommutator.channels.base import (
@@ -44,7 +40,6 @@ from kommutator.channels.base import (
 from kommutator.channels.models import Channel
 from kommutator.channels.registry import get_adapter
 from kommutator.clock import now
-from kommutator.config import Settings
 from kommutator.contacts.models import Contact
 from kommutator.conversations.files_api import file_store
 from kommutator.conversations.models import Attachment, Conversation, Message
@@ -52,15 +47,13 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import Event, MessageStatusChanged
 from kommutator.ingest.actions import apply_unmatched
+from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.pacing import Pacer
 
 log = logging.getLogger(__name__)
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -80,83 +73,6 @@ class RetryPolicy:
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_retry_after))
         return wait
-
-
-# --- Outbound HTTP: refuse private targets (SSRF) -------------------------------------------------------
-
-def _blocked_reason(host: str, address: Address) -> str:
-    return (f"{host} resolves to {address}, a private, loopback or reserved address; outbound requests go only "
-            "to public addresses unless the host is listed in the outbound_allow_hosts setting")
-
-
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """Send only to public addresses, or to hosts and networks on the allow-list.
-
-    The host is resolved here, every address checked, and the connection pinned to a checked address
-    (TLS still verifies the name), so a second DNS answer cannot swap in a private one. A refused
-    target raises SendError (not retryable): retrying would not make it public.
-    """
-
-    def __init__(self, *, allow_hosts: Iterable[str] = (), inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self._inner = inner or httpx.AsyncHTTPTransport()
-        self._names: set[str] = set()
-        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in allow_hosts:
-            try:
-                self._networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-            except ValueError:
-                self._names.add(entry.strip().lower().rstrip("."))
-
-    def _allowed(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in network for network in self._networks):
-            return True
-        return address.is_global and not address.is_multicast
-
-    async def _resolve(self, request: httpx.Request) -> list[Address]:
-        host = request.url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS want it
-        with contextlib.suppress(ValueError):
-            return [ipaddress.ip_address(host)]
-        port = request.url.port or (443 if request.url.scheme == "https" else 80)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
-        found: list[Address] = []
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            if address not in found:
-                found.append(address)
-        if not found:
-            raise httpx.ConnectError(f"{host} has no address", request=request)
-        return found
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.raw_host.decode("ascii")
-        if host.lower().rstrip(".") in self._names or request.url.host.rstrip(".") in self._names:
-            return await self._inner.handle_async_request(request)
-        addresses = await self._resolve(request)
-        for address in addresses:
-            if not self._allowed(address):
-                raise SendError(retryable=False, reason=_blocked_reason(request.url.host, address))
-        if str(addresses[0]) != host:
-            # The Host header was set from the original URL when the request was built.
-            request.url = request.url.copy_with(host=str(addresses[0]))
-            if request.url.scheme == "https":
-                request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def outbound_client(settings: Settings, *, timeout: float = 15.0) -> httpx.AsyncClient:
-    """The HTTP client adapters send with: guarded, no redirects, no proxies from the environment."""
-    return httpx.AsyncClient(
-        transport=GuardedTransport(allow_hosts=settings.outbound_allow_hosts),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False, trust_env=False,
-        headers={"user-agent": f"Kommutator/{__version__}"})
 
 
 # --- Recording outcomes (the worker's actions) ---------------------------------------------------------

@@ -81,6 +81,7 @@ class ApiChannel(ChannelAdapter):
     title = "API"
     capabilities = Capabilities(max_text_length=20000)
     Settings = ApiSettings
+    outbound_settings = ("outbound_url",)
     Credentials = ApiCredentials
 
     def generate_credentials(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from kommutator.channels.base import (
     InboundItem,
     InboundRequest,
     OutboundMessage,
+    OutboundTarget,
     SendResult,
 )
 from kommutator.channels.registry import register
@@ -32,6 +33,7 @@ from kommutator.channels.types.email.smtp_server import (
     parse_listen,
 )
 from kommutator.errors import ProblemError
+from kommutator.net.http import guard_of
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,14 @@ class EmailChannel(ChannelAdapter):
     Settings = EmailSettings
     Credentials = EmailCredentials
 
+    def outbound_targets(self, settings: dict[str, Any]) -> list[OutboundTarget]:
+        """The SMTP server replies go through, and the IMAP server when the channel polls one."""
+        s = EmailSettings.model_validate(settings)
+        targets = [OutboundTarget(setting="smtp_host", host=s.smtp_host, port=s.smtp_port_or_default)]
+        if "imap" in s.inbound and s.imap_host:
+            targets.append(OutboundTarget(setting="imap_host", host=s.imap_host, port=s.imap_port_or_default))
+        return targets
+
     def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:
         settings = channel.settings
         address = settings.get("address", "the support address")
@@ -177,7 +187,7 @@ class EmailChannel(ChannelAdapter):
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage, client: httpx.AsyncClient) -> SendResult:
         """Send the reply over the channel's SMTP server (not through ``client``: it is not HTTP)."""
-        return await sending.send(channel, message)
+        return await sending.send(channel, message, guard_of(client))
 
     async def run(self, host: ChannelHost) -> None:
         await EmailServices(host).run()

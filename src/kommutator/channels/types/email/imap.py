@@ -21,6 +21,9 @@ from kommutator.channels.base import ChannelConfig, ChannelHost
 from kommutator.channels.types.email.inbound import items_from
 from kommutator.channels.types.email.parsing import parse_email
 from kommutator.channels.types.email.settings import EmailSettings
+from kommutator.net.guard import OutboundGuard, OutboundRefused
+from kommutator.net.http import guard_of
+from kommutator.net.mail import GuardedIMAP4, GuardedIMAP4_SSL
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def _check(typ: str, data: Sequence[object], what: str) -> None:
         raise ImapPollError(f"{what} failed: {typ} {detail}".strip())
 
 
-def _open(settings: EmailSettings, password: str | None) -> tuple[imaplib.IMAP4, str]:
+def _open(settings: EmailSettings, password: str | None, guard: OutboundGuard) -> tuple[imaplib.IMAP4, str]:
     """Connect, log in and select the folder; the connection and the folder's UIDVALIDITY."""
     host, port = settings.imap_host or "", settings.imap_port_or_default
     where = f"{host}:{port}"
@@ -76,11 +79,13 @@ def _open(settings: EmailSettings, password: str | None) -> tuple[imaplib.IMAP4,
     context = ssl.create_default_context()
     try:
         if settings.imap_security == "ssl":
-            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
+            conn: imaplib.IMAP4 = GuardedIMAP4_SSL(guard, host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
         else:
-            conn = imaplib.IMAP4(host, port, timeout=IMAP_TIMEOUT)
+            conn = GuardedIMAP4(guard, host, port, timeout=IMAP_TIMEOUT)
             if settings.imap_security == "starttls":
                 conn.starttls(ssl_context=context)
+    except OutboundRefused as exc:
+        raise ImapPollError(f"imap_host: {exc.reason}") from None
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapPollError(f"cannot connect to the IMAP server {where}: {exc or type(exc).__name__}") from exc
     try:
@@ -157,7 +162,8 @@ async def poll_once(host: ChannelHost, channel: ChannelConfig, *, batch: int = B
         raise ImapPollError(f"the channel's settings are invalid: {exc}") from exc
     password = channel.credentials.get("imap_password")
     where = f"{settings.imap_host}:{settings.imap_port_or_default}"
-    conn, validity = await _imap(where, _open, settings, str(password) if password else None)
+    conn, validity = await _imap(where, _open, settings, str(password) if password else None,
+                                 guard_of(host.client))
     try:
         last = await _last_uid(host, channel, validity)
         uids = await _imap(where, _search, conn, last)

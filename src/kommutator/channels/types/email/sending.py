@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError, SendResult
 from kommutator.channels.types.email.settings import EmailSettings
+from kommutator.net.guard import STRICT, OutboundGuard, OutboundRefused
+from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL
 
 SMTP_TIMEOUT = 30.0
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|ответ|отв)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
@@ -164,14 +166,15 @@ def _helo_error(code: int, reply: bytes | str, where: str, helo: str) -> SendErr
 
 
 def _deliver(settings: EmailSettings, password: str | None, sender: str, recipient: str, data: bytes,
-             smtputf8: bool) -> None:
+             smtputf8: bool, guard: OutboundGuard) -> None:
     host, port = settings.smtp_host, settings.smtp_port_or_default
     context = ssl.create_default_context()
     client: smtplib.SMTP
     if settings.smtp_security == "ssl":
-        client = smtplib.SMTP_SSL(host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT, context=context)
+        client = GuardedSMTP_SSL(guard, host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT,
+                                 context=context)
     else:
-        client = smtplib.SMTP(host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT)
+        client = GuardedSMTP(guard, host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT)
     try:
         client.local_hostname = settings.smtp_helo_name or client.local_hostname
         client.ehlo_or_helo_if_needed()
@@ -189,7 +192,7 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
             client.close()
 
 
-def send_blocking(channel: ChannelConfig, message: OutboundMessage) -> SendResult:
+def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: OutboundGuard = STRICT) -> SendResult:
     """Build and send one reply; SendError says whether trying again can help."""
     try:
         settings = EmailSettings.model_validate(channel.settings)
@@ -204,7 +207,10 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage) -> SendResul
     where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
     password = channel.credentials.get("smtp_password")
     try:
-        _deliver(settings, str(password) if password else None, settings.address, recipient, data, smtputf8)
+        _deliver(settings, str(password) if password else None, settings.address, recipient, data, smtputf8,
+                 guard)
+    except OutboundRefused as exc:
+        raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}") from None
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
         if _helo_refused(reply):  # Postfix refuses a bad HELO name only at RCPT (smtpd_delay_reject)
@@ -233,6 +239,6 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage) -> SendResul
     return SendResult(provider_message_id=msg_id)
 
 
-async def send(channel: ChannelConfig, message: OutboundMessage) -> SendResult:
+async def send(channel: ChannelConfig, message: OutboundMessage, guard: OutboundGuard = STRICT) -> SendResult:
     """``send_blocking`` in a thread: smtplib blocks."""
-    return await asyncio.to_thread(send_blocking, channel, message)
+    return await asyncio.to_thread(send_blocking, channel, message, guard)

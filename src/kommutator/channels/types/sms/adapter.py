@@ -80,6 +80,7 @@ class SmsChannel(ChannelAdapter):
     title = "SMS (Twilio)"
     capabilities = Capabilities(max_text_length=MAX_TEXT, buttons=False, attachments=False, messages_per_second=1)
     Settings = SmsSettings
+    outbound_settings = ("api_base_url",)
     Credentials = SmsCredentials
 
     def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:

@@ -69,6 +69,7 @@ class TelegramChannel(ChannelAdapter):
     capabilities = Capabilities(max_text_length=TEXT_LIMIT, buttons=True, max_buttons=MAX_BUTTONS,
                                 attachments=True, messages_per_second=30, messages_per_second_per_chat=1)
     Settings = TelegramSettings
+    outbound_settings = ("api_base_url",)
     Credentials = TelegramCredentials
 
     def __init__(self, *, poller: Poller | None = None) -> None:

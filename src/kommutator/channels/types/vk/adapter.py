@@ -63,6 +63,7 @@ class VkChannel(ChannelAdapter):
     capabilities = Capabilities(max_text_length=MAX_TEXT, buttons=True, max_buttons=outbound.MAX_BUTTONS,
                                 attachments=True, messages_per_second=20)
     Settings = VkSettings
+    outbound_settings = ("api_base_url",)
     Credentials = VkCredentials
 
     def __init__(self) -> None:

@@ -103,6 +103,7 @@ class WhatsAppChannel(ChannelAdapter):
     capabilities = Capabilities(max_text_length=composing.TEXT_LIMIT, buttons=True, max_buttons=composing.MAX_LIST_ROWS,
                                 attachments=True, reply_window=REPLY_WINDOW, messages_per_second=80)
     Settings = WhatsAppSettings
+    outbound_settings = ("api_base_url",)
     Credentials = WhatsAppCredentials
 
     def __init__(self) -> None:
