@@ -39,6 +39,7 @@ from kommutator.channels.types.email.smtp_server import read_data
 from kommutator.clock import now
 from kommutator.ingest.actions import raw_body
 from kommutator.ingest.models import InboundEvent
+from kommutator.net.guard import OutboundGuard
 
 # Fixtures and helpers of the email channel's main tests (pytest finds fixtures by name in this module).
 from .test_channel_email import (  # noqa: F401
@@ -60,6 +61,8 @@ from .test_channel_email import (  # noqa: F401
     settings,
     worker,
 )
+
+LOOPBACK = OutboundGuard(["127.0.0.1"])  # the relay in these tests is a loopback fake
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -364,10 +367,10 @@ async def test_the_helo_name_defaults_to_the_public_urls_host(settings, relay, c
                         credentials={}, webhook_url="https://support.shop.example/webhooks/1")
     message = OutboundMessage(id=1, idempotency_key="msg_1_1", conversation_id=7, to=CUSTOMER, text="hi",
                               kind="text", created_at=now(), subject="Order")
-    await asyncio.to_thread(send_blocking, cfg, message)
+    await asyncio.to_thread(send_blocking, cfg, message, LOOPBACK)
     assert relay.helo_names == ["support.shop.example"] and len(relay.delivered) == 1
     on_ip = dataclasses.replace(cfg, webhook_url="https://203.0.113.7/webhooks/1")
-    await asyncio.to_thread(send_blocking, on_ip, message)
+    await asyncio.to_thread(send_blocking, on_ip, message, LOOPBACK)
     assert relay.helo_names[-1] == "[203.0.113.7]", "an address is given as an address literal"
 
 
@@ -454,11 +457,11 @@ async def test_a_relay_refusing_the_name_at_ehlo_is_explained_too(runtime, clock
         message = OutboundMessage(id=1, idempotency_key="msg_1_1", conversation_id=7, to=CUSTOMER, text="hi",
                                   kind="text", created_at=now(), subject="Order")
         with pytest.raises(SendError) as caught:
-            await asyncio.to_thread(send_blocking, cfg, message)
+            await asyncio.to_thread(send_blocking, cfg, message, LOOPBACK)
         assert caught.value.retryable and "HELO name 'testserver'" in caught.value.reason
         assert "must contain a FQDN" in caught.value.reason and "smtp_helo_name" in caught.value.reason
         named = dataclasses.replace(cfg, settings={**cfg.settings, "smtp_helo_name": "support.shop.example"})
-        await asyncio.to_thread(send_blocking, named, message)
+        await asyncio.to_thread(send_blocking, named, message, LOOPBACK)
         assert len(relay.delivered) == 1
     finally:
         await relay.stop()
