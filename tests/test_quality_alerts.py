@@ -211,6 +211,7 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
 
     inbox = Inbox()
     server = await asyncio.get_running_loop().create_server(lambda: SMTPServer(inbox), "127.0.0.1", port)
+    runtime.settings.public_base_url = "https://support.shop.example"
     try:
         clock.tick(30)
         assert await worker.run_due() == 1
@@ -220,6 +221,7 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
         server.close()
         await server.wait_closed()
     assert [m.rcpt_tos for m in inbox.mails] == [["night-lead@shop.example"]]
+    assert inbox.helo_names == ["support.shop.example"], "the relay must hear the public name, not 'localhost'"
     async with runtime.db.read() as s:
         (d,) = (await s.execute(select(AlertDelivery))).scalars()
     assert (d.status, d.attempts, d.last_error) == ("sent", 2, "")

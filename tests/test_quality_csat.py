@@ -96,6 +96,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.mails: list[Envelope] = []
+        self.helo_names: list[str] = []
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.helo_names.append(hostname)
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.mails.append(envelope)

@@ -7,13 +7,41 @@ negotiated with the host's name, so certificates are checked against it.
 
 from __future__ import annotations
 
+import functools
 import imaplib
+import ipaddress
 import smtplib
 import socket
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 from kommutator.net.guard import OutboundGuard
+
+
+@functools.cache
+def local_name() -> str:
+    """This machine's name for EHLO, looked up once (smtplib would resolve it on every connection)."""
+    return socket.getfqdn()
+
+
+def helo_name_for(public_url: str) -> str:
+    """The name this server gives in EHLO: the host of its public URL (the name it is known by; an address as
+    an address literal), else this machine's name when the public URL is only local."""
+    host = (urlsplit(public_url).hostname or "").rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None:
+        if host and host != "localhost" and not host.endswith(".localhost"):
+            try:
+                return host.encode("idna").decode("ascii")
+            except UnicodeError:
+                pass
+    elif not address.is_loopback:
+        return f"[{address}]" if address.version == 4 else f"[IPv6:{address}]"
+    return local_name()
 
 
 class GuardedSMTP(smtplib.SMTP):

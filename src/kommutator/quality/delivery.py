@@ -23,7 +23,7 @@ from kommutator.config import Settings
 from kommutator.db import Tx
 from kommutator.net.guard import OutboundGuard, OutboundRefused
 from kommutator.net.http import guard_of, outbound_client
-from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL
+from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL, helo_name_for
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
@@ -54,11 +54,13 @@ def _send_mail(settings: Settings, guard: OutboundGuard, to: str, subject: str, 
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "base64")
     host, port = settings.alert_smtp_host, settings.alert_smtp_port
+    helo = helo_name_for(settings.public_base_url)  # a relay may refuse the bare machine name (localhost)
     client: smtplib.SMTP
     if settings.alert_smtp_security == "ssl":
-        client = GuardedSMTP_SSL(guard, host, port, timeout=SMTP_TIMEOUT, context=ssl.create_default_context())
+        client = GuardedSMTP_SSL(guard, host, port, local_hostname=helo, timeout=SMTP_TIMEOUT,
+                                 context=ssl.create_default_context())
     else:
-        client = GuardedSMTP(guard, host, port, timeout=SMTP_TIMEOUT)
+        client = GuardedSMTP(guard, host, port, local_hostname=helo, timeout=SMTP_TIMEOUT)
     try:
         if settings.alert_smtp_security == "starttls":
             client.starttls(context=ssl.create_default_context())

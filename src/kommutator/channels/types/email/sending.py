@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import hashlib
 import html
-import ipaddress
 import re
 import smtplib
-import socket
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
-from urllib.parse import urlsplit
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError, SendResult
 from kommutator.channels.types.email.settings import EmailSettings
 from kommutator.net.guard import STRICT, OutboundGuard, OutboundRefused
-from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL
+from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL, helo_name_for, local_name
 
 SMTP_TIMEOUT = 30.0
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|ответ|отв)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
@@ -124,31 +120,9 @@ def _refusal(code: int, reply: bytes | str, what: str) -> SendError:
     return SendError(retryable=False, reason=text)
 
 
-@functools.cache
-def _local_name() -> str:
-    """This machine's name for EHLO, looked up once (smtplib would resolve it on every connection)."""
-    return socket.getfqdn()
-
-
 def helo_name(settings: EmailSettings, public_url: str) -> str:
-    """The name given in EHLO: the channel's ``smtp_helo_name``, else the host of the public URL (the name
-    this server is known by), else this machine's name when the public URL is only local."""
-    if settings.smtp_helo_name:
-        return settings.smtp_helo_name
-    host = (urlsplit(public_url).hostname or "").rstrip(".")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is None:
-        if host and host != "localhost" and not host.endswith(".localhost"):
-            try:
-                return host.encode("idna").decode("ascii")
-            except UnicodeError:
-                pass
-    elif not address.is_loopback:
-        return f"[{address}]" if address.version == 4 else f"[IPv6:{address}]"
-    return _local_name()
+    """The name given in EHLO: the channel's ``smtp_helo_name``, else the one the public URL gives."""
+    return settings.smtp_helo_name or helo_name_for(public_url)
 
 
 def _helo_refused(reply: bytes | str) -> bool:
@@ -171,10 +145,10 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
     context = ssl.create_default_context()
     client: smtplib.SMTP
     if settings.smtp_security == "ssl":
-        client = GuardedSMTP_SSL(guard, host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT,
+        client = GuardedSMTP_SSL(guard, host, port, local_hostname=local_name(), timeout=SMTP_TIMEOUT,
                                  context=context)
     else:
-        client = GuardedSMTP(guard, host, port, local_hostname=_local_name(), timeout=SMTP_TIMEOUT)
+        client = GuardedSMTP(guard, host, port, local_hostname=local_name(), timeout=SMTP_TIMEOUT)
     try:
         client.local_hostname = settings.smtp_helo_name or client.local_hostname
         client.ehlo_or_helo_if_needed()
