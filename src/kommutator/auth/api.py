@@ -14,12 +14,13 @@ from kommutator.auth.deps import SESSION_COOKIE, CurrentPrincipal, RuntimeDep, c
 from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.auth.passwords import verify_password
 from kommutator.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, LoginRequest, Me
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.realtime.api import hub_of
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=SafeRoute)
 
 
 @router.post("/auth/login", response_model=Me)

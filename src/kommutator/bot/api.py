@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypeVar
 
 import yaml
@@ -29,6 +28,8 @@ from kommutator.bot.schemas import (
     FlowVersionRead,
     ValidationResult,
 )
+from kommutator.common.jsonsafe import UnsafeInput, loads_json, loads_yaml
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.conversations.queries import get_conversation
 from kommutator.errors import ProblemError, not_found
@@ -36,7 +37,7 @@ from kommutator.errors import ProblemError, not_found
 # Version numbers are 32-bit columns: a larger number is refused as bad input, never sent to the database.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A flow version number")]
 
-router = APIRouter(tags=["bot"])
+router = APIRouter(tags=["bot"], route_class=SafeRoute)
 M = TypeVar("M", bound=BaseModel)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
@@ -53,11 +54,13 @@ async def _parse(request: Request, model: type[M]) -> M:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     try:
         if kind in YAML_TYPES:
-            data = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
+            data = loads_yaml(raw.decode("utf-8")) if raw.strip() else None
         elif kind in ("application/json", ""):
-            data = json.loads(raw) if raw.strip() else None
+            data = loads_json(raw) if raw.strip() else None
         else:
             raise ProblemError(415, "unsupported_media_type", "Send the flow as application/json or application/yaml.")
+    except UnsafeInput:  # too deep, too large, NaN: its own code and field
+        raise
     except (ValueError, yaml.YAMLError) as e:
         raise ProblemError(400, "invalid_body", f"The request body is not valid {kind.split('/')[-1].upper()}: "
                            f"{str(e).splitlines()[0]}") from e

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import FileResponse
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.conversations import actions, queries
 from kommutator.conversations.files import FileStore
@@ -17,7 +18,7 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.runtime import Runtime
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], route_class=SafeRoute)
 
 
 def file_store(rt: Runtime) -> FileStore:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.models import Contact
 from kommutator.errors import ProblemError, not_found
@@ -45,7 +46,7 @@ from kommutator.quality.schemas import (
     WhisperCreate,
 )
 
-router = APIRouter(prefix="/quality", tags=["quality"])
+router = APIRouter(prefix="/quality", tags=["quality"], route_class=SafeRoute)
 
 
 def _rule(r: AlertRule) -> RuleRead:
