@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 
 from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.common.pagination import decode_time_id_cursor, encode_time_id_cursor
+from kommutator.common.pagination import CursorQuery, decode_time_id_cursor, encode_time_id_cursor
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.models import Contact
