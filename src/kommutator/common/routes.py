@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import email.message
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import params
+from fastapi import FastAPI, params
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,6 +58,22 @@ class SafeRoute(APIRoute):
         return checked
 
 
-def accepts_files(route: APIRoute) -> bool:
-    """Whether the operation takes a file upload (multipart), so the larger upload limit applies to it."""
-    return any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+def upload_operations(app: FastAPI) -> Callable[[str, str], bool]:
+    """A test (method, path) -> whether that operation takes a multipart upload, from the OpenAPI document, so
+    the larger upload limit applies to those operations only (a webhook's multipart body keeps the body limit)."""
+    patterns: list[tuple[str, re.Pattern[str]]] | None = None
+
+    def accepts(method: str, path: str) -> bool:
+        nonlocal patterns
+        if patterns is None:
+            patterns = []
+            for template, operations in app.openapi().get("paths", {}).items():
+                for verb, operation in operations.items():
+                    content = (operation.get("requestBody") or {}).get("content", {}) if isinstance(
+                        operation, dict) else {}
+                    if "multipart/form-data" in content:
+                        regex = "^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)) + "$"
+                        patterns.append((verb.upper(), re.compile(regex)))
+        return any(m == method and p.match(path) for m, p in patterns)
+
+    return accepts
