@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
@@ -66,7 +65,7 @@ class TypingFrames:
         cid, typing = frame.get("conversation_id"), frame.get("typing", True)
         if type(cid) is not int or cid < 1 or not isinstance(typing, bool):
             return
-        at = time.monotonic()
+        at = now().timestamp()
         previous = self._last.get(cid)
         if previous is not None and previous[0] == typing and at - previous[1] < REPEAT_SECONDS:
             return
