@@ -133,12 +133,12 @@ async def default_flow(principal: CurrentPrincipal) -> dict[str, Any]:
     return load_default()
 
 
-@router.get("/bot/flows/{flow_id}", response_model=FlowRead)
+@router.get("/bot/flows/{flow_id:int}", response_model=FlowRead)
 async def get_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> FlowRead:
     return await _read(rt, flow_id)
 
 
-@router.put("/bot/flows/{flow_id}", response_model=FlowRead, openapi_extra=_body_schema(FlowUpdate))
+@router.put("/bot/flows/{flow_id:int}", response_model=FlowRead, openapi_extra=_body_schema(FlowUpdate))
 async def update_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, request: Request) -> FlowRead:
     """Change a flow; a changed definition is saved as a new version. Fields left out stay as they are."""
     principal.require_supervisor()
@@ -147,14 +147,14 @@ async def update_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, 
     return await _read(rt, flow.id, warnings)
 
 
-@router.delete("/bot/flows/{flow_id}", status_code=204)
+@router.delete("/bot/flows/{flow_id:int}", status_code=204)
 async def delete_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> Response:
     principal.require_supervisor()
     await rt.db.write(lambda tx: do_delete_flow(tx, principal, flow_id))
     return Response(status_code=204)
 
 
-@router.get("/bot/flows/{flow_id}/versions", response_model=FlowVersionList)
+@router.get("/bot/flows/{flow_id:int}/versions", response_model=FlowVersionList)
 async def list_versions(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> FlowVersionList:
     """Every saved version, newest first (without definitions)."""
     async with rt.db.read() as s:
@@ -166,7 +166,7 @@ async def list_versions(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id
                                       for v in rows])
 
 
-@router.get("/bot/flows/{flow_id}/versions/{version}", response_model=FlowVersionRead)
+@router.get("/bot/flows/{flow_id:int}/versions/{version:int}", response_model=FlowVersionRead)
 async def get_version(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, version: VersionNumber,
                       ) -> FlowVersionRead:
     async with rt.db.read() as s:

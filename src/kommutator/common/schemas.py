@@ -26,6 +26,7 @@ def reject_nul(value: Any) -> Any:
 
 
 _BOOL_REFUSED = "must be a number, not true or false"
+_BOOL_WORDS = frozenset({"0", "1", "t", "f", "y", "n", "yes", "no", "on", "off", "true", "false"})
 
 
 def _members(annotation: Any) -> list[Any]:
@@ -46,9 +47,16 @@ def _numbers_only(members: list[Any]) -> bool:
     return not any(is_bool(m) for m in members) and any(m in (int, float) for m in members)
 
 
+def _bools_only(members: list[Any]) -> bool:
+    return bool in members and all(m in (bool, type(None)) for m in members)
+
+
 def refuse_bool_for_number(annotation: Any, value: Any) -> None:
-    """Raise ValueError when ``value`` is a boolean (or holds one) where ``annotation`` declares numbers."""
+    """Raise ValueError when ``value`` is a boolean (or holds one) where ``annotation`` declares numbers, or
+    something else than a boolean where it declares only booleans (lax mode takes 0, "yes" and "off")."""
     members = _members(annotation)
+    if not isinstance(value, bool) and value is not None and _bools_only(members):
+        raise ValueError("must be true or false")
     if isinstance(value, bool):
         if _numbers_only(members):
             raise ValueError(_BOOL_REFUSED)
@@ -74,7 +82,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool | list | tuple | set | frozenset | dict):
+        if not isinstance(value, str) or value.lower() in _BOOL_WORDS:
             field = cls.model_fields.get(info.field_name or "")
             if field is not None:
                 refuse_bool_for_number(field.annotation, value)
@@ -90,6 +98,7 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-# Ids in paths and bodies: positive and within BIGINT, so PostgreSQL never sees an overflow.
-MAX_ID = 2**62
+# Ids in paths and bodies: positive and at most 2**53 - 1, the largest integer a JSON number holds exactly in
+# every client (a browser, or a schema validator reading 2**62 + 95 as 2**62), and far within BIGINT.
+MAX_ID = 2**53 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive integer id")]
