@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PASSWORD = secrets.token_urlsafe(16)  # nobody logs in: the run uses the API token
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
@@ -41,13 +43,13 @@ async def _seed(settings) -> tuple[str, int, int]:  # type: ignore[no-untyped-de
             # fuzzer's own token and user must not be among the ids it revokes or deactivates (fuzz_hooks.py
             # keeps the other phases off them).
             first = await do_create_user(tx, None, UserCreate(email="first@example.com", name="First",
-                                                              password="first-password", role="agent"),
-                                         password_hash=hash_password("first-password"))
+                                                              password=PASSWORD, role="agent"),
+                                         password_hash=hash_password(PASSWORD))
             await do_create_api_token(tx, Principal(user_id=first.id, name="First", role="agent",
                                                     team_ids=frozenset()), "first")
             user = await do_create_user(tx, None, UserCreate(email="fuzz@example.com", name="Fuzz",
-                                                             password="fuzz-password", role="admin"),
-                                        password_hash=hash_password("fuzz-password"))
+                                                             password=PASSWORD, role="admin"),
+                                        password_hash=hash_password(PASSWORD))
             p = Principal(user_id=user.id, name="Fuzz", role="admin", team_ids=frozenset())
             token, secret = await do_create_api_token(tx, p, "fuzz")
             await do_create_channel(tx, p, ChannelCreate(type="api", name="fuzz"), rt.box)
@@ -59,9 +61,8 @@ async def _seed(settings) -> tuple[str, int, int]:  # type: ignore[no-untyped-de
 
 
 def main() -> int:
-    from live_server import bound_socket, run_server  # type: ignore[import-not-found]
-
     from kommutator.config import load_settings
+    from live_server import bound_socket, run_server  # type: ignore[import-not-found]
 
     tmp = Path(tempfile.mkdtemp(prefix="kommutator-fuzz-"))
     sock, port = bound_socket()
@@ -73,7 +74,7 @@ def main() -> int:
         command = ["st", "run", f"{base}/api/v1/openapi.json", "--checks", "all",
                    "-H", f"Authorization: Bearer {secret}", *sys.argv[1:]]
         print("$", " ".join(c if "Bearer" not in c else "Authorization: Bearer <token>" for c in command), flush=True)
-        return subprocess.call(command, env=env)
+        return subprocess.call(command, env=env)  # noqa: S603 - our own command line
 
 
 if __name__ == "__main__":
