@@ -35,21 +35,23 @@ async def _seed(settings) -> tuple[str, int, int]:  # type: ignore[no-untyped-de
     from kommutator.runtime import Runtime
 
     await upgrade(settings.database_url)
+    password_hash = hash_password(PASSWORD)
     rt = Runtime.build(settings)
     await rt.db.start()
     try:
         async def job(tx: Tx) -> tuple[str, int, int]:
-            # A first user and token take id 1: the coverage phase tries the smallest id of every path, and the
-            # fuzzer's own token and user must not be among the ids it revokes or deactivates (fuzz_hooks.py
-            # keeps the other phases off them).
-            first = await do_create_user(tx, None, UserCreate(email="first@example.com", name="First",
-                                                              password=PASSWORD, role="agent"),
-                                         password_hash=hash_password(PASSWORD))
-            await do_create_api_token(tx, Principal(user_id=first.id, name="First", role="agent",
-                                                    team_ids=frozenset()), "first")
+            # Ten users and tokens take ids 1-10 first: the coverage phase tries the smallest ids of every path
+            # (and the largest), and the fuzzer's own token and user must not be among the ids it revokes or
+            # deactivates (fuzz_hooks.py keeps the other phases off them).
+            for n in range(10):
+                other = await do_create_user(tx, None, UserCreate(email=f"other{n}@example.com", name=f"Other {n}",
+                                                                  password=PASSWORD, role="agent"),
+                                             password_hash=password_hash)
+                await do_create_api_token(tx, Principal(user_id=other.id, name=other.name, role="agent",
+                                                        team_ids=frozenset()), "other")
             user = await do_create_user(tx, None, UserCreate(email="fuzz@example.com", name="Fuzz",
                                                              password=PASSWORD, role="admin"),
-                                        password_hash=hash_password(PASSWORD))
+                                        password_hash=password_hash)
             p = Principal(user_id=user.id, name="Fuzz", role="admin", team_ids=frozenset())
             token, secret = await do_create_api_token(tx, p, "fuzz")
             await do_create_channel(tx, p, ChannelCreate(type="api", name="fuzz"), rt.box)
