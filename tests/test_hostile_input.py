@@ -225,3 +225,22 @@ async def test_not_found_codes_as_answered(client, admin):
         if r.status_code == 405:
             r = await client.delete(path, headers=admin.headers)
         assert_problem(r, 404, code)
+
+
+def test_every_api_route_reads_json_through_the_safe_reader(app):
+    """A router created without route_class=SafeRoute would parse bodies with FastAPI's unbounded json.loads."""
+    from fastapi.routing import APIRoute
+
+    from kommutator.common.routes import SafeRoute
+
+    def walk(routes):  # type: ignore[no-untyped-def]
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "original_router"):  # an included router
+                yield from walk(route.original_router.routes)
+
+    routes = list(walk(app.router.routes))
+    assert len(routes) > 100
+    unsafe = [r.path for r in routes if r.body_field is not None and not isinstance(r, SafeRoute)]
+    assert unsafe == [], f"create these routers with route_class=SafeRoute (common/routes.py): {unsafe}"

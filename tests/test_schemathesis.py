@@ -96,6 +96,8 @@ def _documented(check: str, response) -> bool:  # type: ignore[no-untyped-def]
         body = response.json()
     except ValueError:
         return False
+    if not isinstance(body, dict):
+        return False
     code, detail = str(body.get("code", "")), str(body.get("detail", ""))
     return code in DOCUMENTED_CODES or code.endswith("_not_found") or any(m in detail for m in DOCUMENTED_MESSAGES)
 
