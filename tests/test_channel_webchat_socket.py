@@ -5,6 +5,7 @@ reconnect, typing both ways, delivery reports, refusals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -243,3 +244,47 @@ async def test_sockets_without_a_valid_token_or_from_other_websites_are_refused(
         await ws.send(json.dumps({"type": "message", "client_id": "x", "text": "hi"}))
         bad = await frame(ws, "error")
         assert bad["code"] == "validation_failed" and "client_id" in bad["detail"]
+
+
+async def test_a_flood_of_visitor_typing_frames_is_cut_quietly(live, clock):
+    """1,000 typing frames reach the agents as a handful; the socket stays open and later typing passes."""
+    token = await new_visitor(live)
+    anna = {"Authorization": f"Bearer {live['people']['anna']['token']}"}
+    agent_ws_url = live["base"].replace("http://", "ws://") + "/api/v1/realtime"
+    async with websockets.connect(socket_url(live)) as ws, \
+            websockets.connect(agent_ws_url, additional_headers=anna) as agent:
+        await hello(ws, token)
+        await ws.send(json.dumps({"type": "message", "client_id": "flood-0001", "text": "hi"}))
+        await frame(ws, "ack")
+
+        async def typing_events(seconds: float) -> list[dict[str, Any]]:
+            seen: list[dict[str, Any]] = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    event = json.loads(await asyncio.wait_for(agent.recv(), seconds))
+                    if event["kind"] == "conversation.typing":
+                        seen.append(event)
+            return seen
+
+        await typing_events(0.3)
+        for n in range(1000):
+            await ws.send(json.dumps({"type": "typing", "typing": n % 2 == 0}))
+        await ws.send(json.dumps({"type": "message", "client_id": "flood-0002", "text": "still here"}))
+        await frame(ws, "ack")  # the socket is open and served after the flood
+        flood = await typing_events(0.6)
+        assert 1 <= len(flood) <= 5, f"{len(flood)} typing events reached the agent"
+
+        clock.tick(10)  # the budget refills with time
+        await ws.send(json.dumps({"type": "typing", "typing": True}))
+        later = await typing_events(0.6)
+        assert [e["typing"] for e in later] == [True]
+
+
+async def test_a_deeply_nested_frame_is_an_error_frame_not_a_closed_socket(live):
+    token = await new_visitor(live)
+    async with websockets.connect(socket_url(live)) as ws:
+        await hello(ws, token)
+        await ws.send("[" * 50_000 + "]" * 50_000)
+        assert (await frame(ws, "error"))["code"] == "too_deep"
+        await ws.send(json.dumps({"type": "message", "client_id": "deep-0001", "text": "hi"}))
+        await frame(ws, "ack")

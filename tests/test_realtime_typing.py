@@ -69,6 +69,25 @@ async def test_an_agent_types_and_those_who_may_see_it_are_told(live):  # noqa: 
         assert await quiet(boss, 0.3) == []
 
 
+async def test_a_flood_of_typing_frames_is_cut_quietly(live, clock):  # noqa: F811
+    """Toggling typing 500 times publishes a handful of events; the budget refills with time."""
+    people = live["people"]
+    admin = {"token": live["admin"]["Authorization"].split(" ", 1)[1]}
+    async with websockets.connect(ws_url(live["base"]), additional_headers=bearer(people["anna"])) as anna, \
+            websockets.connect(ws_url(live["base"]), additional_headers=bearer(admin)) as boss:
+        for ws in (anna, boss):
+            assert (await next_event(ws))["kind"] == "hello"
+        cid = (await post_inbound(live, "typing-flood", "c-typing-flood"))["conversation_id"]
+        await quiet(boss, 0.3)
+        for n in range(500):
+            await anna.send(json.dumps({"type": "typing", "conversation_id": cid, "typing": n % 2 == 0}))
+        flood = [e for e in await quiet(boss) if e["kind"] == "conversation.typing"]
+        assert 1 <= len(flood) <= 5, f"{len(flood)} typing events were published"
+        clock.tick(10)
+        await anna.send(json.dumps({"type": "typing", "conversation_id": cid, "typing": True}))
+        assert [e["typing"] for e in await quiet(boss) if e["kind"] == "conversation.typing"] == [True]
+
+
 async def closed_with(ws) -> int:  # type: ignore[no-untyped-def]
     """Wait for the server to close the socket; return the close code."""
     with pytest.raises(ConnectionClosed) as err:

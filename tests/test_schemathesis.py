@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS
+from schemathesis.core.failures import Failure, FailureGroup
 
 from kommutator.agents.actions import do_create_user
 from kommutator.agents.schemas import UserCreate
@@ -73,28 +75,99 @@ def live(database_template: str, tmp_path_factory: pytest.TempPathFactory):  # t
         asyncio.run(_truncate_all(database_template))
 
 
+# Mismatches between the OpenAPI document and behaviour that the schema cannot express, each documented in
+# docs/api.md ("What the OpenAPI document cannot say"), recognised by the answer's code (and, for field
+# validation, its message). Any other failure of any check fails this test.
+DOCUMENTED_CODES = {
+    "invalid_cursor",  # a cursor is opaque: only one the API returned is valid
+    "definition_required", "invalid_flow", "invalid_flow_source",  # a flow: definition or source, and valid
+    "unknown_channel_type", "unknown_strategy", "invalid_channel_config",  # values of the server's registries
+    "body_too_large",  # past max_body_bytes, before validation
+    "invalid_scope",
+}
+DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
+DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
+                       "do not exist", "there is no", "is not an active user", "No channel", "no team",
+                       "must be a string, number, boolean or null", "attribute names", "business_hours",
+                       "at least 1 character")  # text is trimmed first: whitespace only is empty
+# Multipart forms cannot carry null: schemathesis sends one as text, the API wants the field left out.
+DOCUMENTED_OPERATIONS = {
+    ("POST /api/v1/conversations/{conversation_id}/attachments", "positive_data_acceptance"),
+    # a query value that is a list of one string reads the same as that string on the wire
+    ("GET /api/v1/knowledge/articles", "negative_data_rejection"),
+}
+
+
+def _documented(check: str, response) -> bool:  # type: ignore[no-untyped-def]
+    if check not in ("positive_data_acceptance", "negative_data_rejection"):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    code, detail = str(body.get("code", "")), str(body.get("detail", ""))
+    return code in DOCUMENTED_CODES or code.endswith("_not_found") or any(m in detail for m in DOCUMENTED_MESSAGES)
+
+
+def _unknown_query(operation, response) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the request carried query parameters the operation does not have (they are ignored, as on most
+    HTTP APIs; a negative case that adds them is "accepted")."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    known = {p.name for p in operation.query}
+    sent = {k for k, _ in parse_qsl(urlsplit(response.request.url).query, keep_blank_values=True)}
+    return bool(sent - known)
+
+
+def _check_of(failure: Exception) -> str:
+    names = {"ServerError": "not_a_server_error", "AcceptedNegativeData": "negative_data_rejection",
+             "RejectedPositiveData": "positive_data_acceptance"}
+    return names.get(type(failure).__name__, type(failure).__name__)
+
+
 def test_no_request_makes_the_server_fail(live) -> None:  # type: ignore[no-untyped-def]
-    """Every operation, with generated valid and invalid inputs, answers below 500."""
+    """Every operation, with generated valid and invalid inputs, answers below 500 and as its schema says
+    (every check schemathesis has, but for the documented mismatches above)."""
     base, token = live
     schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {token}"}
+    checks = CHECKS.get_all()
     tested = 0
     statuses: Counter[int] = Counter()
+    found: dict[tuple[str, str], str] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIP:
             continue
+        for mode, examples in ((GenerationMode.POSITIVE, 25), (GenerationMode.NEGATIVE, 10)):
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        def run(case) -> None:  # type: ignore[no-untyped-def]
-            response = case.call(base_url=base, headers=headers)
-            statuses[response.status_code] += 1
-            case.validate_response(response, checks=[not_a_server_error], headers=headers)
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+            def run(case) -> None:  # type: ignore[no-untyped-def]
+                response = case.call(base_url=base, headers=headers)
+                statuses[response.status_code] += 1
+                try:
+                    case.validate_response(response, checks=checks, headers=headers)
+                except (FailureGroup, Failure) as exc:
+                    for failure in exc.exceptions if isinstance(exc, FailureGroup) else [exc]:
+                        check = _check_of(failure)
+                        if _documented(check, response) or (operation.label, check) in DOCUMENTED_OPERATIONS:
+                            continue
+                        if check == "negative_data_rejection" and _unknown_query(operation, response):
+                            continue  # unknown query parameters are ignored, as on most HTTP APIs
+                        sent = f"{response.request.url} {str(response.request.body)[:200]}"
+                        found.setdefault((operation.label, check), f"{sent} -> {response.status_code} "
+                                                                    f"{response.text[:300]}")
 
-        run()
+            run()
         tested += 1
     assert tested > 25, f"only {tested} operations found in the OpenAPI document"
     ok = sum(n for code, n in statuses.items() if code < 300)
     assert ok > 100, f"too few successful calls to trust the run (is the token accepted?): {dict(statuses)}"
+    assert not [k for k in found if k[1] == "not_a_server_error"], f"server errors: {found}"
+    unexpected = found
+    assert not unexpected, "fix these, or document them in docs/api.md and in DOCUMENTED:\n" + "\n".join(
+        f"{label} [{check}]: {text}" for (label, check), text in sorted(unexpected.items()))

@@ -24,6 +24,7 @@ from kommutator.channels.api import router as channels_router
 from kommutator.channels.api import webhooks as webhooks_router
 from kommutator.channels.host import ChannelServices
 from kommutator.channels.registry import channel_types, discover
+from kommutator.common.routes import upload_operations
 from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
@@ -172,7 +173,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     _add_problem_schema(app)
     app.add_middleware(IdempotencyMiddleware, get_db=lambda: rt.db)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       max_upload_bytes=settings.max_upload_bytes)
+                       max_upload_bytes=settings.max_upload_bytes, is_upload=upload_operations(app))
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     return app
 

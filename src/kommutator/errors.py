@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,22 @@ class ProblemError(Exception):
 
 
 def not_found(what: str, ident: object) -> ProblemError:
+    """404 ``<what>_not_found``; ``what`` is a snake_case name ("canned_response"), shown with spaces."""
     return ProblemError(404, f"{what}_not_found", f"There is no {what.replace('_', ' ')} with id {ident}.")
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """The methods some route of ``app`` fully matches for this request's path."""
+    allowed = []
+    for method in _METHODS:
+        probe = {"type": "http", "method": method, "path": scope["path"], "root_path": scope.get("root_path", ""),
+                 "headers": [], "query_string": b""}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def problem_response(
@@ -80,14 +96,21 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such endpoint; see /api/v1/docs for the API."
-        return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only (GET of
+            # /users, not its POST): list every method some route of this path answers.
+            allowed = allowed_methods(request.app, request.scope)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            detail = f"{request.method} is not supported here; use {', '.join(allowed) or 'another path'}."
+        return problem_response(exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -29,13 +30,16 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` (file uploads: ``max_upload_bytes``) with 413 before a handler."""
+    """Refuse bodies over ``max_bytes`` with 413, counted as they stream in, whatever their content type; only
+    the operations that take a file upload (``is_upload(method, path)``) allow ``max_upload_bytes``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int = 0) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int = 0,
+                 is_upload: Callable[[str, str], bool] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Multipart uploads may carry a file up to the upload cap plus the form fields around it.
         self.max_upload_bytes = max(max_upload_bytes + 65_536, max_bytes)
+        self.is_upload = is_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +47,8 @@ class BodyLimitMiddleware:
             return
         limit = self.max_bytes
         for name, value in scope["headers"]:
-            if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
+            if name == b"content-type" and value.lower().startswith(b"multipart/form-data") and (
+                    self.is_upload is None or self.is_upload(scope["method"], scope["path"])):
                 limit = self.max_upload_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":

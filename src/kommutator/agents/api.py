@@ -25,23 +25,23 @@ from kommutator.agents.schemas import (
 from kommutator.auth.api import check_current_password
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.auth.passwords import hash_password
-from kommutator.common.pagination import decode_cursor, encode_cursor
+from kommutator.common.pagination import CursorQuery, decode_id_cursor, encode_id_cursor
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.db import Tx
 
-router = APIRouter(tags=["users, teams, skills"])
+router = APIRouter(tags=["users, teams, skills"], route_class=SafeRoute)
 
 
 @router.get("/users", response_model=UserList)
 async def list_users(
     rt: RuntimeDep, principal: CurrentPrincipal,
-    limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=200), cursor: CursorQuery = None,
     q: str | None = Query(None, max_length=200), role: str | None = Query(None, pattern="^(admin|supervisor|agent)$"),
 ) -> UserList:
     stmt = select(User).order_by(User.id).limit(limit + 1)
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(User.id > int(after))
+        stmt = stmt.where(User.id > decode_id_cursor(cursor))
     if q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(User.email.like(like) | User.name.ilike(like))
@@ -50,7 +50,7 @@ async def list_users(
     async with rt.db.read() as s:
         users = list((await s.execute(stmt)).scalars())
         items = await queries.users_read(s, users[:limit])
-    return UserList(items=items, next_cursor=encode_cursor([users[limit - 1].id]) if len(users) > limit else None)
+    return UserList(items=items, next_cursor=encode_id_cursor(users[limit - 1].id) if len(users) > limit else None)
 
 
 @router.post("/users", response_model=UserRead, status_code=201)

@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.common.pagination import Page, decode_cursor, encode_cursor
+from kommutator.common.pagination import CursorQuery, Page, decode_id_cursor, encode_id_cursor
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, ReadModel
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=SafeRoute)
 
 
 class AuditRead(ReadModel):
@@ -39,19 +40,18 @@ async def list_audit(
     subject_type: str | None = Query(None, max_length=40),
     subject_id: str | None = Query(None, max_length=64),
     actor_user_id: int | None = Query(None, ge=1, le=MAX_ID),
-    limit: int = Query(100, ge=1, le=500), cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(100, ge=1, le=500), cursor: CursorQuery = None,
 ) -> AuditList:
     """Newest first. Administrators only."""
     principal.require_admin()
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
     if cursor:
-        (before,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(AuditEntry.id < int(before))
+        stmt = stmt.where(AuditEntry.id < decode_id_cursor(cursor))
     for column, value in ((AuditEntry.action, action), (AuditEntry.subject_type, subject_type),
                           (AuditEntry.subject_id, subject_id), (AuditEntry.actor_user_id, actor_user_id)):
         if value is not None:
             stmt = stmt.where(column == value)
     async with rt.db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
-    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    nxt = encode_id_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return AuditList(items=[AuditRead.model_validate(r) for r in rows[:limit]], next_cursor=nxt)

@@ -15,12 +15,13 @@ from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.auth.passwords import verify_password
 from kommutator.auth.principal import Principal
 from kommutator.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, LoginRequest, Me
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.runtime import Runtime
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=SafeRoute)
 
 
 def too_many_attempts(wait: int) -> ProblemError:

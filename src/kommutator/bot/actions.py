@@ -15,6 +15,7 @@ from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion
 from kommutator.bot.schemas import FlowCreate, FlowUpdate
 from kommutator.channels.models import Channel
 from kommutator.clock import now
+from kommutator.common.jsonsafe import UnsafeInput, loads_json, loads_yaml
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 
@@ -24,13 +25,16 @@ def parse_source(source: str) -> Any:
     text = source.strip()
     if text.startswith("{"):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
+            return loads_json(text, where="definition")
+        except UnsafeInput as unsafe:
+            e = unsafe.__cause__
+            if not isinstance(e, json.JSONDecodeError):
+                raise  # too deep, too large, NaN: its own code
             raise ProblemError(422, "invalid_flow_source", f"definition: JSON error at line {e.lineno}, column "
                                f"{e.colno}: {e.msg}.", errors=[_error("(source)", f"line {e.lineno}, column "
                                                                      f"{e.colno}: {e.msg}")]) from e
     try:
-        return yaml.safe_load(text)
+        return loads_yaml(text, where="definition")
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

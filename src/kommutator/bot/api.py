@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypeVar
 
 import yaml
@@ -29,6 +28,8 @@ from kommutator.bot.schemas import (
     FlowVersionRead,
     ValidationResult,
 )
+from kommutator.common.jsonsafe import UnsafeInput, loads_json, loads_yaml
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.conversations.queries import get_conversation
 from kommutator.errors import ProblemError, not_found
@@ -36,7 +37,7 @@ from kommutator.errors import ProblemError, not_found
 # Version numbers are 32-bit columns: a larger number is refused as bad input, never sent to the database.
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A flow version number")]
 
-router = APIRouter(tags=["bot"])
+router = APIRouter(tags=["bot"], route_class=SafeRoute)
 M = TypeVar("M", bound=BaseModel)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
@@ -53,11 +54,13 @@ async def _parse(request: Request, model: type[M]) -> M:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     try:
         if kind in YAML_TYPES:
-            data = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
+            data = loads_yaml(raw.decode("utf-8")) if raw.strip() else None
         elif kind in ("application/json", ""):
-            data = json.loads(raw) if raw.strip() else None
+            data = loads_json(raw) if raw.strip() else None
         else:
             raise ProblemError(415, "unsupported_media_type", "Send the flow as application/json or application/yaml.")
+    except UnsafeInput:  # too deep, too large, NaN: its own code and field
+        raise
     except (ValueError, yaml.YAMLError) as e:
         raise ProblemError(400, "invalid_body", f"The request body is not valid {kind.split('/')[-1].upper()}: "
                            f"{str(e).splitlines()[0]}") from e
@@ -130,12 +133,12 @@ async def default_flow(principal: CurrentPrincipal) -> dict[str, Any]:
     return load_default()
 
 
-@router.get("/bot/flows/{flow_id}", response_model=FlowRead)
+@router.get("/bot/flows/{flow_id:int}", response_model=FlowRead)
 async def get_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> FlowRead:
     return await _read(rt, flow_id)
 
 
-@router.put("/bot/flows/{flow_id}", response_model=FlowRead, openapi_extra=_body_schema(FlowUpdate))
+@router.put("/bot/flows/{flow_id:int}", response_model=FlowRead, openapi_extra=_body_schema(FlowUpdate))
 async def update_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, request: Request) -> FlowRead:
     """Change a flow; a changed definition is saved as a new version. Fields left out stay as they are."""
     principal.require_supervisor()
@@ -144,14 +147,14 @@ async def update_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, 
     return await _read(rt, flow.id, warnings)
 
 
-@router.delete("/bot/flows/{flow_id}", status_code=204)
+@router.delete("/bot/flows/{flow_id:int}", status_code=204)
 async def delete_flow(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> Response:
     principal.require_supervisor()
     await rt.db.write(lambda tx: do_delete_flow(tx, principal, flow_id))
     return Response(status_code=204)
 
 
-@router.get("/bot/flows/{flow_id}/versions", response_model=FlowVersionList)
+@router.get("/bot/flows/{flow_id:int}/versions", response_model=FlowVersionList)
 async def list_versions(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id) -> FlowVersionList:
     """Every saved version, newest first (without definitions)."""
     async with rt.db.read() as s:
@@ -163,7 +166,7 @@ async def list_versions(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id
                                       for v in rows])
 
 
-@router.get("/bot/flows/{flow_id}/versions/{version}", response_model=FlowVersionRead)
+@router.get("/bot/flows/{flow_id:int}/versions/{version:int}", response_model=FlowVersionRead)
 async def get_version(rt: RuntimeDep, principal: CurrentPrincipal, flow_id: Id, version: VersionNumber,
                       ) -> FlowVersionRead:
     async with rt.db.read() as s:

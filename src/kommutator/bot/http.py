@@ -5,7 +5,6 @@ Only JSON answers are mapped into vars; the body read is capped so a misbehaving
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 
 from kommutator.bot.nodes.base import CallHttp, HttpResult
 from kommutator.channels.base import SendError
+from kommutator.common.jsonsafe import loads_json
 from kommutator.net.guard import STRICT
 from kommutator.net.http import GuardedClient
 
@@ -48,7 +48,7 @@ async def execute(call: CallHttp, *, client: httpx.AsyncClient | None = None) ->
     body: Any = None
     if raw:
         try:
-            body = json.loads(raw)
+            body = loads_json(raw)  # bounded depth, finite numbers: the answer is kept in the session
         except ValueError:
             if 200 <= response.status_code < 300:
                 return HttpResult(node=call.node, status=response.status_code, error="the answer is not JSON")

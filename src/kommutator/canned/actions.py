@@ -48,7 +48,7 @@ async def do_update_canned(tx: Tx, principal: Principal, canned_id: int, data: C
     principal.require_supervisor()
     row = await tx.session.get(CannedResponse, canned_id)
     if row is None:
-        raise not_found("canned response", canned_id)
+        raise not_found("canned_response", canned_id)
     fields = data.model_dump(exclude_unset=True)
     for key in ("shortcut", "title", "body"):
         if key in fields and fields[key] is None:
@@ -68,6 +68,6 @@ async def do_delete_canned(tx: Tx, principal: Principal, canned_id: int) -> None
     principal.require_supervisor()
     row = await tx.session.get(CannedResponse, canned_id)
     if row is None:
-        raise not_found("canned response", canned_id)
+        raise not_found("canned_response", canned_id)
     await tx.session.delete(row)
     do_audit(tx, principal, "canned.deleted", "canned_response", canned_id, shortcut=row.shortcut)

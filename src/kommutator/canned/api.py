@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query, Response
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.canned import actions, queries
 from kommutator.canned.schemas import CannedCreate, CannedRead, CannedUpdate
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 
-router = APIRouter(tags=["canned responses"])
+router = APIRouter(tags=["canned responses"], route_class=SafeRoute)
 
 
 @router.get("/canned-responses", response_model=list[CannedRead])

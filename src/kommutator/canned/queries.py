@@ -29,5 +29,5 @@ async def list_canned(session: AsyncSession, principal: Principal, *, q: str = "
 async def get_canned(session: AsyncSession, principal: Principal, canned_id: int) -> CannedResponse:
     row = await session.get(CannedResponse, canned_id)
     if row is None or not (principal.is_supervisor or row.team_id is None or row.team_id in principal.team_ids):
-        raise not_found("canned response", canned_id)
+        raise not_found("canned_response", canned_id)
     return row

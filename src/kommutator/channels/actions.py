@@ -15,6 +15,7 @@ from kommutator.channels.models import Channel
 from kommutator.channels.registry import get_adapter
 from kommutator.channels.schemas import ChannelCreate, ChannelUpdate
 from kommutator.clock import now
+from kommutator.common.schemas import refuse_bool_for_number
 from kommutator.conversations.models import Message
 from kommutator.crypto import SecretBox
 from kommutator.db import Tx
@@ -24,6 +25,13 @@ from kommutator.queues.models import Queue
 
 
 def check_model(model: type[BaseModel], data: dict[str, Any], what: str) -> dict[str, Any]:
+    for name, field in model.model_fields.items():  # adapters' models are lax: true is not a number here either
+        key = field.alias or name
+        try:
+            refuse_bool_for_number(field.annotation, data.get(key) if isinstance(data, dict) else None)
+        except ValueError as exc:
+            raise ProblemError(422, "invalid_channel_config", f"{what}.{key}: {exc}",
+                               errors=[{"field": f"{what}.{key}", "message": str(exc)}]) from None
     try:
         return model.model_validate(data).model_dump(mode="json", exclude_none=True)
     except ValidationError as exc:

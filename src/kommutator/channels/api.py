@@ -21,14 +21,15 @@ from kommutator.channels.base import Accepted, ChannelConfig, InboundRequest
 from kommutator.channels.models import Channel
 from kommutator.channels.registry import channel_types, get_adapter
 from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRead, ChannelTypeRead, ChannelUpdate
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.errors import ProblemError, not_found
 from kommutator.ingest.actions import accept
 from kommutator.net.guard import OutboundGuard
 from kommutator.runtime import Runtime
 
-router = APIRouter(tags=["channels"])
-webhooks = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["channels"], route_class=SafeRoute)
+webhooks = APIRouter(tags=["webhooks"], route_class=SafeRoute)
 
 _CACHE_SECONDS = 5.0
 

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.auth.principal import Principal
-from kommutator.common.pagination import decode_cursor, encode_cursor
+from kommutator.common.pagination import CursorQuery, decode_id_cursor, encode_id_cursor
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.contacts import actions, policy, queries
 from kommutator.contacts.models import Contact
@@ -24,7 +25,7 @@ from kommutator.contacts.schemas import (
 from kommutator.db import Tx
 from kommutator.quality.queries import card_ratings
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], route_class=SafeRoute)
 
 
 async def _read(rt: RuntimeDep, principal: Principal, contact_id: int) -> ContactRead:
@@ -38,14 +39,13 @@ async def list_contacts(
     rt: RuntimeDep, principal: CurrentPrincipal,
     q: str | None = Query(None, max_length=200, description="Search name, email, phone, channel ids"),
     manager_id: int | None = Query(None, ge=1, le=2**62),
-    limit: int = Query(50, ge=1, le=200), cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(50, ge=1, le=200), cursor: CursorQuery = None,
 ) -> ContactList:
     """Contacts the caller may see (agents: those they manage or have a conversation with), newest first."""
     stmt = policy.visible(select(Contact).where(Contact.merged_into_id.is_(None)), principal)
     stmt = stmt.order_by(Contact.id.desc()).limit(limit + 1)
     if cursor:
-        (before,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(Contact.id < int(before))
+        stmt = stmt.where(Contact.id < decode_id_cursor(cursor))
     if q and q.strip():
         stmt = stmt.where(queries.search_clause(q.strip()))
     if manager_id is not None:
@@ -53,7 +53,7 @@ async def list_contacts(
     async with rt.db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
         items = await queries.contacts_read(s, rows[:limit])
-    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    nxt = encode_id_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ContactList(items=items, next_cursor=nxt)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Query
@@ -10,7 +9,8 @@ from sqlalchemy import and_, or_, select
 
 from kommutator.audit.actions import audit_read
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.common.pagination import decode_cursor, encode_cursor
+from kommutator.common.pagination import CursorQuery, decode_time_id_cursor, encode_time_id_cursor
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.models import Contact
 from kommutator.contacts.queries import contacts_read, search_clause
@@ -33,7 +33,7 @@ from kommutator.errors import ProblemError
 from kommutator.inbox.queries import last_messages, message_search, unread_counts
 from kommutator.quality.queries import card_ratings
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], route_class=SafeRoute)
 
 StatusFilter = Literal["bot", "queued", "assigned", "waiting", "snoozed", "resolved", "open"]
 
@@ -52,7 +52,7 @@ async def list_conversations(
     q: str | None = Query(None, max_length=200,
                           description="Search the contact's name, email, phone, ids, and the messages' text"),
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: CursorQuery = None,
 ) -> ConversationList:
     """Newest activity first, with cursor pagination."""
     stmt = queries.visible(select(Conversation), principal)
@@ -77,12 +77,7 @@ async def list_conversations(
         stmt = stmt.where(or_(Conversation.contact_id.in_(select(Contact.id).where(search_clause(q.strip()))),
                               Conversation.id.in_(message_search(q.strip()))))
     if cursor:
-        at_raw, last_id = decode_cursor(cursor, 2)
-        try:
-            at = dt.datetime.fromisoformat(str(at_raw))
-            last = int(last_id)
-        except (TypeError, ValueError):
-            raise ProblemError(400, "invalid_cursor", "The cursor is not one this API returned.") from None
+        at, last = decode_time_id_cursor(cursor)
         stmt = stmt.where(or_(Conversation.last_message_at < at,
                               and_(Conversation.last_message_at == at, Conversation.id < last)))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit + 1)
@@ -97,7 +92,7 @@ async def list_conversations(
     nxt = None
     if len(rows) > limit:
         last_row = rows[limit - 1]
-        nxt = encode_cursor([last_row.last_message_at.isoformat(), last_row.id])
+        nxt = encode_time_id_cursor(last_row.last_message_at, last_row.id)
     return ConversationList(items=items, next_cursor=nxt)
 
 

@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.channels.models import Channel
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.conversations import actions, queries
 from kommutator.conversations.files import FileStore
@@ -22,7 +23,7 @@ from kommutator.ingest.actions import raw_body
 from kommutator.ingest.models import InboundEvent
 from kommutator.runtime import Runtime
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], route_class=SafeRoute)
 
 
 def file_store(rt: Runtime) -> FileStore:

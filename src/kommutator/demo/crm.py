@@ -9,7 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-router = APIRouter(include_in_schema=False)
+from kommutator.common.routes import SafeRoute
+
+router = APIRouter(include_in_schema=False, route_class=SafeRoute)
 
 # number -> status in Russian and English, as a CRM might hold them
 ORDERS: dict[str, dict[str, str]] = {

@@ -14,11 +14,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from kommutator.channels.types.api.adapter import secret_bytes, signature
+from kommutator.common.routes import SafeRoute
 from kommutator.runtime import get_runtime
 
 DEMO_OUTBOUND_SECRET = "whsec_ZGVtby1vdXRib3VuZC1zZWNyZXQtZm9yLXRoZS13ZWJzaXRlLTIwMjY="  # noqa: S105  (demo value)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=SafeRoute)
 
 
 @router.post("/demo/integrator")

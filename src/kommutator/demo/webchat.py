@@ -12,12 +12,13 @@ from kommutator.auth.principal import Principal
 from kommutator.channels.actions import do_create_channel
 from kommutator.channels.models import Channel
 from kommutator.channels.schemas import ChannelCreate
+from kommutator.common.routes import SafeRoute
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.runtime import Runtime, get_runtime
 
 SHOP_PATH = "/demo/shop"
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=SafeRoute)
 
 
 async def seed_webchat(rt: Runtime, admin: Principal, *, team_id: int, queue_id: int | None) -> int:

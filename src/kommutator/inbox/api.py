@@ -6,11 +6,12 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id, ReadModel, Strict
 from kommutator.inbox.actions import do_mark_read
 from kommutator.inbox.queries import unread_counts
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], route_class=SafeRoute)
 
 
 class ReadRequest(Strict):

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.responses import HTMLResponse
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.pagination import CursorQuery
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.knowledge import pages, queries
 from kommutator.knowledge.actions import do_create_article, do_delete_article, do_update_article
@@ -22,8 +24,8 @@ from kommutator.knowledge.schemas import (
 )
 from kommutator.knowledge.search import MAX_LIMIT, search_articles
 
-router = APIRouter(tags=["knowledge"])
-help_router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["knowledge"], route_class=SafeRoute)
+help_router = APIRouter(include_in_schema=False, route_class=SafeRoute)
 
 
 @router.get("/knowledge/articles", response_model=ArticleList)
@@ -31,7 +33,7 @@ async def list_articles(
     rt: RuntimeDep, principal: CurrentPrincipal,
     status: Status | None = None, language: Language | None = None,
     category: str | None = Query(None, max_length=100, description='"" for articles without a category'),
-    cursor: str | None = Query(None, max_length=200), limit: int = Query(50, ge=1, le=100),
+    cursor: CursorQuery = None, limit: int = Query(50, ge=1, le=100),
 ) -> ArticleList:
     """Articles, drafts included, newest first (without their bodies; read one for that)."""
     async with rt.db.read() as s:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kommutator.common.pagination import decode_cursor, encode_cursor
-from kommutator.common.schemas import MAX_ID
-from kommutator.errors import ProblemError, not_found
+from kommutator.common.pagination import decode_id_cursor, encode_id_cursor
+from kommutator.errors import not_found
 from kommutator.knowledge.models import Article
 from kommutator.knowledge.render import render_body
 from kommutator.knowledge.schemas import ArticleRead, CategoryRead
@@ -38,14 +37,11 @@ async def list_articles(session: AsyncSession, *, status: str | None = None, lan
     if category is not None:
         stmt = stmt.where(Article.category == category)
     if cursor:
-        (before,) = decode_cursor(cursor, 1)
-        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
-            raise ProblemError(400, "invalid_cursor", "The cursor is not one this API returned; start without it.")
-        stmt = stmt.where(Article.id < before)
+        stmt = stmt.where(Article.id < decode_id_cursor(cursor))
     rows = list((await session.execute(stmt)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_cursor([rows[-1].id]) if more and rows else None
+    return rows, encode_id_cursor(rows[-1].id) if more and rows else None
 
 
 async def categories(session: AsyncSession, *, language: str | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -29,7 +29,7 @@ class _ArticleFields(BaseModel):
     body: str | None = Field(default=None, max_length=MAX_BODY,
                              description='Plain text: paragraphs split by a blank line, "- " or "1. " list items, '
                                          '"## " headings. Shown escaped, never as HTML.')
-    tags: list[str] | None = Field(default=None, max_length=20)
+    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(default=None, max_length=20)
     category: str | None = Field(default=None, max_length=100, description='Groups articles on /help; "" for none')
     status: Status | None = Field(default=None, description="Only published articles are on /help and in "
                                                             "published-only search")

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.notifications.actions import do_mark_read
 from kommutator.notifications.models import Notification
 from kommutator.notifications.schemas import NotificationList, NotificationRead
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], route_class=SafeRoute)
 
 
 @router.get("/notifications", response_model=NotificationList)

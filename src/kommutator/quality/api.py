@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import or_, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.policy import check_see as check_see_contact
 from kommutator.errors import ProblemError, not_found
@@ -45,7 +46,10 @@ from kommutator.quality.schemas import (
     WhisperCreate,
 )
 
-router = APIRouter(prefix="/quality", tags=["quality"])
+# A team's or channel's id, or "default" (everyone else).
+Scope = Annotated[str, Path(pattern=r"^(default|[1-9][0-9]{0,15})$", description="An id, or default")]
+
+router = APIRouter(prefix="/quality", tags=["quality"], route_class=SafeRoute)
 
 
 def _rule(r: AlertRule) -> RuleRead:
@@ -126,7 +130,7 @@ async def list_standards(rt: RuntimeDep, principal: CurrentPrincipal) -> list[St
 
 
 @router.put("/standards/{scope}", response_model=StandardRead)
-async def put_standard(rt: RuntimeDep, principal: CurrentPrincipal, scope: str, body: StandardWrite) -> StandardRead:
+async def put_standard(rt: RuntimeDep, principal: CurrentPrincipal, scope: Scope, body: StandardWrite) -> StandardRead:
     """Set the standard of a team (``scope`` = its id) or of everyone else (``scope`` = default)."""
     team_id = _scope(scope, "team")
     return StandardRead.model_validate(
@@ -142,13 +146,13 @@ async def list_csat(rt: RuntimeDep, principal: CurrentPrincipal) -> list[CsatRea
 
 
 @router.put("/csat/{scope}", response_model=CsatRead)
-async def put_csat(rt: RuntimeDep, principal: CurrentPrincipal, scope: str, body: CsatWrite) -> CsatRead:
+async def put_csat(rt: RuntimeDep, principal: CurrentPrincipal, scope: Scope, body: CsatWrite) -> CsatRead:
     """Whether customers of a channel (``scope`` = its id, or default) are asked to rate, and on which scale."""
     channel_id = _scope(scope, "channel")
     return CsatRead.model_validate(await rt.db.write(lambda tx: actions.do_save_csat(tx, principal, channel_id, body)))
 
 
-def _scope(scope: str, what: str) -> int | None:
+def _scope(scope: str, what: str) -> int | None:  # the pattern of Scope documents it; this checks the range
     if scope == "default":
         return None
     if scope.isdigit() and 1 <= int(scope) <= MAX_ID:

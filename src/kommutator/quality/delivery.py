@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import or_, select, update
 
 from kommutator.clock import now
+from kommutator.common.jsonsafe import loads_json
 from kommutator.config import Settings
 from kommutator.db import Tx
 from kommutator.net.guard import OutboundGuard, OutboundRefused
@@ -178,7 +179,8 @@ class AlertDeliveryWorker(PollingWorker):
         if r.status_code == 200:
             return
         try:
-            description = str(r.json().get("description", ""))
+            answer = loads_json(r.content)
+            description = str(answer.get("description", "") if isinstance(answer, dict) else answer)
         except ValueError:
             description = r.text[:200]
         raise DeliveryError(f"Telegram answered {r.status_code}: {description}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -13,6 +13,12 @@ from kommutator.routing import hours
 Seconds = Field(default=None, ge=1, le=90 * 86400)
 AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative"]
 PhraseLists = dict[Literal["ru", "en"], list[str]]
+
+
+# What _check_emails accepts, said in the schema too: an @ and no spaces.
+EmailText = Annotated[str, Field(max_length=254, pattern=r"^[^\s@]*@[^\s]*$")]
+Factor = Annotated[float, Field(ge=0.01, le=10)]
+UserId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class _PolicyFields(BaseModel):
@@ -30,10 +36,10 @@ class _PolicyFields(BaseModel):
     business_hours: dict[str, Any] | None = Field(
         default=None, description="For clock=business; null: the conversation's queue's hours")
     warn_percent: int | None = Field(default=None, ge=0, le=99, description="Warn the agent at this share; 0: never")
-    priority_factors: dict[Literal["low", "normal", "high", "urgent"], float] | None = Field(
+    priority_factors: dict[Literal["low", "normal", "high", "urgent"], Factor] | None = Field(
         default=None, description='Multiply every target by priority, e.g. {"urgent": 0.25}')
-    notify_user_ids: list[int] | None = Field(default=None, max_length=50)
-    notify_emails: list[str] | None = Field(default=None, max_length=20)
+    notify_user_ids: list[UserId] | None = Field(default=None, max_length=50)
+    notify_emails: list[EmailText] | None = Field(default=None, max_length=20)
 
     @field_validator("business_hours")
     @classmethod
@@ -96,8 +102,8 @@ class RuleFields(BaseModel):
     enabled: bool | None = None
     to_agent: bool | None = None
     to_supervisors: bool | None = None
-    user_ids: list[int] | None = Field(default=None, max_length=50)
-    emails: list[str] | None = Field(default=None, max_length=20)
+    user_ids: list[UserId] | None = Field(default=None, max_length=50)
+    emails: list[EmailText] | None = Field(default=None, max_length=20)
     telegram_chat_id: str | None = Field(default=None, max_length=64, pattern=r"^$|^-?[0-9]{1,20}$|^@\w{4,60}$")
     telegram_bot_token: str | None = Field(default=None, max_length=100, pattern=r"^$|^[0-9]{3,15}:[\w-]{20,80}$",
                                            description="Write-only; empty string removes it")

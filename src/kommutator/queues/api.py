@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.clock import now
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.conversations.models import Conversation
 from kommutator.errors import not_found
@@ -18,7 +19,7 @@ from kommutator.queues.schemas import QueueCreate, QueueRead, QueueUpdate, Strat
 from kommutator.routing import hours, strategies
 from kommutator.runtime import Runtime
 
-router = APIRouter(tags=["queues"])
+router = APIRouter(tags=["queues"], route_class=SafeRoute)
 
 
 async def _read(rt: Runtime, queues: list[Queue]) -> list[QueueRead]:

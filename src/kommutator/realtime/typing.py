@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 
 from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.common.jsonsafe import loads_json
 from kommutator.conversations import queries
 from kommutator.errors import ProblemError
 from kommutator.events import ConversationTyping
@@ -18,6 +18,32 @@ MAX_FRAME = 1000  # a typing frame is a few dozen bytes; anything longer is not 
 REPEAT_SECONDS = 2.0  # the same "still typing" is passed on at most this often per conversation
 
 
+class TypingBudget:
+    """A token bucket for one typist: ``burst`` signals at once, refilled at ``per_second``; the rest are dropped
+    quietly (typing is best effort). Screens send one "typing" every few seconds, so only a flood is cut."""
+
+    def __init__(self, burst: int = 5, per_second: float = 1.0) -> None:
+        self.burst, self.per_second = burst, per_second
+        self.tokens = float(burst)
+        self.at = now()
+
+    def _refill(self) -> None:
+        t = now()
+        elapsed = max(0.0, (t - self.at).total_seconds())
+        self.tokens, self.at = min(float(self.burst), self.tokens + elapsed * self.per_second), t
+
+    def full(self) -> bool:
+        self._refill()
+        return self.tokens >= self.burst
+
+    def allow(self) -> bool:
+        self._refill()
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class TypingFrames:
     """Turn {"type": "typing", "conversation_id": N, "typing": bool} into ConversationTyping on the bus."""
 
@@ -25,12 +51,13 @@ class TypingFrames:
         self.rt = rt
         self.principal = principal
         self._last: dict[int, tuple[bool, float]] = {}
+        self._budget = TypingBudget()
 
     async def handle(self, text: str) -> None:
         if len(text) > MAX_FRAME:
             return
         try:
-            frame = json.loads(text)
+            frame = loads_json(text)
         except ValueError:
             return
         if not isinstance(frame, dict) or frame.get("type") != "typing":
@@ -38,9 +65,11 @@ class TypingFrames:
         cid, typing = frame.get("conversation_id"), frame.get("typing", True)
         if type(cid) is not int or cid < 1 or not isinstance(typing, bool):
             return
-        at = time.monotonic()
+        at = now().timestamp()
         previous = self._last.get(cid)
         if previous is not None and previous[0] == typing and at - previous[1] < REPEAT_SECONDS:
+            return
+        if not self._budget.allow():  # a flood (toggling, many conversations): dropped before any database read
             return
         try:
             async with self.rt.db.read() as s:  # the permission is checked on every frame: teams change

@@ -33,6 +33,7 @@ from kommutator.channels.base import (
     SendResult,
 )
 from kommutator.channels.registry import register
+from kommutator.common.jsonsafe import loads_json
 from kommutator.common.schemas import Strict
 from kommutator.crypto import new_token, same
 from kommutator.errors import ProblemError
@@ -101,10 +102,7 @@ class ApiChannel(ChannelAdapter):
                                "Send the channel's inbound token as 'Authorization: Bearer <token>'.")
 
     def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundItem]:
-        try:
-            raw = json.loads(request.body)
-        except ValueError as exc:
-            raise ProblemError(400, "invalid_json", f"The request body is not valid JSON ({exc}).") from exc
+        raw = loads_json(request.body)  # 400 invalid_json / too_deep, 422 for NaN
         try:
             body = ApiInbound.model_validate(raw)
         except ValidationError as exc:
@@ -203,7 +201,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def _provider_id(answer: bytes) -> str | None:
     try:
-        data = json.loads(answer)
+        data = loads_json(answer)
     except ValueError:
         return None
     value = data.get("id") if isinstance(data, dict) else None

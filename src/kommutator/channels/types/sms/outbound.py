@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 from kommutator.channels.base import SendError
 from kommutator.channels.types.api.adapter import retry_after_seconds
+from kommutator.common.jsonsafe import loads_json
 
 # Codes Twilio answers with HTTP 400 (or 403/404) that sending again will not change.
 _PERMANENT = {
@@ -31,7 +31,7 @@ _RATE_LIMITED = frozenset({20429, 14107, 30022})
 
 def _error_body(content: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(content)
+        data = loads_json(content)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

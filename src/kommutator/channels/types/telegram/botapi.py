@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from kommutator.channels.base import ChannelConfig, SendError
+from kommutator.common.jsonsafe import loads_json
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 # Bots may download files of at most 20 MB (getFile) and upload documents of at most 50 MB.
@@ -145,7 +146,7 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
 def _result(method: str, response: httpx.Response, body: bytes) -> Any:
     """The ``result`` of a Bot API answer, or BotApiError with Telegram's code and description."""
     try:
-        answer = json.loads(body)
+        answer = loads_json(body)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):

@@ -12,13 +12,13 @@ because the message it belongs to is our own message with its own ``<chat_id>:<m
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kommutator.channels.base import InboundEdit, InboundFile, InboundItem, InboundMessage, InboundSender
 from kommutator.channels.types.telegram.botapi import MAX_DOWNLOAD_BYTES
+from kommutator.common.jsonsafe import loads_json
 from kommutator.errors import ProblemError
 
 # The update types this channel uses, for setWebhook and getUpdates ``allowed_updates``.
@@ -138,11 +138,7 @@ class TgUpdate(_Model):
 
 def load_update(body: bytes) -> TgUpdate:
     """The update in a webhook body; 400 when it is not JSON, 422 when it is not an Update."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ProblemError(400, "invalid_json", f"The request body is not valid JSON ({exc}).") from None
-    return validate_update(data)
+    return validate_update(loads_json(body))  # 400 invalid_json / too_deep, 422 for NaN
 
 
 def validate_update(data: Any) -> TgUpdate:
@@ -173,8 +169,8 @@ def items_of(update: TgUpdate) -> list[InboundItem]:
 def callback_query_id(body: bytes) -> str | None:
     """The id of the callback query a webhook body carries, to answer it in the webhook's reply."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = loads_json(body)
+    except ValueError:
         return None
     query = data.get("callback_query") if isinstance(data, dict) else None
     value = query.get("id") if isinstance(query, dict) else None

@@ -8,12 +8,12 @@ the product does not use (typing, reactions, joins, …); VK still gets its ``ok
 from __future__ import annotations
 
 import datetime as dt
-import json
 import mimetypes
 from typing import Any
 
 from kommutator.channels.base import InboundEdit, InboundFile, InboundItem, InboundMessage, InboundSender
 from kommutator.channels.text import clean_text
+from kommutator.common.jsonsafe import loads_json
 from kommutator.errors import ProblemError
 
 CHAT_PEER_START = 2_000_000_000
@@ -26,12 +26,7 @@ _SIZE_ORDER = "smxopqryzw"
 
 def load_body(body: bytes) -> dict[str, Any]:
     """The Callback API's JSON object, or 400."""
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise ProblemError(400, "invalid_json", f"The request body is not valid JSON ({exc}).") from exc
-    except RecursionError:
-        raise ProblemError(400, "invalid_json", "The request body nests too deeply to be a VK event.") from None
+    data = loads_json(body)  # 400 invalid_json / too_deep, 422 for NaN
     if not isinstance(data, dict):
         raise ProblemError(400, "invalid_vk_event", "A VK Callback API request is a JSON object.")
     return data
@@ -69,7 +64,7 @@ def _button(raw: Any) -> str | None:
     """The button id from a keyboard press's payload (a JSON string in messages, an object in events)."""
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = loads_json(raw)
         except ValueError:
             return None
     if isinstance(raw, dict):

@@ -10,7 +10,6 @@ Files are checked before anything goes out, and a file over VK's limit is never 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from kommutator.channels import files
 from kommutator.channels.base import OutboundAttachment, SendError
 from kommutator.channels.files import MB
 from kommutator.channels.types.vk import outbound
+from kommutator.common.jsonsafe import loads_json
 
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})  # GIFs go as documents, which keep them animated
 PHOTO_LIMIT = 50 * MB  # a larger picture goes as a document
@@ -77,7 +77,7 @@ def _json(response: httpx.Response, content: bytes, what: str) -> Any:
         raise SendError(retryable=False, reason=f"VK answered HTTP {status} while {what}; check the channel's "
                                                 "api_base_url")
     try:
-        return json.loads(content)
+        return loads_json(content)
     except ValueError:
         raise SendError(retryable=True, reason=f"VK answered with something that is not JSON while {what}") from None
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import EmailStr, Field
 from sqlalchemy import select
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -35,6 +34,7 @@ from kommutator.channels.types.webchat.visitors import (
     visitor_by_token,
     visitor_read,
 )
+from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id, Strict
 from kommutator.conversations.files import safe_filename
 from kommutator.conversations.files_api import file_store
@@ -48,7 +48,7 @@ PHONE = r"^\+?[0-9][0-9 ()-]{3,30}$"
 _CORS = {"access-control-allow-origin": "*", "vary": "Origin"}
 
 
-class WidgetRoute(APIRoute):
+class WidgetRoute(SafeRoute):
     """Answer every request, refusals included, with the CORS header a foreign page needs to read it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

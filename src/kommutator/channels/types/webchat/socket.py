@@ -36,10 +36,12 @@ from kommutator.channels.types.webchat.visitors import (
     missing_prechat,
     visitor_by_token,
 )
+from kommutator.common.jsonsafe import UnsafeInput, loads_json
 from kommutator.common.schemas import Id
 from kommutator.conversations.models import Conversation
 from kommutator.errors import ProblemError
 from kommutator.events import Bus, ConversationCreated, ConversationEvent, ConversationTyping, Event
+from kommutator.realtime.typing import TypingBudget
 from kommutator.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class WidgetHub:
 
     def __init__(self, bus: Bus) -> None:
         self.connections: set[VisitorConnection] = set()
+        # Per visitor, shared by all their tabs: typing frames past it are dropped quietly.
+        self.typing_budgets: dict[str, TypingBudget] = {}
         bus.subscribe(self._on_event, kinds=(ConversationEvent,))
 
     async def _on_event(self, event: Event) -> None:
@@ -171,9 +175,16 @@ class Session:
         await self.sync()
 
     async def _typing(self, typing: bool) -> None:
-        """Tell the agents' screens (through the bus, never stored)."""
+        """Tell the agents' screens (through the bus, never stored), within the visitor's typing budget."""
         contact_id = self.conn.contact_id
         if contact_id is None:
+            return
+        budgets = widget_hub(self.rt).typing_budgets
+        if len(budgets) > 10_000:  # forget visitors whose budget has refilled (kept past disconnects on purpose)
+            for key in [k for k, v in budgets.items() if v.full()]:
+                del budgets[key]
+        budget = budgets.setdefault(self.conn.external_id, TypingBudget())
+        if not budget.allow():
             return
         async with self.rt.db.read() as s:
             row = (await s.execute(select(Conversation.id, Conversation.team_id, Conversation.assignee_id)
@@ -196,7 +207,7 @@ async def visitor_socket(ws: WebSocket, channel_id: Id) -> None:
         return
     await ws.accept()
     try:
-        hello = json.loads(await asyncio.wait_for(ws.receive_text(), HELLO_SECONDS))
+        hello = loads_json(await asyncio.wait_for(ws.receive_text(), HELLO_SECONDS))
     except (TimeoutError, ValueError, WebSocketDisconnect, KeyError):
         await _refuse(ws, 4400, "hello_expected")
         return
@@ -235,9 +246,10 @@ async def _serve(session: Session) -> None:
         while True:
             text = await session.ws.receive_text()
             try:
-                frame = json.loads(text)
-            except ValueError:
-                frame = None
+                frame = loads_json(text, where="frame")
+            except UnsafeInput as exc:
+                await session.send({"type": "error", "code": exc.code, "detail": exc.detail})
+                continue
             if not isinstance(frame, dict):
                 await session.send({"type": "error", "code": "invalid_json", "detail": "Frames are JSON objects."})
                 continue

@@ -7,7 +7,6 @@ Meta asks clients to act on ``code`` (and ``details``), not on the HTTP status o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ import httpx
 
 from kommutator.channels.base import SendError
 from kommutator.channels.types.whatsapp.composing import WINDOW_CLOSED
+from kommutator.common.jsonsafe import loads_json
 
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest file (documents)
@@ -71,8 +71,8 @@ class GraphError:
 
 def read_error(answer: bytes) -> GraphError | None:
     try:
-        data = json.loads(answer)
-    except (ValueError, RecursionError):
+        data = loads_json(answer)
+    except ValueError:
         return None
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
@@ -92,7 +92,7 @@ def retry_after(response: httpx.Response) -> float | None:
     longest = 0.0
     for header in ("x-business-use-case-usage", "x-app-usage"):
         try:
-            usage = json.loads(response.headers.get(header, "") or "{}")
+            usage = loads_json(response.headers.get(header, "") or "{}")
         except ValueError:
             continue
         entries = [e for v in usage.values() if isinstance(v, list) for e in v] if isinstance(usage, dict) else []
@@ -169,7 +169,7 @@ async def post_message(client: httpx.AsyncClient, graph: Graph, to: str, part: d
     if response.status_code != 200:
         raise send_error(response, answer, template_name=template_name)
     try:
-        data = json.loads(answer)
+        data = loads_json(answer)
         wamid = data["messages"][0]["id"]
     except (ValueError, KeyError, IndexError, TypeError):
         return None
@@ -192,7 +192,7 @@ async def upload_media(client: httpx.AsyncClient, graph: Graph, *, data: bytes, 
     if response.status_code != 200:
         raise send_error(response, answer, subject=subject)
     try:
-        media_id = json.loads(answer)["id"]
+        media_id = loads_json(answer)["id"]
     except (ValueError, KeyError, TypeError):
         media_id = None
     if not isinstance(media_id, str) or not 0 < len(media_id) <= 255:
@@ -225,7 +225,7 @@ async def fetch_media(client: httpx.AsyncClient, graph: Graph, media_id: str) ->
     if response.status_code != 200:
         raise _media_error(response, response.content[:MAX_ANSWER_BYTES], media_id)
     try:
-        meta = response.json()
+        meta = loads_json(response.content)
     except ValueError:
         meta = None
     url = meta.get("url") if isinstance(meta, dict) else None

@@ -12,7 +12,6 @@ A body that is not a webhook at all (not JSON, no ``entry`` list, a message with
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import mimetypes
 from typing import Any
@@ -25,6 +24,7 @@ from kommutator.channels.base import (
     InboundSender,
     InboundStatus,
 )
+from kommutator.common.jsonsafe import loads_json
 from kommutator.errors import ProblemError
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 def load(body: bytes) -> dict[str, Any]:
     """The webhook body as a JSON object; 400/422 when it is not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ProblemError(400, "invalid_json", f"The request body is not valid JSON ({exc}).") from exc
+    data = loads_json(body)  # 400 invalid_json / too_deep, 422 for NaN
     if not isinstance(data, dict):
         raise _invalid("The body must be a JSON object.")
     return data
@@ -236,8 +233,8 @@ def _interactive(body: dict[str, Any], payload: dict[str, Any]) -> tuple[str, st
         return _str(reply.get("title")) or _str(reply.get("id")), _str(reply.get("id")), ()
     if kind == "nfm_reply":  # a WhatsApp Flow was completed
         try:
-            answers = json.loads(_str(reply.get("response_json")) or "{}")
-        except (ValueError, RecursionError):
+            answers = loads_json(_str(reply.get("response_json")) or "{}", where="response_json")
+        except ValueError:
             answers = {}
         answers = {str(k): v for k, v in _obj(answers).items() if k != "flow_token"}
         payload["flow_response"] = answers
