@@ -41,3 +41,7 @@ class ReadModel(BaseModel):
 # Ids in paths and bodies: positive and within BIGINT, so PostgreSQL never sees an overflow.
 MAX_ID = 2**62
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive integer id")]
+
+
+# A file in a response's OpenAPI content (generated clients then hand back the bytes, not parsed JSON).
+FILE: dict[str, str] = {"type": "string", "format": "binary"}

@@ -35,7 +35,7 @@ from kommutator.channels.types.webchat.visitors import (
     visitor_by_token,
     visitor_read,
 )
-from kommutator.common.schemas import Id, Strict
+from kommutator.common.schemas import FILE, Id, Strict
 from kommutator.conversations.files import safe_filename
 from kommutator.conversations.files_api import file_store
 from kommutator.conversations.models import Attachment, Conversation, Message
@@ -80,7 +80,8 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
 
 
 router = APIRouter(tags=["website chat"], route_class=WidgetRoute)
-Authorization = Annotated[str | None, Header(description="Bearer <visitor token>")]
+# Declared in the OpenAPI document as the ``widget`` security scheme (kommutator/openapi.py), not as a header.
+Authorization = Annotated[str | None, Header(description="Bearer <visitor token>", include_in_schema=False)]
 
 
 class SessionRequest(Strict):
@@ -258,7 +259,9 @@ async def post_file(request: Request, channel_id: Id,
     return await msgs.receive(rt, chat, visitor, client_id=client_id, text=text, files=(inbound,))
 
 
-@router.get("/widget/{channel_id}/attachments/{attachment_id}")
+@router.get("/widget/{channel_id}/attachments/{attachment_id}", response_class=Response, name="download_attachment",
+            responses={200: {"description": "The file, in its own content type",
+                             "content": {"application/octet-stream": {"schema": FILE}}}})
 async def download(request: Request, channel_id: Id, attachment_id: Id,
                    authorization: Authorization = None) -> Response:
     """A file of one of the visitor's own visible messages (404 for anything else)."""
