@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from kommutator.agents.actions import do_create_user
@@ -30,6 +31,7 @@ from kommutator.runtime import Runtime
 
 from .conftest import PG_URL, _truncate_all
 from .live_server import bound_socket, run_server
+from .quality_support import customer_writes, policy, settle
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -118,10 +120,41 @@ async def test_bodies_problems_and_files_are_typed(client):
     for method in ("post", "put"):
         flow = ops[method, "/api/v1/bot/flows" if method == "post" else "/api/v1/bot/flows/{flow_id}"]
         assert {"application/json", "application/yaml"} <= set(flow["requestBody"]["content"])
+    # A flow definition is free-form by nature; every other JSON answer has a schema of its own.
+    for (method, path), op in ops.items():
+        for code, response in op["responses"].items():
+            json_schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if code.startswith("2") and json_schema is not None and path != "/api/v1/bot/default-flow":
+                assert "$ref" in str(json_schema), f"{method.upper()} {path} {code} answers an untyped {json_schema}"
     for (method, path), op in ops.items():
         if method == "delete":
             assert set(op["responses"]) & {"200", "201", "204"} == {"204"}, f"DELETE {path} answers 204"
             assert "content" not in op["responses"]["204"]
+
+
+async def test_the_supervisors_live_view_answers_as_declared(client, runtime, clock, factory, admin):
+    team = await factory.team("Support")
+    agent = await factory.user("agent", teams=[team])
+    supervisor = await factory.user("supervisor", teams=[team])
+    r = await client.post("/api/v1/channels", json={"type": "api", "name": "CRM", "team_id": team},
+                          headers=admin.headers)
+    assert r.status_code == 201, r.text
+    channel = r.json()
+    r = await client.post("/api/v1/queues", json={"name": "Orders", "team_id": team}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    await policy(client, admin, first_response_seconds=100, warn_percent=80)
+    cid = await customer_writes(client, channel, "c1", "my parcel is late")
+    r = await client.post(f"/api/v1/conversations/{cid}/assign", json={"assignee_id": agent.id}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    await settle(runtime)
+    r = await client.get("/api/v1/quality/live", headers=supervisor.headers)
+    assert r.status_code == 200, r.text
+    live = r.json()
+    assert live["queues"] and live["agents"] and live["at_risk"][0]["conversation_id"] == cid
+    doc = await _document(client)
+    declared = doc["paths"]["/api/v1/quality/live"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert declared["schema"] == {"$ref": "#/components/schemas/LiveView"}
+    OAS31Validator({**declared["schema"], "components": doc["components"]}).validate(live)
 
 
 # A whole integration through a client generated from the document, against a real server.

@@ -20,6 +20,12 @@ from kommutator.auth.deps import client_ip
 from kommutator.channels.base import InboundFile
 from kommutator.channels.types.webchat import messages as msgs
 from kommutator.channels.types.webchat.models import WebchatVisitor
+from kommutator.channels.types.webchat.schemas import (
+    WidgetMessages,
+    WidgetReceived,
+    WidgetSession,
+    WidgetVisitorUpdated,
+)
 from kommutator.channels.types.webchat.settings import file_type_allowed
 from kommutator.channels.types.webchat.visitors import (
     Webchat,
@@ -80,6 +86,8 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
 
 
 router = APIRouter(tags=["website chat"], route_class=WidgetRoute)
+# The handlers answer dicts; the models declare them, leaving out what a handler leaves out.
+_TYPED: dict[str, Any] = {"response_model_exclude_unset": True}
 # Declared in the OpenAPI document as the ``widget`` security scheme (kommutator/openapi.py), not as a header.
 Authorization = Annotated[str | None, Header(description="Bearer <visitor token>", include_in_schema=False)]
 
@@ -149,7 +157,7 @@ async def preflight(rest: str) -> Response:
         "access-control-allow-headers": "authorization, content-type"})
 
 
-@router.post("/widget/{channel_id}/session")
+@router.post("/widget/{channel_id}/session", response_model=WidgetSession, **_TYPED)
 async def open_session(request: Request, channel_id: Id, body: SessionRequest) -> dict[str, Any]:
     """The visitor of this browser (a new one with a new token when it has none or a stale one), the chat's
     look and limits, and whether an agent is on duty."""
@@ -164,7 +172,7 @@ async def open_session(request: Request, channel_id: Id, body: SessionRequest) -
             "missing": missing_prechat(chat, visitor), "channel": _public(chat, online, rt.settings.max_upload_bytes)}
 
 
-@router.patch("/widget/{channel_id}/visitor")
+@router.patch("/widget/{channel_id}/visitor", response_model=WidgetVisitorUpdated, **_TYPED)
 async def update_visitor(request: Request, channel_id: Id, body: VisitorUpdate,
                          authorization: Authorization = None) -> dict[str, Any]:
     """The pre-chat form: name, email, phone."""
@@ -176,7 +184,7 @@ async def update_visitor(request: Request, channel_id: Id, body: VisitorUpdate,
     return {"visitor": visitor_read(updated), "missing": missing_prechat(chat, updated)}
 
 
-@router.get("/widget/{channel_id}/messages")
+@router.get("/widget/{channel_id}/messages", response_model=WidgetMessages, **_TYPED)
 async def list_messages(request: Request, channel_id: Id, authorization: Authorization = None,
                         after_id: Annotated[int, Query(ge=0)] = 0,
                         limit: Annotated[int, Query(ge=1, le=msgs.PAGE)] = 50) -> dict[str, Any]:
@@ -198,7 +206,7 @@ def _check_prechat(chat: Webchat, visitor: WebchatVisitor) -> None:
                            missing=missing)
 
 
-@router.post("/widget/{channel_id}/messages")
+@router.post("/widget/{channel_id}/messages", response_model=WidgetReceived, **_TYPED)
 async def post_message(request: Request, channel_id: Id, body: VisitorMessage,
                        authorization: Authorization = None) -> dict[str, Any]:
     """A message (or a button press) from the visitor, committed before the answer; the same ``client_id``
@@ -213,7 +221,7 @@ async def post_message(request: Request, channel_id: Id, body: VisitorMessage,
                               button=body.button)
 
 
-@router.post("/widget/{channel_id}/offline")
+@router.post("/widget/{channel_id}/offline", response_model=WidgetReceived, **_TYPED)
 async def leave_message(request: Request, channel_id: Id, body: OfflineMessage,
                         authorization: Authorization = None) -> dict[str, Any]:
     """No agent on duty: the visitor leaves a message and an email address for the answer."""
@@ -231,7 +239,7 @@ async def leave_message(request: Request, channel_id: Id, body: OfflineMessage,
     return result
 
 
-@router.post("/widget/{channel_id}/files")
+@router.post("/widget/{channel_id}/files", response_model=WidgetReceived, **_TYPED)
 async def post_file(request: Request, channel_id: Id,
                     file: Annotated[UploadFile, File(description="The file (see the session's limits)")],
                     client_id: Annotated[str, Form(pattern=CLIENT_ID)],
