@@ -81,10 +81,11 @@ class Problem(BaseModel):
 
 
 class WebhookAck(BaseModel):
-    """The answer to a webhook, given once its messages are committed (the API channel's fields shown)."""
+    """The answer to a webhook, given once its messages are committed (the API channel's fields shown; Telegram
+    may get a Bot API method call instead, SMS and VK plain text or XML)."""
 
     model_config = ConfigDict(extra="allow")
-    ok: bool
+    ok: bool = True
     duplicate: bool = Field(default=False, description="API channel: this message id came before: nothing new")
     conversation_id: int | None = Field(default=None, description="API channel: the message's conversation")
     message_id: int | None = Field(default=None, description="API channel: the message's id")
@@ -145,7 +146,7 @@ def _fill_webhooks(schema: dict[str, Any], components: dict[str, Any]) -> None:
     path = schema["paths"].get("/webhooks/{channel_id}", {})
     ack = {"200": {"description": "Accepted (committed before this answer)", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/WebhookAck"}},
-        "text/plain": {"schema": {"type": "string"}}}}}
+        "text/plain": {"schema": {"type": "string"}}, "text/xml": {"schema": {"type": "string"}}}}}
     if "post" in path:
         path["post"]["requestBody"] = _webhook_body(components)
         path["post"]["responses"].update(ack)
