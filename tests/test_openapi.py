@@ -112,6 +112,7 @@ async def test_bodies_problems_and_files_are_typed(client):
     assert "`api`: `ApiInbound`" in body["description"]
     assert schemas["Problem"]["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/ProblemFieldError"}
     assert set(schemas["ProblemFieldError"]["required"]) == {"field", "message"}
+    assert set(schemas["Problem"]["required"]) == {"type", "title", "status", "code", "detail"}
     for path in ("/api/v1/attachments/{attachment_id}", "/api/v1/messages/{message_id}/raw",
                  "/widget/{channel_id}/attachments/{attachment_id}"):
         content = ops["get", path]["responses"]["200"]["content"]

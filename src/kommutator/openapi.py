@@ -72,8 +72,8 @@ class Problem(BaseModel):
     more members (e.g. ``missing``, ``allowed``, ``max_bytes``)."""
 
     model_config = ConfigDict(extra="allow")
-    type: str = Field(default="", description="A URI naming the kind of problem")
-    title: str = Field(default="", description="The HTTP status in words")
+    type: str = Field(description="A URI naming the kind of problem")
+    title: str = Field(description="The HTTP status in words")
     status: int
     code: str = Field(description="Machine-readable and stable, e.g. `validation_failed`")
     detail: str = Field(description="A sentence saying what to fix")
