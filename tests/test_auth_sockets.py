@@ -153,7 +153,7 @@ async def test_revoking_a_token_closes_the_sockets_opened_with_it(live):
     async with connect(live, bearer(agent["token"])) as kept, connect(live, bearer(second["token"])) as revoked:
         assert (await next_event(kept))["kind"] == (await next_event(revoked))["kind"] == "hello"
         r = await call(live, "DELETE", f"/api/v1/api-tokens/{second['id']}", headers=bearer(agent["token"]))
-        assert r.status_code == 200, r.text
+        assert r.status_code == 204, r.text
         assert await closed_with(revoked) == 4401, "a revoked token's socket hears nothing more"
         cid = await inbound(live)
         assert (await hears(kept, cid))["kind"] == "conversation.created", "the user's other token still works"

@@ -252,7 +252,9 @@ async def test_a_revoked_api_token_is_refused(client, runtime, factory):
     r = await client.delete(f"/api/v1/api-tokens/{extra['id']}", headers=other.headers)
     assert r.status_code == 404, "someone else's token is not yours to revoke"
     r = await client.delete(f"/api/v1/api-tokens/{extra['id']}", headers=agent.headers)
-    assert r.status_code == 200 and r.json()["revoked_at"] is not None
+    assert r.status_code == 204 and r.content == b"", "a delete answers 204 with no body, like the others"
+    tokens = (await client.get("/api/v1/api-tokens", headers=agent.headers)).json()
+    assert [t["revoked_at"] is not None for t in tokens if t["id"] == extra["id"]] == [True]
     r = await client.get("/api/v1/auth/me", headers=bearer)
     assert r.status_code == 401 and r.json()["code"] == "invalid_token"
     assert r.headers["www-authenticate"] == "Bearer"

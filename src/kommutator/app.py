@@ -29,12 +29,13 @@ from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
-from kommutator.errors import PROBLEM, install_error_handlers
+from kommutator.errors import install_error_handlers
 from kommutator.inbox.api import router as inbox_router
 from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.notifications.api import router as notifications_router
+from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation_id
 from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
 from kommutator.quality.monitor import monitor_of
@@ -50,14 +51,6 @@ STATIC = Path(__file__).parent / "web" / "static"
 
 # httpx logs every request URL at INFO, and some providers put the secret in the URL (Telegram's bot token).
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"description": desc, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    for code, desc in ((400, "Malformed request"), (401, "Not authenticated"), (403, "Forbidden"),
-                       (404, "Not found"), (409, "Conflict"), (413, "Body too large"),
-                       (422, "Validation failed"), (429, "Too many requests"))
-}
-
 
 # The API reference page. FastAPI's get_swagger_ui_html() starts Swagger UI with an inline <script>, which
 # the Content-Security-Policy blocks; /static/docs.js does the same from a file.
@@ -124,7 +117,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                     "(create one at `POST /api/v1/api-tokens`) or a session cookie plus `X-CSRF-Token`. "
                     "Errors are `application/problem+json` with a stable `code`. POST accepts `Idempotency-Key`.",
         openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
-        responses=_ERROR_RESPONSES,
+        responses=ERROR_RESPONSES, openapi_tags=TAGS, generate_unique_id_function=operation_id,
     )
     app.state.runtime = rt
     install_error_handlers(app)
@@ -170,32 +163,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    _add_problem_schema(app)
+    install_openapi(app)
     app.add_middleware(IdempotencyMiddleware, get_db=lambda: rt.db)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes, is_upload=upload_operations(app))
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     return app
-
-
-def _add_problem_schema(app: FastAPI) -> None:
-    original = app.openapi
-
-    def openapi() -> dict[str, object]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {})
-        assert isinstance(components, dict)
-        components.setdefault("schemas", {})["Problem"] = {
-            "type": "object", "required": ["status", "code", "detail"],
-            "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                           "code": {"type": "string"}, "detail": {"type": "string"},
-                           "errors": {"type": "array", "items": {"type": "object"}}},
-        }
-        components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
-        schema["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -145,8 +145,8 @@ async def handle_inbound(rt: Runtime, channel_id: int, request: Request) -> Resp
     return JSONResponse(ack.body, status_code=ack.status, media_type=ack.media_type)
 
 
-@webhooks.get("/webhooks/{channel_id}", response_model=None, operation_id="webhook_verify")
-@webhooks.post("/webhooks/{channel_id}", response_model=None, operation_id="webhook_inbound")
+@webhooks.get("/webhooks/{channel_id}", response_model=None, operation_id="webhooks_verify")
+@webhooks.post("/webhooks/{channel_id}", response_model=None, operation_id="webhooks_receive")
 async def inbound(rt: RuntimeDep, channel_id: Id, request: Request) -> Response:
     """A provider's request: verify, parse, commit, then acknowledge (documents the fast route below)."""
     return await handle_inbound(rt, channel_id, request)

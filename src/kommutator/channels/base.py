@@ -273,6 +273,10 @@ class ChannelAdapter:
     # Pydantic models that validate a channel's settings and credentials at creation and update.
     Settings: ClassVar[builtins.type[BaseModel]]
     Credentials: ClassVar[builtins.type[BaseModel]]
+    # The body a provider POSTs to /webhooks/{id}, for the OpenAPI document: its pydantic model when the type
+    # parses it with one, and the media type it comes as (None: the type takes no webhook bodies).
+    WebhookBody: ClassVar[builtins.type[BaseModel] | None] = None
+    webhook_media_type: ClassVar[str | None] = "application/json"
 
     # Settings that name a server the channel connects to (URLs or host names), checked by the outbound guard
     # when the channel is saved; ``outbound_targets`` reads them.

@@ -102,3 +102,7 @@ class ReadModel(BaseModel):
 # every client (a browser, or a schema validator reading 2**62 + 95 as 2**62), and far within BIGINT.
 MAX_ID = 2**53 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive integer id")]
+
+
+# A file in a response's OpenAPI content (generated clients then hand back the bytes, not parsed JSON).
+FILE: dict[str, str] = {"type": "string", "format": "binary"}

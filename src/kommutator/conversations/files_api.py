@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.channels.models import Channel
 from kommutator.common.routes import SafeRoute
-from kommutator.common.schemas import MAX_ID, Id
+from kommutator.common.schemas import FILE, MAX_ID, Id
 from kommutator.conversations import actions, queries
 from kommutator.conversations.files import FileStore
 from kommutator.conversations.models import Attachment, Conversation, Message
@@ -30,7 +30,8 @@ def file_store(rt: Runtime) -> FileStore:
     return FileStore(rt.settings.data_dir / "files", rt.settings.max_upload_bytes)
 
 
-@router.post("/conversations/{conversation_id}/attachments", response_model=MessageRead, status_code=201)
+@router.post("/conversations/{conversation_id}/attachments", response_model=MessageRead, status_code=201,
+             name="upload_attachment")
 async def upload(
     rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
     file: Annotated[UploadFile, File(description="The file; see max_upload_bytes")],
@@ -59,8 +60,9 @@ async def upload(
     return read
 
 
-@router.get("/attachments/{attachment_id}", response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("/attachments/{attachment_id}", response_class=FileResponse, name="download_attachment",
+            responses={200: {"description": "The file, in its own content type",
+                             "content": {"application/octet-stream": {"schema": FILE}}}})
 async def download(rt: RuntimeDep, principal: CurrentPrincipal, attachment_id: Id) -> FileResponse:
     """Download a file; always as an attachment, never rendered by the browser."""
     async with rt.db.read() as s:
@@ -78,8 +80,10 @@ async def download(rt: RuntimeDep, principal: CurrentPrincipal, attachment_id: I
                         content_disposition_type="attachment")
 
 
-@router.get("/messages/{message_id}/raw", response_class=Response,
-            responses={200: {"content": {"message/rfc822": {}, "application/octet-stream": {}}}})
+@router.get("/messages/{message_id}/raw", response_class=Response, name="download_raw_message",
+            responses={200: {"description": "The original as received (email: an .eml file)",
+                             "content": {"message/rfc822": {"schema": FILE},
+                                         "application/octet-stream": {"schema": FILE}}}})
 async def download_raw(rt: RuntimeDep, principal: CurrentPrincipal, message_id: Id) -> Response:
     """The original a customer's message came from, byte for byte (for email the mail as received, an .eml
     file); 404 when the message is not visible or has no stored original (sent by us, or erased)."""

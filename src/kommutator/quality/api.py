@@ -33,6 +33,7 @@ from kommutator.quality.schemas import (
     ConversationQuality,
     CsatRead,
     CsatWrite,
+    LiveView,
     PolicyCreate,
     PolicyRead,
     PolicyUpdate,
@@ -44,6 +45,7 @@ from kommutator.quality.schemas import (
     StandardWrite,
     ViolationRead,
     WhisperCreate,
+    WhisperCreated,
 )
 
 # A team's or channel's id, or "default" (everyone else).
@@ -191,7 +193,7 @@ async def acknowledge_alert(rt: RuntimeDep, principal: CurrentPrincipal, alert_i
 
 # --- Live view, a conversation's quality, whispers, ratings ---------------------------------------------
 
-@router.get("/live")
+@router.get("/live", response_model=LiveView)
 async def live(rt: RuntimeDep, principal: CurrentPrincipal,
                team_id: int | None = Query(None, ge=1, le=MAX_ID)) -> dict[str, Any]:
     """Queues (waiting, longest wait, service level today), agents (presence, load, time since last reply)
@@ -221,7 +223,7 @@ async def conversation_quality(rt: RuntimeDep, principal: CurrentPrincipal, conv
             alerts=[AlertRead.model_validate(a) for a in alerts if can_see_alert(principal, a)])
 
 
-@router.post("/conversations/{conversation_id}/whisper", status_code=201)
+@router.post("/conversations/{conversation_id}/whisper", status_code=201, response_model=WhisperCreated)
 async def whisper(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                   body: WhisperCreate) -> dict[str, int]:
     """A private note to the assigned agent only (supervisors); the agent is notified."""

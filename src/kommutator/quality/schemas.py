@@ -239,3 +239,61 @@ class ConversationQuality(BaseModel):
 
 class WhisperCreate(Strict):
     text: str = Field(min_length=1, max_length=4000)
+
+
+class WhisperCreated(BaseModel):
+    message_id: int
+
+
+class ServiceLevel(BaseModel):
+    percent: float | None = Field(description="Answered within the target today, in %; null before any")
+    met: int
+    counted: int
+    target_percent: int
+    target_seconds: int
+
+
+class LiveQueue(BaseModel):
+    id: int
+    name: str
+    team_id: int | None
+    waiting: int
+    longest_wait_seconds: int
+    service_level: ServiceLevel
+
+
+class LiveAgent(BaseModel):
+    id: int
+    name: str
+    role: str
+    presence: str
+    capacity: int
+    in_progress: int
+    load_percent: int
+    last_reply_at: dt.datetime | None
+    since_last_reply_seconds: int | None
+
+
+class LiveAtRisk(BaseModel):
+    conversation_id: int
+    subject: str
+    contact_name: str
+    status: str
+    assignee_id: int | None
+    assignee_name: str
+    team_id: int | None
+    target: str
+    due_at: dt.datetime
+    seconds_left: int
+    breached: bool
+    warned: bool
+
+
+class LiveView(BaseModel):
+    """The supervisor's live view: queues, agents, the conversations nearest to a missed deadline."""
+
+    at: dt.datetime
+    queues: list[LiveQueue]
+    agents: list[LiveAgent]
+    at_risk: list[LiveAtRisk]
+    open_alerts: int

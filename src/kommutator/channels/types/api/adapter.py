@@ -84,6 +84,7 @@ class ApiChannel(ChannelAdapter):
     Settings = ApiSettings
     outbound_settings = ("outbound_url",)
     Credentials = ApiCredentials
+    WebhookBody = ApiInbound
 
     def generate_credentials(self) -> dict[str, Any]:
         return {"inbound_token": new_token("kmi"),

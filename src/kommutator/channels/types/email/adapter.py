@@ -148,6 +148,7 @@ class EmailChannel(ChannelAdapter):
     title = "Email"
     capabilities = Capabilities(max_text_length=100_000, buttons=False, attachments=True, threaded=True)
     receives_webhooks = False  # mail comes over SMTP or IMAP
+    webhook_media_type = None
     Settings = EmailSettings
     Credentials = EmailCredentials
 

@@ -82,6 +82,7 @@ class SmsChannel(ChannelAdapter):
     Settings = SmsSettings
     outbound_settings = ("api_base_url",)
     Credentials = SmsCredentials
+    webhook_media_type = "application/x-www-form-urlencoded"  # Twilio's signed form posts
 
     def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:
         reports = ""

@@ -32,7 +32,13 @@ from kommutator.channels.types.telegram.botapi import (
 )
 from kommutator.channels.types.telegram.outbound import MAX_BUTTONS, TEXT_LIMIT, Progress, deliver
 from kommutator.channels.types.telegram.polling import DEFAULT_POLL_TIMEOUT, Poller
-from kommutator.channels.types.telegram.updates import ALLOWED_UPDATES, callback_query_id, items_of, load_update
+from kommutator.channels.types.telegram.updates import (
+    ALLOWED_UPDATES,
+    TgUpdate,
+    callback_query_id,
+    items_of,
+    load_update,
+)
 from kommutator.crypto import same
 from kommutator.errors import ProblemError
 
@@ -71,6 +77,7 @@ class TelegramChannel(ChannelAdapter):
     Settings = TelegramSettings
     outbound_settings = ("api_base_url",)
     Credentials = TelegramCredentials
+    WebhookBody = TgUpdate
 
     def __init__(self, *, poller: Poller | None = None) -> None:
         self.poller = poller or Poller(self.type)

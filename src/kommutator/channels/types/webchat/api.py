@@ -19,6 +19,12 @@ from kommutator.auth.deps import client_ip
 from kommutator.channels.base import InboundFile
 from kommutator.channels.types.webchat import messages as msgs
 from kommutator.channels.types.webchat.models import WebchatVisitor
+from kommutator.channels.types.webchat.schemas import (
+    WidgetMessages,
+    WidgetReceived,
+    WidgetSession,
+    WidgetVisitorUpdated,
+)
 from kommutator.channels.types.webchat.settings import file_type_allowed
 from kommutator.channels.types.webchat.visitors import (
     Webchat,
@@ -35,7 +41,7 @@ from kommutator.channels.types.webchat.visitors import (
     visitor_read,
 )
 from kommutator.common.routes import SafeRoute
-from kommutator.common.schemas import Id, Strict
+from kommutator.common.schemas import FILE, Id, Strict
 from kommutator.conversations.files import safe_filename
 from kommutator.conversations.files_api import file_store
 from kommutator.conversations.models import Attachment, Conversation, Message
@@ -80,7 +86,10 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
 
 
 router = APIRouter(tags=["website chat"], route_class=WidgetRoute)
-Authorization = Annotated[str | None, Header(description="Bearer <visitor token>")]
+# The handlers answer dicts; the models declare them, leaving out what a handler leaves out.
+_TYPED: dict[str, Any] = {"response_model_exclude_unset": True}
+# Declared in the OpenAPI document as the ``widget`` security scheme (kommutator/openapi.py), not as a header.
+Authorization = Annotated[str | None, Header(description="Bearer <visitor token>", include_in_schema=False)]
 
 
 class SessionRequest(Strict):
@@ -148,7 +157,7 @@ async def preflight(rest: str) -> Response:
         "access-control-allow-headers": "authorization, content-type"})
 
 
-@router.post("/widget/{channel_id}/session")
+@router.post("/widget/{channel_id}/session", response_model=WidgetSession, **_TYPED)
 async def open_session(request: Request, channel_id: Id, body: SessionRequest) -> dict[str, Any]:
     """The visitor of this browser (a new one with a new token when it has none or a stale one), the chat's
     look and limits, and whether an agent is on duty."""
@@ -163,7 +172,7 @@ async def open_session(request: Request, channel_id: Id, body: SessionRequest) -
             "missing": missing_prechat(chat, visitor), "channel": _public(chat, online, rt.settings.max_upload_bytes)}
 
 
-@router.patch("/widget/{channel_id}/visitor")
+@router.patch("/widget/{channel_id}/visitor", response_model=WidgetVisitorUpdated, **_TYPED)
 async def update_visitor(request: Request, channel_id: Id, body: VisitorUpdate,
                          authorization: Authorization = None) -> dict[str, Any]:
     """The pre-chat form: name, email, phone."""
@@ -175,7 +184,7 @@ async def update_visitor(request: Request, channel_id: Id, body: VisitorUpdate,
     return {"visitor": visitor_read(updated), "missing": missing_prechat(chat, updated)}
 
 
-@router.get("/widget/{channel_id}/messages")
+@router.get("/widget/{channel_id}/messages", response_model=WidgetMessages, **_TYPED)
 async def list_messages(request: Request, channel_id: Id, authorization: Authorization = None,
                         after_id: Annotated[int, Query(ge=0)] = 0,
                         limit: Annotated[int, Query(ge=1, le=msgs.PAGE)] = 50) -> dict[str, Any]:
@@ -197,7 +206,7 @@ def _check_prechat(chat: Webchat, visitor: WebchatVisitor) -> None:
                            missing=missing)
 
 
-@router.post("/widget/{channel_id}/messages")
+@router.post("/widget/{channel_id}/messages", response_model=WidgetReceived, **_TYPED)
 async def post_message(request: Request, channel_id: Id, body: VisitorMessage,
                        authorization: Authorization = None) -> dict[str, Any]:
     """A message (or a button press) from the visitor, committed before the answer; the same ``client_id``
@@ -212,7 +221,7 @@ async def post_message(request: Request, channel_id: Id, body: VisitorMessage,
                               button=body.button)
 
 
-@router.post("/widget/{channel_id}/offline")
+@router.post("/widget/{channel_id}/offline", response_model=WidgetReceived, **_TYPED)
 async def leave_message(request: Request, channel_id: Id, body: OfflineMessage,
                         authorization: Authorization = None) -> dict[str, Any]:
     """No agent on duty: the visitor leaves a message and an email address for the answer."""
@@ -230,7 +239,7 @@ async def leave_message(request: Request, channel_id: Id, body: OfflineMessage,
     return result
 
 
-@router.post("/widget/{channel_id}/files")
+@router.post("/widget/{channel_id}/files", response_model=WidgetReceived, **_TYPED)
 async def post_file(request: Request, channel_id: Id,
                     file: Annotated[UploadFile, File(description="The file (see the session's limits)")],
                     client_id: Annotated[str, Form(pattern=CLIENT_ID)],
@@ -258,7 +267,9 @@ async def post_file(request: Request, channel_id: Id,
     return await msgs.receive(rt, chat, visitor, client_id=client_id, text=text, files=(inbound,))
 
 
-@router.get("/widget/{channel_id}/attachments/{attachment_id}")
+@router.get("/widget/{channel_id}/attachments/{attachment_id}", response_class=Response, name="download_attachment",
+            responses={200: {"description": "The file, in its own content type",
+                             "content": {"application/octet-stream": {"schema": FILE}}}})
 async def download(request: Request, channel_id: Id, attachment_id: Id,
                    authorization: Authorization = None) -> Response:
     """A file of one of the visitor's own visible messages (404 for anything else)."""

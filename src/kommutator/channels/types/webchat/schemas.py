@@ -1,0 +1,84 @@
+"""What the widget's endpoints answer, declared for the OpenAPI document. The handlers build plain dicts; these
+models describe them (routes use ``response_model_exclude_unset``, so a key a handler leaves out stays out)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class WidgetVisitor(_Answer):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class WidgetChannel(_Answer):
+    """The chat's public look and limits."""
+
+    id: int
+    title: str
+    greeting: str
+    color: str
+    language: str
+    position: str
+    prechat_fields: list[str]
+    offline_form: bool
+    online: bool = Field(description="An agent is on duty (else the offline form, when enabled)")
+    max_file_bytes: int
+    file_types: list[str]
+
+
+class WidgetSession(_Answer):
+    token: str = Field(description="The visitor token: send it as 'Authorization: Bearer <token>'")
+    renewed: bool = Field(description="A new token (the one sent was missing or stale): store this one")
+    visitor: WidgetVisitor
+    missing: list[str] = Field(description="Pre-chat fields still to fill in")
+    channel: WidgetChannel
+
+
+class WidgetVisitorUpdated(_Answer):
+    visitor: WidgetVisitor
+    missing: list[str]
+
+
+class WidgetFile(_Answer):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
+class WidgetButton(_Answer):
+    id: str
+    label: str
+
+
+class WidgetMessage(_Answer):
+    id: int
+    direction: Literal["in", "out"]
+    sender: str = Field(description="customer, agent or bot")
+    text: str
+    created_at: str = Field(description="ISO 8601, UTC")
+    name: str = Field(description="The agent's name on their messages, else empty")
+    attachments: list[WidgetFile]
+    client_id: str | None = Field(default=None, description="The visitor's messages: the widget's id for it")
+    status: str | None = Field(default=None, description="The visitor's messages: received")
+    buttons: list[WidgetButton] | None = Field(default=None, description="Replies: buttons to offer")
+
+
+class WidgetMessages(_Answer):
+    messages: list[WidgetMessage]
+    has_more: bool
+    agent: str = Field(description="The name of the agent on the chat, empty when none")
+
+
+class WidgetReceived(_Answer):
+    client_id: str
+    message_id: int | None
+    duplicate: bool = Field(description="This client_id came before; nothing new was stored")
