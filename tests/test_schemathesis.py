@@ -86,6 +86,7 @@ DOCUMENTED_CODES = {
     "invalid_scope",
 }
 DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
+DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
                        "do not exist", "there is no", "is not an active user", "No channel", "no team",
                        "must be a string, number, boolean or null", "attribute names", "business_hours",
