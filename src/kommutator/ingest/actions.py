@@ -284,6 +284,7 @@ async def _already_processed(rt: Runtime, channel: ChannelConfig, event_ids: lis
 async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], raw: bytes) -> list[Ingested]:
     """Everything an adapter received, committed: files downloaded and stored, then each event in its
     transaction. Files of events that turn out to be redeliveries (or fail) are removed again."""
+    from kommutator.channels.health import note_success
     from kommutator.conversations.files_api import file_store
 
     store = file_store(rt)
@@ -316,6 +317,7 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
         if result.received is None or result.received.message_id is None:
             for f in files.get(index, []):
                 store.discard(f)
+    await note_success(rt, channel.id, "receive")  # in memory; writes at most once a minute per channel
     return results
 
 
