@@ -157,7 +157,7 @@ class ApiChannel(ChannelAdapter):
         """POST the reply to outbound_url, signed as Standard Webhooks; webhook-id repeats on every retry."""
         url = channel.settings.get("outbound_url")
         if not url:
-            raise SendError(retryable=False, reason="the channel has no outbound_url", channel_problem="config")
+            raise SendError(retryable=False, reason="the channel has no outbound_url")
         key = secret_bytes(str(channel.credentials.get("outbound_secret", "")))
         body = _outbound_body(message)
         # Wall time, not clock.now(): the receiver checks this against its own clock to refuse replays.
