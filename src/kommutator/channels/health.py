@@ -25,6 +25,7 @@ from kommutator.channels.base import ChannelProblem, SendError, SendResult
 from kommutator.channels.models import Channel, ChannelHealth
 from kommutator.clock import now
 from kommutator.db import Tx
+from kommutator.quality.alerts import do_raise_alert
 from kommutator.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,6 @@ async def do_record_problem(tx: Tx, *, channel_id: int, problem: ChannelProblem)
 
 
 async def _alert(tx: Tx, channel: Channel, health: ChannelHealth, *, recovered: bool) -> None:
-    from kommutator.quality.alerts import do_raise_alert  # quality sits above channels
-
     admins = list((await tx.session.execute(
         select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id))).scalars())
     if recovered:

@@ -33,6 +33,7 @@ from kommutator.channels.base import (
     InboundStatus,
     SendError,
 )
+from kommutator.channels.health import note_success
 from kommutator.clock import now
 from kommutator.conversations.files import FileStore, StoredFile
 from kommutator.conversations.inbound import Received, receive_message
@@ -284,7 +285,6 @@ async def _already_processed(rt: Runtime, channel: ChannelConfig, event_ids: lis
 async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], raw: bytes) -> list[Ingested]:
     """Everything an adapter received, committed: files downloaded and stored, then each event in its
     transaction. Files of events that turn out to be redeliveries (or fail) are removed again."""
-    from kommutator.channels.health import note_success
     from kommutator.conversations.files_api import file_store
 
     store = file_store(rt)
