@@ -393,9 +393,10 @@ async def test_the_connection_test_checks_twilio_credentials(client, admin, runt
         await fake.stop()
 
 
-async def test_a_web_chat_has_nothing_to_connect_to(client, admin, runtime):  # type: ignore[no-untyped-def]
+async def test_a_web_chat_has_no_webhook_and_nothing_to_connect_to(client, admin, runtime):  # type: ignore[no-untyped-def]
     r = await client.post("/api/v1/channels", json={"type": "webchat", "name": "Shop"}, headers=admin.headers)
     assert r.status_code == 201, r.text
+    assert r.json()["webhook_url"] == "", "visitors use the widget; /webhooks/{id} would answer 404"
     result = await run_test(client, admin, r.json()["id"])
     assert result["ok"] is True and result["health"]["status"] == "ok"
 

@@ -33,6 +33,7 @@ def embed_snippet(channel: ChannelConfig, base_url: str) -> str:
 class WebchatChannel(ChannelAdapter):
     type = "webchat"
     title = "Website chat"
+    receives_webhooks = False  # visitors talk to /widget/{id}/… through the embedded script
     capabilities = Capabilities(max_text_length=5000, buttons=True, max_buttons=10, attachments=True)
     Settings = WebchatSettings
     Credentials = WebchatCredentials
