@@ -31,6 +31,7 @@ from .fakes.vk import GROUP_ID, FakeVk
 from .fakes.vk import TOKEN as VK_TOKEN
 from .fakes.whatsapp import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, FakeWhatsApp
 from .test_channel_email import SUPPORT, Provider, crlf, mail
+from .test_channel_telegram import TEXT, post_update
 from .test_outbox import Answer, Integrator, open_chat, reply
 
 IMAP_PASSWORD = "imap-secret-1"
@@ -242,6 +243,22 @@ async def test_a_revoked_telegram_token_fails_the_channel(client, admin, runtime
     result = await run_test(client, admin, channel_id)
     assert result["ok"] is True and result["health"]["status"] == "ok"
     assert [c.method for c in telegram.calls if c.method != "getUpdates"] == ["getMe", "getMe"]
+
+
+async def test_a_reply_refused_with_401_fails_a_webhook_bot(client, admin, runtime, telegram, worker):  # type: ignore[no-untyped-def]
+    r = await client.post("/api/v1/channels", headers=admin.headers, json={
+        "type": "telegram", "name": "Shop bot", "settings": {"api_base_url": telegram.url},
+        "credentials": {"bot_token": TOKEN}})
+    assert r.status_code == 201, r.text
+    bot = r.json()
+    assert (await post_update(client, bot, TEXT)).status_code == 200
+    conversation = (await client.get("/api/v1/conversations", headers=admin.headers)).json()["items"][0]["id"]
+    telegram.token = "0:revoked-by-botfather"
+    await reply(client, admin, conversation, "Заказ в пути")
+    await worker.run_due()
+    seen = await health(client, admin, bot["id"])
+    assert seen["status"] == "failing" and seen["error_code"] == "auth" and "bot_token" in seen["last_error"]
+    assert seen["last_receive_at"] is not None and seen["last_send_at"] is None
 
 
 # --- An API channel's outbound URL ----------------------------------------------------------------------
