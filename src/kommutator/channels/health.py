@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 from sqlalchemy import Table, select
@@ -137,8 +138,12 @@ class HealthBook:
     def __init__(self) -> None:
         self.status: dict[int, str] = {}
         self.written: dict[tuple[int, str], dt.datetime] = {}
+        # Writes on their way: a burst of messages (say, right after a start) makes one write, not one each.
+        self.pending: set[tuple[int, str]] = set()
 
     def due(self, channel_id: int, kind: str, status: str) -> bool:
+        if (channel_id, kind) in self.pending:
+            return False
         known = self.status.get(channel_id)
         if known != status:
             return True
@@ -157,17 +162,27 @@ def book_of(rt: Runtime) -> HealthBook:
     return rt.one(HealthBook, HealthBook)
 
 
+async def _write(book: HealthBook, rt: Runtime, channel_id: int, kind: str,
+                 job: Callable[[Tx], Awaitable[str | None]]) -> None:
+    key = (channel_id, kind)
+    book.pending.add(key)
+    try:
+        status = await rt.db.write(job)
+    except Exception:  # never fail the message for its channel's bookkeeping
+        log.exception("channel %s: its health could not be recorded", channel_id)
+        return
+    finally:
+        book.pending.discard(key)
+    book.wrote(channel_id, kind, status)
+
+
 async def note_success(rt: Runtime, channel_id: int, kind: str = "") -> None:
     """The channel received (``kind`` "receive"), sent ("send") or simply worked (""); rarely writes."""
     book = book_of(rt)
     if not book.due(channel_id, kind or "ok", "ok") or (not kind and book.status.get(channel_id) == "ok"):
         return
-    try:
-        status = await rt.db.write(lambda tx: do_record_success(tx, channel_id=channel_id, kind=kind))
-    except Exception:
-        log.exception("channel %s: its health could not be recorded", channel_id)
-        return
-    book.wrote(channel_id, kind or "ok", status)
+    await _write(book, rt, channel_id, kind or "ok",
+                 lambda tx: do_record_success(tx, channel_id=channel_id, kind=kind))
 
 
 async def note_problem(rt: Runtime, channel_id: int, problem: ChannelProblem) -> None:
@@ -177,12 +192,8 @@ async def note_problem(rt: Runtime, channel_id: int, problem: ChannelProblem) ->
     expected = "failing" if problem.code in SEVERE or known == "failing" else "degraded"
     if not book.due(channel_id, "problem", expected):
         return
-    try:
-        status = await rt.db.write(lambda tx: do_record_problem(tx, channel_id=channel_id, problem=problem))
-    except Exception:
-        log.exception("channel %s: its health could not be recorded", channel_id)
-        return
-    book.wrote(channel_id, "problem", status)
+    await _write(book, rt, channel_id, "problem",
+                 lambda tx: do_record_problem(tx, channel_id=channel_id, problem=problem))
 
 
 async def note_report(rt: Runtime, channel_id: int, problem: ChannelProblem | None) -> None:
