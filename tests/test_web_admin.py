@@ -540,3 +540,43 @@ def test_a_failed_or_retried_delivery_shows_why_under_the_message(watched: Watch
     expect(retried.locator(".msg__reason--failed")).to_have_count(0)
     shoot(page, shots, "16-timeline-retrying")
     watched.assert_clean(allowed_console=REFUSED)
+
+
+# ---- channel health --------------------------------------------------------------------------------------------
+
+def test_a_channel_shows_its_health_and_tests_its_connection(watched: Watched, context: BrowserContext, server: str,
+                                                            shots: Path) -> None:
+    page = watched.page
+    log_in(page, "admin")
+    made = api_post(context, "/channels", {"type": "api", "name": f"Shop CRM {uuid.uuid4().hex[:6]}",
+                                           "settings": {"outbound_url": f"{server}/no-such-hook"}})
+    open_section(page, "channels")
+    row = page.locator(f".channel-row[data-channel-id='{made['id']}']")
+    expect(row.locator(".channel-health__status")).to_have_text("Not checked yet")
+    row.locator(".channel-edit").click()
+    health = page.locator("#channel-health")
+    expect(health.locator(".channel-health__status")).to_have_text("Not checked yet")
+    expect(health.locator(".channel-health__receive")).to_have_text("never")
+
+    page.click("#channel-test")
+    result = page.locator("#channel-test-result")
+    expect(result.locator(".channel-test__summary")).to_have_text("The test found a problem.")
+    expect(result.locator(".channel-test__check[data-ok=false]")).to_contain_text("404")
+    expect(health.locator(".channel-health__status")).to_have_text("Failing")
+    expect(health.locator(".channel-health__headline")).to_have_text("The channel's settings are incomplete or wrong.")
+    expect(health.locator(".channel-health__detail")).to_contain_text("check outbound_url")
+    expect(health.locator(".channel-health__label")).to_contain_text("Last error")
+    shoot(page, shots, "17-channel-health-failing")
+
+    page.fill("#ch-settings-outbound_url", f"{server}/")
+    page.click("#channel-form .form-submit")
+    expect(page.locator(".notice")).to_contain_text(made["name"])
+    row.locator(".channel-edit").click()
+    page.click("#channel-test")
+    expect(page.locator("#channel-test-result .channel-test__summary")).to_have_text("Connection works.")
+    expect(health.locator(".channel-health__status")).to_have_text("Working")
+    page.click(".admin__actions .btn")  # back to the list
+    expect(row.locator(".channel-health__status")).to_have_text("Working")
+    stored = context.request.get(f"/api/v1/channels/{made['id']}").json()
+    assert stored["health"]["status"] == "ok" and stored["health"]["error_code"] == "config"
+    watched.assert_clean(allowed_console=REFUSED)

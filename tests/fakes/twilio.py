@@ -129,6 +129,13 @@ class FakeTwilio:
         call.status = response.status_code
         return response
 
+    async def _account(self, request: Request) -> Response:
+        """GET /Accounts/{sid}.json: the account, as Twilio answers it (401 code 20003 for wrong credentials)."""
+        if not self._authorized(request) or request.path_params["sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        return JSONResponse({"sid": self.account_sid, "friendly_name": "Shop account", "status": "active",
+                             "type": "Full", "auth_token": "[redacted]"})
+
     def _create(self, request: Request, form: dict[str, str], authorized: bool) -> Response:
         if not authorized or request.path_params["sid"] != self.account_sid:
             return _error(401, 20003, "Authenticate")
@@ -224,6 +231,7 @@ class FakeTwilio:
     async def start(self) -> None:
         prefix = "/2010-04-01/Accounts/{sid}"
         api = Starlette(routes=[
+            Route(prefix + ".json", self._account, methods=["GET"]),
             Route(prefix + "/Messages.json", self._create_message, methods=["POST"]),
             Route(prefix + "/Messages/{message}/Media/{media}", self._get_media),
         ])

@@ -219,7 +219,7 @@ class FakeVk:
             return JSONResponse(call.answer)
         handlers = {"messages.send": self._send, "photos.getMessagesUploadServer": self._photo_server,
                     "photos.saveMessagesPhoto": self._save_photo, "docs.getMessagesUploadServer": self._doc_server,
-                    "docs.save": self._save_doc}
+                    "docs.save": self._save_doc, "groups.getById": self._group}
         try:
             if method not in handlers:
                 raise VkApiError(3, "Unknown method passed")
@@ -245,6 +245,12 @@ class FakeVk:
             raise VkApiError(5)
         if not params.get("v"):
             raise VkApiError(8)
+
+    @staticmethod
+    def _group(params: dict[str, str]) -> dict[str, Any]:
+        """groups.getById with a community token and no group_id: the token's own community (API 5.199 shape)."""
+        return {"groups": [{"id": GROUP_ID, "name": "Shop", "screen_name": "shop", "is_closed": 0, "type": "group"}],
+                "profiles": []}
 
     @staticmethod
     def _peer(params: dict[str, str]) -> int:

@@ -429,6 +429,10 @@ class FakeWhatsApp:
         if self.media_answers:
             return self._programmed(self.media_answers.pop(0))
         media_id = request.path_params["media_id"]
+        if media_id == self.phone_number_id:  # the phone number object (what a token check reads)
+            return JSONResponse({"verified_name": "Shop", "code_verification_status": "VERIFIED",
+                                 "display_phone_number": "+1 555-078-3881", "quality_rating": "GREEN",
+                                 "id": self.phone_number_id})
         number = call.query.get("phone_number_id")
         if media_id not in self.media or (number is not None and number != self.phone_number_id):
             return self._unknown_object("get", media_id)

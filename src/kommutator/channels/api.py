@@ -18,9 +18,17 @@ from kommutator.channels.actions import (
     do_update_channel,
 )
 from kommutator.channels.base import Accepted, ChannelConfig, InboundRequest
-from kommutator.channels.models import Channel
+from kommutator.channels.checking import health_read, health_rows, run_channel_test
+from kommutator.channels.models import Channel, ChannelHealth
 from kommutator.channels.registry import channel_types, get_adapter
-from kommutator.channels.schemas import ChannelCreate, ChannelCreated, ChannelRead, ChannelTypeRead, ChannelUpdate
+from kommutator.channels.schemas import (
+    ChannelCreate,
+    ChannelCreated,
+    ChannelRead,
+    ChannelTestRead,
+    ChannelTypeRead,
+    ChannelUpdate,
+)
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.errors import ProblemError, not_found
@@ -34,7 +42,7 @@ webhooks = APIRouter(tags=["webhooks"], route_class=SafeRoute)
 _CACHE_SECONDS = 5.0
 
 
-def _read(rt: Runtime, channel: Channel, *, full: bool) -> ChannelRead:
+def _read(rt: Runtime, channel: Channel, *, full: bool, health: ChannelHealth | None = None) -> ChannelRead:
     url = f"{rt.settings.public_base_url}/webhooks/{channel.id}"
     base = ChannelRead.model_validate(channel)
     if not full:
@@ -43,7 +51,7 @@ def _read(rt: Runtime, channel: Channel, *, full: bool) -> ChannelRead:
     adapter = get_adapter(channel.type)
     return base.model_copy(update={"webhook_url": url if adapter.receives_webhooks else "",
                                    "credential_fields": sorted(cfg.credentials),
-                                   "setup": adapter.setup_instructions(cfg, url)})
+                                   "setup": adapter.setup_instructions(cfg, url), "health": health_read(health)})
 
 
 def _forget(rt: Runtime, channel_id: int) -> None:
@@ -83,7 +91,8 @@ async def list_channels(rt: RuntimeDep, principal: CurrentPrincipal) -> list[Cha
     """Every channel; administrators also see webhook URLs, settings and set-up steps."""
     async with rt.db.read() as s:
         rows = list((await s.execute(select(Channel).order_by(Channel.id))).scalars())
-    return [_read(rt, c, full=principal.is_admin) for c in rows]
+        health = await health_rows(s, [c.id for c in rows]) if principal.is_admin else {}
+    return [_read(rt, c, full=principal.is_admin, health=health.get(c.id)) for c in rows]
 
 
 @router.post("/channels", response_model=ChannelCreated, status_code=201)
@@ -99,9 +108,10 @@ async def create_channel(rt: RuntimeDep, principal: CurrentPrincipal, body: Chan
 async def get_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> ChannelRead:
     async with rt.db.read() as s:
         channel = await s.get(Channel, channel_id)
+        health = await s.get(ChannelHealth, channel_id)
     if channel is None:
         raise not_found("channel", channel_id)
-    return _read(rt, channel, full=principal.is_admin)
+    return _read(rt, channel, full=principal.is_admin, health=health)
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelRead)
@@ -114,6 +124,15 @@ async def update_channel(rt: RuntimeDep, principal: CurrentPrincipal, channel_id
     channel = await rt.db.write(lambda tx: do_update_channel(tx, principal, channel_id, body, rt.box))
     _forget(rt, channel_id)
     return _read(rt, channel, full=True)
+
+
+@router.post("/channels/{channel_id}/test", response_model=ChannelTestRead)
+async def test_channel_connection(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> ChannelTestRead:
+    """Test the connection to the provider (Telegram getMe, SMTP and IMAP login, token checks, outbound URL)
+    without sending to anyone; the outcome becomes the channel's health."""
+    principal.require_admin()
+    _forget(rt, channel_id)  # test what is saved now
+    return await run_channel_test(rt, await load_channel(rt, channel_id))
 
 
 @router.delete("/channels/{channel_id}", status_code=204)

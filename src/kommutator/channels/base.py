@@ -216,12 +216,44 @@ class SendError(Exception):
     outbox stops sending on the channel until an administrator changes its settings."""
 
     def __init__(self, *, retryable: bool, reason: str, retry_after: float | None = None,
-                 endpoint_gone: bool = False) -> None:
+                 endpoint_gone: bool = False, channel_problem: str = "") -> None:
         super().__init__(reason)
         self.retryable = retryable
         self.reason = reason
         self.retry_after = retry_after
         self.endpoint_gone = endpoint_gone
+        # A PROBLEM_CODES value when the channel itself cannot send (its token or login refused, its URL gone), not
+        # just this message: the channel's health records it (channels/health.py).
+        self.channel_problem = channel_problem
+
+
+# Why a channel cannot work, as ``ChannelProblem.code``: the first four fail the channel at once, the
+# others degrade it until they repeat (see channels/health.py).
+PROBLEM_CODES = ("auth", "tls", "config", "refused", "connect", "provider")
+
+
+@dataclass(frozen=True)
+class ChannelProblem:
+    """What stops a channel from working: a machine code (``PROBLEM_CODES``) and a sentence saying what to fix."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One step of a channel's connection test (``ChannelAdapter.check``): e.g. "getMe", "IMAP login"."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    code: str = ""  # a PROBLEM_CODES value when not ok
+
+    @classmethod
+    def failed(cls, name: str, error: SendError) -> Check:
+        """A step that failed with the error the adapter's sending would have given."""
+        code = error.channel_problem or ("connect" if error.retryable else "provider")
+        return cls(name, False, error.reason, code)
 
 
 @dataclass(frozen=True)
@@ -260,6 +292,10 @@ class ChannelHost(Protocol):
         ...
 
     async def set_state(self, channel_id: int, key: str, value: str) -> None: ...
+
+    async def report(self, channel_id: int, problem: ChannelProblem | None) -> None:
+        """The outcome of one round of the channel's work (a poll): None when it worked; cheap to call often."""
+        ...
 
 
 class ChannelAdapter:
@@ -324,6 +360,11 @@ class ChannelAdapter:
         server and cancelled at shutdown; the default has none. Items it receives go through
         ``host.ingest`` exactly like a webhook's."""
         return None
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """Test the channel's connection to its provider (log in, check the token, reach the URL) through
+        ``client`` (guarded), without sending anything to customers; one ``Check`` per step."""
+        return [Check("connection", True, "nothing to connect to: this type only receives")]
 
     def acknowledge(self, channel: ChannelConfig, request: InboundRequest,
                     accepted: list[Accepted]) -> InboundResult:

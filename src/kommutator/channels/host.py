@@ -21,7 +21,8 @@ import httpx
 from sqlalchemy import select, text
 
 from kommutator.channels.actions import config_of
-from kommutator.channels.base import Accepted, ChannelConfig, InboundItem
+from kommutator.channels.base import Accepted, ChannelConfig, ChannelProblem, InboundItem
+from kommutator.channels.health import note_report
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.channels.registry import channel_types
 from kommutator.clock import now
@@ -74,6 +75,9 @@ class Host:
                 row.value, row.updated_at = value, now()
 
         await self.rt.db.write(job)
+
+    async def report(self, channel_id: int, problem: ChannelProblem | None) -> None:
+        await note_report(self.rt, channel_id, problem)
 
 
 class ChannelServices:

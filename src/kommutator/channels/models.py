@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -42,3 +42,20 @@ class ChannelState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
 
     __table_args__ = (UniqueConstraint("channel_id", "key"),)
+
+
+class ChannelHealth(Base):
+    """How a channel is doing (channels/health.py): ok, degraded or failing, the last error, the last success."""
+
+    __tablename__ = "channel_health"
+
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="ok")
+    # Failures since the last success; repeated degrading failures make the channel failing.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str] = mapped_column(String(20), default="")
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[dt.datetime | None]
+    last_receive_at: Mapped[dt.datetime | None]
+    last_send_at: Mapped[dt.datetime | None]
+    changed_at: Mapped[dt.datetime] = mapped_column(default=now)

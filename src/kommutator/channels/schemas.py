@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,31 @@ class ChannelUpdate(Strict):
     queue_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: no queue")
 
 
+class ChannelHealthRead(ReadModel):
+    status: Literal["ok", "degraded", "failing", "unknown"] = Field(
+        description="ok: working; degraded: errors that may pass (unreachable, provider errors); failing: the "
+                    "channel cannot work until someone acts (credentials refused, TLS, settings), or errors kept "
+                    "repeating; unknown: nothing received, sent or tested yet")
+    error_code: str = Field("", description="Kind of the last error: auth, tls, config, refused, connect, provider")
+    last_error: str = Field("", description="The last error, with what to fix")
+    last_error_at: dt.datetime | None = None
+    last_receive_at: dt.datetime | None = Field(None, description="Last message received (to the minute)")
+    last_send_at: dt.datetime | None = Field(None, description="Last message sent (to the minute)")
+    changed_at: dt.datetime | None = Field(None, description="When the status last changed")
+
+
+class CheckRead(ReadModel):
+    name: str = Field(description="The step tested, e.g. getMe, SMTP, IMAP, outbound_url")
+    ok: bool
+    detail: str = Field("", description="What was found, or what failed and what to fix")
+
+
+class ChannelTestRead(ReadModel):
+    ok: bool = Field(description="Every check passed")
+    checks: list[CheckRead]
+    health: ChannelHealthRead = Field(description="The channel's health after the test")
+
+
 class ChannelRead(ReadModel):
     id: int
     type: str
@@ -41,6 +66,7 @@ class ChannelRead(ReadModel):
                                              "webhooks (email)")
     setup: str = ""
     credential_fields: list[str] = Field(default_factory=list, description="Which secrets are stored")
+    health: ChannelHealthRead | None = Field(None, description="How the channel is doing (administrators only)")
     created_at: dt.datetime
 
 

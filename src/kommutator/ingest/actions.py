@@ -33,6 +33,7 @@ from kommutator.channels.base import (
     InboundStatus,
     SendError,
 )
+from kommutator.channels.health import note_success
 from kommutator.clock import now
 from kommutator.conversations.files import FileStore, StoredFile
 from kommutator.conversations.inbound import Received, receive_message
@@ -316,6 +317,7 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
         if result.received is None or result.received.message_id is None:
             for f in files.get(index, []):
                 store.discard(f)
+    await note_success(rt, channel.id, "receive")  # in memory; writes at most once a minute per channel
     return results
 
 

@@ -35,7 +35,8 @@ class OutboundRefused(SendError):
             shown = f"{host} resolves to {address}, which"
         super().__init__(retryable=False, reason=(
             f"{shown} is {kind}; outbound connections go only to public addresses "
-            f"unless the {SETTING} setting lists the host or address (e.g. {target}:{port})"))
+            f"unless the {SETTING} setting lists the host or address (e.g. {target}:{port})"),
+            channel_problem="refused")
         self.host, self.port, self.address, self.kind = host, port, address, kind
 
 

@@ -22,10 +22,12 @@ from kommutator.notifications.actions import do_notify
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
 
 SEVERITY = {"sla.warning": "warning", "sla.breach": "critical", "standard.violation": "warning",
-            "csat.negative": "critical"}
+            "csat.negative": "critical", "channel.failing": "critical", "channel.recovered": "info"}
 # Without a rule: who hears of each kind (the agent, the team's supervisors).
 DEFAULT_RECIPIENTS = {"sla.warning": (True, False), "sla.breach": (True, True), "standard.violation": (True, True),
-             "csat.negative": (False, True)}
+             "csat.negative": (False, True),
+             # Channel health (channels/health.py): the administrators, whom the caller names.
+             "channel.failing": (False, False), "channel.recovered": (False, False)}
 
 
 async def rule_for(tx: Tx, *, kind: str, team_id: int | None) -> AlertRule | None:

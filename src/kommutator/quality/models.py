@@ -12,7 +12,8 @@ from kommutator.clock import now
 from kommutator.db import Base, BigId, JsonType
 
 TARGETS = ("first_response", "next_response", "resolution")
-ALERT_KINDS = ("sla.warning", "sla.breach", "standard.violation", "csat.negative")
+ALERT_KINDS = ("sla.warning", "sla.breach", "standard.violation", "csat.negative", "channel.failing",
+               "channel.recovered")
 
 
 class SlaPolicy(Base):

@@ -11,7 +11,8 @@ from kommutator.common.schemas import MAX_ID, ReadModel, Strict
 from kommutator.routing import hours
 
 Seconds = Field(default=None, ge=1, le=90 * 86400)
-AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative"]
+AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative", "channel.failing",
+                    "channel.recovered"]
 PhraseLists = dict[Literal["ru", "en"], list[str]]
 
 

@@ -37,6 +37,7 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
+from kommutator.channels.health import note_send
 from kommutator.channels.models import Channel
 from kommutator.channels.registry import get_adapter
 from kommutator.clock import now
@@ -359,6 +360,8 @@ class OutboxWorker(PollingWorker):
         except Exception as exc:  # an adapter bug must not stall the chat forever: count it as a failed attempt
             log.exception("outbox item %s: the adapter failed unexpectedly", work.item_id)
             outcome = SendError(retryable=True, reason=f"unexpected error: {type(exc).__name__}: {exc}")
+
+        await note_send(self.rt, work.channel.id if work.channel is not None else None, outcome)
 
         async def job(tx: Tx) -> bool:
             return await do_record_outcome(tx, item_id=work.item_id, worker=self.name, outcome=outcome,

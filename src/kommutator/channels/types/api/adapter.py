@@ -23,6 +23,7 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    Check,
     InboundItem,
     InboundMessage,
     InboundRequest,
@@ -125,6 +126,31 @@ class ApiChannel(ChannelAdapter):
         return InboundResult(200, {"ok": True, "duplicate": one.duplicate, "conversation_id": one.conversation_id,
                                    "message_id": one.message_id})
 
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """outbound_url answers (a HEAD request: nothing is delivered); none set: the channel only receives."""
+        url = channel.settings.get("outbound_url")
+        if not url:
+            return [Check("outbound_url", True, "no outbound_url: replies are read through the API")]
+        try:
+            response = await client.head(str(url), follow_redirects=False)
+        except httpx.TimeoutException:
+            return [Check("outbound_url", False, f"{url} did not answer in time", "connect")]
+        except httpx.HTTPError as exc:
+            error = exc.__cause__ if isinstance(exc.__cause__, SendError) else None
+            if error is not None:  # the outbound guard refused the address
+                return [Check.failed("outbound_url", error)]
+            return [Check("outbound_url", False, f"cannot reach {url}: {str(exc) or type(exc).__name__}",
+                          "connect")]
+        except SendError as exc:
+            return [Check.failed("outbound_url", exc)]
+        status = response.status_code
+        if status in (404, 410):
+            return [Check("outbound_url", False, f"{url} answered HTTP {status}: the address does not exist; "
+                                                 "check outbound_url", "config")]
+        if status >= 500:
+            return [Check("outbound_url", False, f"{url} answered HTTP {status}", "provider")]
+        return [Check("outbound_url", True, f"{url} answers (HTTP {status})")]
+
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
         """POST the reply to outbound_url, signed as Standard Webhooks; webhook-id repeats on every retry."""
@@ -154,11 +180,15 @@ class ApiChannel(ChannelAdapter):
         if 300 <= status < 400:
             where = response.headers.get("location", "elsewhere")
             raise SendError(retryable=False, reason=f"{url} answered {status}, a redirect to {where}; redirects "
-                                                    "are not followed: set outbound_url to the final address")
+                                                    "are not followed: set outbound_url to the final address",
+                            channel_problem="config")
         if status in _RETRYABLE_STATUSES or status >= 500:
             raise SendError(retryable=True, reason=f"{url} answered HTTP {status}{_snippet(answer)}",
                             retry_after=retry_after_seconds(response.headers.get("retry-after")))
-        raise SendError(retryable=False, reason=f"{url} answered HTTP {status}{_snippet(answer)}")
+        # 401/403: our signature or the secret is refused; 404: the URL is wrong. Others concern the message.
+        problem = "auth" if status in (401, 403) else "config" if status == 404 else ""
+        raise SendError(retryable=False, reason=f"{url} answered HTTP {status}{_snippet(answer)}",
+                        channel_problem=problem)
 
 
 # How much of an integrator's answer is read: enough for {"id": …} or an error message, no more.

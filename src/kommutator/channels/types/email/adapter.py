@@ -16,15 +16,18 @@ from kommutator.channels.base import (
     ChannelAdapter,
     ChannelConfig,
     ChannelHost,
+    ChannelProblem,
+    Check,
     InboundItem,
     InboundRequest,
     OutboundMessage,
     OutboundTarget,
+    SendError,
     SendResult,
 )
 from kommutator.channels.registry import register
 from kommutator.channels.types.email import sending
-from kommutator.channels.types.email.imap import ImapPollError, poll_once
+from kommutator.channels.types.email.imap import ImapPollError, check_login, poll_once
 from kommutator.channels.types.email.settings import EmailCredentials, EmailSettings
 from kommutator.channels.types.email.smtp_server import (
     CHANNEL_TYPE,
@@ -130,6 +133,7 @@ class EmailServices:
             wait = min(MAX_BACKOFF, every * 2 ** min(failures - 1, 10))
             log.warning("channel %s (%s): %s; next attempt in %.0f s", channel.id, channel.name, exc, wait)
             self._due[channel.id] = loop.time() + wait
+            await self.host.report(channel.id, ChannelProblem(exc.code, str(exc)))
             return
         except Exception:
             # A commit that failed (the database is away): the UID was not stored; take it next time.
@@ -140,6 +144,7 @@ class EmailServices:
             return
         self._failures.pop(channel.id, None)
         self._due[channel.id] = loop.time() + (0.0 if result.more else every)
+        await self.host.report(channel.id, None)
 
 
 @register
@@ -189,6 +194,28 @@ class EmailChannel(ChannelAdapter):
     async def send(self, channel: ChannelConfig, message: OutboundMessage, client: httpx.AsyncClient) -> SendResult:
         """Send the reply over the channel's SMTP server (not through ``client``: it is not HTTP)."""
         return await sending.send(channel, message, guard_of(client))
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """SMTP: EHLO, STARTTLS, AUTH; IMAP (when the channel polls): login and select. Nothing is sent."""
+        try:
+            settings = EmailSettings.model_validate(channel.settings)
+        except ValueError as exc:
+            return [Check("settings", False, f"the channel's settings are invalid: {exc}", "config")]
+        guard = guard_of(client)
+        checks = []
+        try:
+            await asyncio.to_thread(sending.check_blocking, channel, guard)
+            checks.append(Check("SMTP", True, f"greeted and logged in to {settings.smtp_host}"))
+        except SendError as exc:
+            checks.append(Check.failed("SMTP", exc))
+        if "imap" in settings.inbound:
+            password = channel.credentials.get("imap_password")
+            try:
+                found = await asyncio.to_thread(check_login, settings, str(password) if password else None, guard)
+                checks.append(Check("IMAP", True, found))
+            except ImapPollError as exc:
+                checks.append(Check("IMAP", False, str(exc), exc.code))
+        return checks
 
     async def run(self, host: ChannelHost) -> None:
         await EmailServices(host).run()

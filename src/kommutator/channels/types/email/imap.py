@@ -34,7 +34,12 @@ T = TypeVar("T")
 
 
 class ImapPollError(Exception):
-    """The mailbox could not be read; the message says why, in words an administrator can act on."""
+    """The mailbox could not be read; the message says why, in words an administrator can act on, and
+    ``code`` what kind of problem it is for the channel's health (channels.base.PROBLEM_CODES)."""
+
+    def __init__(self, message: str, code: str = "provider") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _open(settings: EmailSettings, password: str | None, guard: OutboundGuard) -
     host, port = settings.imap_host or "", settings.imap_port_or_default
     where = f"{host}:{port}"
     if not password:
-        raise ImapPollError("the channel has no imap_password; set it in the channel's credentials")
+        raise ImapPollError("the channel has no imap_password; set it in the channel's credentials", "config")
     context = ssl.create_default_context()
     try:
         if settings.imap_security == "ssl":
@@ -85,21 +90,29 @@ def _open(settings: EmailSettings, password: str | None, guard: OutboundGuard) -
             if settings.imap_security == "starttls":
                 conn.starttls(ssl_context=context)
     except OutboundRefused as exc:
-        raise ImapPollError(f"imap_host: {exc.reason}") from None
+        raise ImapPollError(f"imap_host: {exc.reason}", "refused") from None
+    except ssl.SSLError as exc:
+        raise ImapPollError(f"TLS with the IMAP server {where} failed: {exc}; check imap_security and the "
+                            "server's certificate", "tls") from exc
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise ImapPollError(f"cannot connect to the IMAP server {where}: {exc or type(exc).__name__}") from exc
+        raise ImapPollError(f"cannot connect to the IMAP server {where}: {exc or type(exc).__name__}",
+                            "connect") from exc
     try:
         try:
             user = settings.imap_username or settings.address
             # imaplib quotes the password but sends the user name as it is.
             conn.login('"' + user.replace("\\", "\\\\").replace('"', '\\"') + '"', password)
         except UnicodeEncodeError as exc:
-            raise ImapPollError("the IMAP user name and password must be ASCII; use an app password") from exc
+            raise ImapPollError("the IMAP user name and password must be ASCII; use an app password",
+                                "config") from exc
         except imaplib.IMAP4.error as exc:
             raise ImapPollError(f"the IMAP server {where} refused the login ({exc}); check imap_username and "
-                                "imap_password (many providers need an app password)") from exc
+                                "imap_password (many providers need an app password)", "auth") from exc
         typ, data = conn.select(_utf7(settings.imap_folder))
-        _check(typ, data, f"opening the folder {settings.imap_folder!r} on {where}")
+        try:
+            _check(typ, data, f"opening the folder {settings.imap_folder!r} on {where}")
+        except ImapPollError as exc:
+            raise ImapPollError(f"{exc}; check imap_folder", "config") from None
         _, validity = conn.response("UIDVALIDITY")
         value = validity[0] if validity and isinstance(validity[0], bytes) else b""
         return conn, value.decode("ascii", "replace").strip()
@@ -149,8 +162,21 @@ async def _imap(where: str, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
     except ImapPollError:
         raise
+    except ssl.SSLError as exc:
+        raise ImapPollError(f"TLS with the IMAP server {where} failed: {exc}", "tls") from exc
     except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
-        raise ImapPollError(f"the IMAP server {where} failed: {exc or type(exc).__name__}") from exc
+        raise ImapPollError(f"the IMAP server {where} failed: {exc or type(exc).__name__}", "connect") from exc
+
+
+def check_login(settings: EmailSettings, password: str | None, guard: OutboundGuard) -> str:
+    """Log in and select the folder, then leave (the connection test); what was found, or ImapPollError."""
+    conn, _ = _open(settings, password, guard)
+    try:
+        typ, data = conn.response("EXISTS")
+        count = data[0].decode("ascii", "replace") if typ == "EXISTS" and data and isinstance(data[0], bytes) else "?"
+    finally:
+        _close(conn)
+    return f"logged in to {settings.imap_host} and opened {settings.imap_folder!r} ({count} mails)"
 
 
 async def poll_once(host: ChannelHost, channel: ChannelConfig, *, batch: int = BATCH) -> PollResult:
@@ -159,7 +185,7 @@ async def poll_once(host: ChannelHost, channel: ChannelConfig, *, batch: int = B
     try:
         settings = EmailSettings.model_validate(channel.settings)
     except ValueError as exc:
-        raise ImapPollError(f"the channel's settings are invalid: {exc}") from exc
+        raise ImapPollError(f"the channel's settings are invalid: {exc}", "config") from exc
     password = channel.credentials.get("imap_password")
     where = f"{settings.imap_host}:{settings.imap_port_or_default}"
     conn, validity = await _imap(where, _open, settings, str(password) if password else None,

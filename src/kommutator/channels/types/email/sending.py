@@ -157,6 +157,8 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
             client.ehlo()
         if password:
             client.login(settings.smtp_username or settings.address, password)
+        if not recipient:
+            return  # the connection test: greeted and logged in, nothing to send
         options = ["SMTPUTF8"] if smtputf8 else []
         client.sendmail(sender, [recipient], data, mail_options=options)
     finally:
@@ -164,6 +166,37 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
+
+
+def check_blocking(channel: ChannelConfig, guard: OutboundGuard = STRICT) -> SendResult:
+    """Greet the SMTP server (EHLO, STARTTLS, AUTH) and leave without sending: the connection test."""
+    settings = EmailSettings.model_validate(channel.settings)
+    helo = helo_name(settings, channel.webhook_url)
+    password = channel.credentials.get("smtp_password")
+    where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
+    try:
+        _deliver(settings.model_copy(update={"smtp_helo_name": helo}), str(password) if password else None, "", "",
+                 b"", False, guard)
+    except OutboundRefused as exc:
+        raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}", channel_problem="refused") from None
+    except smtplib.SMTPHeloError as exc:
+        raise _helo_error(exc.smtp_code, exc.smtp_error, where, helo) from None
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SendError(retryable=True, reason=f"the mail server {where} refused the login ({exc.smtp_code} "
+                                               f"{_reply_text(exc.smtp_error)}); check smtp_username and "
+                                               "smtp_password", channel_problem="auth") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise SendError(retryable=False, reason=f"the mail server {where} cannot do what the channel needs: "
+                                                f"{exc}; check smtp_security", channel_problem="config") from None
+    except ssl.SSLError as exc:
+        raise SendError(retryable=True, reason=f"TLS with the mail server {where} failed: {exc}",
+                        channel_problem="tls") from None
+    except smtplib.SMTPResponseException as exc:
+        raise _refusal(exc.smtp_code, exc.smtp_error, f"the mail server {where} answered") from None
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        raise SendError(retryable=True, reason=f"cannot reach the mail server {where}: "
+                                               f"{str(exc) or type(exc).__name__}") from None
+    return SendResult()
 
 
 def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: OutboundGuard = STRICT) -> SendResult:
@@ -184,7 +217,7 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: Outbo
         _deliver(settings, str(password) if password else None, settings.address, recipient, data, smtputf8,
                  guard)
     except OutboundRefused as exc:
-        raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}") from None
+        raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}", channel_problem="refused") from None
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
         if _helo_refused(reply):  # Postfix refuses a bad HELO name only at RCPT (smtpd_delay_reject)
@@ -199,14 +232,15 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: Outbo
         # The channel's login is wrong, not the message: keep retrying while an administrator fixes it.
         raise SendError(retryable=True, reason=f"the mail server {where} refused the login "
                                                f"({exc.smtp_code} {_reply_text(exc.smtp_error)}); check "
-                                               "smtp_username and smtp_password") from None
+                                               "smtp_username and smtp_password", channel_problem="auth") from None
     except smtplib.SMTPResponseException as exc:
         raise _refusal(exc.smtp_code, exc.smtp_error, f"the mail server {where} answered") from None
     except smtplib.SMTPNotSupportedError as exc:
         raise SendError(retryable=False, reason=f"the mail server {where} cannot do what the channel needs: "
-                                                f"{exc}; check smtp_security") from None
+                                                f"{exc}; check smtp_security", channel_problem="config") from None
     except ssl.SSLError as exc:
-        raise SendError(retryable=True, reason=f"TLS with the mail server {where} failed: {exc}") from None
+        raise SendError(retryable=True, reason=f"TLS with the mail server {where} failed: {exc}",
+                        channel_problem="tls") from None
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         raise SendError(retryable=True, reason=f"cannot reach the mail server {where}: {detail}") from None

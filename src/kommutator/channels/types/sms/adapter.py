@@ -13,6 +13,7 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    Check,
     InboundItem,
     InboundRequest,
     InboundResult,
@@ -24,7 +25,7 @@ from kommutator.channels.files import download
 from kommutator.channels.registry import register
 from kommutator.channels.text import split_text, utf16_length
 from kommutator.channels.types.sms.inbound import form_params, parse_form
-from kommutator.channels.types.sms.outbound import outcome
+from kommutator.channels.types.sms.outbound import account_check, outcome
 from kommutator.channels.types.sms.signature import matches
 from kommutator.errors import ProblemError
 
@@ -148,6 +149,23 @@ class SmsChannel(ChannelAdapter):
             last = await _post(client, url, data, (sid, str(channel.credentials.get("auth_token", ""))),
                                message.to)
         return SendResult(provider_message_id=last)
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """Twilio accepts the account_sid and auth_token (GET the account; nothing is sent)."""
+        sid = str(channel.settings.get("account_sid", ""))
+        token = str(channel.credentials.get("auth_token", ""))
+        try:
+            try:
+                response = await client.get(f"{_base(channel)}/2010-04-01/Accounts/{sid}.json", auth=(sid, token),
+                                            follow_redirects=False)
+            except httpx.TimeoutException:
+                raise SendError(retryable=True, reason="Twilio did not answer in time") from None
+            except httpx.HTTPError as exc:
+                raise SendError(retryable=True, reason=f"cannot reach Twilio: {str(exc) or type(exc).__name__}") \
+                    from None
+            return [Check("account", True, account_check(response))]
+        except SendError as exc:
+            return [Check.failed("account", exc)]
 
     async def fetch_file(self, channel: ChannelConfig, ref: str, client: httpx.AsyncClient) -> bytes:
         """MMS media: basic auth to the API host only; Twilio redirects to storage that needs none."""

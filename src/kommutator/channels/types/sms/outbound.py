@@ -25,6 +25,8 @@ _PERMANENT = {
     21617: "the message is longer than 1600 characters",
     30007: "the carrier filtered the message (spam or content rules)",
 }
+# Permanent codes that concern the channel (its account, its sender), not one message.
+_CHANNEL_PROBLEMS = {20003: "auth", 20404: "config", 21212: "config", 21606: "config"}
 # Codes that mean "slow down" whatever the HTTP status.
 _RATE_LIMITED = frozenset({20429, 14107, 30022})
 
@@ -55,7 +57,21 @@ def outcome(response: httpx.Response, to: str) -> str | None:
         raise SendError(retryable=True, reason=f"Twilio answered HTTP {status}{detail}",
                         retry_after=retry_after_seconds(response.headers.get("retry-after")))
     if isinstance(code, int) and code in _PERMANENT:
-        raise SendError(retryable=False, reason=f"SMS not sent: {_PERMANENT[code].format(to=to)}{detail}")
+        raise SendError(retryable=False, reason=f"SMS not sent: {_PERMANENT[code].format(to=to)}{detail}",
+                        channel_problem=_CHANNEL_PROBLEMS.get(code, ""))
     if status == 401:
-        raise SendError(retryable=False, reason=f"SMS not sent: {_PERMANENT[20003]}{detail}")
+        raise SendError(retryable=False, reason=f"SMS not sent: {_PERMANENT[20003]}{detail}", channel_problem="auth")
     raise SendError(retryable=False, reason=f"SMS not sent: Twilio answered HTTP {status}{detail}")
+
+
+def account_check(response: httpx.Response) -> str:
+    """The account's name and status from ``GET /Accounts/{sid}.json``; SendError when Twilio refuses."""
+    if response.status_code != 200:
+        outcome(response, "")  # raises the same SendError a send would get
+        raise SendError(retryable=False, reason=f"Twilio answered HTTP {response.status_code}")
+    body = _error_body(response.content)
+    status = str(body.get("status") or "unknown")
+    if status != "active":
+        raise SendError(retryable=False, reason=f"the Twilio account is {status}; it must be active to send",
+                        channel_problem="auth")
+    return f"Twilio accepts the credentials of the account {body.get('friendly_name') or body.get('sid')}"

@@ -15,6 +15,7 @@ from kommutator.channels.base import (
     ChannelAdapter,
     ChannelConfig,
     ChannelHost,
+    Check,
     InboundItem,
     InboundRequest,
     InboundResult,
@@ -31,7 +32,7 @@ from kommutator.channels.types.telegram.botapi import (
     send_error,
 )
 from kommutator.channels.types.telegram.outbound import MAX_BUTTONS, TEXT_LIMIT, Progress, deliver
-from kommutator.channels.types.telegram.polling import DEFAULT_POLL_TIMEOUT, Poller
+from kommutator.channels.types.telegram.polling import DEFAULT_POLL_TIMEOUT, Poller, problem_code
 from kommutator.channels.types.telegram.updates import (
     ALLOWED_UPDATES,
     TgUpdate,
@@ -136,6 +137,15 @@ class TelegramChannel(ChannelAdapter):
             return await api.download(path, max_bytes=MAX_DOWNLOAD_BYTES)
         except BotApiError as exc:
             raise send_error(exc) from None
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """The bot token works (getMe)."""
+        try:
+            me = await BotApi(channel, client).call("getMe", request_timeout=15.0)
+        except BotApiError as exc:
+            return [Check("getMe", False, exc.reason, problem_code(exc))]
+        name = me.get("username", "") if isinstance(me, dict) else ""
+        return [Check("getMe", True, f"Telegram accepts the token of the bot @{name}")]
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

@@ -68,7 +68,8 @@ class BotApiError(Exception):
 
 def send_error(exc: BotApiError) -> SendError:
     """The outbox's view of a refused call: 429, 5xx and network errors are tried again later."""
-    return SendError(retryable=exc.retryable, reason=exc.reason, retry_after=exc.retry_after)
+    return SendError(retryable=exc.retryable, reason=exc.reason, retry_after=exc.retry_after,
+                     channel_problem="auth" if exc.status == 401 else "")
 
 
 class BotApi:

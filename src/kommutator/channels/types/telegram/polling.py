@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from kommutator.channels.base import ChannelConfig, ChannelHost
+from kommutator.channels.base import ChannelConfig, ChannelHost, ChannelProblem
 from kommutator.channels.types.telegram.botapi import DEFAULT_API_BASE_URL, BotApi, BotApiError
 from kommutator.channels.types.telegram.updates import ALLOWED_UPDATES, items_of, validate_update
 from kommutator.errors import ProblemError
@@ -26,7 +26,17 @@ DEFAULT_POLL_TIMEOUT = 10
 
 
 class PollError(Exception):
-    """One round of polling failed; the message says why and what to do."""
+    """One round of polling failed; the message says why and what to do, ``code`` the kind of problem for the
+    channel's health (channels.base.PROBLEM_CODES)."""
+
+    def __init__(self, message: str, code: str = "provider") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def problem_code(exc: BotApiError) -> str:
+    """The health code of a refused Bot API call: a rejected token fails the channel at once."""
+    return "auth" if exc.status in (401, 403) else "connect" if exc.status == 0 else "provider"
 
 
 def is_polling(channel: ChannelConfig) -> bool:
@@ -44,9 +54,9 @@ def _conflict(channel: ChannelConfig, exc: BotApiError) -> PollError:
         return PollError(
             f"Telegram refuses getUpdates while a webhook is set for this bot (409: {exc.description}). Either "
             "set the channel's mode to \"webhook\", or remove the webhook with "
-            f"curl -X POST '{base}/bot<bot_token>/deleteWebhook'.")
+            f"curl -X POST '{base}/bot<bot_token>/deleteWebhook'.", "config")
     return PollError(f"Telegram refused getUpdates (409: {exc.description}): another program is polling this "
-                     "bot with the same token; stop it, only one may poll a bot.")
+                     "bot with the same token; stop it, only one may poll a bot.", "config")
 
 
 class Poller:
@@ -85,12 +95,15 @@ class Poller:
             try:
                 received = await self.poll_once(host, channel)
                 failures = 0
+                await host.report(channel.id, None)
                 if received == 0 and poll_timeout(channel) == 0:
                     await asyncio.sleep(self.idle_delay)
                 continue
             except PollError as exc:
                 failures += 1
                 log.warning("Telegram channel %s (%s): %s", channel.id, channel.name, exc)
+                with contextlib.suppress(Exception):
+                    await host.report(channel.id, ChannelProblem(exc.code, str(exc)))
             except Exception:
                 failures += 1
                 log.exception("Telegram channel %s (%s): polling failed", channel.id, channel.name)
@@ -108,7 +121,7 @@ class Poller:
         try:
             updates = await api.call("getUpdates", params, request_timeout=timeout + 15.0)
         except BotApiError as exc:
-            raise (_conflict(channel, exc) if exc.status == 409 else PollError(exc.reason)) from None
+            raise (_conflict(channel, exc) if exc.status == 409 else PollError(exc.reason, problem_code(exc))) from None
         if not isinstance(updates, list):
             raise PollError("getUpdates answered without a list of updates; is api_base_url a Bot API server?")
         next_offset = offset

@@ -15,6 +15,7 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    Check,
     InboundItem,
     InboundRequest,
     InboundResult,
@@ -107,6 +108,23 @@ class VkChannel(ChannelAdapter):
         if not accepted and load_body(request.body).get("type") == "confirmation":
             return InboundResult(200, str(channel.settings.get("confirmation_code", "")), "text/plain")
         return InboundResult(200, "ok", "text/plain")
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """The community token works (groups.getById) and belongs to the channel's group_id."""
+        api = media.Api(base_url=_base(channel), token=str(channel.credentials.get("access_token", "")),
+                        version=str(channel.settings.get("api_version", "5.199")))
+        try:
+            answer = await media.call(client, api, "groups.getById", {}, subject="the token check")
+        except SendError as exc:
+            return [Check.failed("community token", exc)]
+        groups = answer.get("groups") if isinstance(answer, dict) else answer
+        first = groups[0] if isinstance(groups, list) and groups and isinstance(groups[0], dict) else {}
+        group_id, name = first.get("id"), first.get("name", "")
+        wanted = channel.settings.get("group_id")
+        if group_id != wanted:
+            return [Check("community token", False, f"the token belongs to community {group_id} ({name}), not to "
+                          f"the channel's group_id {wanted}; use a token of community {wanted}", "config")]
+        return [Check("community token", True, f"VK accepts the token of community {group_id} ({name})")]
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

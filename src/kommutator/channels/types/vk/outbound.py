@@ -75,6 +75,9 @@ _PERMANENT = {
     917: "the community has no access to this dialog",
 }
 
+# Permanent errors that concern the channel (its token, its settings at VK), not one message.
+_CHANNEL_PROBLEMS = {5: "auth", 7: "auth", 27: "auth", 912: "config"}
+
 
 def error(answer: dict[str, Any], *, subject: str = "the message") -> SendError:
     """The SendError for VK's ``{"error": {"error_code", "error_msg"}}`` (sent with HTTP 200); ``subject`` names
@@ -87,7 +90,8 @@ def error(answer: dict[str, Any], *, subject: str = "the message") -> SendError:
         sentence, wait = _RETRYABLE[code]
         return SendError(retryable=True, reason=f"VK error {code}: {sentence} ({said})", retry_after=wait)
     if isinstance(code, int) and code in _PERMANENT:
-        return SendError(retryable=False, reason=f"VK error {code}: {_PERMANENT[code]} ({said})")
+        return SendError(retryable=False, reason=f"VK error {code}: {_PERMANENT[code]} ({said})",
+                         channel_problem=_CHANNEL_PROBLEMS.get(code, ""))
     return SendError(retryable=False, reason=f"VK refused {subject} (error {code}: {said})")
 
 

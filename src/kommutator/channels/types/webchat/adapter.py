@@ -34,6 +34,7 @@ class WebchatChannel(ChannelAdapter):
     type = "webchat"
     title = "Website chat"
     webhook_media_type = None  # visitors talk to /widget/{id}/…
+    receives_webhooks = False  # visitors talk to /widget/{id}/… through the embedded script
     capabilities = Capabilities(max_text_length=5000, buttons=True, max_buttons=10, attachments=True)
     Settings = WebchatSettings
     Credentials = WebchatCredentials

@@ -19,6 +19,7 @@ from kommutator.channels.base import (
     Capabilities,
     ChannelAdapter,
     ChannelConfig,
+    Check,
     InboundItem,
     InboundRequest,
     InboundResult,
@@ -171,6 +172,16 @@ class WhatsAppChannel(ChannelAdapter):
         return await graph.fetch_media(client, _graph(channel, settings), ref)
 
     # --- Outbound -----------------------------------------------------------------------------------
+
+    async def check(self, channel: ChannelConfig, client: httpx.AsyncClient) -> list[Check]:
+        """The access token may use the channel's phone number (GET /{phone_number_id})."""
+        try:
+            number = await graph.phone_number(client, _graph(channel, _settings(channel)))
+        except ValueError as exc:
+            return [Check("settings", False, f"the channel's settings are invalid: {exc}", "config")]
+        except SendError as exc:
+            return [Check.failed("access token", exc)]
+        return [Check("access token", True, f"WhatsApp accepts the token for {number}")]
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

@@ -124,11 +124,11 @@ def send_error(response: httpx.Response, answer: bytes, *, template_name: str | 
     if code == INVALID_TOKEN:
         return SendError(retryable=False, reason=(
             "WhatsApp refused the channel's credentials: the access token is invalid or expired; an administrator "
-            f"must set a new access_token in the channel's credentials ({error.text})"))
+            f"must set a new access_token in the channel's credentials ({error.text})"), channel_problem="auth")
     if code in PERMISSION:
         return SendError(retryable=False, reason=(
             "The channel's access token may not send messages from this number; an administrator must give it "
-            f"the whatsapp_business_messaging permission ({error.text})"))
+            f"the whatsapp_business_messaging permission ({error.text})"), channel_problem="auth")
     if code in TEMPLATE:
         named = f" {template_name!r}" if template_name else ""
         return SendError(retryable=False, reason=(
@@ -154,6 +154,29 @@ async def _read(response: httpx.Response, limit: int) -> bytes:
         if len(data) > limit:
             break
     return data
+
+
+async def phone_number(client: httpx.AsyncClient, graph: Graph) -> str:
+    """The business number the token may use (GET /{phone_number_id}), as WhatsApp shows it; SendError if not."""
+    try:
+        async with client.stream("GET", graph.url(graph.phone_number_id),
+                                 params={"fields": "display_phone_number,verified_name"}, headers=graph.headers,
+                                 follow_redirects=False) as response:
+            answer = await _read(response, MAX_ANSWER_BYTES)
+    except httpx.HTTPError as exc:
+        raise network_error(exc, "checking the phone number") from None
+    if response.status_code != 200:
+        error = send_error(response, answer, subject=f"the phone number id {graph.phone_number_id}")
+        if not error.retryable and not error.channel_problem:
+            error.channel_problem = "config"  # an unknown phone_number_id
+        raise error
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        data = {}
+    shown = data.get("display_phone_number") if isinstance(data, dict) else None
+    name = data.get("verified_name") if isinstance(data, dict) else None
+    return " ".join(str(x) for x in (shown, f"({name})" if name else "") if x) or graph.phone_number_id
 
 
 async def post_message(client: httpx.AsyncClient, graph: Graph, to: str, part: dict[str, Any], *,

@@ -4,6 +4,7 @@
 import { get, patch, post } from "../api.js";
 import { h } from "../dom.js";
 import { has, t } from "../i18n.js";
+import { healthBadge, healthSection } from "./channel-health.js";
 import { button, byId, checkbox, clearOnEdit, copyable, dash, field, formFooter, go, idOrNull, noticeBar,
   OUTBOUND_DISABLED, pageHead, queueOptions, reload, section, select, state, submitting, teamOptions, textInput, tx } from "./common.js";
 
@@ -23,7 +24,7 @@ export function channelList() {
       h("div", { class: "card empty-card" }, tx("p", "admin.channels.empty")));
   }
   const table = h("table", { class: "table", id: "channel-table" },
-    h("thead", {}, h("tr", {}, ...["admin.col.name", "admin.col.type", "admin.col.status", "admin.col.team",
+    h("thead", {}, h("tr", {}, ...["admin.col.name", "admin.col.type", "admin.col.status", "admin.col.health", "admin.col.team",
       "admin.col.queue", "admin.col.webhook", "admin.col.actions"].map((k) => tx("th", k, null, { attrs: { scope: "col" } })))),
     h("tbody", {}, ...channels.map(channelRow)));
   return h("div", { class: "admin__page" }, head, noticeBar(), h("div", { class: "card table-wrap" }, table));
@@ -42,6 +43,7 @@ function channelRow(c) {
     h("td", { class: "channel-row__type" }, h("span", { class: "type-tag", text: typeTitle(c.type) })),
     h("td", {}, tx("span", c.enabled ? "admin.enabled" : "admin.disabled", null,
       { class: ["badge", c.enabled ? "badge--resolved" : "badge--other", "channel-row__enabled"] })),
+    h("td", { class: "channel-row__health" }, healthBadge(c.health)),
     h("td", { class: "channel-row__team" }, team ? team.name : dash()),
     h("td", { class: "channel-row__queue" }, queue ? queue.name : dash()),
     h("td", { class: "channel-row__webhook" }, c.webhook_url ? copyable(c.webhook_url, "url") : dash()),
@@ -284,6 +286,7 @@ export function channelForm() {
         tx("span", editing ? "admin.channel.editLead" : "admin.channel.newLead"))),
     h("div", { class: "admin__actions" }, button("admin.back", () => go("list"), "btn")));
   const side = editing ? h("aside", { class: "card side-card" },
+    healthSection(c),
     c.webhook_url ? tx("h3", "admin.channel.webhook", null, { class: "side-card__title" }) : null,
     c.webhook_url ? copyable(c.webhook_url, "url") : null,
     tx("h3", "admin.channel.setup", null, { class: "side-card__title" }),
