@@ -171,7 +171,7 @@ async def phone_number(client: httpx.AsyncClient, graph: Graph) -> str:
             error.channel_problem = "config"  # an unknown phone_number_id
         raise error
     try:
-        data = json.loads(answer)
+        data = loads_json(answer)
     except ValueError:
         data = {}
     shown = data.get("display_phone_number") if isinstance(data, dict) else None
