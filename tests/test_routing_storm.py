@@ -23,7 +23,7 @@ from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
 from .conftest import PG_URL, Factory
-from .storm_worker import storm
+from .storm_worker import MIN_ASSIGNMENTS, storm
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="several server processes share a database only on PostgreSQL")
 
@@ -70,7 +70,8 @@ async def test_no_agent_over_capacity_and_no_double_assignment_across_processes(
     capacities = await _seed(runtime, factory)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=storm, args=(runtime.settings.database_url, str(tmp_path / f"p{i}"), SECONDS, i, out))
+    procs = [ctx.Process(target=storm, args=(runtime.settings.database_url, str(tmp_path / f"p{i}"), SECONDS, i,
+                                                PROCESSES, out))
              for i in range(PROCESSES)]
     for p in procs:
         p.start()
@@ -96,7 +97,7 @@ async def test_no_agent_over_capacity_and_no_double_assignment_across_processes(
     assert not doubles, f"conversations assigned by routing more than once: {doubles}"
     total_assigned = sum(c["assigned"] for c in counts)
     assert total_assigned == len(routed)  # every assignment a process reported is the only one of its conversation
-    assert total_assigned >= 200, counts  # a real storm, not a trickle
+    assert total_assigned >= MIN_ASSIGNMENTS, counts  # a real storm, not a trickle
     assert samples > 100
     assert sum(c["errors"] for c in counts) == 0, counts
     by_status = dict(final)
