@@ -320,3 +320,32 @@ async def test_restart_in_the_middle_of_a_countdown(settings: Settings, clock: C
         assert [(a.kind, a.conversation_id) for a in got] == [("sla.warning", cid), ("sla.breach", cid)]
     finally:
         await rt2.db.close()
+
+
+async def test_the_monitor_reconciles_a_burst_in_one_transaction(client: httpx.AsyncClient, runtime: Runtime,
+                                                                 admin: Actor, team_setup: dict[str, Any]) -> None:
+    """Per-message work batched: several customers writing several times cost one write transaction, and
+    each conversation's clock is still right."""
+    await policy(client, admin, first_response_seconds=300)
+    monitor = monitor_of(runtime)
+    await monitor.drain()
+    cids = []
+    for n in range(5):
+        for text in ("hello", "anyone there?", "please"):
+            cid = await customer_writes(client, team_setup["channel"], f"burst-{n}", text)
+        cids.append(cid)
+    writes: list[object] = []
+    real_write = runtime.db.write
+
+    async def counting_write(job: Any) -> Any:
+        writes.append(job)
+        return await real_write(job)
+
+    runtime.db.write = counting_write  # type: ignore[method-assign]
+    try:
+        assert await monitor.drain() == 5, "one reconciliation per conversation, not one per event"
+    finally:
+        del runtime.db.write
+    assert len(writes) == 1
+    for cid in cids:
+        assert (await clocks(runtime, cid))["first_response"].status == "running"

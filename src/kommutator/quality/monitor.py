@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 
 from sqlalchemy import or_, select
@@ -50,9 +51,16 @@ async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = 
 
 
 class QualityMonitor(BackgroundTask):
-    """Reconcile conversations the bus names; ``drain`` does all pending now (tests), ``sweep`` at start."""
+    """Reconcile conversations the bus names; ``drain`` does all pending now (tests), ``sweep`` at start.
+
+    The work is coalesced: the loop waits ``settle`` seconds after a wake-up, so the several events one
+    customer message causes (the message, the bot's answer, the conversation's changes) cost one
+    reconciliation, and up to ``chunk`` conversations share one write transaction.
+    """
 
     name_in_logs = "quality-monitor"
+    settle = 0.25  # seconds from the first change noted to the pass
+    chunk = 16  # conversations per write transaction (bounds how long one holds the writer)
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__()
@@ -71,17 +79,33 @@ class QualityMonitor(BackgroundTask):
         """Reconcile every conversation noted so far; the number done."""
         done = 0
         while self._dirty:
-            conv_id, by_bot = next(iter(self._dirty.items()))
-            del self._dirty[conv_id]
+            items = list(itertools.islice(self._dirty.items(), self.chunk))
+            for conv_id, _ in items:
+                del self._dirty[conv_id]
 
-            async def job(tx: Tx, cid: int = conv_id, bot: bool = by_bot) -> None:
-                await do_reconcile(tx, cid, resolved_by_bot=bot)
+            async def job(tx: Tx, todo: list[tuple[int, bool]] = items) -> None:
+                for cid, bot in todo:
+                    await do_reconcile(tx, cid, resolved_by_bot=bot)
 
             try:
                 await self.rt.db.write(job)
-                done += 1
+                done += len(items)
+                continue
             except Exception:
-                log.exception("quality: conversation %s could not be reconciled; the sweep retries", conv_id)
+                if len(items) == 1:
+                    log.exception("quality: conversation %s could not be reconciled; the sweep retries", items[0][0])
+                    continue
+            # One of them failed and took the others' transaction with it: each alone, so the rest are done.
+            for conv_id, by_bot in items:
+
+                async def one(tx: Tx, cid: int = conv_id, bot: bool = by_bot) -> None:
+                    await do_reconcile(tx, cid, resolved_by_bot=bot)
+
+                try:
+                    await self.rt.db.write(one)
+                    done += 1
+                except Exception:
+                    log.exception("quality: conversation %s could not be reconciled; the sweep retries", conv_id)
         return done
 
     async def sweep(self) -> int:
@@ -107,6 +131,7 @@ class QualityMonitor(BackgroundTask):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=30)
             self._wake.clear()
+            await asyncio.sleep(self.settle)  # let the rest of this burst's events arrive: one pass for all
             await self.drain()
 
 
