@@ -59,7 +59,7 @@ class QualityMonitor(BackgroundTask):
     """
 
     name_in_logs = "quality-monitor"
-    settle = 0.25  # seconds from the first change noted to the pass
+    settle = 1.0  # seconds from the first change noted to the pass (the bot's answer comes within it)
     chunk = 16  # conversations per write transaction (bounds how long one holds the writer)
 
     def __init__(self, rt: Runtime) -> None:
