@@ -5,6 +5,7 @@ the middle of a countdown. Time only moves by the test's clock."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from kommutator.workers.timers import TimerWorker
 
 from .conftest import Actor, Clock, Factory
 from .quality_support import alerts, clocks, customer_writes, policy, reply, set_status, settle
+from .test_query_plans import captured
 
 UTC = dt.UTC
 ZONES = ["Europe/Moscow", "America/New_York", "Asia/Kolkata", "Asia/Vladivostok", "Europe/London"]
@@ -343,9 +345,13 @@ async def test_the_monitor_reconciles_a_burst_in_one_transaction(client: httpx.A
 
     runtime.db.write = counting_write  # type: ignore[method-assign]
     try:
-        assert await monitor.drain() == 5, "one reconciliation per conversation, not one per event"
+        with captured(runtime) as statements:
+            assert await monitor.drain() == 5, "one reconciliation per conversation, not one per event"
     finally:
         del runtime.db.write
     assert len(writes) == 1
+    by_key = [s for s, _ in statements if re.search(r"FROM conversations\b", s) and "JOIN" not in s
+              and s.lstrip().upper().startswith("SELECT conversations.id, conversations.contact_id".upper())]
+    assert len(by_key) == 1, "the chunk's conversations are loaded in one statement, not one each"
     for cid in cids:
         assert (await clocks(runtime, cid))["first_response"].status == "running"

@@ -50,13 +50,16 @@ async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = 
     await do_follow_up(tx, conv, state)
 
 
-async def _prefetch(tx: Tx, ids: list[int]) -> None:
-    """Load the chunk's conversations and quality states in two statements: the reconciliations' lookups
-    by primary key then come from the session instead of one statement each."""
-    if len(ids) > 1:
-        list((await tx.session.execute(select(Conversation).where(Conversation.id.in_(ids)))).scalars())
-        list((await tx.session.execute(select(QualityState).where(QualityState.conversation_id.in_(ids))))
-             .scalars())
+async def _prefetch(tx: Tx, ids: list[int]) -> list[object]:
+    """Load the chunk's conversations and quality states in two statements, so that the reconciliations'
+    lookups by primary key come from the session instead of one statement each. The session's identity
+    map holds objects weakly: the caller keeps the returned list until the chunk is done."""
+    if len(ids) < 2:
+        return []
+    held: list[object] = list((await tx.session.execute(
+        select(Conversation).where(Conversation.id.in_(ids)))).scalars())
+    held += (await tx.session.execute(select(QualityState).where(QualityState.conversation_id.in_(ids)))).scalars()
+    return held
 
 
 class QualityMonitor(BackgroundTask):
@@ -93,7 +96,7 @@ class QualityMonitor(BackgroundTask):
                 del self._dirty[conv_id]
 
             async def job(tx: Tx, todo: list[tuple[int, bool]] = items) -> None:
-                await _prefetch(tx, [cid for cid, _ in todo])
+                held = await _prefetch(tx, [cid for cid, _ in todo])  # noqa: F841  (held: see _prefetch)
                 for cid, bot in todo:
                     await do_reconcile(tx, cid, resolved_by_bot=bot)
 
