@@ -72,7 +72,7 @@ class QualityMonitor(BackgroundTask):
 
     name_in_logs = "quality-monitor"
     settle = 1.0  # seconds from the first change noted to the pass (the bot's answer comes within it)
-    chunk = 16  # conversations per write transaction (bounds how long one holds the writer)
+    chunk = 4  # conversations per write transaction: one holds the single writer (and intake) ~10 ms at most
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__()
