@@ -353,5 +353,7 @@ async def test_the_monitor_reconciles_a_burst_in_one_transaction(client: httpx.A
     by_key = [s for s, _ in statements if re.search(r"FROM conversations\b", s) and "JOIN" not in s
               and s.lstrip().upper().startswith("SELECT conversations.id, conversations.contact_id".upper())]
     assert len(by_key) == 1, "the chunk's conversations are loaded in one statement, not one each"
+    for table in ("sla_policies", "communication_standards"):
+        assert sum(f"FROM {table}" in s for s, _ in statements) == 1, f"{table} read once per chunk"
     for cid in cids:
         assert (await clocks(runtime, cid))["first_response"].status == "running"

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import or_, select
 
@@ -23,18 +24,22 @@ from kommutator.conversations.models import OPEN_STATUSES, Conversation
 from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.quality.csat import ASK_WITHIN, do_ask_rating, do_follow_up
-from kommutator.quality.models import QualityState
+from kommutator.quality.models import CommunicationStandard, QualityState, SlaPolicy
 from kommutator.quality.sla import deadlines  # noqa: F401  (registers the SLA timer handlers)
 from kommutator.quality.sla.clocks import do_reconcile_clocks
-from kommutator.quality.standards import do_check_new_replies
+from kommutator.quality.sla.policies import enabled_policies
+from kommutator.quality.standards import all_standards, do_check_new_replies
 from kommutator.runtime import Runtime
 from kommutator.workers.base import BackgroundTask
 
 log = logging.getLogger(__name__)
 
 
-async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = False) -> None:
-    """Everything the monitor keeps for one conversation, up to date."""
+async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = False,
+                       policies: Sequence[SlaPolicy] | None = None,
+                       standards: Sequence[CommunicationStandard] | None = None) -> None:
+    """Everything the monitor keeps for one conversation, up to date (``policies``, ``standards``: read
+    once in this transaction for several conversations)."""
     conv = await tx.session.get(Conversation, conversation_id)
     if conv is None:
         return
@@ -43,8 +48,8 @@ async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = 
         state = QualityState(conversation_id=conversation_id, updated_at=now())
         tx.session.add(state)
         await tx.session.flush()
-    await do_reconcile_clocks(tx, conv)
-    await do_check_new_replies(tx, conv, state)
+    await do_reconcile_clocks(tx, conv, policies=policies)
+    await do_check_new_replies(tx, conv, state, standards=standards)
     if conv.status == "resolved":
         await do_ask_rating(tx, conv, state, resolved_by_bot=resolved_by_bot)
     await do_follow_up(tx, conv, state)
@@ -97,8 +102,9 @@ class QualityMonitor(BackgroundTask):
 
             async def job(tx: Tx, todo: list[tuple[int, bool]] = items) -> None:
                 held = await _prefetch(tx, [cid for cid, _ in todo])  # noqa: F841  (held: see _prefetch)
+                policies, standards = await enabled_policies(tx), await all_standards(tx)
                 for cid, bot in todo:
-                    await do_reconcile(tx, cid, resolved_by_bot=bot)
+                    await do_reconcile(tx, cid, resolved_by_bot=bot, policies=policies, standards=standards)
 
             try:
                 await self.rt.db.write(job)
