@@ -5,6 +5,7 @@ the middle of a countdown. Time only moves by the test's clock."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from kommutator.workers.timers import TimerWorker
 
 from .conftest import Actor, Clock, Factory
 from .quality_support import alerts, clocks, customer_writes, policy, reply, set_status, settle
+from .test_query_plans import captured
 
 UTC = dt.UTC
 ZONES = ["Europe/Moscow", "America/New_York", "Asia/Kolkata", "Asia/Vladivostok", "Europe/London"]
@@ -320,3 +322,38 @@ async def test_restart_in_the_middle_of_a_countdown(settings: Settings, clock: C
         assert [(a.kind, a.conversation_id) for a in got] == [("sla.warning", cid), ("sla.breach", cid)]
     finally:
         await rt2.db.close()
+
+
+async def test_the_monitor_reconciles_a_burst_in_one_transaction(client: httpx.AsyncClient, runtime: Runtime,
+                                                                 admin: Actor, team_setup: dict[str, Any]) -> None:
+    """Per-message work batched: several customers writing several times cost one write transaction, and
+    each conversation's clock is still right."""
+    await policy(client, admin, first_response_seconds=300)
+    monitor = monitor_of(runtime)
+    await monitor.drain()
+    cids = []
+    for n in range(4):
+        for text in ("hello", "anyone there?", "please"):
+            cid = await customer_writes(client, team_setup["channel"], f"burst-{n}", text)
+        cids.append(cid)
+    writes: list[object] = []
+    real_write = runtime.db.write
+
+    async def counting_write(job: Any) -> Any:
+        writes.append(job)
+        return await real_write(job)
+
+    runtime.db.write = counting_write  # type: ignore[method-assign]
+    try:
+        with captured(runtime) as statements:
+            assert await monitor.drain() == 4, "one reconciliation per conversation, not one per event"
+    finally:
+        del runtime.db.write
+    assert len(writes) == 1
+    by_key = [s for s, _ in statements if re.search(r"FROM conversations\b", s) and "JOIN" not in s
+              and s.lstrip().upper().startswith("SELECT conversations.id, conversations.contact_id".upper())]
+    assert len(by_key) == 1, "the chunk's conversations are loaded in one statement, not one each"
+    for table in ("sla_policies", "communication_standards"):
+        assert sum(f"FROM {table}" in s for s, _ in statements) == 1, f"{table} read once per chunk"
+    for cid in cids:
+        assert (await clocks(runtime, cid))["first_response"].status == "running"

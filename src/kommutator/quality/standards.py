@@ -7,6 +7,7 @@ a greeting counts when it is among the first words of the conversation's first a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -61,15 +62,28 @@ def check(message: str, standard: CommunicationStandard, *, language: str | None
     return found
 
 
-async def standard_for(tx: Tx, team_id: int | None) -> CommunicationStandard | None:
-    rows = (await tx.session.execute(select(CommunicationStandard).where(
-        or_(CommunicationStandard.team_id == team_id, CommunicationStandard.team_id.is_(None))))).scalars().all()
+async def all_standards(tx: Tx) -> list[CommunicationStandard]:
+    return list((await tx.session.execute(select(CommunicationStandard)
+                                          .order_by(CommunicationStandard.id))).scalars())
+
+
+async def standard_for(tx: Tx, team_id: int | None, *,
+                       standards: Sequence[CommunicationStandard] | None = None) -> CommunicationStandard | None:
+    """The team's own standard, else the general one; ``standards``: ``all_standards`` read earlier."""
+    if standards is None:
+        rows: Sequence[CommunicationStandard] = (await tx.session.execute(
+            select(CommunicationStandard).where(or_(CommunicationStandard.team_id == team_id,
+                                                    CommunicationStandard.team_id.is_(None)))
+            .order_by(CommunicationStandard.id))).scalars().all()
+    else:
+        rows = [r for r in standards if r.team_id is None or r.team_id == team_id]
     own = [r for r in rows if r.team_id is not None]
     chosen = own or list(rows)
     return chosen[0] if chosen and chosen[0].enabled else None
 
 
-async def do_check_new_replies(tx: Tx, conv: Conversation, state: QualityState) -> list[StandardViolation]:
+async def do_check_new_replies(tx: Tx, conv: Conversation, state: QualityState, *,
+                                standards: Sequence[CommunicationStandard] | None = None) -> list[StandardViolation]:
     """Check the agent replies sent since the last check; record and alert each deviation."""
     messages = list((await tx.session.execute(
         select(Message).where(Message.conversation_id == conv.id, Message.id > state.checked_message_id)
@@ -77,7 +91,7 @@ async def do_check_new_replies(tx: Tx, conv: Conversation, state: QualityState) 
     if not messages:
         return []
     state.checked_message_id = messages[-1].id
-    standard = await standard_for(tx, conv.team_id)
+    standard = await standard_for(tx, conv.team_id, standards=standards)
     if standard is None:
         return []
     contact = await tx.session.get(Contact, conv.contact_id)

@@ -15,6 +15,7 @@ not change keeps its timers untouched.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from kommutator.clock import now
 from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.db import Tx
 from kommutator.quality.business_time import business_seconds, instant_after
-from kommutator.quality.models import SlaClock
+from kommutator.quality.models import SlaClock, SlaPolicy
 from kommutator.quality.sla.policies import Targets, targets_for
 from kommutator.workers.timers import do_cancel, do_schedule
 
@@ -142,9 +143,10 @@ async def settle(tx: Tx, clock: SlaClock, *, hit_at: dt.datetime | None, ended: 
     clock.due_at, clock.warn_at = due, warn
 
 
-async def do_reconcile_clocks(tx: Tx, conv: Conversation) -> list[SlaClock]:
+async def do_reconcile_clocks(tx: Tx, conv: Conversation, *,
+                              policies: Sequence[SlaPolicy] | None = None) -> list[SlaClock]:
     """Create, stop, pause or reschedule the conversation's clocks; the clocks touched."""
-    targets = await targets_for(tx, conv)
+    targets = await targets_for(tx, conv, policies=policies)
     open_clocks = list((await tx.session.execute(
         select(SlaClock).where(SlaClock.conversation_id == conv.id,
                                SlaClock.status.in_(("running", "paused"))))).scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,20 @@ def targets_of(policy: SlaPolicy, priority: str) -> dict[str, int]:
     return {name: max(1, round(value * factor)) for name, value in raw.items() if value}
 
 
-async def targets_for(tx: Tx, conv: Conversation) -> Targets | None:
-    """The first enabled policy (by position, then id) matching the conversation; None when none does."""
+async def enabled_policies(tx: Tx) -> list[SlaPolicy]:
+    """The enabled policies in the order they are tried (by position, then id)."""
+    return list((await tx.session.execute(select(SlaPolicy).where(SlaPolicy.enabled.is_(True))
+                                          .order_by(SlaPolicy.position, SlaPolicy.id))).scalars())
+
+
+async def targets_for(tx: Tx, conv: Conversation, *, policies: Sequence[SlaPolicy] | None = None) -> Targets | None:
+    """The first enabled policy (by position, then id) matching the conversation; None when none does.
+
+    ``policies``: ``enabled_policies`` read earlier in the same transaction (the monitor reads them once for
+    several conversations)."""
     s = tx.session
-    policies = (await s.execute(select(SlaPolicy).where(SlaPolicy.enabled.is_(True))
-                                .order_by(SlaPolicy.position, SlaPolicy.id))).scalars().all()
+    if policies is None:
+        policies = await enabled_policies(tx)
     if not policies:
         return None
     channel = await s.get(Channel, conv.last_inbound_channel_id) if conv.last_inbound_channel_id else None
