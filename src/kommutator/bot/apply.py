@@ -23,10 +23,11 @@ from kommutator.bot.engine import (
 from kommutator.bot.models import BotSession
 from kommutator.clock import now
 from kommutator.contacts.models import Contact
+from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
-from kommutator.conversations.models import Conversation, Message, Transition
+from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
-from kommutator.events import ContactChanged, ConversationUpdated, MessageCreated
+from kommutator.events import ContactChanged, MessageCreated
 from kommutator.notifications.actions import do_notify
 from kommutator.queues.models import Queue
 from kommutator.routing.models import ConversationSkill
@@ -92,51 +93,42 @@ async def _handoff(tx: Tx, conv: Conversation, contact: Contact | None, session:
     if h.queue not in (None, "") and queue is None:
         missing.append(f"queue {h.queue!r} does not exist; kept the channel's queue")
     old_queue, old_team, old_priority = conv.queue_id, conv.team_id, conv.priority
+    values: dict[str, Any] = {"queued_at": ts}
     if queue is not None:
-        conv.queue_id = queue.id
+        values["queue_id"] = queue.id
         if queue.team_id is not None:
-            conv.team_id = queue.team_id
+            values["team_id"] = queue.team_id
     if h.priority is not None:
-        conv.priority = priority_name(h.priority)
+        values["priority"] = priority_name(h.priority)
     if h.personal_manager and contact is not None and contact.manager_id is not None:
-        conv.preferred_agent_id = contact.manager_id
+        values["preferred_agent_id"] = contact.manager_id
     for name in dict.fromkeys(h.skills):
         skill_id = await tx.session.scalar(select(Skill.id).where(func.lower(Skill.name) == name.lower()))
         if skill_id is None:
             missing.append(f"skill {name!r} does not exist")
         elif await tx.session.get(ConversationSkill, (conv.id, skill_id)) is None:
             tx.session.add(ConversationSkill(conversation_id=conv.id, skill_id=skill_id, min_level=1))
+    changes: dict[str, Any] = {"status": ["bot", "queued"], "handed_off_by": "bot", "reason": h.reason}
+    for key, was in (("queue_id", old_queue), ("team_id", old_team), ("priority", old_priority)):
+        if values.get(key, was) != was:
+            changes[key] = [was, values[key]]
     where = f" to queue {queue.name}" if queue is not None else ""
-    tx.session.add(Transition(conversation_id=conv.id, from_status="bot", to_status="queued", assignee_id=None,
-                              team_id=conv.team_id, actor_user_id=None, at=ts,
-                              reason=f"handed off by the bot{where}: {h.reason}"))
-    conv.status, conv.queued_at, conv.updated_at = "queued", ts, ts
+    lifecycle.apply(tx, conv, lifecycle.move(lifecycle.Now.of(conv), "queued", at=ts, values=values, changes=changes,
+                                             reason=f"handed off by the bot{where}: {h.reason}"))
     summary = h.summary + ("\nNote: " + "; ".join(missing) + "." if missing else "")
     await _note(tx, conv, summary, {"pinned": True, "bot": {"event": "handoff", "reason": h.reason,
                                                             "vars": h.vars, "skills": list(h.skills)}})
     session.status, session.outcome, session.summary, session.finished_at = "handoff", "handed_off", summary, ts
-    changes: dict[str, Any] = {"status": ["bot", "queued"], "handed_off_by": "bot", "reason": h.reason}
-    if conv.queue_id != old_queue:
-        changes["queue_id"] = [old_queue, conv.queue_id]
-    if conv.team_id != old_team:
-        changes["team_id"] = [old_team, conv.team_id]
-    if conv.priority != old_priority:
-        changes["priority"] = [old_priority, conv.priority]
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None, status="queued",
-                                   changes=changes))
 
 
 async def _resolve(tx: Tx, conv: Conversation, session: BotSession, r: Resolve, outcome: str,
                    ts: dt.datetime) -> None:
-    tx.session.add(Transition(conversation_id=conv.id, from_status="bot", to_status="resolved", assignee_id=None,
-                              team_id=conv.team_id, actor_user_id=None, at=ts,
-                              reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot"))
-    conv.status, conv.resolved_at, conv.updated_at = "resolved", ts, ts
+    lifecycle.apply(tx, conv, lifecycle.move(
+        lifecycle.Now.of(conv), "resolved", at=ts, values={"resolved_at": ts},
+        reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot",
+        changes={"status": ["bot", "resolved"], "resolved_by": "bot", "outcome": outcome, "reason": r.reason}))
     session.status, session.outcome, session.finished_at = "resolved", outcome, ts
     session.summary = r.summary
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None,
-                                   status="resolved", changes={"status": ["bot", "resolved"], "resolved_by": "bot",
-                                                               "outcome": outcome, "reason": r.reason}))
 
 
 def served_title(state: State, served: list[str]) -> str:

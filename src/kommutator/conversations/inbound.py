@@ -27,11 +27,12 @@ from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.verified import lock_key, normal_email, normal_phone
+from kommutator.conversations import lifecycle
 from kommutator.conversations.files import StoredFile
-from kommutator.conversations.models import Attachment, Conversation, Message, Transition
+from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
-from kommutator.events import ContactChanged, ConversationCreated, Event, MessageCreated
+from kommutator.events import ContactChanged, Event, MessageCreated
 from kommutator.quality.csat_answers import answered_conversation, take_answer
 from kommutator.workers.timers import cancel_timers_statement
 
@@ -39,7 +40,6 @@ _contacts = cast(Table, Contact.__table__)
 _identities = cast(Table, Identity.__table__)
 _conversations = cast(Table, Conversation.__table__)
 _messages = cast(Table, Message.__table__)
-_transitions = cast(Table, Transition.__table__)
 
 _FIND_IDENTITY = select(_identities.c.contact_id, _identities.c.id, _identities.c.verified_email,
                         _identities.c.verified_phone).where(
@@ -84,7 +84,6 @@ _THREAD_CONVERSATION = (
 _HINTED_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
     _conversations.c.id == bindparam("conversation_id_"), _conversations.c.contact_id == bindparam("contact_id_"))
 _INSERT_CONVERSATION = _conversations.insert().returning(_conversations.c.id)
-_INSERT_TRANSITION = _transitions.insert()
 _INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
 _TOUCH_CONVERSATION = _conversations.update().where(_conversations.c.id == bindparam("conversation_id_")).values(
     last_message_at=bindparam("ts"), last_customer_message_at=bindparam("ts"), updated_at=bindparam("ts"),
@@ -189,6 +188,7 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     if row is None:  # quality/: an answer to the rating question goes to the conversation that asked it
         row = answered_conversation(conn, contact_id=contact_id, text=msg.text, button=msg.button, ts=ts)
     new = row is None
+    born: list[Event] = []  # ConversationCreated, published before the message's event
     if row is None:
         # With a bot flow on the channel the bot greets first (bot/inbound.py); without one the conversation
         # waits in the queue for an agent of the channel's team.
@@ -203,10 +203,9 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
         }).scalar_one())
         if flow:
             bot.open_session(conn, conversation_id=conv_id, flow=flow, ts=ts)
-        conn.execute(_INSERT_TRANSITION, {
-            "conversation_id": conv_id, "from_status": None, "to_status": status, "assignee_id": None,
-            "team_id": team_id, "actor_user_id": None, "at": ts,
-            "reason": f"new message on {channel.type} channel {channel.id}"})
+        lifecycle.apply_core(conn, lifecycle.created(
+            conversation_id=conv_id, contact_id=contact_id, status=status, team_id=team_id, at=ts,
+            reason=f"new message on {channel.type} channel {channel.id}"), born)
     else:
         conv_id, status, assignee_id, team_id = row
     _, insert_message = _ignoring_duplicates(conn.dialect.name)
@@ -235,9 +234,7 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
             status = _wake(conn, conv_id, status, assignee_id, team_id, ts)
         elif status == "bot":
             bot.wake_session(conn, conversation_id=conv_id, ts=ts)
-    if new:
-        events.append(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
-                                          contact_id=contact_id, status=status))
+    events.extend(born)
     events.append(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
                                  message_id=message_id, direction="in", sender_type="contact",
                                  message_kind="text", channel_id=channel.id))
@@ -271,17 +268,10 @@ def _threaded_conversation(conn: Connection, channel: ChannelConfig, msg: Inboun
 def _wake(conn: Connection, conv_id: int, status: str, assignee_id: int | None, team_id: int | None,
           ts: dt.datetime) -> str:
     """The customer wrote to a conversation waiting for them, snoozed, or (answering it) resolved: it needs an
-    agent again."""
-    new_status = "assigned" if assignee_id else "queued"
-    values: dict[str, Any] = {"status": new_status, "waiting_since": None, "snoozed_until": None}
-    if new_status == "queued":
-        values["queued_at"] = ts
-    if status == "resolved":
-        values.update(reopened_at=ts, resolved_at=None)
-    conn.execute(_conversations.update().where(_conversations.c.id == conv_id).values(**values))
-    conn.execute(_INSERT_TRANSITION, {
-        "conversation_id": conv_id, "from_status": status, "to_status": new_status, "assignee_id": assignee_id,
-        "team_id": team_id, "actor_user_id": None, "reason": "the customer wrote", "at": ts})
+    agent again. No ConversationUpdated: the message's own event tells listeners, as it always has."""
+    change = lifecycle.wake(lifecycle.Now(conv_id, status, assignee_id, team_id), at=ts, reason="the customer wrote",
+                            publish=False)
+    lifecycle.apply_core(conn, change, [])
     if status == "snoozed":
         conn.execute(cancel_timers_statement(UNSNOOZE, "conversation", conv_id))
-    return new_status
+    return str(change.values["status"])
