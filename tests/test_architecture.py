@@ -1,0 +1,69 @@
+"""The shape of the code, read from its source with ``ast``: who may import whom, who may change a conversation."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "kommutator"
+LIFECYCLE = "conversations/lifecycle.py"
+# Built only by the lifecycle: the events and timeline rows that record a conversation's changes.
+LIFECYCLE_BUILDS = {"ConversationUpdated", "ConversationCreated", "Transition"}
+# Written only by the lifecycle (on a conversation object, or in a Core statement on the conversations table).
+LIFECYCLE_FIELDS = {"status", "assignee_id"}
+
+
+def modules() -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _names(node: ast.expr) -> str:
+    return ast.unparse(node).lower()
+
+
+def lifecycle_writes(tree: ast.Module) -> list[str]:
+    """Places in ``tree`` that change a conversation's status or assignee or build its change events."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in LIFECYCLE_BUILDS:
+                found.append(f"line {node.lineno}: builds {name}")
+            words = {kw.arg for kw in node.keywords} | {
+                k.value for a in node.args if isinstance(a, ast.Dict) for k in a.keys if isinstance(k, ast.Constant)}
+            if name in ("values", "Conversation") and words & LIFECYCLE_FIELDS and "conversation" in _names(func):
+                found.append(f"line {node.lineno}: writes {sorted(words & LIFECYCLE_FIELDS)} of a conversation")
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        for target in targets:
+            for t in ast.walk(target):
+                if (isinstance(t, ast.Attribute) and t.attr in LIFECYCLE_FIELDS
+                        and "conv" in _names(t.value)):
+                    found.append(f"line {t.lineno}: assigns {ast.unparse(t)}")
+    return found
+
+
+def test_only_the_lifecycle_changes_a_conversations_status_or_assignee() -> None:
+    offenders = {name: where for name, tree in modules() if name != LIFECYCLE
+                 and (where := lifecycle_writes(tree))}
+    assert not offenders, (
+        "Only conversations/lifecycle.py changes a conversation's status or assignee and builds "
+        "ConversationUpdated / ConversationCreated / Transition; call lifecycle.move/wake/announce/… and "
+        f"lifecycle.apply (ORM) or lifecycle.apply_core (Core) instead: {offenders}")
+
+
+def test_the_lifecycle_check_sees_a_direct_write() -> None:
+    """The check above is not vacuous: each kind of write it forbids is found."""
+    src = ("conv.status = 'queued'\n"
+           "conv.assignee_id, conv.updated_at = None, ts\n"
+           "tx.publish(ConversationUpdated(conversation_id=1))\n"
+           "tx.session.add(Transition(conversation_id=1))\n"
+           "conn.execute(_conversations.update().values(status='queued'))\n")
+    assert len(lifecycle_writes(ast.parse(src))) == 5
+    assert lifecycle_writes(ast.parse("session.status = 'active'\nclock.status = 'hit'\n")) == []
