@@ -9,11 +9,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
 from kommutator.agents.models import Skill
-from kommutator.bot.models import BotSession
+from kommutator.bot.models import BotFlowVersion, BotSession
 from kommutator.channels.models import Channel
 from kommutator.contacts.models import Contact, Identity
 from kommutator.conversations.models import Conversation, Message
@@ -25,6 +25,7 @@ from kommutator.workers.models import OutboxItem, Timer
 log = logging.getLogger(__name__)
 
 _sessions = cast(Table, BotSession.__table__)
+_versions = cast(Table, BotFlowVersion.__table__)
 _conversations = cast(Table, Conversation.__table__)
 _contacts = cast(Table, Contact.__table__)
 _messages = cast(Table, Message.__table__)
@@ -157,3 +158,28 @@ def arm_timer(conn: Connection, kind: str, conversation_id: int, due: dt.datetim
 
 def cancel_timer(conn: Connection, kind: str, conversation_id: int) -> None:
     conn.execute(CANCEL_TIMER, {"kind_": kind, "cid": conversation_id})
+
+
+# --- What the worker reads before a step -------------------------------------------------------------------------
+
+CLAIM = (_sessions.update()
+         .where(_sessions.c.conversation_id == bindparam("cid"), _sessions.c.status == "active",
+                _sessions.c.due_at.is_not(None),
+                or_(_sessions.c.claimed_until.is_(None), _sessions.c.claimed_until <= bindparam("ts")))
+         .values(claimed_until=bindparam("until")).returning(_sessions.c.conversation_id))
+# The session, its conversation, the customer and the channel they wrote on, in one statement.
+TAKE = (select(_sessions.c.status, _sessions.c.last_input_id, _sessions.c.timeout_due, _sessions.c.state,
+               _sessions.c.flow_id, _sessions.c.flow_version, _conversations.c.status.label("conv_status"),
+               _contacts.c.id.label("contact_id"), _contacts.c.attributes, _contacts.c.name, _contacts.c.email,
+               _contacts.c.phone, _contacts.c.language, _channels.c.type.label("channel_type"))
+        .select_from(_sessions.join(_conversations, _conversations.c.id == _sessions.c.conversation_id)
+                     .outerjoin(_contacts, _contacts.c.id == _conversations.c.contact_id)
+                     .outerjoin(_channels, _channels.c.id == _conversations.c.last_inbound_channel_id))
+        .where(_sessions.c.conversation_id == bindparam("cid")))
+NEXT_INPUT = (select(_messages.c.id, _messages.c.text, _messages.c.payload)
+              .where(_messages.c.conversation_id == bindparam("cid"), _messages.c.direction == "in",
+                     _messages.c.id > bindparam("after")).order_by(_messages.c.id).limit(1))
+FLOW_DEFINITION = select(_versions.c.definition).where(_versions.c.flow_id == bindparam("flow_id_"),
+                                                       _versions.c.version == bindparam("version_"))
+NOTHING_DUE = _sessions.update().where(_sessions.c.conversation_id == bindparam("cid")).values(
+    due_at=None, claimed_until=None)
