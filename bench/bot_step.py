@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kommutator.app import register_all
 from kommutator.bot.flow import load_default
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion
 from kommutator.bot.worker import BotWorker
@@ -74,6 +75,7 @@ async def main(n: int, url: str | None) -> None:
         await upgrade(url)
         rt = Runtime.build(load_settings(data_dir=Path(tmp), database_url=url, secret_key="bench-" + "x" * 40))
         await rt.db.start()
+        register_all()  # what app.py does at start: the bot hooks into the intake
         try:
             channel = await _seed(rt)
             worker = BotWorker(rt)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from kommutator.bot import engine
 from kommutator.bot import step_sql as sql
-from kommutator.bot.apply import DEFAULT_TIMEOUT, TIMEOUT_TIMER, Step, arm_timeout, do_apply_step, do_stop, stop
+from kommutator.bot.apply import DEFAULT_TIMEOUT, Step, arm_timeout, do_apply_step, do_stop, stop
 from kommutator.bot.engine import CustomerMessage, Env, Flow, FlowError, Handoff, KbHit, SendText, State, Timeout
 from kommutator.bot.models import BotSession
 from kommutator.clock import now
@@ -36,7 +36,6 @@ from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import on_timer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ class _Work:
     env: Env
 
 
-@on_timer(TIMEOUT_TIMER)
 async def do_bot_timeout(tx: Tx, timer: Timer) -> None:
     """The customer did not answer in time: mark the session due; the worker runs the flow's ``on_timeout``."""
     session = await tx.session.get(BotSession, timer.subject_id)

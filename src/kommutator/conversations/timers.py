@@ -7,12 +7,10 @@ from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import on_timer
 
 UNSNOOZE = "conversation.unsnooze"
 
 
-@on_timer(UNSNOOZE)
 async def do_wake_snoozed(tx: Tx, timer: Timer) -> None:
     """Bring a snoozed conversation back to its agent (or the queue) when the snooze ends."""
     conv = await tx.session.get(Conversation, timer.subject_id)

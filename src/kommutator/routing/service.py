@@ -51,7 +51,7 @@ from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
 from kommutator.workers.base import BackgroundTask
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import do_cancel, do_schedule, on_timer
+from kommutator.workers.timers import do_cancel, do_schedule
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,6 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
 
 # --- Timers -----------------------------------------------------------------------------------------------
 
-@on_timer(ACCEPT_TIMER)
 async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
     """The assigned agent did not open the conversation in time: back to the queue, and the agent is away."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
@@ -373,7 +372,6 @@ async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
                                                            "reason": "did not accept a conversation"}))
 
 
-@on_timer(HOLD_TIMER)
 async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     """The wait for the personal manager ran out: ask again or go to the queue, as the queue says."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)

@@ -26,14 +26,12 @@ TimerHandler = Callable[[Tx, Timer], Awaitable[None]]
 _handlers: dict[str, TimerHandler] = {}
 
 
-def on_timer(kind: str) -> Callable[[TimerHandler], TimerHandler]:
-    """Register the handler for timers of ``kind`` (one handler per kind)."""
-    def register(fn: TimerHandler) -> TimerHandler:
-        if kind in _handlers and _handlers[kind] is not fn:
-            raise RuntimeError(f"timer kind {kind!r} has two handlers")
-        _handlers[kind] = fn
-        return fn
-    return register
+def register_timer(kind: str, handler: TimerHandler) -> None:
+    """Make ``handler`` fire the timers of ``kind`` (one handler per kind); called from a domain's
+    ``register_all()`` at start-up. Until then due timers of that kind wait, reported as errors."""
+    if kind in _handlers and _handlers[kind] is not handler:
+        raise RuntimeError(f"timer kind {kind!r} has two handlers")
+    _handlers[kind] = handler
 
 
 async def do_schedule(tx: Tx, *, kind: str, subject_type: str, subject_id: int, due_at: dt.datetime,
