@@ -67,3 +67,55 @@ def test_the_lifecycle_check_sees_a_direct_write() -> None:
            "conn.execute(_conversations.update().values(status='queued'))\n")
     assert len(lifecycle_writes(ast.parse(src))) == 5
     assert lifecycle_writes(ast.parse("session.status = 'active'\nclock.status = 'hit'\n")) == []
+
+
+CORE = ("db", "events", "ingest", "conversations", "contacts")
+ABOVE_CORE = ("channels", "web", "bot", "routing", "quality")
+ABOVE_ADAPTERS = ("bot", "routing")
+
+
+def imports(tree: ast.Module, package: str) -> list[tuple[int, str]]:
+    """The kommutator modules ``tree`` imports (line, dotted name), relative imports resolved in ``package``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{a.name}") for a in node.names if base == "kommutator"]
+    return [(line, name) for line, name in found if name.startswith("kommutator.")]
+
+
+def layer_violations(name: str, tree: ast.Module) -> list[str]:
+    parts = name.removesuffix(".py").split("/")
+    top = parts[0]
+    if top in CORE:
+        forbidden = ABOVE_CORE
+    elif name.startswith("channels/types/"):
+        forbidden = ABOVE_ADAPTERS
+    else:
+        return []
+    package = "kommutator." + ".".join(parts[:-1] if parts[-1] != "__init__" else parts)
+    return [f"line {line}: imports {mod}" for line, mod in imports(tree, package.rstrip("."))
+            if mod.split(".")[1] in forbidden]
+
+
+def test_the_core_does_not_import_the_layers_above_it() -> None:
+    offenders = {name: where for name, tree in modules() if (where := layer_violations(name, tree))}
+    assert not offenders, (
+        "The core (db, events, ingest, conversations, contacts) must not import channels, web, bot, routing or "
+        "quality, and a channel adapter (channels/types/*) must not import bot or routing: register a hook "
+        "(conversations/hooks.py, contacts/card.py, a domain's setup.register_all()) or move the shared piece "
+        f"into the core: {offenders}")
+
+
+def test_the_layer_check_sees_an_import_up() -> None:
+    up = ast.parse("from kommutator.bot import inbound\nimport kommutator.quality.queries\n"
+                   "from kommutator import routing\nfrom ..channels.base import X\n")
+    assert len(layer_violations("conversations/inbound.py", up)) == 4
+    assert len(layer_violations("channels/types/api/__init__.py", ast.parse("from kommutator.bot import x\n"))) == 1
+    assert layer_violations("bot/worker.py", up) == []

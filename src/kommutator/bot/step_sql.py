@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 
 from kommutator.agents.models import Skill
 from kommutator.bot.models import BotFlowVersion, BotSession
-from kommutator.channels.models import Channel
 from kommutator.contacts.models import Contact, Identity
 from kommutator.conversations.models import Conversation, Message
 from kommutator.events import ContactChanged, Event, MessageCreated
+from kommutator.ingest.models import Channel
 from kommutator.queues.models import Queue
 from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer

@@ -7,6 +7,7 @@ import pkgutil
 
 from kommutator.channels.base import ChannelAdapter
 from kommutator.errors import ProblemError
+from kommutator.ingest.actions import file_fetchers
 
 _adapters: dict[str, ChannelAdapter] = {}
 _discovered = False
@@ -16,7 +17,8 @@ def register(cls: type[ChannelAdapter]) -> type[ChannelAdapter]:
     """Class decorator: make a channel type available under ``cls.type``."""
     if cls.type in _adapters and type(_adapters[cls.type]) is not cls:
         raise RuntimeError(f"channel type {cls.type!r} registered twice")
-    _adapters[cls.type] = cls()
+    _adapters[cls.type] = adapter = cls()
+    file_fetchers[cls.type] = adapter.fetch_file
     return cls
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import Select, delete, exists, select, update
 
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
-from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts import policy
 from kommutator.contacts.models import Consent, Contact, Identity
@@ -18,7 +17,7 @@ from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import ContactChanged
-from kommutator.ingest.models import InboundEvent
+from kommutator.ingest.models import Channel, InboundEvent
 
 
 async def check_identities_free(tx: Tx, identities: list[IdentityIn], *, contact_id: int | None = None) -> None:

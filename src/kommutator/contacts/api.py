@@ -10,7 +10,7 @@ from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.auth.principal import Principal
 from kommutator.common.pagination import decode_cursor, encode_cursor
 from kommutator.common.schemas import Id
-from kommutator.contacts import actions, policy, queries
+from kommutator.contacts import actions, card, policy, queries
 from kommutator.contacts.models import Contact
 from kommutator.contacts.schemas import (
     ContactCreate,
@@ -22,7 +22,6 @@ from kommutator.contacts.schemas import (
     IdentitySplitRead,
 )
 from kommutator.db import Tx
-from kommutator.quality.queries import card_ratings
 
 router = APIRouter(tags=["contacts"])
 
@@ -71,8 +70,8 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
     """A contact's card (agents: contacts they manage or have a conversation with). Each read of personal data is
     recorded in the audit log."""
     result = await _read(rt, principal, contact_id)
-    async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
-        result.ratings = await card_ratings(s, principal, contact_id)
+    async with rt.db.read() as s:  # what other domains add to the card (quality/: past ratings)
+        await card.fill(s, principal, contact_id, result)
     await audit_read(rt, principal, "contact", contact_id)
     return result
 

@@ -13,7 +13,6 @@ from sqlalchemy import delete, select
 
 from kommutator.agents.models import Team, User
 from kommutator.auth.principal import Principal
-from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Identity
 from kommutator.conversations import lifecycle
@@ -25,6 +24,7 @@ from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import MessageCreated
+from kommutator.ingest.models import Channel
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.timers import do_cancel, do_schedule

@@ -22,7 +22,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kommutator.audit.models import AuditEntry
-from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.verified import lock_key, normal_email, normal_phone
@@ -32,6 +31,7 @@ from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.events import ContactChanged, Event, MessageCreated
+from kommutator.ingest.types import ChannelConfig, InboundMessage
 from kommutator.workers.timers import cancel_timers_statement
 
 _contacts = cast(Table, Contact.__table__)

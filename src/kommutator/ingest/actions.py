@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,7 +24,15 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from kommutator.channels.base import (
+from kommutator.clock import now
+from kommutator.conversations.files import FileStore, StoredFile
+from kommutator.conversations.inbound import Received, receive_message
+from kommutator.conversations.models import Conversation, Message
+from kommutator.db import Database, Tx
+from kommutator.errors import ProblemError
+from kommutator.events import Event, MessageEdited, MessageStatusChanged
+from kommutator.ingest.models import InboundEvent
+from kommutator.ingest.types import (
     STATUS_ORDER,
     ChannelConfig,
     InboundEdit,
@@ -33,14 +42,6 @@ from kommutator.channels.base import (
     InboundStatus,
     SendError,
 )
-from kommutator.clock import now
-from kommutator.conversations.files import FileStore, StoredFile
-from kommutator.conversations.inbound import Received, receive_message
-from kommutator.conversations.models import Conversation, Message
-from kommutator.db import Database, Tx
-from kommutator.errors import ProblemError
-from kommutator.events import Event, MessageEdited, MessageStatusChanged
-from kommutator.ingest.models import InboundEvent
 from kommutator.net.http import outbound_client
 
 if TYPE_CHECKING:
@@ -240,6 +241,12 @@ async def ingest(db: Database, *, channel: ChannelConfig, messages: list[Inbound
     return results
 
 
+# How each channel type turns a provider's file reference into bytes, registered with the type
+# (channels/registry.py): ingest needs no import of channels/.
+FetchFile = Callable[[ChannelConfig, str, httpx.AsyncClient], Awaitable[bytes]]
+file_fetchers: dict[str, FetchFile] = {}
+
+
 def channel_client(rt: Runtime) -> httpx.AsyncClient:
     """The HTTP client adapters use outside the outbox (file downloads, long polling)."""
     client = rt.extras.get("channel_client")
@@ -252,12 +259,10 @@ def channel_client(rt: Runtime) -> httpx.AsyncClient:
 async def _fetch(rt: Runtime, channel: ChannelConfig, f: InboundFile, store: FileStore) -> StoredFile | str:
     """Store one inbound file; a refusal reason (too large, empty) instead of raising, so the message
     itself still arrives. A failed download raises: the provider retries the whole event."""
-    from kommutator.channels.registry import get_adapter
-
     data = f.data
     if data is None and f.ref is not None:
         try:
-            data = await get_adapter(channel.type).fetch_file(channel, f.ref, channel_client(rt))
+            data = await file_fetchers[channel.type](channel, f.ref, channel_client(rt))
         except SendError as exc:
             if not exc.retryable:
                 return f"could not be downloaded: {exc.reason}"
