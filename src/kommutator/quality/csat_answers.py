@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from kommutator.bot.nlu.text import words
+from kommutator.common.text import words
 from kommutator.conversations import hooks
 from kommutator.conversations.models import Conversation
 from kommutator.quality.models import QualityState, Rating

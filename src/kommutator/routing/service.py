@@ -36,6 +36,7 @@ from sqlalchemy import case, func, select, text, update
 from kommutator.agents.models import Skill, TeamMember, User, UserSkill
 from kommutator.channels.models import Channel
 from kommutator.clock import now
+from kommutator.common import hours
 from kommutator.contacts.models import Contact
 from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
@@ -43,7 +44,6 @@ from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.queues.models import Queue
-from kommutator.routing import hours
 from kommutator.routing.engine import Agent, Need, RoutingIndex
 from kommutator.routing.models import ConversationSkill
 from kommutator.routing.texts import text as say
