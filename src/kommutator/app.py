@@ -113,8 +113,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     hub_of(rt)  # subscribe the socket hub to the bus before any event
     if demo:  # the default flow's order lookups go to the demo CRM on this very server (demo/crm.py), by the
         # listen address like the demo integrator (the demo puts it on the outbound allow-list)
-        rt.extras.setdefault("bot_settings",
-                             {"crm_url": f"http://{settings.listen_host}:{settings.listen_port}/demo/crm"})
+        rt.bot_settings.setdefault("crm_url", f"http://{settings.listen_host}:{settings.listen_port}/demo/crm")
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt)]

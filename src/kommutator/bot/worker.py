@@ -188,7 +188,7 @@ class BotWorker(PollingWorker):
     async def _take(self, tx: Tx, conversation_id: int, *, claim: bool) -> _Work | None:
         """Claim (if asked) and read what the next step needs, in one short job on the writer: prebuilt statements
         in one ``run_sync`` (bot/step_sql.py), cheaper than the read pool's thread hops; nothing slow happens here."""
-        settings = dict(self.rt.extras.get("bot_settings") or {})  # type: ignore[call-overload]
+        settings = dict(self.rt.bot_settings)
         return await tx.conn.run_sync(lambda c: self._take_sync(c, conversation_id, claim, settings))
 
     def _take_sync(self, conn: Connection, conversation_id: int, claim: bool, settings: dict[str, Any]) -> _Work | None:
@@ -292,4 +292,6 @@ class BotWorker(PollingWorker):
 
 def bot_worker_of(rt: Runtime) -> BotWorker:
     """The process's bot worker (one per runtime: it subscribes to the bus)."""
-    return rt.one(BotWorker, lambda: BotWorker(rt))
+    if rt.bot_worker is None:
+        rt.bot_worker = BotWorker(rt)
+    return rt.bot_worker

@@ -249,11 +249,9 @@ file_fetchers: dict[str, FetchFile] = {}
 
 def channel_client(rt: Runtime) -> httpx.AsyncClient:
     """The HTTP client adapters use outside the outbox (file downloads, long polling)."""
-    client = rt.extras.get("channel_client")
-    if not isinstance(client, httpx.AsyncClient) or client.is_closed:
-        client = outbound_client(rt.settings, timeout=60.0)
-        rt.extras["channel_client"] = client
-    return client
+    if rt.channel_client is None or rt.channel_client.is_closed:
+        rt.channel_client = outbound_client(rt.settings, timeout=60.0)
+    return rt.channel_client
 
 
 async def _fetch(rt: Runtime, channel: ChannelConfig, f: InboundFile, store: FileStore) -> StoredFile | str:

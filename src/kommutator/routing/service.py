@@ -447,4 +447,6 @@ class Router(BackgroundTask):
 
 
 def router_of(rt: Runtime) -> Router:
-    return rt.one(Router, lambda: Router(rt))
+    if rt.router is None:
+        rt.router = Router(rt)
+    return rt.router
