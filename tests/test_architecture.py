@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +121,33 @@ def test_the_layer_check_sees_an_import_up() -> None:
     assert len(layer_violations("conversations/inbound.py", up)) == 4
     assert len(layer_violations("channels/types/api/__init__.py", ast.parse("from kommutator.bot import x\n"))) == 1
     assert layer_violations("bot/worker.py", up) == []
+
+
+def test_importing_every_module_registers_nothing() -> None:
+    """Registries fill only when app.py calls each domain's register_all(), never as a side effect of an import."""
+    script = """
+import importlib, pkgutil
+import kommutator
+for info in pkgutil.walk_packages(kommutator.__path__, "kommutator."):
+    if ".migrations" not in info.name and not info.name.startswith("kommutator.demo"):
+        importlib.import_module(info.name)
+from kommutator.bot import nodes
+from kommutator.channels import registry
+from kommutator.contacts import card
+from kommutator.conversations import hooks
+from kommutator.ingest import actions
+from kommutator.routing import strategies
+from kommutator.workers import timers
+filled = {name: sorted(found) for name, found in {
+    "node types": nodes._types, "channel types": registry._adapters, "strategies": strategies._strategies,
+    "timer handlers": timers._handlers, "card sections": card.sections, "file fetchers": actions.file_fetchers,
+    "intake openers": hooks.intake.openers, "intake finders": hooks.intake.finders,
+    "intake absorbers": hooks.intake.absorbers, "intake wakers": hooks.intake.wakers}.items() if found}
+assert not filled, filled
+from kommutator.app import register_all
+register_all()
+assert nodes._types and registry._adapters and strategies._strategies and timers._handlers and hooks.intake.openers
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"importing a module filled a registry; register it in a setup.register_all():\n" \
+                                 f"{done.stderr[-2000:]}"

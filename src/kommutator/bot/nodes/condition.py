@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Ctx, Node, Outcome
 from kommutator.common import hours
 
@@ -81,7 +80,6 @@ class Branch(BaseModel):
     next: str
 
 
-@register
 class ConditionNode(Node):
     kind: ClassVar[str] = "condition"
     type: Literal["condition"]

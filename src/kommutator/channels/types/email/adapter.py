@@ -22,7 +22,6 @@ from kommutator.channels.base import (
     OutboundTarget,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.channels.types.email import sending
 from kommutator.channels.types.email.imap import ImapPollError, poll_once
 from kommutator.channels.types.email.settings import EmailCredentials, EmailSettings
@@ -142,7 +141,6 @@ class EmailServices:
         self._due[channel.id] = loop.time() + (0.0 if result.more else every)
 
 
-@register
 class EmailChannel(ChannelAdapter):
     type = "email"
     title = "Email"

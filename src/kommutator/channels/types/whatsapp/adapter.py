@@ -26,7 +26,6 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.channels.types.whatsapp import composing, graph, media, parsing
 from kommutator.clock import now
 from kommutator.crypto import new_token, same
@@ -96,7 +95,6 @@ def window_open(message: OutboundMessage, at: dt.datetime) -> bool:
     return at - last < REPLY_WINDOW
 
 
-@register
 class WhatsAppChannel(ChannelAdapter):
     type = "whatsapp"
     title = "WhatsApp (Cloud API)"
