@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from sqlalchemy import func, select
 
 from kommutator.conversations.models import Attachment
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import TimerWorker
+from kommutator.workers.timers import TimerWorker, do_schedule
 
 from .conftest import post_inbound
 
@@ -136,3 +137,17 @@ async def test_erasing_a_contact_erases_their_raw_inbound_events(client, admin, 
     async with runtime.db.read() as s:
         bodies = (await s.execute(select(InboundEvent.body))).scalars().all()
     assert len(bodies) == 1 and "passport" not in bodies[0]
+
+
+async def test_a_timer_without_a_handler_stays_pending_and_is_reported(runtime, clock, caplog):
+    async def schedule(tx):
+        await do_schedule(tx, kind="nobody.handles", subject_type="conversation", subject_id=1,
+                          due_at=clock.t + dt.timedelta(minutes=1))
+    await runtime.db.write(schedule)
+    clock.tick(120)
+    with caplog.at_level(logging.ERROR, logger="kommutator.workers.timers"):
+        assert await TimerWorker(runtime.db).run_due() == 0
+    async with runtime.db.read() as s:
+        assert await s.scalar(select(Timer.status).where(Timer.kind == "nobody.handles")) == "pending"
+    assert any("'nobody.handles'" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records), \
+        "an unhandled timer kind must be logged as an error"

@@ -54,7 +54,7 @@ def clock() -> Iterator[list[dt.datetime]]:
 @pytest.fixture
 async def runtime(runtime):  # type: ignore[no-untyped-def]
     yield runtime
-    client = runtime.extras.pop("channel_client", None)  # the connection test and polling use it
+    client, runtime.channel_client = runtime.channel_client, None  # the connection test and polling use it
     if isinstance(client, httpx.AsyncClient):
         await client.aclose()
 

@@ -124,7 +124,7 @@ async def telegram(runtime) -> AsyncIterator[FakeTelegram]:  # type: ignore[no-u
     await fake.start()
     get_adapter("telegram").progress = Progress()  # type: ignore[attr-defined]
     yield fake
-    client = runtime.extras.pop("channel_client", None)  # file downloads and polling use it
+    client, runtime.channel_client = runtime.channel_client, None  # file downloads and polling use it
     if isinstance(client, httpx.AsyncClient):
         await client.aclose()
     await fake.stop()

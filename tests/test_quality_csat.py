@@ -75,7 +75,7 @@ async def telegram(runtime: Runtime) -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram()
     await fake.start()
     yield fake
-    client = runtime.extras.pop("channel_client", None)
+    client, runtime.channel_client = runtime.channel_client, None
     if isinstance(client, httpx.AsyncClient):
         await client.aclose()
     await fake.stop()

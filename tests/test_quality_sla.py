@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kommutator.common.hours import is_open
 from kommutator.config import Settings
 from kommutator.quality.business_time import business_seconds, instant_after
 from kommutator.quality.monitor import monitor_of
-from kommutator.routing.hours import is_open
 from kommutator.runtime import Runtime
 from kommutator.workers.timers import TimerWorker
 

@@ -16,6 +16,7 @@ from kommutator import __version__
 from kommutator.agents.api import router as agents_router
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
+from kommutator.bot import setup as bot_setup
 from kommutator.bot.api import router as bot_router
 from kommutator.bot.worker import bot_worker_of
 from kommutator.canned.api import router as canned_router
@@ -27,6 +28,7 @@ from kommutator.channels.registry import channel_types, discover
 from kommutator.common.routes import upload_operations
 from kommutator.config import Settings, load_settings
 from kommutator.contacts.api import router as contacts_router
+from kommutator.conversations import setup as conversations_setup
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import install_error_handlers
@@ -36,12 +38,14 @@ from kommutator.knowledge.api import router as knowledge_router
 from kommutator.middleware import BodyLimitMiddleware, IdempotencyMiddleware, SecurityHeadersMiddleware
 from kommutator.notifications.api import router as notifications_router
 from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation_id
+from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
 from kommutator.quality.monitor import monitor_of
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
+from kommutator.routing import setup as routing_setup
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
 from kommutator.workers.outbox import OutboxWorker
@@ -73,6 +77,16 @@ _DOCS_PAGE = f"""<!doctype html>
 """
 
 
+def register_all() -> None:
+    """Each domain registers what it adds to the core (channel types, intake hooks, timer handlers); nothing
+    registers itself by being imported. Idempotent: tests build many apps in one process."""
+    discover()
+    conversations_setup.register_all()
+    bot_setup.register_all()
+    quality_setup.register_all()
+    routing_setup.register_all()
+
+
 class Service(Protocol):
     """A background service of the server (workers, routing, channel listeners)."""
 
@@ -88,13 +102,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     """
     settings = settings or (runtime.settings if runtime else load_settings())
     rt = runtime or Runtime.build(settings)
-    discover()
+    register_all()
 
     hub_of(rt)  # subscribe the socket hub to the bus before any event
     if demo:  # the default flow's order lookups go to the demo CRM on this very server (demo/crm.py), by the
         # listen address like the demo integrator (the demo puts it on the outbound allow-list)
-        rt.extras.setdefault("bot_settings",
-                             {"crm_url": f"http://{settings.listen_host}:{settings.listen_port}/demo/crm"})
+        rt.bot_settings.setdefault("crm_url", f"http://{settings.listen_host}:{settings.listen_port}/demo/crm")
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt)]

@@ -1,10 +1,14 @@
-"""The per-process runtime: settings, database, bus and the services built on them."""
+"""The per-process runtime: settings, database, bus and the services built on them, as typed fields.
+
+The services (the socket hub, the router, the bot worker, …) exist once per runtime, not once per call: those
+that subscribe to the bus or hold connections must not be doubled. app.py, the composition root, makes them
+(through each domain's ``*_of(rt)``, which makes the service on first use and keeps it in its field here).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -14,7 +18,16 @@ from kommutator.crypto import SecretBox
 from kommutator.db import Database
 from kommutator.events import Bus, InProcessBus
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import httpx
+
+    from kommutator.bot.worker import BotWorker
+    from kommutator.channels.health import HealthBook
+    from kommutator.channels.types.webchat.socket import WidgetHub
+    from kommutator.ingest.types import ChannelConfig
+    from kommutator.quality.monitor import QualityMonitor
+    from kommutator.realtime.hub import Hub
+    from kommutator.routing.service import Router
 
 
 @dataclass
@@ -24,7 +37,23 @@ class Runtime:
     bus: Bus
     box: SecretBox
     login_limiter: Limiter  # password attempts per account and client address (auth/ratelimit.py)
-    extras: dict[str, object] = field(default_factory=dict)
+    # Services, made once per runtime (see the module's docstring).
+    hub: Hub | None = None  # realtime/api.py hub_of
+    router: Router | None = None  # routing/service.py router_of
+    bot_worker: BotWorker | None = None  # bot/worker.py bot_worker_of
+    quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of
+    widget_hub: WidgetHub | None = None  # channels/types/webchat/socket.py widget_hub
+    channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
+    # Public forms' limits by name (the web chat's new visitors and messages).
+    limiters: dict[str, Limiter] = field(default_factory=dict)
+    # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.
+    channel_client: httpx.AsyncClient | None = None
+    # Channels with decrypted credentials by id, with the monotonic time they expire (channels/api.py).
+    channel_cache: dict[int, tuple[float, ChannelConfig]] = field(default_factory=dict)
+    # When each (user, token, subject type, subject id) read of personal data was last audited (audit/actions.py).
+    audit_reads: dict[tuple[Any, ...], float] = field(default_factory=dict)
+    # Settings the bot's flows may read (``settings.*`` in a flow), e.g. the demo's CRM address.
+    bot_settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -36,18 +65,6 @@ class Runtime:
             box=SecretBox(settings.secret_key),
             login_limiter=MemoryLimiter(settings.login_attempts_per_minute),
         )
-
-    def one(self, kind: type[T], make: Callable[[], T], *, key: str = "") -> T:
-        """This runtime's one ``kind`` (the router, a hub, a limiter, …), made by ``make`` on first use.
-
-        Services that subscribe to the bus or hold connections must exist once per runtime, not once per call.
-        """
-        key = key or kind.__qualname__
-        found = self.extras.get(key)
-        if not isinstance(found, kind):
-            found = make()
-            self.extras[key] = found
-        return found
 
 
 async def get_runtime(request: Request) -> Runtime:

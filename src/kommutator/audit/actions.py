@@ -30,8 +30,7 @@ READ_AUDIT_WINDOW = 600.0
 
 async def audit_read(rt: Runtime, principal: Principal, subject_type: str, subject_id: object) -> None:
     """Record that ``principal`` read personal data of a subject, at most once per window per process."""
-    seen = rt.extras.setdefault("audit_reads", {})
-    assert isinstance(seen, dict)
+    seen = rt.audit_reads
     key = (principal.user_id, principal.token_id, subject_type, str(subject_id))
     moment = time.monotonic()
     if moment - seen.get(key, -READ_AUDIT_WINDOW) < READ_AUDIT_WINDOW:

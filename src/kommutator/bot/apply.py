@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection
 
-from kommutator.agents.models import Skill
+from kommutator.bot import step_sql as sql
 from kommutator.bot.engine import (
     Action,
     CallHttp,
@@ -22,14 +23,10 @@ from kommutator.bot.engine import (
 )
 from kommutator.bot.models import BotSession
 from kommutator.clock import now
-from kommutator.contacts.models import Contact
-from kommutator.conversations.automatic import do_send_automatic
-from kommutator.conversations.models import Conversation, Message, Transition
+from kommutator.conversations import lifecycle
 from kommutator.db import Tx
-from kommutator.events import ContactChanged, ConversationUpdated, MessageCreated
+from kommutator.events import Event
 from kommutator.notifications.actions import do_notify
-from kommutator.queues.models import Queue
-from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import Timer
 from kommutator.workers.timers import do_cancel, do_schedule
 
@@ -60,16 +57,6 @@ def priority_name(level: int) -> str:
     return next(name for floor, name in _PRIORITIES if level >= floor)
 
 
-async def _note(tx: Tx, conv: Conversation, text: str, payload: dict[str, Any]) -> None:
-    """An internal line in the timeline, from the bot: agents see it, the customer never does."""
-    msg = Message(conversation_id=conv.id, direction="internal", sender_type="bot", kind="note", text=text,
-                  payload=payload, status="received", created_at=now())
-    tx.session.add(msg)
-    await tx.session.flush()
-    tx.publish(MessageCreated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
-                              message_id=msg.id, direction="internal", sender_type="bot", message_kind="note"))
-
-
 def _http_line(call: CallHttp, result: HttpResult) -> str:
     outcome = result.error or f"HTTP {result.status}"
     if result.error and result.status is not None:
@@ -77,66 +64,51 @@ def _http_line(call: CallHttp, result: HttpResult) -> str:
     return f"{call.node}: {call.method} {call.url} → {outcome}"
 
 
-async def _find_queue(tx: Tx, ref: str | int | None) -> Queue | None:
-    if ref is None or ref == "":
-        return None
-    if isinstance(ref, int) or str(ref).isdigit():
-        return await tx.session.get(Queue, int(ref))
-    return await tx.session.scalar(select(Queue).where(func.lower(Queue.name) == str(ref).lower()))
-
-
-async def _handoff(tx: Tx, conv: Conversation, contact: Contact | None, session: BotSession, h: Handoff,
-                   ts: dt.datetime) -> None:
-    queue = await _find_queue(tx, h.queue)
+def _handoff(conn: Connection, conv: dict[str, Any], contact: Any, h: Handoff, ts: dt.datetime,
+             events: list[Event]) -> dict[str, Any]:
+    """Hand the conversation to people (queue, team, priority, skills, personal manager); the session's end."""
+    queue = sql.find_queue(conn, h.queue)
     missing: list[str] = []
     if h.queue not in (None, "") and queue is None:
         missing.append(f"queue {h.queue!r} does not exist; kept the channel's queue")
-    old_queue, old_team, old_priority = conv.queue_id, conv.team_id, conv.priority
+    values: dict[str, Any] = {"queued_at": ts}
     if queue is not None:
-        conv.queue_id = queue.id
+        values["queue_id"] = queue.id
         if queue.team_id is not None:
-            conv.team_id = queue.team_id
+            values["team_id"] = queue.team_id
     if h.priority is not None:
-        conv.priority = priority_name(h.priority)
+        values["priority"] = priority_name(h.priority)
     if h.personal_manager and contact is not None and contact.manager_id is not None:
-        conv.preferred_agent_id = contact.manager_id
-    for name in dict.fromkeys(h.skills):
-        skill_id = await tx.session.scalar(select(Skill.id).where(func.lower(Skill.name) == name.lower()))
-        if skill_id is None:
-            missing.append(f"skill {name!r} does not exist")
-        elif await tx.session.get(ConversationSkill, (conv.id, skill_id)) is None:
-            tx.session.add(ConversationSkill(conversation_id=conv.id, skill_id=skill_id, min_level=1))
-    where = f" to queue {queue.name}" if queue is not None else ""
-    tx.session.add(Transition(conversation_id=conv.id, from_status="bot", to_status="queued", assignee_id=None,
-                              team_id=conv.team_id, actor_user_id=None, at=ts,
-                              reason=f"handed off by the bot{where}: {h.reason}"))
-    conv.status, conv.queued_at, conv.updated_at = "queued", ts, ts
-    summary = h.summary + ("\nNote: " + "; ".join(missing) + "." if missing else "")
-    await _note(tx, conv, summary, {"pinned": True, "bot": {"event": "handoff", "reason": h.reason,
-                                                            "vars": h.vars, "skills": list(h.skills)}})
-    session.status, session.outcome, session.summary, session.finished_at = "handoff", "handed_off", summary, ts
+        values["preferred_agent_id"] = contact.manager_id
+    missing += sql.add_skills(conn, conv["id"], h.skills)
     changes: dict[str, Any] = {"status": ["bot", "queued"], "handed_off_by": "bot", "reason": h.reason}
-    if conv.queue_id != old_queue:
-        changes["queue_id"] = [old_queue, conv.queue_id]
-    if conv.team_id != old_team:
-        changes["team_id"] = [old_team, conv.team_id]
-    if conv.priority != old_priority:
-        changes["priority"] = [old_priority, conv.priority]
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None, status="queued",
-                                   changes=changes))
+    for key in ("queue_id", "team_id", "priority"):
+        if values.get(key, conv[key]) != conv[key]:
+            changes[key] = [conv[key], values[key]]
+    where = f" to queue {queue.name}" if queue is not None else ""
+    change = lifecycle.move(_now(conv), "queued", at=ts, values=values, changes=changes,
+                            reason=f"handed off by the bot{where}: {h.reason}")
+    lifecycle.apply_core(conn, change, events)
+    conv.update(change.values)
+    summary = h.summary + ("\nNote: " + "; ".join(missing) + "." if missing else "")
+    sql.insert_message(conn, conv, events, direction="internal", sender_type="bot", kind="note", text=summary, ts=ts,
+                       payload={"pinned": True, "bot": {"event": "handoff", "reason": h.reason, "vars": h.vars,
+                                                        "skills": list(h.skills)}})
+    return {"status": "handoff", "outcome": "handed_off", "summary": summary, "finished_at": ts}
 
 
-async def _resolve(tx: Tx, conv: Conversation, session: BotSession, r: Resolve, outcome: str,
-                   ts: dt.datetime) -> None:
-    tx.session.add(Transition(conversation_id=conv.id, from_status="bot", to_status="resolved", assignee_id=None,
-                              team_id=conv.team_id, actor_user_id=None, at=ts,
-                              reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot"))
-    conv.status, conv.resolved_at, conv.updated_at = "resolved", ts, ts
-    session.status, session.outcome, session.finished_at = "resolved", outcome, ts
-    session.summary = r.summary
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None,
-                                   status="resolved", changes={"status": ["bot", "resolved"], "resolved_by": "bot",
-                                                               "outcome": outcome, "reason": r.reason}))
+def _resolve(conn: Connection, conv: dict[str, Any], r: Resolve, outcome: str, ts: dt.datetime,
+             events: list[Event]) -> dict[str, Any]:
+    lifecycle.apply_core(conn, lifecycle.move(
+        _now(conv), "resolved", at=ts, values={"resolved_at": ts},
+        reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot",
+        changes={"status": ["bot", "resolved"], "resolved_by": "bot", "outcome": outcome, "reason": r.reason}),
+        events)
+    return {"status": "resolved", "outcome": outcome, "summary": r.summary, "finished_at": ts}
+
+
+def _now(conv: dict[str, Any]) -> lifecycle.Now:
+    return lifecycle.Now(conv["id"], conv["status"], conv["assignee_id"], conv["team_id"])
 
 
 def served_title(state: State, served: list[str]) -> str:
@@ -157,21 +129,31 @@ def served_item(state: State, step_trail: list[str]) -> str:
     return f"{what} {values[0]}" if state.language == "ru" else f"{what} for {values[0]}"
 
 
-async def do_apply_step(tx: Tx, step: Step) -> bool:
-    """Apply ``step`` unless it was applied already or the conversation left the bot; True when more customer
-    messages wait for the bot."""
-    session = await tx.session.get(BotSession, step.conversation_id, with_for_update=True)
+@dataclass(frozen=True)
+class Applied:
+    """What a step did, for the work after it: more input waiting, a manager to tell."""
+
+    more: bool = False
+    notify: tuple[int, str, str, dict[str, Any]] | None = None  # user, title, body, data
+
+
+def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
+    """Apply ``step`` unless it was applied already or the conversation left the bot (synchronous: runs inside
+    one ``run_sync``; events join ``events``)."""
+    cid = step.conversation_id
+    session = conn.execute(sql.SESSION, {"cid": cid}).first()
     if session is None or session.status != "active" or session.last_input_id != step.expected_input_id:
-        return False  # applied before (a crash after the commit) or finished meanwhile
+        return Applied()  # applied before (a crash after the commit) or finished meanwhile
     if step.input_id is None and not session.timeout_due:
-        return False
-    conv = await tx.session.get(Conversation, step.conversation_id, with_for_update=True)
-    assert conv is not None
+        return Applied()
+    row = conn.execute(sql.CONVERSATION, {"cid": cid}).first()
+    assert row is not None
+    conv = dict(row._mapping)
     ts = now()
-    if conv.status != "bot":
-        await do_stop(tx, session, "taken_over")
-        return False
-    contact = await tx.session.get(Contact, conv.contact_id)
+    if conv["status"] != "bot":
+        stop(conn, cid, "taken_over", ts)
+        return Applied()
+    contact = conn.execute(sql.CONTACT, {"contact_id_": conv["contact_id"]}).first()
     before = session.state or {}
     old_trail = list(before.get("trail", []))
     served = list(before.get("served", []))
@@ -181,9 +163,7 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
     lines += [_http_line(c, r) for c, r in step.http]
     set_attrs = {a.name: a.value for a in step.actions if isinstance(a, SetAttribute)}
     if set_attrs and contact is not None:
-        contact.attributes = {**(contact.attributes or {}), **set_attrs}
-        contact.updated_at = ts
-        tx.publish(ContactChanged(contact_id=contact.id, action="updated"))
+        sql.set_attributes(conn, contact, set_attrs, events, ts)
         lines += [f"set contact attribute {k} = {v}" for k, v in set_attrs.items()]
     if step.kb_article:
         lines.append(f"answered from the knowledge base: «{step.kb_article}»")
@@ -192,47 +172,70 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
     # A note in the timeline when the bot did something (a lookup, an attribute, an answer from the knowledge
     # base); what it understood is in the session's trail and the hand-off summary, so a menu choice costs no row.
     if step.http or set_attrs or step.kb_article:
-        await _note(tx, conv, "Bot: " + "; ".join(lines) + ".",
-                    {"bot": {"event": "step", "trail": lines,
-                             "http": [{"node": c.node, "method": c.method, "url": c.url, "status": r.status,
-                                       "error": r.error} for c, r in step.http],
-                             "attributes": set_attrs}})
+        sql.insert_message(conn, conv, events, direction="internal", sender_type="bot", kind="note", ts=ts,
+                           text="Bot: " + "; ".join(lines) + ".",
+                           payload={"bot": {"event": "step", "trail": lines,
+                                            "http": [{"node": c.node, "method": c.method, "url": c.url,
+                                                      "status": r.status, "error": r.error} for c, r in step.http],
+                                            "attributes": set_attrs}})
     finished: Handoff | Resolve | None = None
+    ended: dict[str, Any] = {}
     for action in step.actions:
         if isinstance(action, SendText):
-            await do_send_automatic(tx, conv, action.text, buttons=action.buttons, sender="bot", purpose="bot")
+            sql.send_text(conn, conv, events, action.text, buttons=action.buttons, ts=ts)
         elif isinstance(action, Handoff):
-            await _handoff(tx, conv, contact, session, action, ts)
+            ended = _handoff(conn, conv, contact, action, ts, events)
             finished = action
             break
         elif isinstance(action, Resolve):
             # A customer who went silent after being served was served; one who never got anything left.
             outcome = "contained" if step.input_id is not None or served else "abandoned"
-            await _resolve(tx, conv, session, action, outcome, ts)
+            ended = _resolve(conn, conv, action, outcome, ts, events)
             if outcome == "contained" and not served:
                 served.append(served_item(state, new_trail))
             finished = action
             break
-    session.state = {**state.to_dict(), "served": served}
-    if step.input_id is not None:
-        session.last_input_id = step.input_id
-    session.timeout_due, session.updated_at = False, ts
+    last_input = step.input_id if step.input_id is not None else session.last_input_id
+    active = not ended
     manager = contact.manager_id if contact is not None else None
+    notify = None
     if finished is not None and manager is not None and served and (
-            (isinstance(finished, Resolve) and session.outcome == "contained") or isinstance(finished, Handoff)):
-        await do_notify(tx, user_ids=[manager], kind="bot.served", title=served_title(state, served),
-                        body="\n".join(state.trail), conversation_id=conv.id,
-                        data={"outcome": session.outcome, "served": served})
-    if session.status == "active" and state.status == "waiting":
-        await arm_timeout(tx, conv.id, ts + step.timeout)
+            (isinstance(finished, Resolve) and ended["outcome"] == "contained") or isinstance(finished, Handoff)):
+        notify = (int(manager), served_title(state, served), "\n".join(state.trail),
+                  {"outcome": ended["outcome"], "served": served})
+    if active and state.status == "waiting":
+        sql.arm_timer(conn, TIMEOUT_TIMER, cid, ts + step.timeout, ts)
     else:
-        await do_cancel(tx, kind=TIMEOUT_TIMER, subject_type="conversation", subject_id=conv.id)
-    more = session.status == "active" and await tx.session.scalar(
-        select(Message.id).where(Message.conversation_id == conv.id, Message.direction == "in",
-                                 Message.id > session.last_input_id).limit(1)) is not None
+        sql.cancel_timer(conn, TIMEOUT_TIMER, cid)
+    more = active and conn.execute(sql.MORE_INPUT, {"cid": cid, "after": last_input}).first() is not None
+    values: dict[str, Any] = {"state": {**state.to_dict(), "served": served}, "last_input_id": last_input,
+                              "timeout_due": False, "updated_at": ts, **ended}
     if not more:
-        session.due_at, session.claimed_until = None, None
-    return more
+        values.update(due_at=None, claimed_until=None)
+    conn.execute(sql.UPDATE_SESSION.values(**{k: bindparam(f"{k}_v") for k in values}),
+                 {"cid": cid, **{f"{k}_v": v for k, v in values.items()}})
+    return Applied(more=more, notify=notify)
+
+
+async def do_apply_step(tx: Tx, step: Step) -> bool:
+    """Apply ``step`` in this transaction; True when more customer messages wait for the bot."""
+    events: list[Event] = []
+    applied = await tx.conn.run_sync(lambda c: apply_step(c, step, events))
+    for event in events:
+        tx.publish(event)
+    if applied.notify is not None:
+        user_id, title, body, data = applied.notify
+        await do_notify(tx, user_ids=[user_id], kind="bot.served", title=title, body=body,
+                        conversation_id=step.conversation_id, data=data)
+    return applied.more
+
+
+def stop(conn: Connection, conversation_id: int, outcome: str, ts: dt.datetime) -> None:
+    """The conversation left the bot (an agent took it, or it was closed): the session ends."""
+    conn.execute(sql.UPDATE_SESSION.values(status="stopped", outcome=outcome, finished_at=bindparam("ts"),
+                                           due_at=None, claimed_until=None, timeout_due=False),
+                 {"cid": conversation_id, "ts": ts})
+    sql.cancel_timer(conn, TIMEOUT_TIMER, conversation_id)
 
 
 async def arm_timeout(tx: Tx, conversation_id: int, due: dt.datetime) -> None:

@@ -16,7 +16,6 @@ import httpx
 from kommutator.bot import http
 from kommutator.bot.flow import Flow, FlowError, Problem, load_default, validate_flow
 from kommutator.bot.nlu import wants_human
-from kommutator.bot.nlu.text import script_of
 from kommutator.bot.nodes.base import (
     FINISHED,
     Action,
@@ -37,6 +36,7 @@ from kommutator.bot.nodes.base import (
     Timeout,
     handoff,
 )
+from kommutator.common.text import script_of
 
 __all__ = [
     "Action", "CallHttp", "CustomerMessage", "Env", "Event", "Flow", "FlowError", "Handoff", "HttpResult", "KbHit",

@@ -1,5 +1,6 @@
-"""What the inbound path asks of the bot: does this channel's new conversation start with a flow, and a
-customer message for a conversation the bot is serving marks its session due for the bot worker.
+"""What the bot does inside the intake transaction, registered as intake hooks (conversations/hooks.py): a new
+conversation on a channel with a flow starts with the bot, and a customer message for a conversation the bot is
+serving marks its session due for the bot worker.
 
 Prebuilt Core statements run on the inbound transaction's connection (see conversations/inbound.py): one
 indexed lookup per *new* conversation, one insert for its session, one update per message while the bot serves.
@@ -14,6 +15,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotSession
+from kommutator.conversations import hooks
 
 _flows = cast(Table, BotFlow.__table__)
 _links = cast(Table, BotFlowChannel.__table__)
@@ -44,3 +46,21 @@ def open_session(conn: Connection, *, conversation_id: int, flow: tuple[int, int
 def wake_session(conn: Connection, *, conversation_id: int, ts: dt.datetime) -> None:
     """A customer message arrived in a conversation the bot serves: the worker has work."""
     conn.execute(_WAKE_SESSION, {"conversation_id_": conversation_id, "ts": ts})
+
+
+class FlowOpener:
+    """A new conversation on a channel with an enabled flow starts with the bot (status ``bot``)."""
+
+    def status_for(self, conn: Connection, channel_id: int) -> tuple[str, tuple[int, int]] | None:
+        flow = flow_for_channel(conn, channel_id)
+        return ("bot", flow) if flow is not None else None
+
+    def opened(self, conn: Connection, conversation_id: int, token: tuple[int, int], ts: dt.datetime) -> None:
+        open_session(conn, conversation_id=conversation_id, flow=token, ts=ts)
+
+
+def register() -> None:
+    """Hook the bot into the intake: it opens conversations on channels with a flow and wakes on messages."""
+    hooks.add_opener("bot", FlowOpener())
+    hooks.add_waker("bot", lambda conn, conversation_id, ts: wake_session(conn, conversation_id=conversation_id,
+                                                                           ts=ts))

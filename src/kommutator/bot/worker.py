@@ -19,15 +19,15 @@ from typing import Any
 
 import httpx
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Connection
 
 from kommutator.bot import engine
-from kommutator.bot.apply import DEFAULT_TIMEOUT, TIMEOUT_TIMER, Step, arm_timeout, do_apply_step, do_stop
+from kommutator.bot import step_sql as sql
+from kommutator.bot.apply import DEFAULT_TIMEOUT, Step, arm_timeout, do_apply_step, do_stop, stop
 from kommutator.bot.engine import CustomerMessage, Env, Flow, FlowError, Handoff, KbHit, SendText, State, Timeout
-from kommutator.bot.models import BotFlowVersion, BotSession
-from kommutator.channels.models import Channel
+from kommutator.bot.models import BotSession
 from kommutator.clock import now
-from kommutator.contacts.models import Contact
-from kommutator.conversations.models import Conversation, Message
+from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.knowledge.models import Article
@@ -36,7 +36,6 @@ from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import on_timer
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,15 @@ KB_ANSWER_CHARS = 700
 
 @dataclass
 class _Work:
-    session: BotSession
-    conversation: Conversation
+    conversation_id: int
+    last_input_id: int
+    state: dict[str, Any]
     flow: Flow | None
     event: CustomerMessage | Timeout
     input_id: int | None
     env: Env
 
 
-@on_timer(TIMEOUT_TIMER)
 async def do_bot_timeout(tx: Tx, timer: Timer) -> None:
     """The customer did not answer in time: mark the session due; the worker runs the flow's ``on_timeout``."""
     session = await tx.session.get(BotSession, timer.subject_id)
@@ -77,6 +76,10 @@ def _excerpt(body: str) -> str:
         if at > KB_ANSWER_CHARS // 3:
             return cut[:at + 1].strip() + " …"
     return cut.strip() + " …"
+
+
+def _claim(conn: Connection, conversation_id: int, ts: dt.datetime) -> bool:
+    return conn.execute(sql.CLAIM, {"cid": conversation_id, "ts": ts, "until": ts + LEASE}).first() is not None
 
 
 class BotWorker(PollingWorker):
@@ -171,13 +174,8 @@ class BotWorker(PollingWorker):
         return applied
 
     async def _claim(self, tx: Tx, conversation_id: int) -> bool:
-        ts = now()
-        got = await tx.session.execute(
-            update(BotSession).where(BotSession.conversation_id == conversation_id, BotSession.status == "active",
-                                     BotSession.due_at.is_not(None),
-                                     or_(BotSession.claimed_until.is_(None), BotSession.claimed_until <= ts))
-            .values(claimed_until=ts + LEASE).returning(BotSession.conversation_id))
-        return got.scalar_one_or_none() is not None
+        """Take the session's lease (False: not due, or another worker holds it)."""
+        return bool(await tx.conn.run_sync(lambda c: _claim(c, conversation_id, now())))
 
     async def _release(self, tx: Tx, conversation_id: int) -> None:
         await tx.session.execute(update(BotSession).where(BotSession.conversation_id == conversation_id)
@@ -188,41 +186,37 @@ class BotWorker(PollingWorker):
         return await self.rt.db.write(lambda tx: self._take(tx, conversation_id, claim=False))
 
     async def _take(self, tx: Tx, conversation_id: int, *, claim: bool) -> _Work | None:
-        """Claim (if asked) and read what the next step needs, in one short job on the writer: its statements
-        run on the loop's thread, cheaper than the read pool's thread hops; nothing slow happens here."""
-        if claim and not await self._claim(tx, conversation_id):
+        """Claim (if asked) and read what the next step needs, in one short job on the writer: prebuilt statements
+        in one ``run_sync`` (bot/step_sql.py), cheaper than the read pool's thread hops; nothing slow happens here."""
+        settings = dict(self.rt.bot_settings)
+        return await tx.conn.run_sync(lambda c: self._take_sync(c, conversation_id, claim, settings))
+
+    def _take_sync(self, conn: Connection, conversation_id: int, claim: bool, settings: dict[str, Any]) -> _Work | None:
+        ts = now()
+        if claim and not _claim(conn, conversation_id, ts):
             return None
-        session = await tx.session.get(BotSession, conversation_id)
-        conv = await tx.session.get(Conversation, conversation_id)
-        if session is None or conv is None or session.status != "active":
+        got = conn.execute(sql.TAKE, {"cid": conversation_id}).first()
+        if got is None or got.status != "active":
             return None
-        if conv.status != "bot":
-            await do_stop(tx, session, "taken_over")
+        if got.conv_status != "bot":
+            stop(conn, conversation_id, "taken_over", ts)
             return None
-        row = (await tx.session.execute(
-            select(Message.id, Message.text, Message.payload)
-            .where(Message.conversation_id == conversation_id, Message.direction == "in",
-                   Message.id > session.last_input_id).order_by(Message.id).limit(1))).first()
+        row = conn.execute(sql.NEXT_INPUT, {"cid": conversation_id, "after": got.last_input_id}).first()
         event: CustomerMessage | Timeout
         if row is not None:
             button = (row.payload or {}).get("button")
             event = CustomerMessage(text=row.text or "", button=str(button) if button is not None else None)
-        elif session.timeout_due:
+        elif got.timeout_due:
             event = Timeout()
         else:  # e.g. a timeout that lost to a message: nothing waits any more
-            session.due_at, session.claimed_until = None, None
+            conn.execute(sql.NOTHING_DUE, {"cid": conversation_id})
             return None
-        flow = await self._flow(tx.session, session)
-        contact = await tx.session.get(Contact, conv.contact_id)
-        channel = await tx.session.get(Channel, conv.last_inbound_channel_id) if conv.last_inbound_channel_id else None
-        known: dict[str, Any] = dict(contact.attributes or {}) if contact else {}
-        if contact is not None:
-            known.update({k: v for k, v in (("name", contact.name), ("email", contact.email),
-                                            ("phone", contact.phone)) if v})
-        env = Env(contact=known, channel_type=channel.type if channel else "",
-                  language=contact.language if contact else None, now=now(),
-                  settings=dict(self.rt.extras.get("bot_settings") or {}))  # type: ignore[call-overload]
-        return _Work(session=session, conversation=conv, flow=flow, event=event,
+        known: dict[str, Any] = dict(got.attributes or {}) if got.contact_id is not None else {}
+        known.update({k: v for k, v in (("name", got.name), ("email", got.email), ("phone", got.phone)) if v})
+        env = Env(contact=known, channel_type=got.channel_type or "", language=got.language, now=ts,
+                  settings=settings)
+        return _Work(conversation_id=conversation_id, last_input_id=int(got.last_input_id),
+                     state=dict(got.state or {}), flow=self._flow(conn, got.flow_id, got.flow_version), event=event,
                      input_id=row.id if row is not None else None, env=env)
 
     async def _stop(self, tx: Tx, conversation_id: int) -> None:
@@ -231,13 +225,12 @@ class BotWorker(PollingWorker):
         if session is not None and session.status == "active" and conv is not None and conv.status != "bot":
             await do_stop(tx, session, "taken_over")
 
-    async def _flow(self, s: Any, session: BotSession) -> Flow | None:
-        if session.flow_id is None:
+    def _flow(self, conn: Connection, flow_id: int | None, version: int) -> Flow | None:
+        if flow_id is None:
             return None
-        key = (session.flow_id, session.flow_version)
+        key = (flow_id, version)
         if key not in self._flows:
-            defn = await s.scalar(select(BotFlowVersion.definition).where(
-                BotFlowVersion.flow_id == session.flow_id, BotFlowVersion.version == session.flow_version))
+            defn = conn.execute(sql.FLOW_DEFINITION, {"flow_id_": flow_id, "version_": version}).scalar()
             if defn is None:
                 return None
             try:
@@ -249,12 +242,11 @@ class BotWorker(PollingWorker):
 
     async def compute(self, work: _Work) -> Step:
         """Run the flow for the work's event, outside any transaction; searches the knowledge base as needed."""
-        session = work.session
-        state = State.from_dict(session.state or {})
+        state = State.from_dict(work.state)
         if work.flow is None:  # the flow was deleted or broke: people take over
             reason = "the bot's flow is no longer available"
             summary = "Bot conversation; handed off: " + reason + "."
-            return Step(conversation_id=session.conversation_id, expected_input_id=session.last_input_id,
+            return Step(conversation_id=work.conversation_id, expected_input_id=work.last_input_id,
                         input_id=work.input_id, state=state,
                         actions=[Handoff(reason=reason, summary=summary, vars=dict(state.vars))])
         flow = work.flow
@@ -282,7 +274,7 @@ class BotWorker(PollingWorker):
             isinstance(a, SendText) and a.buttons and a.buttons[0][0] == "yes" for a in actions) else ""
         seconds = flow.settings.get("timeout_minutes")
         timeout = dt.timedelta(minutes=float(seconds)) if isinstance(seconds, int | float) else DEFAULT_TIMEOUT
-        return Step(conversation_id=session.conversation_id, expected_input_id=session.last_input_id,
+        return Step(conversation_id=work.conversation_id, expected_input_id=work.last_input_id,
                     input_id=work.input_id, state=new_state, actions=actions, http=record,
                     kb_article=str(article), timeout=timeout)
 
@@ -300,4 +292,6 @@ class BotWorker(PollingWorker):
 
 def bot_worker_of(rt: Runtime) -> BotWorker:
     """The process's bot worker (one per runtime: it subscribes to the bus)."""
-    return rt.one(BotWorker, lambda: BotWorker(rt))
+    if rt.bot_worker is None:
+        rt.bot_worker = BotWorker(rt)
+    return rt.bot_worker

@@ -55,15 +55,12 @@ def _read(rt: Runtime, channel: Channel, *, full: bool, health: ChannelHealth | 
 
 
 def _forget(rt: Runtime, channel_id: int) -> None:
-    cache = rt.extras.setdefault("channel_cache", {})
-    assert isinstance(cache, dict)
-    cache.pop(channel_id, None)
+    rt.channel_cache.pop(channel_id, None)
 
 
 async def load_channel(rt: Runtime, channel_id: int) -> ChannelConfig:
     """The channel with decrypted credentials, cached briefly (webhooks are the hot path)."""
-    cache = rt.extras.setdefault("channel_cache", {})
-    assert isinstance(cache, dict)
+    cache = rt.channel_cache
     hit = cache.get(channel_id)
     if hit is not None and hit[0] > time.monotonic():
         cfg: ChannelConfig = hit[1]

@@ -159,7 +159,9 @@ class HealthBook:
 
 
 def book_of(rt: Runtime) -> HealthBook:
-    return rt.one(HealthBook, HealthBook)
+    if rt.channel_health is None:
+        rt.channel_health = HealthBook()
+    return rt.channel_health
 
 
 async def _write(book: HealthBook, rt: Runtime, channel_id: int, kind: str,
@@ -183,6 +185,12 @@ async def note_success(rt: Runtime, channel_id: int, kind: str = "") -> None:
         return
     await _write(book, rt, channel_id, kind or "ok",
                  lambda tx: do_record_success(tx, channel_id=channel_id, kind=kind))
+
+
+async def note_receive(rt: Runtime, channel_id: int) -> None:
+    """After the intake stored a provider's events (ingest's after-accept hook): in memory, a write at most
+    once a minute per channel."""
+    await note_success(rt, channel_id, "receive")
 
 
 async def note_problem(rt: Runtime, channel_id: int, problem: ChannelProblem) -> None:

@@ -132,6 +132,6 @@ class ChannelServices:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        client = self.host.rt.extras.pop("channel_client", None)
-        if isinstance(client, httpx.AsyncClient):
+        client, self.host.rt.channel_client = self.host.rt.channel_client, None
+        if client is not None:
             await client.aclose()

@@ -1,33 +1,15 @@
-"""Connected sources: one row per Telegram bot, mailbox, widget, API integration."""
+"""What adapters keep per channel. The channel row itself (``Channel``) is the core's: ingest/models.py."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
-from kommutator.db import Base, BigId, JsonType
-
-
-class Channel(Base):
-    __tablename__ = "channels"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    type: Mapped[str] = mapped_column(String(20), index=True)
-    name: Mapped[str] = mapped_column(String(100))
-    settings: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    # Fernet token over a JSON object; see kommutator.crypto.SecretBox.
-    credentials_encrypted: Mapped[str] = mapped_column(Text, default="")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # New conversations on this channel belong to this team: its agents see them.
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
-    # New conversations on this channel wait in this queue (its skills, strategy, hours).
-    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
+from kommutator.db import Base, BigId
+from kommutator.ingest.models import Channel as Channel
 
 
 class ChannelState(Base):

@@ -1,35 +1,35 @@
-"""Channel types register here by name; every package under kommutator.channels.types is discovered."""
+"""Channel types by name; the list of them is channels/types/__init__.py (one line per type)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from kommutator.channels.base import ChannelAdapter
 from kommutator.errors import ProblemError
+from kommutator.ingest.actions import after_accept, file_fetchers
 
 _adapters: dict[str, ChannelAdapter] = {}
 _discovered = False
 
 
 def register(cls: type[ChannelAdapter]) -> type[ChannelAdapter]:
-    """Class decorator: make a channel type available under ``cls.type``."""
+    """Make a channel type available under ``cls.type``."""
     if cls.type in _adapters and type(_adapters[cls.type]) is not cls:
         raise RuntimeError(f"channel type {cls.type!r} registered twice")
-    _adapters[cls.type] = cls()
+    _adapters[cls.type] = adapter = cls()
+    file_fetchers[cls.type] = adapter.fetch_file
     return cls
 
 
 def discover() -> None:
-    """Import every channel package once so that their @register runs."""
+    """Register every channel type listed in channels/types/__init__.py, once (app.py calls it at start; the
+    look-ups below call it too, for code that runs without an app: the CLI, benches)."""
     global _discovered
     if _discovered:
         return
-    import kommutator.channels.types as pkg
+    from kommutator.channels.health import note_receive
+    from kommutator.channels.types import register_all
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg:
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    register_all(register)
+    after_accept.append(note_receive)
     _discovered = True
 
 

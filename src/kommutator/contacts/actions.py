@@ -8,16 +8,16 @@ from sqlalchemy import Select, delete, exists, select, update
 
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
-from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts import policy
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
+from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
-from kommutator.events import ContactChanged, ConversationUpdated
-from kommutator.ingest.models import InboundEvent
+from kommutator.events import ContactChanged
+from kommutator.ingest.models import Channel, InboundEvent
 
 
 async def check_identities_free(tx: Tx, identities: list[IdentityIn], *, contact_id: int | None = None) -> None:
@@ -194,8 +194,7 @@ async def do_split_identity(tx: Tx, principal: Principal, contact_id: int,
     tx.publish(ContactChanged(contact_id=new.id, action="created"))
     tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
     for conv in moved:
-        tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
-                                       status=conv.status, changes={"contact_id": [contact_id, new.id]}))
+        lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), contact_id=[contact_id, new.id]))
     return new, moved_ids
 
 

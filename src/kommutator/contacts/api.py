@@ -11,7 +11,7 @@ from kommutator.auth.principal import Principal
 from kommutator.common.pagination import CursorQuery, decode_id_cursor, encode_id_cursor
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
-from kommutator.contacts import actions, policy, queries
+from kommutator.contacts import actions, card, policy, queries
 from kommutator.contacts.models import Contact
 from kommutator.contacts.schemas import (
     ContactCreate,
@@ -23,7 +23,6 @@ from kommutator.contacts.schemas import (
     IdentitySplitRead,
 )
 from kommutator.db import Tx
-from kommutator.quality.queries import card_ratings
 
 router = APIRouter(tags=["contacts"], route_class=SafeRoute)
 
@@ -71,8 +70,8 @@ async def get_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: I
     """A contact's card (agents: contacts they manage or have a conversation with). Each read of personal data is
     recorded in the audit log."""
     result = await _read(rt, principal, contact_id)
-    async with rt.db.read() as s:  # quality/: the customer's past ratings on the card
-        result.ratings = await card_ratings(s, principal, contact_id)
+    async with rt.db.read() as s:  # what other domains add to the card (quality/: past ratings)
+        await card.fill(s, principal, contact_id, result)
     await audit_read(rt, principal, "contact", contact_id)
     return result
 

@@ -7,34 +7,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy import delete, select
 
 from kommutator.agents.models import Team, User
 from kommutator.auth.principal import Principal
-from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Identity
+from kommutator.conversations import lifecycle
 from kommutator.conversations.files import StoredFile
-from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
+from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message
 from kommutator.conversations.queries import may_see
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
-from kommutator.events import ConversationUpdated, MessageCreated
+from kommutator.events import MessageCreated
+from kommutator.ingest.models import Channel
 from kommutator.queues.models import Queue
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.timers import do_cancel, do_schedule
 
 ACCEPT_TIMER = "routing.accept"  # routing/service.py schedules it; opening or replying accepts
-
-
-def _transition(tx: Tx, conv: Conversation, to_status: str, *, actor: Principal | None, reason: str,
-                at: dt.datetime) -> None:
-    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=to_status,
-                              assignee_id=conv.assignee_id, team_id=conv.team_id,
-                              actor_user_id=actor.user_id if actor else None, reason=reason, at=at))
 
 
 async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id: int) -> Conversation:
@@ -43,11 +38,6 @@ async def get_visible_conversation(tx: Tx, principal: Principal, conversation_id
     if conv is None or not await may_see(tx.session, principal, conv):
         raise not_found("conversation", conversation_id)
     return conv
-
-
-def _updated(conv: Conversation, **changes: object) -> ConversationUpdated:
-    return ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
-                               status=conv.status, changes=dict(changes))
 
 
 async def _reply_channel(tx: Tx, conv: Conversation, channel_id: int | None) -> tuple[Channel, str]:
@@ -100,11 +90,11 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
             conv.accepted_at = ts
             await do_cancel(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id)
         if conv.status in ("bot", "queued"):
-            if conv.assignee_id is None:
-                conv.assignee_id = principal.user_id
-                conv.assigned_at = ts
-            _transition(tx, conv, "assigned", actor=principal, reason="the agent replied", at=ts)
-            conv.status = "assigned"
+            # The agent who answers takes it; no event of its own (the message's event tells listeners).
+            claim = {"assignee_id": principal.user_id, "assigned_at": ts} if conv.assignee_id is None else {}
+            lifecycle.apply(tx, conv, lifecycle.move(lifecycle.Now.of(conv), "assigned", at=ts,
+                                                     reason="the agent replied", actor_user_id=principal.user_id,
+                                                     values=claim, publish=False))
     conv.last_message_at = ts
     conv.updated_at = ts
     await tx.session.flush()
@@ -136,41 +126,43 @@ async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: As
             raise ProblemError(422, "assignee_not_found", f"assignee_id {data.assignee_id} is not an active user.")
     if data.team_id is not None and await tx.session.get(Team, data.team_id) is None:
         raise ProblemError(422, "team_not_found", f"There is no team with id {data.team_id}.")
+    values: dict[str, object] = {"assignee_id": data.assignee_id, "updated_at": ts}
     if "team_id" in data.model_fields_set:
-        conv.team_id = data.team_id
+        values["team_id"] = data.team_id
         current = await tx.session.get(Queue, conv.queue_id) if conv.queue_id is not None else None
         if current is not None and current.team_id is not None and current.team_id != data.team_id:
-            conv.queue_id = None  # handed to another team: its agents serve it, not the old team's queue
+            values["queue_id"] = None  # handed to another team: its agents serve it, not the old team's queue
     if data.queue_id is not None:
         queue = await tx.session.get(Queue, data.queue_id)
         if queue is None:
             raise ProblemError(422, "queue_not_found", f"queue_id: there is no queue with id {data.queue_id}.")
-        conv.queue_id = queue.id
+        values["queue_id"] = queue.id
         if "team_id" not in data.model_fields_set and queue.team_id is not None:
-            conv.team_id = queue.team_id
-        conv.routing_hold, conv.hold_until = "free", None  # a deliberate transfer: the queue's agents, now
-    conv.assignee_id = data.assignee_id
+            values["team_id"] = queue.team_id
+        values.update(routing_hold="free", hold_until=None)  # a deliberate transfer: the queue's agents, now
+    to_status = None
+    reason = ""
     if conv.status != "resolved":
         to_status = "assigned" if data.assignee_id else "queued"
         who = "unassigned" if data.assignee_id is None else f"assigned to user {data.assignee_id}"
         if data.queue_id is not None and data.assignee_id is None:
             who = f"transferred to queue {data.queue_id}"
         reason = f"{who} by {principal.name}" + (f": {data.note}" if data.note else "")
-        _transition(tx, conv, to_status, actor=principal, reason=reason, at=ts)
-        conv.status = to_status
-        if to_status == "assigned":
-            conv.assigned_at = ts
-        else:
-            conv.queued_at = ts
+        values["assigned_at" if to_status == "assigned" else "queued_at"] = ts
+    team_after = values.get("team_id", conv.team_id)
+    change = lifecycle.move(lifecycle.Now.of(conv), to_status, at=ts, reason=reason, actor_user_id=principal.user_id,
+                            values=values, changes={"assignee_id": [before[0], data.assignee_id],
+                                                    "team_id": [before[1], team_after]})
+    if to_status is None:  # a resolved conversation changes hands without a line in its timeline
+        change = replace(change, transition=None)
+    lifecycle.apply(tx, conv, change)
     if data.note:
         note = Message(conversation_id=conv.id, direction="internal", sender_type="agent",
                        sender_user_id=principal.user_id, kind="note", text=data.note, created_at=ts,
                        payload={"handover": {"from_assignee_id": before[0], "to_assignee_id": data.assignee_id,
                                              "to_team_id": conv.team_id}})
         tx.session.add(note)
-    conv.updated_at = ts
     await tx.session.flush()
-    tx.publish(_updated(conv, assignee_id=[before[0], conv.assignee_id], team_id=[before[1], conv.team_id]))
     return conv
 
 
@@ -184,33 +176,33 @@ async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data
         if old not in ("resolved", "waiting", "snoozed"):
             raise ProblemError(409, "already_open", f"The conversation is already open ({old}).")
         target = "assigned" if conv.assignee_id else "queued"
-        if old == "resolved":
-            conv.reopened_at, conv.resolved_at = ts, None
     elif target == old and target != "snoozed":  # snoozing again moves the wake-up time
         return conv
     elif old == "resolved":
         raise ProblemError(409, "conversation_resolved", "Reopen the conversation first (status 'open').")
+    values: dict[str, object] = {}
+    if old == "resolved" and target != "resolved":
+        values.update(reopened_at=ts, resolved_at=None)
     if target == "snoozed":
         if data.snoozed_until is None or data.snoozed_until.tzinfo is None or data.snoozed_until <= ts:
             raise ProblemError(422, "snooze_needs_future_time",
                                "snoozed_until must be a future time with a timezone, e.g. 2030-01-01T09:00:00Z.")
-        conv.snoozed_until = data.snoozed_until
+        values["snoozed_until"] = data.snoozed_until
         await do_schedule(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv.id,
                           due_at=data.snoozed_until)
     else:
         if old == "snoozed":
             await do_cancel(tx, kind=UNSNOOZE, subject_type="conversation", subject_id=conv.id)
-        conv.snoozed_until = None
+        values["snoozed_until"] = None
     if target == "queued":
-        conv.assignee_id, conv.queued_at = None, ts
-    conv.waiting_since = ts if target == "waiting" else None
+        values.update(assignee_id=None, queued_at=ts)
+    values["waiting_since"] = ts if target == "waiting" else None
     if target == "resolved":
-        conv.resolved_at = ts
-    _transition(tx, conv, target, actor=principal, reason=data.reason or f"set by {principal.name}", at=ts)
-    conv.status = target
-    conv.updated_at = ts
+        values["resolved_at"] = ts
+    lifecycle.apply(tx, conv, lifecycle.move(lifecycle.Now.of(conv), target, at=ts, values=values,
+                                             reason=data.reason or f"set by {principal.name}",
+                                             actor_user_id=principal.user_id, changes={"status": [old, target]}))
     await tx.session.flush()
-    tx.publish(_updated(conv, status=[old, target]))
     return conv
 
 
@@ -218,10 +210,8 @@ async def do_update_conversation(tx: Tx, principal: Principal, conversation_id: 
                                  data: ConversationUpdate) -> Conversation:
     conv = await get_visible_conversation(tx, principal, conversation_id)
     fields = data.model_dump(exclude_unset=True, exclude_none=True)
-    for key, value in fields.items():
-        setattr(conv, key, value)
-    conv.updated_at = now()
-    tx.publish(_updated(conv, **fields))
+    lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), values={**fields, "updated_at": now()},
+                                                 **fields))
     return conv
 
 
@@ -231,5 +221,5 @@ async def do_set_labels(tx: Tx, principal: Principal, conversation_id: int, labe
     await tx.session.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id == conv.id))
     tx.session.add_all([ConversationLabel(conversation_id=conv.id, label=label) for label in wanted])
     conv.updated_at = now()
-    tx.publish(_updated(conv, labels=wanted))
+    lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), labels=wanted))
     return wanted

@@ -12,6 +12,7 @@ from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.pagination import CursorQuery, decode_time_id_cursor, encode_time_id_cursor
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
+from kommutator.contacts import card
 from kommutator.contacts.models import Contact
 from kommutator.contacts.queries import contacts_read, search_clause
 from kommutator.conversations import actions, queries
@@ -31,7 +32,6 @@ from kommutator.conversations.schemas import (
 )
 from kommutator.errors import ProblemError
 from kommutator.inbox.queries import last_messages, message_search, unread_counts
-from kommutator.quality.queries import card_ratings
 
 router = APIRouter(tags=["conversations"], route_class=SafeRoute)
 
@@ -104,7 +104,7 @@ async def _detail(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: 
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
         (contact_read,) = await contacts_read(s, [contact])
-        contact_read.ratings = await card_ratings(s, principal, contact.id)  # the card beside the conversation
+        await card.fill(s, principal, contact.id, contact_read)  # the card beside the conversation
         messages = await queries.list_messages(s, conv.id, limit=limit)
         more = None
         if len(messages) == limit and await s.scalar(

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.contacts.models import Identity
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.events import MessageCreated
+from kommutator.ingest.models import Channel
 from kommutator.workers.models import OutboxItem
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from starlette.responses import FileResponse, Response
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
-from kommutator.channels.models import Channel
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import FILE, MAX_ID, Id
 from kommutator.conversations import actions, queries
@@ -20,7 +19,7 @@ from kommutator.conversations.schemas import MessageCreate, MessageRead
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.ingest.actions import raw_body
-from kommutator.ingest.models import InboundEvent
+from kommutator.ingest.models import Channel, InboundEvent
 from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["conversations"], route_class=SafeRoute)

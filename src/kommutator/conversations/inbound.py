@@ -22,24 +22,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kommutator.audit.models import AuditEntry
-from kommutator.bot import inbound as bot
-from kommutator.channels.base import ChannelConfig, InboundMessage
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.verified import lock_key, normal_email, normal_phone
+from kommutator.conversations import hooks, lifecycle
 from kommutator.conversations.files import StoredFile
-from kommutator.conversations.models import Attachment, Conversation, Message, Transition
+from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.conversations.timers import UNSNOOZE
 from kommutator.db import Tx
-from kommutator.events import ContactChanged, ConversationCreated, Event, MessageCreated
-from kommutator.quality.csat_answers import answered_conversation, take_answer
+from kommutator.events import ContactChanged, Event, MessageCreated
+from kommutator.ingest.types import ChannelConfig, InboundMessage
 from kommutator.workers.timers import cancel_timers_statement
 
 _contacts = cast(Table, Contact.__table__)
 _identities = cast(Table, Identity.__table__)
 _conversations = cast(Table, Conversation.__table__)
 _messages = cast(Table, Message.__table__)
-_transitions = cast(Table, Transition.__table__)
 
 _FIND_IDENTITY = select(_identities.c.contact_id, _identities.c.id, _identities.c.verified_email,
                         _identities.c.verified_phone).where(
@@ -84,7 +82,6 @@ _THREAD_CONVERSATION = (
 _HINTED_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(
     _conversations.c.id == bindparam("conversation_id_"), _conversations.c.contact_id == bindparam("contact_id_"))
 _INSERT_CONVERSATION = _conversations.insert().returning(_conversations.c.id)
-_INSERT_TRANSITION = _transitions.insert()
 _INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
 _TOUCH_CONVERSATION = _conversations.update().where(_conversations.c.id == bindparam("conversation_id_")).values(
     last_message_at=bindparam("ts"), last_customer_message_at=bindparam("ts"), updated_at=bindparam("ts"),
@@ -186,27 +183,30 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     row = _threaded_conversation(conn, channel, msg, contact_id)
     if row is None:
         row = conn.execute(_OPEN_CONVERSATION, {"contact_id_": contact_id}).first()
-    if row is None:  # quality/: an answer to the rating question goes to the conversation that asked it
-        row = answered_conversation(conn, contact_id=contact_id, text=msg.text, button=msg.button, ts=ts)
+    said = hooks.Said(contact_id=contact_id, channel_id=channel.id, text=msg.text, button=msg.button, ts=ts)
+    for finder in hooks.intake.finders.values():  # e.g. quality/: the answer to a rating question
+        if row is not None:
+            break
+        row = finder(conn, said)
     new = row is None
+    born: list[Event] = []  # ConversationCreated, published before the message's event
     if row is None:
-        # With a bot flow on the channel the bot greets first (bot/inbound.py); without one the conversation
-        # waits in the queue for an agent of the channel's team.
-        flow = bot.flow_for_channel(conn, channel.id)
-        status, assignee_id, team_id = ("bot" if flow else "queued"), None, channel.team_id
+        # An opener may start it (the bot, with a flow on the channel: bot/inbound.py); otherwise the
+        # conversation waits in the queue for an agent of the channel's team.
+        opener, start = _opening(conn, channel.id)
+        status, assignee_id, team_id = (start[0] if start else "queued"), None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
             "contact_id": contact_id, "status": status, "priority": "normal",
             "subject": msg.subject[:300] or msg.text[:120],
             "team_id": team_id, "queue_id": channel.queue_id, "last_inbound_channel_id": channel.id,
             "created_at": ts, "updated_at": ts,
-            "last_message_at": ts, "last_customer_message_at": ts, "queued_at": None if flow else ts,
+            "last_message_at": ts, "last_customer_message_at": ts, "queued_at": ts if status == "queued" else None,
         }).scalar_one())
-        if flow:
-            bot.open_session(conn, conversation_id=conv_id, flow=flow, ts=ts)
-        conn.execute(_INSERT_TRANSITION, {
-            "conversation_id": conv_id, "from_status": None, "to_status": status, "assignee_id": None,
-            "team_id": team_id, "actor_user_id": None, "at": ts,
-            "reason": f"new message on {channel.type} channel {channel.id}"})
+        if opener is not None and start is not None:
+            opener.opened(conn, conv_id, start[1], ts)
+        lifecycle.apply_core(conn, lifecycle.created(
+            conversation_id=conv_id, contact_id=contact_id, status=status, team_id=team_id, at=ts,
+            reason=f"new message on {channel.type} channel {channel.id}"), born)
     else:
         conv_id, status, assignee_id, team_id = row
     _, insert_message = _ignoring_duplicates(conn.dialect.name)
@@ -227,17 +227,14 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
              "sha256": f.sha256, "storage_key": f.key, "created_at": ts} for f in files])
     if not new:
         conn.execute(_TOUCH_CONVERSATION, {"conversation_id_": conv_id, "ts": ts, "channel_id_": channel.id})
-        # quality/: the answer to the rating question (or its comment) is recorded and does not reopen.
-        rating = status == "resolved" and take_answer(
-            conn, conversation_id=conv_id, contact_id=contact_id, assignee_id=assignee_id, channel_id=channel.id,
-            text=msg.text, button=msg.button, ts=ts)
-        if status in ("waiting", "snoozed", "resolved") and not rating:
+        # e.g. quality/: the answer to the rating question (or its comment) is recorded and does not reopen.
+        taken = status == "resolved" and any(
+            absorb(conn, conv_id, assignee_id, said) for absorb in hooks.intake.absorbers.values())
+        if status in ("waiting", "snoozed", "resolved") and not taken:
             status = _wake(conn, conv_id, status, assignee_id, team_id, ts)
-        elif status == "bot":
-            bot.wake_session(conn, conversation_id=conv_id, ts=ts)
-    if new:
-        events.append(ConversationCreated(conversation_id=conv_id, team_id=team_id, assignee_id=None,
-                                          contact_id=contact_id, status=status))
+        elif status in hooks.intake.wakers:  # e.g. the bot's: its session is due
+            hooks.intake.wakers[status](conn, conv_id, ts)
+    events.extend(born)
     events.append(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
                                  message_id=message_id, direction="in", sender_type="contact",
                                  message_kind="text", channel_id=channel.id))
@@ -268,20 +265,22 @@ def _threaded_conversation(conn: Connection, channel: ChannelConfig, msg: Inboun
     return None
 
 
+def _opening(conn: Connection, channel_id: int) -> tuple[hooks.Opener | None, tuple[str, Any] | None]:
+    """The first registered opener that wants a new conversation on this channel, and what it said."""
+    for opener in hooks.intake.openers.values():
+        start = opener.status_for(conn, channel_id)
+        if start is not None:
+            return opener, start
+    return None, None
+
+
 def _wake(conn: Connection, conv_id: int, status: str, assignee_id: int | None, team_id: int | None,
           ts: dt.datetime) -> str:
     """The customer wrote to a conversation waiting for them, snoozed, or (answering it) resolved: it needs an
-    agent again."""
-    new_status = "assigned" if assignee_id else "queued"
-    values: dict[str, Any] = {"status": new_status, "waiting_since": None, "snoozed_until": None}
-    if new_status == "queued":
-        values["queued_at"] = ts
-    if status == "resolved":
-        values.update(reopened_at=ts, resolved_at=None)
-    conn.execute(_conversations.update().where(_conversations.c.id == conv_id).values(**values))
-    conn.execute(_INSERT_TRANSITION, {
-        "conversation_id": conv_id, "from_status": status, "to_status": new_status, "assignee_id": assignee_id,
-        "team_id": team_id, "actor_user_id": None, "reason": "the customer wrote", "at": ts})
+    agent again. No ConversationUpdated: the message's own event tells listeners, as it always has."""
+    change = lifecycle.wake(lifecycle.Now(conv_id, status, assignee_id, team_id), at=ts, reason="the customer wrote",
+                            publish=False)
+    lifecycle.apply_core(conn, change, [])
     if status == "snoozed":
         conn.execute(cancel_timers_statement(UNSNOOZE, "conversation", conv_id))
-    return new_status
+    return str(change.values["status"])

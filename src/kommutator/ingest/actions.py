@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,7 +24,15 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from kommutator.channels.base import (
+from kommutator.clock import now
+from kommutator.conversations.files import FileStore, StoredFile
+from kommutator.conversations.inbound import Received, receive_message
+from kommutator.conversations.models import Conversation, Message
+from kommutator.db import Database, Tx
+from kommutator.errors import ProblemError
+from kommutator.events import Event, MessageEdited, MessageStatusChanged
+from kommutator.ingest.models import InboundEvent
+from kommutator.ingest.types import (
     STATUS_ORDER,
     ChannelConfig,
     InboundEdit,
@@ -33,15 +42,6 @@ from kommutator.channels.base import (
     InboundStatus,
     SendError,
 )
-from kommutator.channels.health import note_success
-from kommutator.clock import now
-from kommutator.conversations.files import FileStore, StoredFile
-from kommutator.conversations.inbound import Received, receive_message
-from kommutator.conversations.models import Conversation, Message
-from kommutator.db import Database, Tx
-from kommutator.errors import ProblemError
-from kommutator.events import Event, MessageEdited, MessageStatusChanged
-from kommutator.ingest.models import InboundEvent
 from kommutator.net.http import outbound_client
 
 if TYPE_CHECKING:
@@ -241,24 +241,31 @@ async def ingest(db: Database, *, channel: ChannelConfig, messages: list[Inbound
     return results
 
 
+# How each channel type turns a provider's file reference into bytes, registered with the type
+# (channels/registry.py): ingest needs no import of channels/.
+FetchFile = Callable[[ChannelConfig, str, httpx.AsyncClient], Awaitable[bytes]]
+file_fetchers: dict[str, FetchFile] = {}
+
+# What runs once a provider's events are stored (the channel's health notes a receive), registered with the
+# channel types (channels/registry.py): ingest needs no import of channels/.
+AfterAccept = Callable[["Runtime", int], Awaitable[None]]
+after_accept: list[AfterAccept] = []
+
+
 def channel_client(rt: Runtime) -> httpx.AsyncClient:
     """The HTTP client adapters use outside the outbox (file downloads, long polling)."""
-    client = rt.extras.get("channel_client")
-    if not isinstance(client, httpx.AsyncClient) or client.is_closed:
-        client = outbound_client(rt.settings, timeout=60.0)
-        rt.extras["channel_client"] = client
-    return client
+    if rt.channel_client is None or rt.channel_client.is_closed:
+        rt.channel_client = outbound_client(rt.settings, timeout=60.0)
+    return rt.channel_client
 
 
 async def _fetch(rt: Runtime, channel: ChannelConfig, f: InboundFile, store: FileStore) -> StoredFile | str:
     """Store one inbound file; a refusal reason (too large, empty) instead of raising, so the message
     itself still arrives. A failed download raises: the provider retries the whole event."""
-    from kommutator.channels.registry import get_adapter
-
     data = f.data
     if data is None and f.ref is not None:
         try:
-            data = await get_adapter(channel.type).fetch_file(channel, f.ref, channel_client(rt))
+            data = await file_fetchers[channel.type](channel, f.ref, channel_client(rt))
         except SendError as exc:
             if not exc.retryable:
                 return f"could not be downloaded: {exc.reason}"
@@ -317,7 +324,8 @@ async def accept(rt: Runtime, channel: ChannelConfig, items: list[InboundItem], 
         if result.received is None or result.received.message_id is None:
             for f in files.get(index, []):
                 store.discard(f)
-    await note_success(rt, channel.id, "receive")  # in memory; writes at most once a minute per channel
+    for hook in after_accept:
+        await hook(rt, channel.id)
     return results
 
 

@@ -1,15 +1,34 @@
-"""The raw inbound events, stored before the provider is acknowledged."""
+"""Connected sources (one row per Telegram bot, mailbox, widget, API integration) and the raw inbound events,
+stored before the provider is acknowledged."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
 from kommutator.db import Base, BigId, JsonType
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # Fernet token over a JSON object; see kommutator.crypto.SecretBox.
+    credentials_encrypted: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # New conversations on this channel belong to this team: its agents see them.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # New conversations on this channel wait in this queue (its skills, strategy, hours).
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
 
 
 class InboundEvent(Base):

@@ -1,6 +1,6 @@
 """Business time: seconds of opening hours between two instants, and the instant N business seconds later.
 
-Hours use the queues' format (``routing/hours.py``: a time zone, intervals per weekday, holidays); ``None``
+Hours use the queues' format (``common/hours.py``: a time zone, intervals per weekday, holidays); ``None``
 means always open, so both functions fall back to wall-clock time. Intervals are wall-clock times in the
 zone, turned into UTC day by day, so daylight-saving changes and zones with half-hour offsets come out right.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kommutator.routing.hours import _intervals
+from kommutator.common.hours import intervals as day_intervals
 
 MAX_DAYS = 400  # a definition with no opening in this long never opens
 
@@ -65,10 +65,10 @@ def _pieces(zone: ZoneInfo, lo: dt.datetime, hi: dt.datetime) -> list[tuple[dt.d
 def _day_spans(hours: dict[str, Any], day: dt.date, zone: ZoneInfo) -> list[tuple[dt.datetime, dt.datetime]]:
     """The instants whose local time falls in the day's opening intervals, as UTC spans.
 
-    Exactly the instants ``routing.hours.is_open`` calls open: an interval starting in a spring-forward gap
+    Exactly the instants ``common.hours.is_open`` calls open: an interval starting in a spring-forward gap
     opens when the clocks jump; one covering a repeated autumn hour is open in both of its passes.
     """
-    intervals = _merged(_intervals(hours, day))
+    intervals = _merged(day_intervals(hours, day))
     if not intervals:
         return []
     midnight = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)  # local midnight, as if UTC

@@ -15,7 +15,8 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from kommutator.bot.nlu.text import words
+from kommutator.common.text import words
+from kommutator.conversations import hooks
 from kommutator.conversations.models import Conversation
 from kommutator.quality.models import QualityState, Rating
 
@@ -116,3 +117,12 @@ def take_answer(conn: Connection, *, conversation_id: int, contact_id: int, assi
     conn.execute(_SET_COMMENT, {"cid": conversation_id, "comment_": text.strip()[:4000]})
     conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "commented", "ts": ts})
     return True
+
+
+def register() -> None:
+    """Hook rating answers into the intake: an answer goes to the conversation that asked, and does not reopen it."""
+    hooks.add_finder("csat", lambda conn, said: answered_conversation(
+        conn, contact_id=said.contact_id, text=said.text, button=said.button, ts=said.ts))
+    hooks.add_absorber("csat", lambda conn, conversation_id, assignee_id, said: take_answer(
+        conn, conversation_id=conversation_id, contact_id=said.contact_id, assignee_id=assignee_id,
+        channel_id=said.channel_id, text=said.text, button=said.button, ts=said.ts))

@@ -35,7 +35,7 @@ class SlaPolicy(Base):
     next_response_seconds: Mapped[int | None] = mapped_column(Integer)
     resolution_seconds: Mapped[int | None] = mapped_column(Integer)
     clock: Mapped[str] = mapped_column(String(8), default="wall")  # wall, business
-    # Business hours for clock=business (routing/hours.py format); None: the conversation's queue's hours.
+    # Business hours for clock=business (common/hours.py format); None: the conversation's queue's hours.
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     warn_percent: Mapped[int] = mapped_column(Integer, default=80)
     # Priority tightens the targets: {"high": 0.5, "urgent": 0.25} multiplies every target.

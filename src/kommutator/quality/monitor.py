@@ -155,6 +155,8 @@ class QualityMonitor(BackgroundTask):
 
 
 def monitor_of(rt: Runtime) -> QualityMonitor:
-    return rt.one(QualityMonitor, lambda: QualityMonitor(rt))
+    if rt.quality_monitor is None:
+        rt.quality_monitor = QualityMonitor(rt)
+    return rt.quality_monitor
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from kommutator.common import hours
 from kommutator.common.schemas import MAX_ID, ReadModel, Strict
-from kommutator.routing import hours
 
 Seconds = Field(default=None, ge=1, le=90 * 86400)
 AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative", "channel.failing",

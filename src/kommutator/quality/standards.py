@@ -1,6 +1,6 @@
 """Communication standards checked on each agent reply: a greeting first, no forbidden phrases, no long gaps.
 
-Phrases match by word stems (``bot/nlu/text.py``), so "не знаю" also catches "Не знаю!" and "я не знаю";
+Phrases match by word stems (``common/text.py``), so "не знаю" also catches "Не знаю!" and "я не знаю";
 a greeting counts when it is among the first words of the conversation's first agent reply.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from kommutator.agents.models import User
-from kommutator.bot.nlu.text import stems
+from kommutator.common.text import stems
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx

@@ -7,12 +7,13 @@ from sqlalchemy import func, select
 from kommutator.agents.models import Skill, Team
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
+from kommutator.common import hours
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import AgentChanged
 from kommutator.queues.models import Queue
 from kommutator.queues.schemas import QueueCreate, QueueUpdate
-from kommutator.routing import hours, strategies
+from kommutator.routing import strategies
 
 
 async def _check(tx: Tx, fields: dict[str, object]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.clock import now
+from kommutator.common import hours
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.conversations.models import Conversation
@@ -16,7 +17,7 @@ from kommutator.errors import not_found
 from kommutator.queues.actions import do_create_queue, do_delete_queue, do_update_queue
 from kommutator.queues.models import Queue
 from kommutator.queues.schemas import QueueCreate, QueueRead, QueueUpdate, StrategyRead
-from kommutator.routing import hours, strategies
+from kommutator.routing import strategies
 from kommutator.runtime import Runtime
 
 router = APIRouter(tags=["queues"], route_class=SafeRoute)

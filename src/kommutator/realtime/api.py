@@ -27,7 +27,9 @@ router = APIRouter()
 
 
 def hub_of(rt: Runtime) -> Hub:
-    return rt.one(Hub, lambda: Hub(rt.bus))
+    if rt.hub is None:
+        rt.hub = Hub(rt.bus)
+    return rt.hub
 
 
 def _same_origin(ws: WebSocket, rt: Runtime) -> bool:

@@ -36,13 +36,14 @@ from sqlalchemy import case, func, select, text, update
 from kommutator.agents.models import Skill, TeamMember, User, UserSkill
 from kommutator.channels.models import Channel
 from kommutator.clock import now
+from kommutator.common import hours
 from kommutator.contacts.models import Contact
+from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
-from kommutator.conversations.models import Conversation, Message, Transition
+from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.queues.models import Queue
-from kommutator.routing import hours
 from kommutator.routing.engine import Agent, Need, RoutingIndex
 from kommutator.routing.models import ConversationSkill
 from kommutator.routing.texts import text as say
@@ -50,7 +51,7 @@ from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
 from kommutator.workers.base import BackgroundTask
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import do_cancel, do_schedule, on_timer
+from kommutator.workers.timers import do_cancel, do_schedule
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +109,9 @@ async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
     return index, names
 
 
-def _transition(tx: Tx, conv: Conversation, to_status: str, reason: str, at: dt.datetime) -> None:
-    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=to_status,
-                              assignee_id=conv.assignee_id, team_id=conv.team_id, actor_user_id=None,
-                              reason=reason, at=at))
-
-
 def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime) -> None:
     """A line in the conversation's timeline about what routing did (no status change)."""
-    tx.session.add(Transition(conversation_id=conv.id, from_status=conv.status, to_status=conv.status,
-                              assignee_id=conv.assignee_id, team_id=conv.team_id, actor_user_id=None,
-                              reason=body, at=at))
+    lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body))
 
 
 async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reason: str, queue: Queue | None,
@@ -127,22 +120,18 @@ async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reas
     if conv.status != "queued" or conv.assignee_id is not None:
         return False
     old_team = conv.team_id
-    conv.assignee_id = agent_id
-    if conv.team_id is None and queue is not None:
-        conv.team_id = queue.team_id
-    _transition(tx, conv, "assigned", reason, at)
-    conv.status, conv.assigned_at, conv.accepted_at, conv.updated_at = "assigned", at, None, at
-    conv.routing_weight, conv.routing_hold, conv.hold_until = weight, "", None
+    team = queue.team_id if conv.team_id is None and queue is not None else conv.team_id
+    lifecycle.apply(tx, conv, lifecycle.move(
+        lifecycle.Now.of(conv), "assigned", at=at, reason=reason,
+        values={"assignee_id": agent_id, "team_id": team, "assigned_at": at, "accepted_at": None,
+                "routing_weight": weight, "routing_hold": "", "hold_until": None},
+        changes={"assignee_id": [None, agent_id], "team_id": [old_team, team], "status": ["queued", "assigned"]}))
     await tx.session.execute(update(User).where(User.id == agent_id).values(last_assigned_at=at))
     await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
     timeout = queue.accept_timeout_seconds if queue is not None else 0
     if timeout > 0:
         await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
                           due_at=at + dt.timedelta(seconds=timeout), payload={"agent_id": agent_id})
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=agent_id,
-                                   status="assigned", changes={"assignee_id": [None, agent_id],
-                                                               "team_id": [old_team, conv.team_id],
-                                                               "status": ["queued", "assigned"]}))
     return True
 
 
@@ -177,13 +166,13 @@ def _wait_minutes(queue: Queue | None) -> int:
 
 async def _ask_choice(tx: Tx, conv: Conversation, manager_name: str, language: str | None, queue: Queue | None,
                       at: dt.datetime) -> None:
-    conv.routing_hold = "choice"
-    conv.hold_until = at + dt.timedelta(seconds=queue.manager_wait_seconds if queue else 900)
+    until = at + dt.timedelta(seconds=queue.manager_wait_seconds if queue else 900)
+    lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "choice", until=until))
     conv.routing_notices = {**conv.routing_notices, "manager": at.isoformat(), "unclear": 0}
     await do_send_automatic(tx, conv, say("manager_absent", language, name=manager_name), purpose="manager_absent",
                             buttons=((WAIT_BUTTON, say("button_wait", language, name=manager_name)),
                                      (OTHER_BUTTON, say("button_other", language))))
-    await do_schedule(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id, due_at=conv.hold_until)
+    await do_schedule(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id, due_at=until)
     _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at)
 
 
@@ -214,12 +203,12 @@ async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str |
         choice = "other"  # asked twice without an answer we understand: do not loop, find a human
         _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at)
     if choice == "wait":
-        conv.routing_hold = "manager"
+        lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "manager"))
         await do_send_automatic(tx, conv, say("will_wait", language, name=manager_name,
                                               minutes=_wait_minutes(queue)), purpose="will_wait")
         _note(tx, conv, f"the customer chose to wait for {manager_name}", at)
     else:
-        conv.routing_hold, conv.hold_until = "free", None
+        lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
         await do_send_automatic(tx, conv, say("will_route", language), purpose="will_route")
         _note(tx, conv, "the customer chose another specialist", at)
@@ -361,7 +350,6 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
 
 # --- Timers -----------------------------------------------------------------------------------------------
 
-@on_timer(ACCEPT_TIMER)
 async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
     """The assigned agent did not open the conversation in time: back to the queue, and the agent is away."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
@@ -373,17 +361,17 @@ async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
     name = user.name if user else f"user {agent_id}"
     queue = await tx.session.get(Queue, conv.queue_id) if conv.queue_id else None
     seconds = queue.accept_timeout_seconds if queue else 0
-    _transition(tx, conv, "queued", f"{name} did not open it within {seconds} s; back to the queue", ts)
-    conv.status, conv.assignee_id, conv.updated_at = "queued", None, ts
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None, status="queued",
-                                   changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
+    # The timeline names the agent who let it go; the queue keeps its place (queued_at stays).
+    lifecycle.apply(tx, conv, lifecycle.move(
+        lifecycle.Now.of(conv), "queued", at=ts, reason=f"{name} did not open it within {seconds} s; back to the queue",
+        values={"assignee_id": None}, record_assignee=agent_id,
+        changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
     if user is not None and user.presence == "online":
         user.presence, user.presence_changed_at = "away", ts
         tx.publish(AgentChanged(user_id=agent_id, changes={"presence": ["online", "away"],
                                                            "reason": "did not accept a conversation"}))
 
 
-@on_timer(HOLD_TIMER)
 async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     """The wait for the personal manager ran out: ask again or go to the queue, as the queue says."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
@@ -400,11 +388,11 @@ async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     if (queue.manager_wait_expiry if queue else "ask") == "ask" and conv.routing_hold == "manager":
         await _ask_choice(tx, conv, name, language, queue, ts)
     else:
-        conv.routing_hold, conv.hold_until = "free", None
+        lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_send_automatic(tx, conv, say("wait_over_queue", language, name=name), purpose="wait_over")
         _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts)
-    tx.publish(ConversationUpdated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=None,
-                                   status="queued", changes={"routing_hold": conv.routing_hold}))
+    lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), values=None,
+                                                 routing_hold=conv.routing_hold))
 
 
 # --- The background router -----------------------------------------------------------------------------
@@ -459,4 +447,6 @@ class Router(BackgroundTask):
 
 
 def router_of(rt: Runtime) -> Router:
-    return rt.one(Router, lambda: Router(rt))
+    if rt.router is None:
+        rt.router = Router(rt)
+    return rt.router

@@ -21,18 +21,17 @@ from kommutator.workers.models import Timer
 
 log = logging.getLogger(__name__)
 
+_REPORT_EVERY = dt.timedelta(minutes=1)
 TimerHandler = Callable[[Tx, Timer], Awaitable[None]]
 _handlers: dict[str, TimerHandler] = {}
 
 
-def on_timer(kind: str) -> Callable[[TimerHandler], TimerHandler]:
-    """Register the handler for timers of ``kind`` (one handler per kind)."""
-    def register(fn: TimerHandler) -> TimerHandler:
-        if kind in _handlers and _handlers[kind] is not fn:
-            raise RuntimeError(f"timer kind {kind!r} has two handlers")
-        _handlers[kind] = fn
-        return fn
-    return register
+def register_timer(kind: str, handler: TimerHandler) -> None:
+    """Make ``handler`` fire the timers of ``kind`` (one handler per kind); called from a domain's
+    ``register_all()`` at start-up. Until then due timers of that kind wait, reported as errors."""
+    if kind in _handlers and _handlers[kind] is not handler:
+        raise RuntimeError(f"timer kind {kind!r} has two handlers")
+    _handlers[kind] = handler
 
 
 async def do_schedule(tx: Tx, *, kind: str, subject_type: str, subject_id: int, due_at: dt.datetime,
@@ -64,12 +63,24 @@ class TimerWorker(PollingWorker):
         self.db = db
         self.interval = interval
         self.batch = batch
+        self._reported_at: dt.datetime | None = None
 
     async def run_due(self) -> int:
+        ts = now()
         async with self.db.read() as s:
+            # Only kinds with a handler: a timer nobody handles waits (and is reported) instead of being lost,
+            # and cannot crowd out the batch.
             ids = list((await s.execute(
-                select(Timer.id).where(Timer.status == "pending", Timer.due_at <= now())
+                select(Timer.id).where(Timer.status == "pending", Timer.due_at <= ts, Timer.kind.in_(list(_handlers)))
                 .order_by(Timer.due_at).limit(self.batch))).scalars())
+            if self._reported_at is None or ts - self._reported_at >= _REPORT_EVERY:
+                self._reported_at = ts
+                orphans = list((await s.execute(
+                    select(Timer.kind).where(Timer.status == "pending", Timer.due_at <= ts,
+                                             Timer.kind.not_in(list(_handlers))).distinct().limit(20))).scalars())
+                for kind in orphans:
+                    log.error("due timers of kind %r have no handler (is its domain registered in app.py?); "
+                              "they stay pending", kind)
         fired = 0
         for timer_id in ids:
             async def job(tx: Tx, tid: int = timer_id) -> int:
@@ -90,9 +101,5 @@ class TimerWorker(PollingWorker):
             return 0
         timer = await tx.session.get(Timer, timer_id)
         assert timer is not None
-        handler = _handlers.get(timer.kind)
-        if handler is None:
-            log.warning("no handler for timer kind %r; marked fired", timer.kind)
-            return 1
-        await handler(tx, timer)
+        await _handlers[timer.kind](tx, timer)  # run_due picks only kinds with a handler
         return 1

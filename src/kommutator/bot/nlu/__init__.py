@@ -13,7 +13,7 @@ See docs/bot-nlu.md.
 from kommutator.bot.nlu.human import wants_human
 from kommutator.bot.nlu.intents import DEFAULT_INTENTS, Examples, IntentModel, Prediction, default_model, load_examples
 from kommutator.bot.nlu.menu import Match, MenuOption, match_option
-from kommutator.bot.nlu.text import LANGUAGES, Language, normalize, swap_layout
+from kommutator.common.text import LANGUAGES, Language, normalize, swap_layout
 
 __all__ = [
     "DEFAULT_INTENTS",

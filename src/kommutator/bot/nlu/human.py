@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from kommutator.bot.nlu.text import STOPWORDS, Language, Token, clauses, normalize, stem, swap_layout, words
+from kommutator.common.text import STOPWORDS, Language, Token, clauses, normalize, stem, swap_layout, words
 
 FUZZY_CUTOFF = 80.0  # a word of 5+ letters this close to a target word is taken as a typo of it
 

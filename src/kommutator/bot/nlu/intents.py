@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from threadpoolctl import threadpool_limits
 
-from kommutator.bot.nlu.text import LANGUAGES, Language, normalize, stems
+from kommutator.common.text import LANGUAGES, Language, normalize, stems
 
 DEFAULT_INTENTS = (
     "new_order", "order_status", "nearest_office", "complaint", "talk_to_agent", "greeting", "thanks",

@@ -18,7 +18,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from kommutator.bot.nlu.text import STOPWORDS, Language, Token, normalize, swap_layout, tokens, words
+from kommutator.common.text import STOPWORDS, Language, Token, normalize, swap_layout, tokens, words
 
 Reason = Literal["number", "label", "synonym", "fuzzy"]
 

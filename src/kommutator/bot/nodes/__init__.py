@@ -1,13 +1,11 @@
-"""Bot node types by name; every module in this package is discovered, so a new node type is a new file.
+"""Bot node types by name; a new node type is a file in this package and one line in ``discover``.
 
-A node type is a ``base.Node`` subclass decorated with ``@register``; its ``kind`` is the ``type`` a flow
+A node type is a ``base.Node`` subclass; its ``kind`` is the ``type`` a flow
 definition uses (``{"type": "menu", ...}``).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TypeVar
 
 from kommutator.bot.nodes.base import Node
@@ -18,7 +16,7 @@ _discovered = False
 
 
 def register(cls: _N) -> _N:
-    """Class decorator: make a node type available under ``cls.kind``."""
+    """Make a node type available under ``cls.kind``."""
     if cls.kind in _types and _types[cls.kind] is not cls:
         raise RuntimeError(f"bot node type {cls.kind!r} registered twice")
     _types[cls.kind] = cls
@@ -26,13 +24,24 @@ def register(cls: _N) -> _N:
 
 
 def discover() -> None:
-    """Import every module of this package once so that their @register runs."""
+    """Register every node type listed here, once (bot/setup.py calls it at start; look-ups call it too, for
+    code that runs without an app). A new node type is a file in this package and one line below."""
     global _discovered
     if _discovered:
         return
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name != "base":
-            importlib.import_module(f"{__name__}.{info.name}")
+    from kommutator.bot.nodes.condition import ConditionNode
+    from kommutator.bot.nodes.handoff import HandoffNode
+    from kommutator.bot.nodes.http_action import HttpActionNode
+    from kommutator.bot.nodes.kb_answer import KbAnswerNode
+    from kommutator.bot.nodes.menu import MenuNode
+    from kommutator.bot.nodes.message import MessageNode
+    from kommutator.bot.nodes.question import QuestionNode
+    from kommutator.bot.nodes.resolve import ResolveNode
+    from kommutator.bot.nodes.set_attribute import SetAttributeNode
+
+    for node in (ConditionNode, HandoffNode, HttpActionNode, KbAnswerNode, MenuNode, MessageNode, QuestionNode,
+                 ResolveNode, SetAttributeNode):
+        register(node)
     _discovered = True
 
 

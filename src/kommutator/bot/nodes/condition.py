@@ -4,7 +4,7 @@
 branch whose rules all hold wins. A rule tests exactly one subject:
 ``{"var": "order_status", "op": "eq", "value": "shipped"}``, ``{"attribute": "vip", "op": "eq", "value": true}``,
 ``{"channel": ["telegram", "vk"]}`` (the channel type is one of these) or ``{"business_hours": {...}}``
-(open now, in ``routing.hours`` format); ``"negate": true`` inverts any rule.
+(open now, in ``common.hours`` format); ``"negate": true`` inverts any rule.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Ctx, Node, Outcome
-from kommutator.routing import hours
+from kommutator.common import hours
 
 Op = Literal["eq", "ne", "in", "contains", "exists", "gt", "lt", "matches"]
 
@@ -81,7 +80,6 @@ class Branch(BaseModel):
     next: str
 
 
-@register
 class ConditionNode(Node):
     kind: ClassVar[str] = "condition"
     type: Literal["condition"]

@@ -7,11 +7,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Action, Ctx, Node, Outcome, SendText, Text, handoff
 
 
-@register
 class HandoffNode(Node):
     kind: ClassVar[str] = "handoff"
     type: Literal["handoff"]

@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import (
     CallHttp,
     Ctx,
@@ -60,7 +59,6 @@ def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{where}[{i}]")
 
 
-@register
 class HttpActionNode(Node):
     kind: ClassVar[str] = "http_action"
     type: Literal["http_action"]

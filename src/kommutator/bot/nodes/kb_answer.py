@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from typing import ClassVar, Literal
 
 from kommutator.bot.nlu import MenuOption, match_option
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, KbHit, Node, Outcome, SendText, Text
 
 log = logging.getLogger(__name__)
@@ -20,7 +19,6 @@ _YES_WORDS = ("да", "помогло", "спасибо", "ок", "yes", "yep", 
 _NO_WORDS = ("нет", "не помогло", "no", "nope", "not really", "didn't help")
 
 
-@register
 class KbAnswerNode(Node):
     kind: ClassVar[str] = "kb_answer"
     waits: ClassVar[bool] = True

@@ -9,7 +9,6 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kommutator.bot.nlu import MenuOption, default_model, match_option
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, Node, Outcome, SendText, Text, pick
 
 INTENT_CONFIDENCE = 0.6  # below this the intent model's guess does not choose an option
@@ -28,7 +27,6 @@ def nlu_language(language: str) -> Literal["ru", "en"]:
     return "ru" if language == "ru" else "en"
 
 
-@register
 class MenuNode(Node):
     kind: ClassVar[str] = "menu"
     waits: ClassVar[bool] = True

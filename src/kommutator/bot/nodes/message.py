@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Ctx, Node, Outcome, SendText, Text
 
 
-@register
 class MessageNode(Node):
     kind: ClassVar[str] = "message"
     type: Literal["message"]

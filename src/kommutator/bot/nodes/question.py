@@ -10,7 +10,6 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import (
     Ctx,
     CustomerMessage,
@@ -50,7 +49,6 @@ def extract(kind: str, text: str) -> str | None:
     return m.group(0).upper() if m else None
 
 
-@register
 class QuestionNode(Node):
     kind: ClassVar[str] = "question"
     waits: ClassVar[bool] = True

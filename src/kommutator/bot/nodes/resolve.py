@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Action, Ctx, Node, Outcome, Resolve, SendText, Text
 
 
-@register
 class ResolveNode(Node):
     kind: ClassVar[str] = "resolve"
     type: Literal["resolve"]

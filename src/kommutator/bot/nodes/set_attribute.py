@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
-from kommutator.bot.nodes import register
 from kommutator.bot.nodes.base import Action, Ctx, Node, Outcome, SetAttribute, render
 
 
-@register
 class SetAttributeNode(Node):
     kind: ClassVar[str] = "set_attribute"
     type: Literal["set_attribute"]

@@ -7,10 +7,9 @@ from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.quality.alerts import do_raise_alert
 from kommutator.quality.models import SlaClock, SlaPolicy
-from kommutator.quality.sla.clocks import BREACH_TIMER, WARN_TIMER, do_reconcile_clocks
+from kommutator.quality.sla.clocks import do_reconcile_clocks
 from kommutator.quality.texts import both
 from kommutator.workers.models import Timer
-from kommutator.workers.timers import on_timer
 
 
 async def _current(tx: Tx, timer: Timer) -> tuple[SlaClock, Conversation] | None:
@@ -40,7 +39,6 @@ async def _raise(tx: Tx, clock: SlaClock, conv: Conversation, kind: str) -> None
               "due_at": clock.due_at.isoformat() if clock.due_at else None})
 
 
-@on_timer(WARN_TIMER)
 async def do_warn(tx: Tx, timer: Timer) -> None:
     """The clock reached the policy's warning share of its target: tell the agent (once)."""
     found = await _current(tx, timer)
@@ -55,7 +53,6 @@ async def do_warn(tx: Tx, timer: Timer) -> None:
     await _raise(tx, clock, conv, "sla.warning")
 
 
-@on_timer(BREACH_TIMER)
 async def do_breach(tx: Tx, timer: Timer) -> None:
     """The deadline passed without the target met: record the breach and alert (once)."""
     found = await _current(tx, timer)

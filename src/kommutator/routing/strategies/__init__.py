@@ -1,4 +1,4 @@
-"""Routing strategies by name; every module in this package is discovered, so adding a strategy is adding a file.
+"""Routing strategies by name; adding a strategy is adding a file here and one line in ``discover``.
 
 A strategy orders agents: ``key(agent, turn)`` is smaller for the agent to choose first. The engine keeps its
 heaps in that order and re-keys an agent whenever anything the key may read changes (load, capacity, idle_since,
@@ -7,8 +7,6 @@ turn), so a key may use any of those fields, and must end with ``agent.id`` to m
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -34,7 +32,7 @@ _discovered = False
 
 
 def register(cls: _S) -> _S:
-    """Class decorator: make a strategy available under ``cls.name``."""
+    """Make a strategy available under ``cls.name``."""
     if cls.name in _strategies and type(_strategies[cls.name]) is not cls:
         raise RuntimeError(f"routing strategy {cls.name!r} registered twice")
     _strategies[cls.name] = cls()
@@ -42,13 +40,17 @@ def register(cls: _S) -> _S:
 
 
 def discover() -> None:
-    """Import every module of this package once so that their @register runs."""
+    """Register every strategy listed here, once (routing/setup.py calls it at start; look-ups call it too, for
+    code that runs without an app). A new strategy is a file in this package and one line below."""
     global _discovered
     if _discovered:
         return
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    from kommutator.routing.strategies.least_busy import LeastBusy
+    from kommutator.routing.strategies.longest_idle import LongestIdle
+    from kommutator.routing.strategies.round_robin import RoundRobin
+
+    for strategy in (LeastBusy, LongestIdle, RoundRobin):
+        register(strategy)
     _discovered = True
 
 

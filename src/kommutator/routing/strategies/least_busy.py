@@ -5,13 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from kommutator.routing.strategies import register
-
 if TYPE_CHECKING:
     from kommutator.routing.engine import Agent
 
 
-@register
 class LeastBusy:
     name = "least_busy"
     title = "Least busy"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kommutator.routing.strategies import register
-
 if TYPE_CHECKING:
     from kommutator.routing.engine import Agent
 
@@ -20,7 +18,6 @@ def duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-@register
 class LongestIdle:
     name = "longest_idle"
     title = "Longest idle"

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kommutator.routing.strategies import register
-
 if TYPE_CHECKING:
     from kommutator.routing.engine import Agent
 
 
-@register
 class RoundRobin:
     name = "round_robin"
     title = "Round robin"

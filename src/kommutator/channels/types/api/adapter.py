@@ -33,7 +33,6 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.common.jsonsafe import loads_json
 from kommutator.common.schemas import Strict
 from kommutator.crypto import new_token, same
@@ -77,7 +76,6 @@ class ApiInbound(Strict):
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
 
 
-@register
 class ApiChannel(ChannelAdapter):
     type = "api"
     title = "API"

@@ -25,7 +25,6 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.channels.types.email import sending
 from kommutator.channels.types.email.imap import ImapPollError, check_login, poll_once
 from kommutator.channels.types.email.settings import EmailCredentials, EmailSettings
@@ -147,7 +146,6 @@ class EmailServices:
         await self.host.report(channel.id, None)
 
 
-@register
 class EmailChannel(ChannelAdapter):
     type = "email"
     title = "Email"

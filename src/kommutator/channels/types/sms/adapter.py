@@ -22,7 +22,6 @@ from kommutator.channels.base import (
     SendResult,
 )
 from kommutator.channels.files import download
-from kommutator.channels.registry import register
 from kommutator.channels.text import split_text, utf16_length
 from kommutator.channels.types.sms.inbound import form_params, parse_form
 from kommutator.channels.types.sms.outbound import account_check, outcome
@@ -75,7 +74,6 @@ def _params(request: InboundRequest) -> list[tuple[str, str]]:
     return form_params(request.body) if request.method.upper() == "POST" else []
 
 
-@register
 class SmsChannel(ChannelAdapter):
     type = "sms"
     title = "SMS (Twilio)"

@@ -24,7 +24,6 @@ from kommutator.channels.base import (
     SendResult,
 )
 from kommutator.channels.files import download
-from kommutator.channels.registry import register
 from kommutator.channels.text import split_text
 from kommutator.channels.types.vk import media, outbound
 from kommutator.channels.types.vk.inbound import load_body, parse_event
@@ -57,7 +56,6 @@ def _base(channel: ChannelConfig) -> str:
     return str(channel.settings.get("api_base_url") or "https://api.vk.com").rstrip("/")
 
 
-@register
 class VkChannel(ChannelAdapter):
     type = "vk"
     title = "VK"

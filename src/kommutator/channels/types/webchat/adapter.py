@@ -16,7 +16,6 @@ from kommutator.channels.base import (
     OutboundMessage,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.channels.types.webchat.settings import WebchatCredentials, WebchatSettings
 from kommutator.errors import ProblemError
 
@@ -29,7 +28,6 @@ def embed_snippet(channel: ChannelConfig, base_url: str) -> str:
     return f'<script src="{base_url}/widget.js" data-channel="{channel.id}" async></script>'
 
 
-@register
 class WebchatChannel(ChannelAdapter):
     type = "webchat"
     title = "Website chat"

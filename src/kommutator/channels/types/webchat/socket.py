@@ -87,7 +87,9 @@ class WidgetHub:
 
 
 def widget_hub(rt: Runtime) -> WidgetHub:
-    return rt.one(WidgetHub, lambda: WidgetHub(rt.bus))
+    if rt.widget_hub is None:
+        rt.widget_hub = WidgetHub(rt.bus)
+    return rt.widget_hub
 
 
 class Session:

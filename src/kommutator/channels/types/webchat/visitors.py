@@ -28,7 +28,10 @@ MESSAGES_PER_MINUTE = 40
 
 
 def _limiter(rt: Runtime, name: str, per_minute: int) -> LoginLimiter:
-    return rt.one(LoginLimiter, lambda: LoginLimiter(per_minute), key=name)
+    found = rt.limiters.get(name)
+    if not isinstance(found, LoginLimiter):
+        found = rt.limiters[name] = LoginLimiter(per_minute)
+    return found
 
 
 def check_rate(rt: Runtime, kind: str, key: str) -> None:

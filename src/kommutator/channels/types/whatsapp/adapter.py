@@ -27,7 +27,6 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
-from kommutator.channels.registry import register
 from kommutator.channels.types.whatsapp import composing, graph, media, parsing
 from kommutator.clock import now
 from kommutator.crypto import new_token, same
@@ -97,7 +96,6 @@ def window_open(message: OutboundMessage, at: dt.datetime) -> bool:
     return at - last < REPLY_WINDOW
 
 
-@register
 class WhatsAppChannel(ChannelAdapter):
     type = "whatsapp"
     title = "WhatsApp (Cloud API)"

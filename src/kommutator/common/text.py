@@ -1,4 +1,4 @@
-"""Text normalisation, tokens, stems and keyboard-layout repair shared by the NLU parts.
+"""Text normalisation, tokens, stems and keyboard-layout repair, shared by the bot's NLU and quality's checks.
 
 Everything here is pure, deterministic and safe on any unicode input. Russian and English are told apart per
 token by script (Cyrillic or Latin), not by the conversation's language: customers mix them ("мой order").

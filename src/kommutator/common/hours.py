@@ -1,4 +1,4 @@
-"""Business hours of a queue: open or closed at a moment, and when it opens next.
+"""Business hours (queues, SLA policies, the bot's conditions): open or closed at a moment, and when it opens next.
 
 The definition is ``{"timezone": "Europe/Moscow", "days": {"mon": [["09:00", "18:00"]], ...},
 "holidays": ["2026-12-31"]}``; a day without intervals (or a holiday) is closed; an interval may end at
@@ -61,7 +61,7 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-def _intervals(hours: dict[str, Any], day: dt.date) -> list[tuple[int, int]]:
+def intervals(hours: dict[str, Any], day: dt.date) -> list[tuple[int, int]]:
     if day.isoformat() in set(map(str, hours.get("holidays", []) or [])):
         return []
     raw = (hours.get("days") or {}).get(DAYS[day.weekday()], [])
@@ -73,7 +73,7 @@ def is_open(hours: dict[str, Any] | None, at: dt.datetime) -> bool:
         return True
     local = at.astimezone(ZoneInfo(hours["timezone"]))
     minute = local.hour * 60 + local.minute
-    return any(a <= minute < b for a, b in _intervals(hours, local.date()))
+    return any(a <= minute < b for a, b in intervals(hours, local.date()))
 
 
 def next_open(hours: dict[str, Any] | None, at: dt.datetime) -> dt.datetime | None:
@@ -85,7 +85,7 @@ def next_open(hours: dict[str, Any] | None, at: dt.datetime) -> dt.datetime | No
     minute = local.hour * 60 + local.minute
     for offset in range(15):
         day = local.date() + dt.timedelta(days=offset)
-        for a, _b in _intervals(hours, day):
+        for a, _b in intervals(hours, day):
             if offset == 0 and a <= minute:
                 continue
             opening = dt.datetime.combine(day, dt.time(a // 60, a % 60), tzinfo=zone)
