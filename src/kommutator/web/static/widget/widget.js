@@ -200,7 +200,7 @@
       const top = Math.max(...outs.map((m) => m.id));
       const fresh = outs.filter((m) => m.id > store.seenId).map((m) => m.id);
       if (top > store.seenId) { store.seenId = top; persist(); }
-      if (fresh.length && ready) socket.send(JSON.stringify({ type: "seen", ids: fresh }));
+      if (fresh.length && ready) send({ type: "seen", ids: fresh });
     }
     const count = outs.filter((m) => m.id > store.seenId).length;
     badge.hidden = count === 0; badge.textContent = count > 9 ? "9+" : String(count);
@@ -276,8 +276,8 @@
 
   function flush() {
     if (!ready) return;
-    for (const m of store.outbox) socket.send(JSON.stringify({ type: "message", client_id: m.client_id, text: m.text,
-      ...(m.button ? { button: m.button } : {}) }));
+    for (const m of store.outbox) send({ type: "message", client_id: m.client_id, text: m.text,
+      ...(m.button ? { button: m.button } : {}) });
     for (const u of uploads) if (!u.busy) upload(u);
   }
 
@@ -305,12 +305,18 @@
   function typing() {
     if (!ready) return;
     const now = Date.now();
-    if (now > typingUntil) { socket.send(JSON.stringify({ type: "typing", typing: true })); typingUntil = now + 3000; }
+    if (now > typingUntil) { send({ type: "typing", typing: true }); typingUntil = now + 3000; }
     clearTimeout(typingOff);
-    typingOff = setTimeout(() => { typingUntil = 0; if (ready) socket.send(JSON.stringify({ type: "typing", typing: false })); }, 4000);
+    typingOff = setTimeout(() => { typingUntil = 0; if (ready) send({ type: "typing", typing: false }); }, 4000);
   }
 
   // ---- the socket ----------------------------------------------------------------------------------------------
+  // A connection that dropped stays "ready" until its close event arrives; a frame sent meanwhile would only
+  // raise an error in the page. Messages stay in the outbox until acknowledged and go out again on reconnect.
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
   function connect() {
     if (socket || !store.token) return;
     clearTimeout(retryTimer);
