@@ -257,6 +257,34 @@ async def test_rating_on_telegram_with_buttons_negative_alert_by_email_and_teleg
     await outbox.stop()
 
 
+async def test_a_comment_sent_right_after_the_score_is_the_ratings_comment(
+        client: httpx.AsyncClient, runtime: Runtime, clock: Clock, world: dict[str, Any],
+        tg_channel: dict[str, Any], telegram: FakeTelegram) -> None:
+    """Customers often send the score and the reason at once: the text that arrives before the follow-up has run
+    is the comment, the low rating still raises its alert (with the comment), and no comment question follows."""
+    agent = world["agent"]
+    outbox = OutboxWorker(runtime, name="csat-test")
+    await telegram_says(client, tg_channel, "Где мой заказ?")
+    cid = await only_conversation_id(runtime)
+    await reply(client, agent, cid, "Заказ уже в пути.")
+    await set_status(client, agent, cid, "resolved")
+    await settle(runtime)
+    await telegram_says(client, tg_channel, "2")
+    await telegram_says(client, tg_channel, "Курьер нагрубил")  # before the follow-up: no settle in between
+    await settle(runtime)
+    async with runtime.db.read() as s:
+        assert [tuple(r) for r in (await s.execute(select(Rating.score, Rating.comment))).all()] == \
+            [(2, "Курьер нагрубил")]
+        assert (await s.execute(select(Conversation.status))).scalars().all() == ["resolved"], \
+            "the comment is not a new request"
+    (alert,) = await alerts(runtime, "csat.negative")
+    assert "Курьер нагрубил" in alert.body
+    await outbox.run_due()
+    said = [c.params["text"] for c in telegram.sent()]
+    assert said[-1] == "Спасибо, мы учтём ваш отзыв." and not any(t.startswith("Спасибо! Расскажете") for t in said)
+    await outbox.stop()
+
+
 async def test_never_asked_twice_and_a_non_answer_is_a_new_request(client: httpx.AsyncClient, runtime: Runtime,
                                                          clock: Clock, world: dict[str, Any],
                                                          tg_channel: dict[str, Any], telegram: FakeTelegram) -> None:

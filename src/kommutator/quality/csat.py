@@ -103,6 +103,9 @@ async def do_follow_up(tx: Tx, conv: Conversation, state: QualityState) -> Ratin
         if setting is not None and setting.ask_comment and not rating.comment:
             await do_send_automatic(tx, conv, text("csat.comment", language), purpose="csat_comment")
             state.csat_state = "comment"
+        elif rating.comment:  # the comment came with the score, or right after it
+            await do_send_automatic(tx, conv, text("csat.thanks_comment", language), purpose="csat_thanks")
+            state.csat_state = "done"
         else:
             await do_send_automatic(tx, conv, text("csat.thanks", language), purpose="csat_thanks")
             state.csat_state = "done"

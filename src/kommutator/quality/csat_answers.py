@@ -22,6 +22,9 @@ from kommutator.quality.models import QualityState, Rating
 
 ANSWER_WINDOW = dt.timedelta(days=7)  # a rating answered later than this is a new request
 COMMENT_WINDOW = dt.timedelta(hours=1)  # after the comment question; later text is a new request
+# Text right after the score, before the follow-up has thanked or asked for a comment (customers often send
+# both at once: "2", "the courier was rude"), is the rating's comment.
+RATED_COMMENT_WINDOW = dt.timedelta(minutes=2)
 SCALES = {"csat": (1, 5), "nps": (0, 10)}
 
 _WORDS = {  # short answers in words, on the 1-5 scale
@@ -47,7 +50,7 @@ _LATEST_RESOLVED = (
            _state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at)
     .join(_state, _state.c.conversation_id == _conversations.c.id)
     .where(_conversations.c.contact_id == bindparam("contact_id_"), _conversations.c.status == "resolved",
-           _state.c.csat_state.in_(("asked", "comment")))
+           _state.c.csat_state.in_(("asked", "rated", "comment")))
     .order_by(_conversations.c.id.desc()).limit(1))
 _SET_STATE = _state.update().where(_state.c.conversation_id == bindparam("cid")).values(
     csat_state=bindparam("new_state"), updated_at=bindparam("ts"))
@@ -84,7 +87,8 @@ def parse_answer(text: str, button: str | None, scale: str) -> tuple[int, str] |
 def _is_answer(row: Any, text: str, button: str | None, ts: dt.datetime) -> bool:
     if row.csat_state == "asked":
         return ts - row.csat_asked_at <= ANSWER_WINDOW and parse_answer(text, button, row.csat_scale) is not None
-    return row.csat_state == "comment" and ts - row.updated_at <= COMMENT_WINDOW and bool((text or "").strip())
+    window = {"comment": COMMENT_WINDOW, "rated": RATED_COMMENT_WINDOW}.get(row.csat_state)
+    return window is not None and ts - row.updated_at <= window and bool((text or "").strip())
 
 
 def answered_conversation(conn: Connection, *, contact_id: int, text: str, button: str | None,
@@ -115,7 +119,8 @@ def take_answer(conn: Connection, *, conversation_id: int, contact_id: int, assi
         conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "rated", "ts": ts})
         return True
     conn.execute(_SET_COMMENT, {"cid": conversation_id, "comment_": text.strip()[:4000]})
-    conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "commented", "ts": ts})
+    if row.csat_state == "comment":  # a comment before the follow-up leaves it "rated": the follow-up still alerts
+        conn.execute(_SET_STATE, {"cid": conversation_id, "new_state": "commented", "ts": ts})
     return True
 
 
