@@ -271,12 +271,13 @@ async def test_a_comment_sent_right_after_the_score_is_the_ratings_comment(
     await settle(runtime)
     await telegram_says(client, tg_channel, "2")
     await telegram_says(client, tg_channel, "Курьер нагрубил")  # before the follow-up: no settle in between
+    await telegram_says(client, tg_channel, "И ещё вопрос про возврат")  # a second text is a new request
     await settle(runtime)
     async with runtime.db.read() as s:
         assert [tuple(r) for r in (await s.execute(select(Rating.score, Rating.comment))).all()] == \
             [(2, "Курьер нагрубил")]
-        assert (await s.execute(select(Conversation.status))).scalars().all() == ["resolved"], \
-            "the comment is not a new request"
+        assert (await s.execute(select(Conversation.status).order_by(Conversation.id))).scalars().all() == \
+            ["resolved", "queued"], "the comment is not a new request; the text after it is"
     (alert,) = await alerts(runtime, "csat.negative")
     assert "Курьер нагрубил" in alert.body
     await outbox.run_due()

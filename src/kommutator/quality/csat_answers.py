@@ -42,13 +42,17 @@ _NUMBER = re.compile(r"^\s*(\d{1,2})(?!\d)(?![.,:]\d)\s*(?:/\s*\d+|(?:из|of|ou
 _state = cast(Table, QualityState.__table__)
 _ratings = cast(Table, Rating.__table__)
 _conversations = cast(Table, Conversation.__table__)
-_STATE = select(_state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at).where(
-    _state.c.conversation_id == bindparam("cid"))
+_STATE = (select(_state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at,
+                 _ratings.c.comment.label("rating_comment"))
+          .outerjoin(_ratings, _ratings.c.conversation_id == _state.c.conversation_id)
+          .where(_state.c.conversation_id == bindparam("cid")))
 # The contact's latest resolved conversation and where its rating question stands.
 _LATEST_RESOLVED = (
     select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id, _conversations.c.team_id,
-           _state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at)
+           _state.c.csat_state, _state.c.csat_scale, _state.c.csat_asked_at, _state.c.updated_at,
+           _ratings.c.comment.label("rating_comment"))
     .join(_state, _state.c.conversation_id == _conversations.c.id)
+    .outerjoin(_ratings, _ratings.c.conversation_id == _conversations.c.id)
     .where(_conversations.c.contact_id == bindparam("contact_id_"), _conversations.c.status == "resolved",
            _state.c.csat_state.in_(("asked", "rated", "comment")))
     .order_by(_conversations.c.id.desc()).limit(1))
@@ -87,6 +91,8 @@ def parse_answer(text: str, button: str | None, scale: str) -> tuple[int, str] |
 def _is_answer(row: Any, text: str, button: str | None, ts: dt.datetime) -> bool:
     if row.csat_state == "asked":
         return ts - row.csat_asked_at <= ANSWER_WINDOW and parse_answer(text, button, row.csat_scale) is not None
+    if row.csat_state == "rated" and row.rating_comment:
+        return False  # the score came with its comment, or one already followed: more text is a new request
     window = {"comment": COMMENT_WINDOW, "rated": RATED_COMMENT_WINDOW}.get(row.csat_state)
     return window is not None and ts - row.updated_at <= window and bool((text or "").strip())
 
