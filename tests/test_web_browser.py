@@ -27,6 +27,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Request,
+    Response,
     expect,
     sync_playwright,
 )
@@ -101,6 +102,7 @@ class Watched:
     page_errors: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
     requested_paths: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)  # "METHOD path -> status", to name a console error
 
     def csp_violations(self) -> list[str]:
         seen = [m for m in self.console_errors if "Content Security Policy" in m or "Refused to" in m]
@@ -116,7 +118,7 @@ class Watched:
         assert self.page_errors == [], f"uncaught errors in the page: {self.page_errors}"
         assert self.foreign_requests == [], f"requests left the server: {self.foreign_requests}"
         unexpected = [m for m in self.console_errors if not any(a in m for a in allowed_console)]
-        assert unexpected == [], f"console errors: {unexpected}"
+        assert unexpected == [], f"console errors: {unexpected}; failed requests: {self.failed_responses}"
 
 
 @pytest.fixture
@@ -146,9 +148,14 @@ def watched(context: BrowserContext, server: str) -> Watched:
         elif not url.startswith(("data:", "blob:", "about:")):
             w.foreign_requests.append(url)
 
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.url.startswith(server):
+            w.failed_responses.append(f"{response.request.method} {response.url[len(server):]} -> {response.status}")
+
     page.on("console", on_console)
     page.on("pageerror", lambda exc: w.page_errors.append(str(exc)))
     page.on("request", on_request)
+    page.on("response", on_response)
     return w
 
 
