@@ -33,7 +33,8 @@ def free_port() -> int:
 def run_server(settings: Settings, sock: socket.socket, *, demo: bool = False) -> Iterator[str]:
     """Serve the app (lifespan on: writer, timers; ``demo``: the demo's extra pages) on ``sock`` until the block
     ends; yield its base URL."""
-    config = uvicorn.Config(create_app(settings, demo=demo), log_level="warning", lifespan="on", proxy_headers=False)
+    config = uvicorn.Config(create_app(settings, demo=demo), log_level="warning", lifespan="on", proxy_headers=False,
+                            timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-tests", daemon=True)
     thread.start()
@@ -47,4 +48,11 @@ def run_server(settings: Settings, sock: socket.socket, *, demo: bool = False) -
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        if thread.is_alive():  # connections that would not close: stop hard rather than leave it running
+            server.force_exit = True
+            thread.join(timeout=20)
         sock.close()
+        # A server left running would go on routing, sending and timing out conversations in the database the
+        # next tests use (on PostgreSQL they share one): fail here, where the cause is, instead of there.
+        if thread.is_alive():
+            raise RuntimeError("the test server did not stop within 40 s")
