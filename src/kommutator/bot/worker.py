@@ -11,7 +11,6 @@ expires and the next pass computes the step again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from kommutator.knowledge.models import Article
 from kommutator.knowledge.search import search_articles
 from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
-from kommutator.workers.base import PollingWorker
+from kommutator.workers.base import PollingWorker, wait_for_wake
 from kommutator.workers.models import Timer
 
 log = logging.getLogger(__name__)
@@ -119,8 +118,7 @@ class BotWorker(PollingWorker):
                 await self.run_due()
             except Exception:
                 log.exception("bot pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            await wait_for_wake(self._wake, self.interval)
             self._wake.clear()
 
     def client(self) -> httpx.AsyncClient:

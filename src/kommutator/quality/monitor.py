@@ -12,7 +12,6 @@ rows, fired exactly once by the timer worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from kommutator.quality.sla.clocks import do_reconcile_clocks
 from kommutator.quality.sla.policies import enabled_policies
 from kommutator.quality.standards import all_standards, do_check_new_replies
 from kommutator.runtime import Runtime
-from kommutator.workers.base import BackgroundTask
+from kommutator.workers.base import BackgroundTask, wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +146,7 @@ class QualityMonitor(BackgroundTask):
         except Exception:
             log.exception("quality: the start-up sweep failed")
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=30)
+            await wait_for_wake(self._wake, 30)
             self._wake.clear()
             await asyncio.sleep(self.settle)  # let the rest of this burst's events arrive: one pass for all
             await self.drain()

@@ -23,7 +23,6 @@ capacity, a customer answering) and every few seconds anyway (timers, other proc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import math
@@ -49,7 +48,7 @@ from kommutator.routing.models import ConversationSkill
 from kommutator.routing.texts import text as say
 from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
-from kommutator.workers.base import BackgroundTask
+from kommutator.workers.base import BackgroundTask, wait_for_wake
 from kommutator.workers.models import Timer
 from kommutator.workers.timers import do_cancel, do_schedule
 
@@ -433,8 +432,7 @@ class Router(BackgroundTask):
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            await wait_for_wake(self._wake, self.interval)
             self._wake.clear()
             try:
                 await self.run_pass()
