@@ -277,7 +277,7 @@ def test_an_imap_mailbox_on_loopback_is_refused_unless_allowed(greeter):
                                              "imap_host": "127.0.0.1", "imap_port": greeter.port,
                                              "imap_security": "none"})
     with pytest.raises(imap.ImapPollError, match=r"imap_host: 127\.0\.0\.1 is a loopback address"):
-        imap._open(settings, "secret", OutboundGuard())
+        imap._open(settings, {"imap_password": "secret"}, OutboundGuard())
     assert greeter.accepted == 0
 
 

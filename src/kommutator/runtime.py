@@ -7,6 +7,7 @@ that subscribe to the bus or hold connections must not be doubled. app.py, the c
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ class Runtime:
     channel_client: httpx.AsyncClient | None = None
     # Channels with decrypted credentials by id, with the monotonic time they expire (channels/api.py).
     channel_cache: dict[int, tuple[float, ChannelConfig]] = field(default_factory=dict)
+    # One OAuth token renewal at a time per channel in this process (channels/signin.py).
+    oauth_renewals: dict[int, asyncio.Lock] = field(default_factory=dict)
     # When each (user, token, subject type, subject id) read of personal data was last audited (audit/actions.py).
     audit_reads: dict[tuple[Any, ...], float] = field(default_factory=dict)
     # Settings the bot's flows may read (``settings.*`` in a flow), e.g. the demo's CRM address.

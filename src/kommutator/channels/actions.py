@@ -118,6 +118,21 @@ async def do_update_channel(tx: Tx, principal: Principal, channel_id: int, data:
     return channel
 
 
+async def do_store_oauth_tokens(tx: Tx, principal: Principal | None, channel_id: int, tokens: dict[str, Any],
+                                box: SecretBox) -> ChannelConfig:
+    """Keep the tokens of an OAuth sign-in (``principal``: the administrator who signed in) or of a renewal
+    (None) with the channel's other credentials, encrypted; the channel as it is now."""
+    channel = await tx.session.get(Channel, channel_id)
+    if channel is None:
+        raise not_found("channel", channel_id)
+    current = box.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
+    channel.credentials_encrypted = box.encrypt({**current, **tokens})
+    if principal is not None:
+        channel.updated_at = now()
+        do_audit(tx, principal, "channel.signed_in", "channel", channel_id, method="oauth2")
+    return config_of(channel, box)
+
+
 async def do_delete_channel(tx: Tx, principal: Principal, channel_id: int) -> None:
     channel = await tx.session.get(Channel, channel_id)
     if channel is None:

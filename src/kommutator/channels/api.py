@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
+from kommutator.channels import signin
 from kommutator.channels.actions import (
     check_targets,
     config_of,
@@ -20,6 +22,7 @@ from kommutator.channels.actions import (
 from kommutator.channels.base import Accepted, ChannelConfig, InboundRequest
 from kommutator.channels.checking import health_read, health_rows, run_channel_test
 from kommutator.channels.models import Channel, ChannelHealth
+from kommutator.channels.oauth import OAuthError, open_state, redirect_uri
 from kommutator.channels.registry import channel_types, get_adapter
 from kommutator.channels.schemas import (
     ChannelCreate,
@@ -28,6 +31,7 @@ from kommutator.channels.schemas import (
     ChannelTestRead,
     ChannelTypeRead,
     ChannelUpdate,
+    OAuthStartRead,
 )
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
@@ -130,6 +134,39 @@ async def test_channel_connection(rt: RuntimeDep, principal: CurrentPrincipal, c
     principal.require_admin()
     _forget(rt, channel_id)  # test what is saved now
     return await run_channel_test(rt, await load_channel(rt, channel_id))
+
+
+@router.post("/channels/{channel_id}/oauth/start", response_model=OAuthStartRead)
+async def start_channel_sign_in(rt: RuntimeDep, principal: CurrentPrincipal, channel_id: Id) -> OAuthStartRead:
+    """Begin the OAuth 2.0 sign-in of a channel whose settings say ``auth: oauth2`` (Gmail, Microsoft 365): open
+    ``authorize_url`` in the browser; the provider sends it back to ``/api/v1/channels/oauth/callback``."""
+    _forget(rt, channel_id)
+    return OAuthStartRead(authorize_url=await signin.start(rt, principal, channel_id),
+                          redirect_uri=redirect_uri(rt.settings.public_base_url))
+
+
+@router.get("/channels/oauth/callback", status_code=303, response_class=RedirectResponse,
+            responses={303: {"description": "Back to the channel screen, which says whether the sign-in worked"}})
+async def finish_channel_sign_in(rt: RuntimeDep, principal: CurrentPrincipal, state: str = "", code: str = "",
+                                 error: str = "", error_description: str = "") -> RedirectResponse:
+    """Where the provider sends the administrator's browser after consent: the code is exchanged for tokens,
+    which are stored encrypted with the channel's credentials."""
+    channel_id: int | None = None
+    try:
+        channel_id = open_state(state, rt.box.decrypt).channel_id
+        if error:
+            detail = f": {error_description}" if error_description else ""
+            raise OAuthError(f"the provider did not grant access ({error}{detail})", "auth")
+        if not code:
+            raise OAuthError("the provider sent no authorization code; start again from the channel screen", "config")
+        await signin.complete(rt, principal, state, code)
+    except OAuthError as exc:
+        query = {"oauth": "error", "reason": signin.sentence(exc)}
+    else:
+        query = {"oauth": "ok"}
+    if channel_id is not None:
+        query["channel"] = str(channel_id)
+    return RedirectResponse(f"/?{urlencode(query)}#channels", status_code=303)
 
 
 @router.delete("/channels/{channel_id}", status_code=204)

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommutator.channels.base import ChannelConfig, ChannelProblem, Check
 from kommutator.channels.health import book_of, do_record_problem, do_record_success
 from kommutator.channels.models import ChannelHealth
+from kommutator.channels.oauth import OAuthError
 from kommutator.channels.registry import get_adapter
 from kommutator.channels.schemas import ChannelHealthRead, ChannelTestRead, CheckRead
+from kommutator.channels.signin import fresh
 from kommutator.ingest.actions import channel_client
 from kommutator.runtime import Runtime
 
@@ -37,7 +39,10 @@ async def run_channel_test(rt: Runtime, channel: ChannelConfig) -> ChannelTestRe
     """Run the type's connection checks through the guarded client and record the outcome as the health."""
     adapter = get_adapter(channel.type)
     try:
+        channel = await fresh(rt, channel)
         checks = await adapter.check(channel, channel_client(rt))
+    except OAuthError as exc:
+        checks = [Check("sign-in", False, str(exc), exc.code)]
     except Exception as exc:  # an adapter bug: report it as a failed check rather than a 500
         log.exception("channel %s: the connection test failed unexpectedly", channel.id)
         checks = [Check("connection", False, f"unexpected error: {type(exc).__name__}: {exc}", "provider")]

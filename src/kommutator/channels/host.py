@@ -24,7 +24,9 @@ from kommutator.channels.actions import config_of
 from kommutator.channels.base import Accepted, ChannelConfig, ChannelProblem, InboundItem
 from kommutator.channels.health import note_report
 from kommutator.channels.models import Channel, ChannelState
+from kommutator.channels.oauth import OAuthError, with_credentials
 from kommutator.channels.registry import channel_types
+from kommutator.channels.signin import fresh
 from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.ingest.actions import accept, channel_client
@@ -48,9 +50,15 @@ class Host:
         out = []
         for row in rows:
             try:
-                out.append(config_of(row, self.rt.box, self.rt.settings.public_base_url))
+                config = config_of(row, self.rt.box, self.rt.settings.public_base_url)
             except Exception:
                 log.exception("channel %s: its credentials cannot be read; skipped", row.id)
+                continue
+            try:
+                config = await fresh(self.rt, config)
+            except OAuthError as exc:  # the adapter reports it as this round's problem (e.g. an IMAP poll)
+                config = with_credentials(config, {"oauth_problem": str(exc), "oauth_problem_code": exc.code})
+            out.append(config)
         return out
 
     async def ingest(self, channel: ChannelConfig, items: list[InboundItem], raw: bytes) -> list[Accepted]:

@@ -82,3 +82,9 @@ class ChannelTypeRead(ReadModel):
     credentials_schema: dict[str, Any]
     generated_credentials: list[str] = Field(default_factory=list,
                                              description="Secrets the server generates when the channel is created")
+
+
+class OAuthStartRead(ReadModel):
+    authorize_url: str = Field(description="The provider's consent page: open it in the administrator's browser")
+    redirect_uri: str = Field(description="Where the provider sends the browser back; register it with the "
+                                          "OAuth application")

@@ -39,7 +39,9 @@ from kommutator.channels.base import (
 )
 from kommutator.channels.health import note_send
 from kommutator.channels.models import Channel
+from kommutator.channels.oauth import OAuthError
 from kommutator.channels.registry import get_adapter
+from kommutator.channels.signin import fresh
 from kommutator.clock import now
 from kommutator.contacts.models import Contact
 from kommutator.conversations.files_api import file_store
@@ -344,6 +346,10 @@ class OutboxWorker(PollingWorker):
             config = config_of(channel, self.rt.box, self.rt.settings.public_base_url)
         except (ProblemError, ValueError) as exc:
             raise SendError(retryable=False, reason=f"channel {channel.name!r} cannot be used: {exc}") from exc
+        try:
+            config = await fresh(self.rt, config)  # an OAuth access token about to expire is renewed first
+        except OAuthError as exc:
+            raise SendError(retryable=True, reason=str(exc), channel_problem=exc.code) from None
         caps = adapter.capabilities
         wait = max(self.pacer.reserve(f"channel:{channel.id}", caps.messages_per_second),
                    self.pacer.reserve(f"chat:{work.ordering_key}", caps.messages_per_second_per_chat))

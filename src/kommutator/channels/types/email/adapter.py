@@ -25,6 +25,7 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
+from kommutator.channels.oauth import token_target
 from kommutator.channels.types.email import sending
 from kommutator.channels.types.email.imap import ImapPollError, check_login, poll_once
 from kommutator.channels.types.email.settings import EmailCredentials, EmailSettings
@@ -161,7 +162,7 @@ class EmailChannel(ChannelAdapter):
         targets = [OutboundTarget(setting="smtp_host", host=s.smtp_host, port=s.smtp_port_or_default)]
         if "imap" in s.inbound and s.imap_host:
             targets.append(OutboundTarget(setting="imap_host", host=s.imap_host, port=s.imap_port_or_default))
-        return targets
+        return targets + token_target(settings)
 
     def setup_instructions(self, channel: ChannelConfig, webhook_url: str) -> str:
         settings = channel.settings
@@ -207,9 +208,8 @@ class EmailChannel(ChannelAdapter):
         except SendError as exc:
             checks.append(Check.failed("SMTP", exc))
         if "imap" in settings.inbound:
-            password = channel.credentials.get("imap_password")
             try:
-                found = await asyncio.to_thread(check_login, settings, str(password) if password else None, guard)
+                found = await asyncio.to_thread(check_login, settings, channel.credentials, guard)
                 checks.append(Check("IMAP", True, found))
             except ImapPollError as exc:
                 checks.append(Check("IMAP", False, str(exc), exc.code))

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kommutator.channels.base import ChannelConfig, ChannelHost
+from kommutator.channels.oauth import xoauth2
 from kommutator.channels.types.email.inbound import items_from
 from kommutator.channels.types.email.parsing import parse_email
-from kommutator.channels.types.email.settings import EmailSettings
+from kommutator.channels.types.email.settings import EmailSettings, tls_context
 from kommutator.net.guard import OutboundGuard, OutboundRefused
 from kommutator.net.http import guard_of
 from kommutator.net.mail import GuardedIMAP4, GuardedIMAP4_SSL
@@ -75,13 +76,39 @@ def _check(typ: str, data: Sequence[object], what: str) -> None:
         raise ImapPollError(f"{what} failed: {typ} {detail}".strip())
 
 
-def _open(settings: EmailSettings, password: str | None, guard: OutboundGuard) -> tuple[imaplib.IMAP4, str]:
+def _secret(settings: EmailSettings, credentials: dict[str, Any]) -> str:
+    """The password, or with OAuth 2.0 the access token (renewed by the server before it gets here)."""
+    if settings.auth == "oauth2":
+        if credentials.get("oauth_problem"):
+            raise ImapPollError(str(credentials["oauth_problem"]), str(credentials.get("oauth_problem_code") or "auth"))
+        token = credentials.get("oauth_access_token")
+        if not token:
+            raise ImapPollError("the channel is not signed in to the mailbox: press Sign in on the channel screen",
+                                "config")
+        return str(token)
+    password = credentials.get("imap_password")
+    if not password:
+        raise ImapPollError("the channel has no imap_password; set it in the channel's credentials", "config")
+    return str(password)
+
+
+class _XOAuth2:
+    """imaplib's AUTHENTICATE callback: the XOAUTH2 response, then an empty line to a failure's challenge."""
+
+    def __init__(self, user: str, token: str) -> None:
+        self.first: bytes | None = xoauth2(user, token).encode()
+
+    def __call__(self, challenge: bytes) -> bytes:
+        answer, self.first = self.first or b"", None
+        return answer
+
+
+def _open(settings: EmailSettings, credentials: dict[str, Any], guard: OutboundGuard) -> tuple[imaplib.IMAP4, str]:
     """Connect, log in and select the folder; the connection and the folder's UIDVALIDITY."""
     host, port = settings.imap_host or "", settings.imap_port_or_default
     where = f"{host}:{port}"
-    if not password:
-        raise ImapPollError("the channel has no imap_password; set it in the channel's credentials", "config")
-    context = ssl.create_default_context()
+    secret = _secret(settings, credentials)
+    context = tls_context(settings.tls_ca_certificate)
     try:
         if settings.imap_security == "ssl":
             conn: imaplib.IMAP4 = GuardedIMAP4_SSL(guard, host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
@@ -100,12 +127,18 @@ def _open(settings: EmailSettings, password: str | None, guard: OutboundGuard) -
     try:
         try:
             user = settings.imap_username or settings.address
-            # imaplib quotes the password but sends the user name as it is.
-            conn.login('"' + user.replace("\\", "\\\\").replace('"', '\\"') + '"', password)
+            if settings.auth == "oauth2":
+                conn.authenticate("XOAUTH2", _XOAuth2(user, secret))
+            else:
+                # imaplib quotes the password but sends the user name as it is.
+                conn.login('"' + user.replace("\\", "\\\\").replace('"', '\\"') + '"', secret)
         except UnicodeEncodeError as exc:
             raise ImapPollError("the IMAP user name and password must be ASCII; use an app password",
                                 "config") from exc
         except imaplib.IMAP4.error as exc:
+            if settings.auth == "oauth2":
+                raise ImapPollError(f"the IMAP server {where} refused the OAuth 2.0 sign-in ({exc}); check that the "
+                                    "mailbox allows IMAP and sign in again on the channel screen", "auth") from exc
             raise ImapPollError(f"the IMAP server {where} refused the login ({exc}); check imap_username and "
                                 "imap_password (many providers need an app password)", "auth") from exc
         typ, data = conn.select(_utf7(settings.imap_folder))
@@ -168,9 +201,9 @@ async def _imap(where: str, call: Callable[..., T], *args: Any) -> T:
         raise ImapPollError(f"the IMAP server {where} failed: {exc or type(exc).__name__}", "connect") from exc
 
 
-def check_login(settings: EmailSettings, password: str | None, guard: OutboundGuard) -> str:
+def check_login(settings: EmailSettings, credentials: dict[str, Any], guard: OutboundGuard) -> str:
     """Log in and select the folder, then leave (the connection test); what was found, or ImapPollError."""
-    conn, _ = _open(settings, password, guard)
+    conn, _ = _open(settings, credentials, guard)
     try:
         typ, data = conn.response("EXISTS")
         count = data[0].decode("ascii", "replace") if typ == "EXISTS" and data and isinstance(data[0], bytes) else "?"
@@ -186,10 +219,8 @@ async def poll_once(host: ChannelHost, channel: ChannelConfig, *, batch: int = B
         settings = EmailSettings.model_validate(channel.settings)
     except ValueError as exc:
         raise ImapPollError(f"the channel's settings are invalid: {exc}", "config") from exc
-    password = channel.credentials.get("imap_password")
     where = f"{settings.imap_host}:{settings.imap_port_or_default}"
-    conn, validity = await _imap(where, _open, settings, str(password) if password else None,
-                                 guard_of(host.client))
+    conn, validity = await _imap(where, _open, settings, channel.credentials, guard_of(host.client))
     try:
         last = await _last_uid(host, channel, validity)
         uids = await _imap(where, _search, conn, last)

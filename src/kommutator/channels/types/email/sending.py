@@ -16,9 +16,11 @@ import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
+from typing import Any
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError, SendResult
-from kommutator.channels.types.email.settings import EmailSettings
+from kommutator.channels.oauth import xoauth2
+from kommutator.channels.types.email.settings import EmailSettings, tls_context
 from kommutator.net.guard import STRICT, OutboundGuard, OutboundRefused
 from kommutator.net.mail import GuardedSMTP, GuardedSMTP_SSL, helo_name_for, local_name
 
@@ -139,10 +141,37 @@ def _helo_error(code: int, reply: bytes | str, where: str, helo: str) -> SendErr
         "is the default"))
 
 
-def _deliver(settings: EmailSettings, password: str | None, sender: str, recipient: str, data: bytes,
+def _sign_in(client: smtplib.SMTP, settings: EmailSettings, credentials: dict[str, Any]) -> None:
+    """AUTH with the password, or XOAUTH2 with the access token; nothing for a relay without login."""
+    user = settings.smtp_username or settings.address
+    if settings.auth == "oauth2":
+        token = credentials.get("oauth_access_token")
+        if not token:
+            raise SendError(retryable=True, reason="the channel is not signed in to the mailbox: an administrator must "
+                                                   "press Sign in on the channel screen", channel_problem="config")
+        initial = xoauth2(user, str(token))
+        answers = iter([initial])
+
+        def respond(challenge: bytes | None = None) -> str:
+            return next(answers, "")  # to a failure's challenge (RFC 7628 3.2.3): an empty line, then 535
+
+        client.auth("XOAUTH2", respond, initial_response_ok=True)
+        return
+    password = credentials.get("smtp_password")
+    if password:
+        client.login(user, str(password))
+
+
+def _login_hint(settings: EmailSettings) -> str:
+    if settings.auth == "oauth2":
+        return "check that the mailbox allows SMTP sign-in with OAuth and sign in again on the channel screen"
+    return "check smtp_username and smtp_password"
+
+
+def _deliver(settings: EmailSettings, credentials: dict[str, Any], sender: str, recipient: str, data: bytes,
              smtputf8: bool, guard: OutboundGuard) -> None:
     host, port = settings.smtp_host, settings.smtp_port_or_default
-    context = ssl.create_default_context()
+    context = tls_context(settings.tls_ca_certificate)
     client: smtplib.SMTP
     if settings.smtp_security == "ssl":
         client = GuardedSMTP_SSL(guard, host, port, local_hostname=local_name(), timeout=SMTP_TIMEOUT,
@@ -155,8 +184,7 @@ def _deliver(settings: EmailSettings, password: str | None, sender: str, recipie
         if settings.smtp_security == "starttls":
             client.starttls(context=context)
             client.ehlo()
-        if password:
-            client.login(settings.smtp_username or settings.address, password)
+        _sign_in(client, settings, credentials)
         if not recipient:
             return  # the connection test: greeted and logged in, nothing to send
         options = ["SMTPUTF8"] if smtputf8 else []
@@ -172,19 +200,17 @@ def check_blocking(channel: ChannelConfig, guard: OutboundGuard = STRICT) -> Sen
     """Greet the SMTP server (EHLO, STARTTLS, AUTH) and leave without sending: the connection test."""
     settings = EmailSettings.model_validate(channel.settings)
     helo = helo_name(settings, channel.webhook_url)
-    password = channel.credentials.get("smtp_password")
     where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
     try:
-        _deliver(settings.model_copy(update={"smtp_helo_name": helo}), str(password) if password else None, "", "",
-                 b"", False, guard)
+        _deliver(settings.model_copy(update={"smtp_helo_name": helo}), channel.credentials, "", "", b"", False, guard)
     except OutboundRefused as exc:
         raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}", channel_problem="refused") from None
     except smtplib.SMTPHeloError as exc:
         raise _helo_error(exc.smtp_code, exc.smtp_error, where, helo) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise SendError(retryable=True, reason=f"the mail server {where} refused the login ({exc.smtp_code} "
-                                               f"{_reply_text(exc.smtp_error)}); check smtp_username and "
-                                               "smtp_password", channel_problem="auth") from None
+                                               f"{_reply_text(exc.smtp_error)}); {_login_hint(settings)}",
+                        channel_problem="auth") from None
     except smtplib.SMTPNotSupportedError as exc:
         raise SendError(retryable=False, reason=f"the mail server {where} cannot do what the channel needs: "
                                                 f"{exc}; check smtp_security", channel_problem="config") from None
@@ -212,10 +238,8 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: Outbo
     smtputf8 = not (settings.address.isascii() and recipient.isascii())
     data = msg.as_bytes(policy=SMTPUTF8 if smtputf8 else SMTP)
     where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
-    password = channel.credentials.get("smtp_password")
     try:
-        _deliver(settings, str(password) if password else None, settings.address, recipient, data, smtputf8,
-                 guard)
+        _deliver(settings, channel.credentials, settings.address, recipient, data, smtputf8, guard)
     except OutboundRefused as exc:
         raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}", channel_problem="refused") from None
     except smtplib.SMTPRecipientsRefused as exc:
@@ -231,8 +255,8 @@ def send_blocking(channel: ChannelConfig, message: OutboundMessage, guard: Outbo
     except smtplib.SMTPAuthenticationError as exc:
         # The channel's login is wrong, not the message: keep retrying while an administrator fixes it.
         raise SendError(retryable=True, reason=f"the mail server {where} refused the login "
-                                               f"({exc.smtp_code} {_reply_text(exc.smtp_error)}); check "
-                                               "smtp_username and smtp_password", channel_problem="auth") from None
+                                               f"({exc.smtp_code} {_reply_text(exc.smtp_error)}); "
+                                               f"{_login_hint(settings)}", channel_problem="auth") from None
     except smtplib.SMTPResponseException as exc:
         raise _refusal(exc.smtp_code, exc.smtp_error, f"the mail server {where} answered") from None
     except smtplib.SMTPNotSupportedError as exc:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kommutator.channels.oauth import OAuthCredentials, OAuthSettings
 
 # One @, something on each side, no spaces or brackets; internal domains (corp.local) are fine here.
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -39,8 +42,17 @@ def _check_host(value: str | None) -> str | None:
     return value
 
 
-class EmailSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def tls_context(pem: str | None) -> ssl.SSLContext:
+    """The TLS context for the channel's IMAP and SMTP servers: the system's trusted CAs, plus the channel's own
+    CA certificate when it has one (a company's private CA), never less. Host names are always checked."""
+    context = ssl.create_default_context()
+    if pem:
+        context.load_verify_locations(cadata=pem)
+    return context
+
+
+class _Mailbox(BaseModel):
+    """The mailbox's own settings (listed first on the channel screen; the sign-in method follows)."""
 
     address: str = Field(description="The support mailbox this channel answers for, e.g. support@shop.example")
     display_name: str = Field(default="", max_length=100,
@@ -69,6 +81,25 @@ class EmailSettings(BaseModel):
         description="The name this server gives in EHLO to smtp_host, e.g. support.shop.example; default: the host "
                     "of the public URL (KOMMUTATOR_PUBLIC_BASE_URL). Relays that require a fully qualified name "
                     "refuse 'localhost'")
+
+    tls_ca_certificate: str | None = Field(
+        default=None, max_length=100_000,
+        description="A CA certificate (PEM, '-----BEGIN CERTIFICATE-----…') to trust for this channel's IMAP and SMTP "
+                    "servers besides the system's, e.g. a company's private CA")
+
+    @field_validator("tls_ca_certificate")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip() + "\n"
+        if "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("must be a CA certificate in PEM form, starting with -----BEGIN CERTIFICATE-----")
+        try:
+            tls_context(value)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ValueError(f"is not a certificate that can be trusted: {exc}") from None
+        return value
 
     @field_validator("address")
     @classmethod
@@ -104,7 +135,7 @@ class EmailSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _imap_needs_host(self) -> EmailSettings:
+    def _imap_needs_host(self) -> _Mailbox:
         if "imap" in self.inbound and not self.imap_host:
             raise ValueError("imap_host is required when inbound includes 'imap'")
         return self
@@ -122,10 +153,16 @@ class EmailSettings(BaseModel):
         return self.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[self.smtp_security]
 
 
-class EmailCredentials(BaseModel):
+class EmailSettings(OAuthSettings, _Mailbox):
     model_config = ConfigDict(extra="forbid")
 
+
+class _Passwords(BaseModel):
     imap_password: str | None = Field(default=None, min_length=1, max_length=1000,
                                       description="Password (or app password) of the IMAP mailbox")
     smtp_password: str | None = Field(default=None, min_length=1, max_length=1000,
                                       description="Password for the SMTP server; leave out for a relay without login")
+
+
+class EmailCredentials(OAuthCredentials, _Passwords):
+    model_config = ConfigDict(extra="forbid")
