@@ -13,9 +13,14 @@ received is recorded in ``commands``. It runs in a thread, so blocking and async
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import socket
 import socketserver
+import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +52,8 @@ class ImapState:
         self.folders: dict[str, Folder] = {"INBOX": Folder(uidvalidity=1000)}
         self.commands: list[str] = []
         self.logins = 0
+        # AUTHENTICATE XOAUTH2 (Gmail, Microsoft 365): whether an access token is valid now; None: not offered.
+        self.bearer: Callable[[str], bool] | None = None
         self._failures: dict[str, list[str]] = {}
 
     def add(self, raw: bytes, folder: str = "INBOX", flags: set[str] | None = None) -> int:
@@ -217,6 +224,8 @@ class _Handler(socketserver.StreamRequestHandler):
         elif command == "LOGOUT":
             self.send(b"* BYE Fake IMAP logging out" + CRLF + ok)
             return True
+        elif command == "AUTHENTICATE":
+            self.authenticate(tag, args)
         elif command == "LOGIN":
             user, password = _tokens(args)
             assert isinstance(user, bytes) and isinstance(password, bytes)
@@ -250,6 +259,30 @@ class _Handler(socketserver.StreamRequestHandler):
         else:
             self.send(tag + f" BAD Unknown command {command}".encode() + CRLF)
         return False
+
+    def authenticate(self, tag: bytes, args: bytes) -> None:
+        """SASL XOAUTH2 as Gmail speaks it: a continuation, the client's response; on failure a challenge with
+        the error as base64 JSON, an empty line from the client, then NO."""
+        if args.strip().upper() != b"XOAUTH2" or self.state.bearer is None:
+            self.send(tag + b" NO [CANNOT] Unsupported authentication mechanism" + CRLF)
+            return
+        self.send(b"+ " + CRLF)
+        line = self.rfile.readline(100_000).rstrip(b"\r\n")
+        try:
+            fields = dict(part.split("=", 1) for part in base64.b64decode(line).decode().split("\x01") if part)
+        except (ValueError, UnicodeDecodeError):
+            fields = {}
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if fields.get("user") == self.state.username and self.state.bearer(token):
+            self.authenticated = True
+            with self.state.lock:
+                self.state.logins += 1
+            self.send(tag + b" OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in" + CRLF)
+            return
+        error = json.dumps({"status": "400", "schemes": "Bearer", "scope": "https://mail.google.com/"})
+        self.send(b"+ " + base64.b64encode(error.encode()) + CRLF)
+        self.rfile.readline(100_000)
+        self.send(tag + b" NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)" + CRLF)
 
     def _box(self) -> Folder:
         assert self.folder is not None
@@ -366,11 +399,19 @@ class FakeImapServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, state: ImapState) -> None:
+    def __init__(self, state: ImapState, *, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
+        self.tls = tls  # implicit TLS (port 993 style) with this server context
         self.port = int(self.server_address[1])
         self._thread: threading.Thread | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        return (self.tls.wrap_socket(sock, server_side=True) if self.tls is not None else sock), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that refused our certificate hangs up mid-handshake: expected in the TLS tests
 
     def __enter__(self) -> FakeImapServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
