@@ -26,6 +26,9 @@ from kommutator.demo.seed import seed
 from kommutator.migrate import upgrade
 
 from . import test_web_browser as web
+from .fakes.oauth import CLIENT_ID as OAUTH_CLIENT_ID
+from .fakes.oauth import CLIENT_SECRET as OAUTH_CLIENT_SECRET
+from .fakes.oauth import oauth_in_thread
 from .live_server import bound_socket, free_port, run_server
 from .test_web_browser import NOT_LOGGED_IN, Watched, log_in
 
@@ -580,3 +583,33 @@ def test_a_channel_shows_its_health_and_tests_its_connection(watched: Watched, c
     stored = context.request.get(f"/api/v1/channels/{made['id']}").json()
     assert stored["health"]["status"] == "ok" and stored["health"]["error_code"] == "config"
     watched.assert_clean(allowed_console=REFUSED)
+
+
+def test_a_mailbox_signs_in_with_oauth_from_the_channel_screen(watched: Watched, context: BrowserContext,
+                                                               server: str, shots: Path) -> None:
+    """Sign in on the channel's side card: the browser goes to the provider's consent page and back, the channel
+    screen says it worked, and the channel now holds the tokens (never shown)."""
+    page = watched.page
+    log_in(page, "admin")
+    with oauth_in_thread() as provider:
+        made = api_post(context, "/channels", {
+            "type": "email", "name": f"Gmail {uuid.uuid4().hex[:6]}",
+            "settings": {"address": "help@shop.example", "smtp_host": "127.0.0.1", "smtp_port": 9,
+                         "smtp_security": "none", "auth": "oauth2", "oauth_provider": "custom",
+                         "oauth_client_id": OAUTH_CLIENT_ID, "oauth_authorize_url": provider.authorize_endpoint,
+                         "oauth_token_url": provider.token_endpoint, "oauth_scope": "https://mail.google.com/"},
+            "credentials": {"oauth_client_secret": OAUTH_CLIENT_SECRET}})
+        open_section(page, "channels")
+        page.locator(f".channel-row[data-channel-id='{made['id']}'] .channel-edit").click()
+        section = page.locator("#channel-signin-section")
+        expect(section).to_contain_text("not signed in yet")
+        shoot(page, shots, "18-channel-oauth-sign-in")
+        page.click("#channel-signin")
+        expect(page.locator(".notice")).to_contain_text("Signed in: the channel can read and send mail.")
+        assert "oauth=" not in page.url and page.url.endswith("#channels")
+        assert [r["grant_type"] for r in provider.requests] == ["authorization_code"]
+    page.locator(f".channel-row[data-channel-id='{made['id']}'] .channel-edit").click()
+    expect(section.locator("[data-signed-in=true]")).to_be_visible()
+    expect(page.locator("#channel-signin")).to_have_text("Sign in again")
+    fields = context.request.get(f"/api/v1/channels/{made['id']}").json()["credential_fields"]
+    assert {"oauth_access_token", "oauth_refresh_token"} <= set(fields)

@@ -9,14 +9,17 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 CLIENT_ID = "kommutator-test.apps.example"
@@ -102,8 +105,15 @@ class FakeOAuth:
             return JSONResponse(self._issue())
         return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
 
+    async def _authorize(self, request: Request) -> RedirectResponse:
+        """The consent page, for browser tests: the user is signed in at the provider and allows at once."""
+        code, query = self.consent(str(request.url))
+        back = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
+        return RedirectResponse(back, status_code=302)
+
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/token", self._token, methods=["POST"])])
+        app = Starlette(routes=[Route("/token", self._token, methods=["POST"]),
+                                Route("/authorize", self._authorize, methods=["GET"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                                      lifespan="off"))
         self._task = asyncio.create_task(self._server.serve())
@@ -116,3 +126,26 @@ class FakeOAuth:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         await self._task
+
+
+@contextmanager
+def oauth_in_thread() -> Iterator[FakeOAuth]:
+    """The fake on a loop of its own thread, for tests driven by Playwright's sync API."""
+    fake = FakeOAuth()
+    ready, stop = threading.Event(), threading.Event()
+
+    async def main() -> None:
+        await fake.start()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await fake.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="fake-oauth", daemon=True)
+    thread.start()
+    assert ready.wait(20), "the fake OAuth provider did not start"
+    try:
+        yield fake
+    finally:
+        stop.set()
+        thread.join(timeout=20)

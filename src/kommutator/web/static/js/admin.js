@@ -3,6 +3,7 @@
 // wiring main.js uses. Every name and value from the server is put into the page as text (see dom.js).
 
 import { channelForm, channelList, createdView, typePicker } from "./admin/channels.js";
+import { takeSignInOutcome } from "./admin/channel-signin.js";
 import { LIVE, reload, render, screens, SECTIONS, state } from "./admin/common.js";
 import { queueForm, queueList } from "./admin/queues.js";
 import { flowsScreen } from "./admin/flows.js";
@@ -36,6 +37,7 @@ export async function showAdmin(section) {
     state.confirmDelete = null;
   }
   state.notice = switching ? null : state.notice;
+  if (section === "channels") takeSignInOutcome();
   if (switching) state.root.replaceChildren(h("p", { class: "empty", text: t("app.loading") }));
   await reload({ force: true });
 }

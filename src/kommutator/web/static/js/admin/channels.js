@@ -5,6 +5,7 @@ import { get, patch, post } from "../api.js";
 import { h } from "../dom.js";
 import { has, t } from "../i18n.js";
 import { healthBadge, healthSection } from "./channel-health.js";
+import { signInSection } from "./channel-signin.js";
 import { button, byId, checkbox, clearOnEdit, copyable, dash, field, formFooter, go, idOrNull, noticeBar,
   OUTBOUND_DISABLED, pageHead, queueOptions, reload, section, select, state, submitting, teamOptions, textInput, tx } from "./common.js";
 
@@ -287,6 +288,7 @@ export function channelForm() {
     h("div", { class: "admin__actions" }, button("admin.back", () => go("list"), "btn")));
   const side = editing ? h("aside", { class: "card side-card" },
     healthSection(c),
+    signInSection(c),
     c.webhook_url ? tx("h3", "admin.channel.webhook", null, { class: "side-card__title" }) : null,
     c.webhook_url ? copyable(c.webhook_url, "url") : null,
     tx("h3", "admin.channel.setup", null, { class: "side-card__title" }),
