@@ -211,12 +211,14 @@ def test_workspace_code_never_writes_html() -> None:
 def test_api_docs_render_offline_under_the_csp(watched: Watched) -> None:
     page = watched.page
     page.goto("/api/v1/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Kommutator API")
+    # Swagger UI parses a 1 MB bundle before it draws anything: on a busy machine that alone can take seconds.
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Kommutator API", timeout=60_000)
     operation = page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/v1/conversations$")).first
     expect(operation).to_be_visible()
-    operation.click()  # expanding an operation renders parameters and schemas: more chances to break the CSP
+    # expanding an operation renders parameters and schemas: more chances to break the CSP
+    operation.click(timeout=60_000)
     expect(page.locator(".opblock.is-open .parameters-container, .opblock.is-open .opblock-section").first)\
-        .to_be_visible()
+        .to_be_visible(timeout=60_000)
     assert any(p.startswith("/static/vendor/swagger-ui/swagger-ui-bundle.js") for p in watched.requested_paths)
     assert "/static/docs.js" in {p.split("?")[0] for p in watched.requested_paths}
     watched.assert_clean()

@@ -58,6 +58,8 @@ def test_canned_shortcut_knowledge_base_labels_and_snooze(watched: Watched, shot
 
     page.click(".side-tab[data-panel=kb]")
     page.fill("#kb-search", "доставка")
+    # Opening the panel searched for the customer's message; wait for this search's results, not those.
+    expect(page.locator("#kb-results")).to_have_attribute("data-query", "доставка")
     hit = page.locator(".kb-hit", has=page.locator(".kb-hit__title", has_text="Сроки и стоимость доставки"))
     expect(hit).to_be_visible()
     hit.locator(".kb-hit__title").click()

@@ -1,5 +1,5 @@
 /* Kommutator website chat: <script src="https://SERVER/widget.js" data-channel="ID" async></script>
-   One classic script, no build step. The UI lives in a closed shadow root (styles cannot leak either way);
+   One classic script, no build step. The UI lives in an open shadow root (styles cannot leak either way);
    every text from a customer or an agent is set with textContent, never parsed as HTML. Messages typed while
    offline wait in a local outbox (localStorage) and are sent with the same client id until the server
    acknowledges them, so a flaky connection neither loses nor doubles them. */
@@ -67,7 +67,7 @@
   const host = document.createElement("kommutator-chat");
   host.style.setProperty("all", "initial", "important");
   host.style.setProperty("display", "block", "important");
-  const shadow = host.attachShadow({ mode: "closed" });
+  const shadow = host.attachShadow({ mode: "open" });
   const root = el("div", "root");
   root.hidden = true; // until the styles are in
   shadow.append(root);
@@ -76,11 +76,12 @@
   const badge = el("span", "badge"); badge.hidden = true; launcher.append(badge);
   const panel = el("div", "panel"); panel.hidden = true;
   panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-labelledby", "kommutator-chat-title"); // the chat's title names the dialog
   root.append(panel, launcher);
 
   const head = el("div", "head");
   const avatar = el("div", "avatar"); const avatarText = el("span"); const dot = el("span", "dot"); avatar.append(avatarText, dot);
-  const who = el("div", "who"); const titleEl = el("div", "title"); const statusEl = el("div", "status"); who.append(titleEl, statusEl);
+  const who = el("div", "who"); const titleEl = el("div", "title"); titleEl.id = "kommutator-chat-title"; const statusEl = el("div", "status"); who.append(titleEl, statusEl);
   const closeBtn = el("button", "icon-btn"); closeBtn.type = "button"; closeBtn.append(icon(ICONS.close));
   head.append(avatar, who, closeBtn);
   const body = el("div", "body"); body.setAttribute("aria-live", "polite");
@@ -387,6 +388,8 @@
 
   launcher.addEventListener("click", () => setOpen(panel.hidden));
   closeBtn.addEventListener("click", () => setOpen(false));
+  // Escape closes the chat from anywhere inside it and gives the focus back to the launcher (WAI-ARIA dialog).
+  panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); setOpen(false); launcher.focus(); } });
   attachBtn.addEventListener("click", () => fileInput.click());
   fileInput.addEventListener("change", () => { pickFile(fileInput.files[0]); fileInput.value = ""; });
   const submitText = () => { const text = input.value.trim(); if (!text) return; input.value = ""; queue({ text }); };

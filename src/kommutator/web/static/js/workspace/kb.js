@@ -46,6 +46,7 @@ async function search() {
   }
   if (mine !== request) return;
   el.kbResults.replaceChildren(...hits.map(hitItem));
+  el.kbResults.dataset.query = q; // what these results answer (a test waits for its own search, not an earlier one)
   show(el.kbEmpty, hits.length === 0);
 }
 

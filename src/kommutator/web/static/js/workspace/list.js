@@ -4,7 +4,7 @@
 
 import { get } from "../api.js";
 import { h, show } from "../dom.js";
-import { lang, shortTime, t } from "../i18n.js";
+import { lang, t } from "../i18n.js";
 import { avatar, channelIcon } from "../icons.js";
 import { el, hooks, isSupervisor, state, statusBadge, timeEl } from "./state.js";
 
@@ -108,9 +108,8 @@ function listRow(conv) {
       h("span", { class: "conv-row__spacer" }),
       unread ? h("span", { class: "unread", attrs: { "aria-label": t("ws.unread", { n: unread }) },
         text: unread > 99 ? "99+" : String(unread) }) : null)));
-  row.setAttribute("aria-label", `${name}, ${t(`status.${conv.status}`)}, `
-    + t("list.lastActivity", { time: shortTime(conv.last_message_at) })
-    + (unread ? `, ${t("ws.unread", { n: unread })}` : ""));
+  // No aria-label: the row's own text (name, time, the latest message, status, labels, unread count) is its
+  // accessible name, so a screen reader hears the preview and voice control finds the name it sees.
   return h("li", { class: "conv-list__item" }, row);
 }
 
