@@ -7,11 +7,12 @@ import asyncio
 import json
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from .serving import Served
 
 ORDERS = {"12345": {"ru": "передан в доставку", "en": "out for delivery"}}
 BROKEN = "50000"  # answers 500
@@ -24,8 +25,7 @@ class FakeCrm:
         self.slow_seconds = slow_seconds
         self.lookups: list[str] = []
         self.delivered: list[dict[str, Any]] = []  # bodies the API channel POSTed to /inbox
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     @property
     def inbox(self) -> str:
@@ -55,15 +55,7 @@ class FakeCrm:
     async def start(self) -> None:
         app = Starlette(routes=[Route("/crm/orders/{number}", self._order, methods=["GET"]),
                                 Route("/inbox", self._inbox, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await self._http.start(app)
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
+        await self._http.stop()

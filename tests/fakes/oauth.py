@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
+
+from .serving import Served
 
 CLIENT_ID = "kommutator-test.apps.example"
 CLIENT_SECRET = "client-secret-7"
@@ -42,8 +43,7 @@ class FakeOAuth:
         self.access_tokens: set[str] = set()  # valid now
         self.requests: list[dict[str, str]] = []  # every token request's form
         self.revoked = False
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     @property
     def authorize_endpoint(self) -> str:
@@ -114,18 +114,10 @@ class FakeOAuth:
     async def start(self) -> None:
         app = Starlette(routes=[Route("/token", self._token, methods=["POST"]),
                                 Route("/authorize", self._authorize, methods=["GET"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await self._http.start(app)
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
+        await self._http.stop()
 
 
 @contextmanager
