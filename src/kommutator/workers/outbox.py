@@ -3,9 +3,10 @@
 A due row is claimed (``claimed_by``/``claimed_until``) in a short transaction — with ``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so processes never take the same row; SQLite's single writer serialises claims.
 The adapter's ``send`` runs outside any transaction, and its outcome is written in one more, which also
-moves the message's status (outcomes that arrive together — a claimed batch's sends finishing — share it). A worker that dies between the send and that write leaves a claim that
-expires; the item is then sent again with the same idempotency key, which the receiver uses to drop the
-repeat: delivery is at least once, and the message turns "sent" exactly once.
+moves the message's status (outcomes that arrive together — a claimed batch's sends finishing — share it).
+A worker that dies between the send and that write leaves a claim that expires; the item is then sent again
+with the same idempotency key, which the receiver uses to drop the repeat: delivery is at least once, and the
+message turns "sent" exactly once.
 
 An item waits while an earlier item with the same ordering key (one chat) is still pending, including
 one waiting for a retry; an item that failed for good no longer holds the chat up.
