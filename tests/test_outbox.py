@@ -470,6 +470,29 @@ async def test_a_crash_between_send_and_marking_resends_with_the_same_id_and_mar
     assert await worker.run_due() == 0
 
 
+async def test_an_outcome_that_cannot_be_recorded_does_not_take_the_others_with_it(
+        client, admin, runtime, channel, integrator, worker, status_events, monkeypatch):
+    """Outcomes arriving together are written in one transaction; one that fails there is retried alone, so the
+    others are recorded and only it stays claimed (sent again with the same id once the claim expires)."""
+    chats = [await open_chat(client, channel, f"c{i}") for i in range(3)]
+    sent = [await reply(client, admin, conv, f"reply {i}") for i, conv in enumerate(chats)]
+    broken = (await item_of(runtime, sent[1]["id"])).id
+    real = outbox_module.do_record_outcome
+
+    async def fails_for_one(tx, **kw):  # type: ignore[no-untyped-def]
+        if kw["item_id"] == broken:
+            raise RuntimeError("this one cannot be written")
+        return await real(tx, **kw)
+
+    monkeypatch.setattr(outbox_module, "do_record_outcome", fails_for_one)
+    assert await worker.run_due() == 3
+    assert len(integrator.received) == 3
+    assert [(await message(runtime, m["id"])).status for m in sent] == ["sent", "queued", "sent"]
+    item = await item_of(runtime, sent[1]["id"])
+    assert item.status == "pending" and item.claimed_by == "worker-a"
+    assert sorted(e.message_id for e in status_events) == sorted([sent[0]["id"], sent[2]["id"]])
+
+
 async def test_two_workers_never_send_one_item_twice(client, admin, runtime, settings, channel, integrator,
                                                      clock):
     chats = [await open_chat(client, channel, f"c{i}") for i in range(12)]

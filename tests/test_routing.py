@@ -12,7 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from kommutator.agents.models import User
+from kommutator.clock import now
+from kommutator.conversations.models import Conversation
 from kommutator.routing.service import router_of, understand_choice
 from kommutator.runtime import Runtime
 from kommutator.workers.timers import TimerWorker
@@ -135,6 +139,37 @@ async def test_freed_capacity_and_an_agent_coming_online_serve_the_queue_at_once
     assert await floor.route() == []  # offline agents get nothing
     await floor.presence(boris, "online")
     assert await floor.route() == [(third, boris.id)]
+
+
+async def test_the_index_kept_between_passes_follows_changes_made_elsewhere(floor: Floor) -> None:
+    """The router keeps its index between passes; what another process changes in the database (no event reaches
+    this one) is seen by the next pass all the same: capacity, presence, and load."""
+    router = router_of(floor.rt)
+    router.live.resync = 3600.0  # no periodic full re-read within the test, however slow the machine
+    anna = await floor.agent("Anna", capacity=1)
+    boris = await floor.agent("Boris", capacity=1, online=False)
+    first = await floor.customer_writes("c1")
+    assert await floor.route() == [(first, anna.id)]
+    rebuilds = router.live.rebuilds
+
+    async def elsewhere(stmt: Any) -> None:  # a write by another process: no event on this process's bus
+        async def job(tx: Any) -> None:
+            await tx.conn.execute(stmt)
+        await floor.rt.db.write(job)
+
+    second = await floor.customer_writes("c2")
+    assert await floor.route() == [], "Anna is full"
+    await elsewhere(update(User).where(User.id == anna.id).values(capacity=2))
+    assert await floor.route() == [(second, anna.id)]
+    await elsewhere(update(User).where(User.id == anna.id).values(presence="away", presence_changed_at=now()))
+    await elsewhere(update(User).where(User.id == boris.id).values(presence="online", presence_changed_at=now()))
+    third = await floor.customer_writes("c3")
+    assert await floor.route() == [(third, boris.id)]
+    # Boris's conversation ends elsewhere: his capacity is free again for the next one.
+    await elsewhere(update(Conversation).where(Conversation.id == third).values(status="resolved"))
+    fourth = await floor.customer_writes("c4")
+    assert await floor.route() == [(fourth, boris.id)]
+    assert router.live.rebuilds == rebuilds, "the index was updated, not rebuilt"
 
 
 async def test_round_robin_gives_everyone_one_before_anyone_gets_two(floor: Floor) -> None:

@@ -42,6 +42,9 @@ class MessageCreated(ConversationEvent):
     sender_type: str = "contact"
     message_kind: str = "text"
     channel_id: int | None = None
+    # The conversation's status once the message is in, where the writer knows it ("" when it does not): lets
+    # listeners skip messages that concern them only in some statuses (routing: queued ones).
+    conversation_status: str = ""
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,7 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     events.extend(born)
     events.append(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
                                  message_id=message_id, direction="in", sender_type="contact",
-                                 message_kind="text", channel_id=channel.id))
+                                 message_kind="text", channel_id=channel.id, conversation_status=status))
     return Received(conv_id, int(message_id), contact_id, new)
 
 

@@ -27,10 +27,12 @@ import datetime as dt
 import logging
 import math
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import String, case, func, select, text, type_coerce, update
 
 from kommutator.agents.models import Skill, TeamMember, User, UserSkill
 from kommutator.channels.models import Channel
@@ -73,39 +75,135 @@ def _ts(at: dt.datetime | None) -> float:
     return at.timestamp() if at is not None else 0.0
 
 
-async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
-    s = tx.session
-    rows = (await s.execute(
-        select(User.id, User.name, User.capacity, User.channel_weights, User.last_assigned_at,
-               User.presence_changed_at)
-        .where(User.active.is_(True), User.presence == "online"))).all()
-    ids = [r.id for r in rows]
+_AGENT_ROWS = (select(User.id, User.name, User.capacity, User.channel_weights, User.last_assigned_at,
+                      User.presence_changed_at)
+               .where(User.active.is_(True), User.presence == "online"))
+
+
+def _agent_of(r: Any, load: float, skills: dict[int, int], teams: frozenset[int]) -> Agent:
+    return Agent(id=r.id, capacity=float(r.capacity), load=load, online=True, skills=skills, teams=teams,
+                 idle_since=max(_ts(r.last_assigned_at), _ts(r.presence_changed_at)),
+                 # Round robin's turn: whoever was assigned longest ago goes first, across passes.
+                 turn=int(_ts(r.last_assigned_at) * 1_000_000),
+                 weights={k: float(v) for k, v in (r.channel_weights or {}).items()})
+
+
+# What of an agent's row the index depends on, as the driver gives it (no JSON or datetime decoding: at 10,000
+# agents that decoding was most of a pass): a change makes the pass re-read that agent's row.
+_SIGNATURES = (select(User.id, User.name, User.capacity, type_coerce(User.channel_weights, String),
+                      type_coerce(User.last_assigned_at, String), type_coerce(User.presence_changed_at, String))
+               .where(User.active.is_(True), User.presence == "online"))
+
+
+async def _signatures(tx: Tx) -> dict[int, tuple[Any, ...]]:
+    return {r[0]: tuple(r[1:]) for r in (await tx.conn.execute(_SIGNATURES)).all()}
+
+
+async def _loads(tx: Tx, ids: list[int] | None) -> dict[int, float]:
+    """Agents' loads (``ids``: only theirs; None: every agent with a conversation assigned)."""
     load: dict[int, float] = defaultdict(float)
+    if ids is not None and not ids:
+        return load
+    stmt = (select(Conversation.assignee_id, func.sum(Conversation.routing_weight))
+            .where(Conversation.status == "assigned").group_by(Conversation.assignee_id))
+    if ids is not None:
+        stmt = stmt.where(Conversation.assignee_id.in_(ids))
+    for uid, total in (await tx.conn.execute(stmt)).all():
+        if uid is not None:
+            load[uid] = float(total or 0)
+    return load
+
+
+async def _skills_and_teams(tx: Tx, ids: list[int]) -> tuple[dict[int, dict[int, int]], dict[int, set[int]]]:
     skills: dict[int, dict[int, int]] = defaultdict(dict)
     teams: dict[int, set[int]] = defaultdict(set)
     if ids:
-        for uid, total in (await s.execute(
-                select(Conversation.assignee_id, func.sum(Conversation.routing_weight))
-                .where(Conversation.status == "assigned", Conversation.assignee_id.in_(ids))
-                .group_by(Conversation.assignee_id))).all():
-            if uid is not None:
-                load[uid] = float(total or 0)
-        for us in (await s.execute(select(UserSkill).where(UserSkill.user_id.in_(ids)))).scalars():
+        for us in (await tx.session.execute(select(UserSkill).where(UserSkill.user_id.in_(ids)))).scalars():
             skills[us.user_id][us.skill_id] = us.level
-        for tm in (await s.execute(select(TeamMember).where(TeamMember.user_id.in_(ids)))).scalars():
+        for tm in (await tx.session.execute(select(TeamMember).where(TeamMember.user_id.in_(ids)))).scalars():
             teams[tm.user_id].add(tm.team_id)
-    skill_names = {sid: name for sid, name in (await s.execute(select(Skill.id, Skill.name))).all()}
+    return skills, teams
+
+
+async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
+    index, names, _, _ = await _build_index(tx)
+    return index, names
+
+
+async def _build_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str], dict[int, tuple[Any, ...]], dict[int, float]]:
+    """The index from the database, the agents' names, their rows' signatures and their loads."""
+    rows = (await tx.session.execute(_AGENT_ROWS)).all()
+    ids = [r.id for r in rows]
+    load = await _loads(tx, ids)
+    skills, teams = await _skills_and_teams(tx, ids)
+    skill_names = {sid: name for sid, name in (await tx.session.execute(select(Skill.id, Skill.name))).all()}
     index = RoutingIndex(skill_names=skill_names)
     names = {}
     for r in rows:
         names[r.id] = r.name
-        index.upsert(Agent(id=r.id, capacity=float(r.capacity), load=load[r.id], online=True,
-                           skills=skills[r.id], teams=frozenset(teams[r.id]),
-                           idle_since=max(_ts(r.last_assigned_at), _ts(r.presence_changed_at)),
-                           # Round robin's turn: whoever was assigned longest ago goes first, across passes.
-                           turn=int(_ts(r.last_assigned_at) * 1_000_000),
-                           weights={k: float(v) for k, v in (r.channel_weights or {}).items()}))
-    return index, names
+        index.upsert(_agent_of(r, load[r.id], skills[r.id], frozenset(teams[r.id])))
+    return index, names, await _signatures(tx), {r.id: load[r.id] for r in rows}
+
+
+class LiveIndex:
+    """The routing index kept between passes, so that a pass does not rebuild it from the database.
+
+    Each pass still reads the online agents' rows and their loads (both change in other processes too, and
+    capacity must hold across them): agents whose row changed are re-read, those gone offline dropped, loads
+    set to what the database says. Skills and teams are re-read for new agents, for all when this process saw
+    an ``AgentChanged`` (``invalidate``), and every ``resync`` seconds in full, for what other processes
+    changed. A pass that fails invalidates it too (its assignments were rolled back).
+    """
+
+    def __init__(self, resync: float = 15.0) -> None:
+        self.resync = resync
+        self.index: RoutingIndex | None = None
+        self.names: dict[int, str] = {}
+        self._rows: dict[int, tuple[Any, ...]] = {}  # agent -> _signature of its row when last read
+        self._loads: dict[int, float] = {}  # agent -> its load when last read (an assignment changes its row too)
+        self._built_at = 0.0
+        self.rebuilds = 0  # observed by tests and benchmarks
+
+    def invalidate(self) -> None:
+        self.index = None
+
+    async def current(self, tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
+        clock = time.monotonic()
+        if self.index is None or clock - self._built_at >= self.resync:
+            self.index, self.names, self._rows, self._loads = await _build_index(tx)
+            self._built_at = clock
+            self.rebuilds += 1
+            return self.index, self.names
+        index = self.index
+        signatures = await _signatures(tx)
+        for gone in set(self._rows) - set(signatures):
+            index.remove(gone)
+            self.names.pop(gone, None)
+            del self._rows[gone]
+        load = await _loads(tx, None)
+        changed = [uid for uid, sig in signatures.items()
+                   if sig != self._rows.get(uid) or abs(self._loads.get(uid, 0.0) - load.get(uid, 0.0)) > 1e-9]
+        if not changed:
+            return index, self.names
+        rows = {r.id: r for r in (await tx.session.execute(_AGENT_ROWS.where(User.id.in_(changed)))).all()}
+        skills, teams = await _skills_and_teams(tx, [uid for uid in changed if uid not in self._rows])
+        for uid in changed:
+            r = rows.get(uid)
+            if r is None:  # went offline between the two reads (another process, PostgreSQL): not a candidate
+                if uid in self._rows:
+                    index.remove(uid)
+                    self.names.pop(uid, None)
+                    del self._rows[uid]
+                continue
+            known = index.get(uid) if uid in self._rows else None
+            if known is None:
+                index.upsert(_agent_of(r, load[uid], skills[uid], frozenset(teams[uid])))
+            else:
+                index.upsert(_agent_of(r, load[uid], known.skills, known.teams))
+            self._rows[uid] = signatures[uid]
+            self._loads[uid] = load[uid]
+            self.names[uid] = r.name
+        return index, self.names
 
 
 def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime) -> None:
@@ -258,8 +356,18 @@ async def _assignment_rates(tx: Tx, queue_ids: set[int], at: dt.datetime) -> dic
     return {qid: n / 60.0 for qid, n in rows}
 
 
-async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
-    """One routing pass (see the module docstring)."""
+async def do_route(tx: Tx, *, limit: int = 500, live: LiveIndex | None = None) -> PassResult:
+    """One routing pass (see the module docstring); ``live``: the index kept between passes (else built here)."""
+    if live is None:
+        return await _route(tx, limit, None)
+    try:
+        return await _route(tx, limit, live)
+    except BaseException:
+        live.invalidate()  # its loads may count assignments that are rolled back now
+        raise
+
+
+async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
     result = PassResult()
     postgres = tx.conn.dialect.name == "postgresql"
     if postgres:
@@ -279,7 +387,8 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
     waiting = (await tx.session.execute(stmt)).all()
     if not waiting:
         return result
-    index, names = await _load_index(tx)
+    index, names = await live.current(tx) if live is not None else await _load_index(tx)
+    names = dict(names)
     manager_ids = {m for _, m, _, _ in waiting if m is not None} - set(names)
     if manager_ids:
         names.update({r.id: r.name for r in (await tx.session.execute(
@@ -396,6 +505,21 @@ async def do_hold_expired(tx: Tx, timer: Timer) -> None:
 
 # --- The background router -----------------------------------------------------------------------------
 
+def _concerns_routing(event: Event) -> bool:
+    """Whether a pass may have something to do after ``event``. A conversation with the bot is not routed, and
+    neither its creation nor its messages nor the bot's changes to it wake the router (at 50 messages/s in
+    new conversations they woke a pass every 0.2 s); one leaving an agent (capacity freed) does."""
+    if isinstance(event, MessageCreated):
+        return event.direction == "in" and event.assignee_id is None and event.conversation_status != "bot"
+    if isinstance(event, ConversationCreated):
+        return event.status != "bot"
+    if isinstance(event, ConversationUpdated) and event.status == "bot":
+        before = event.changes.get("status")
+        return ("assignee_id" in event.changes or event.assignee_id is not None
+                or (isinstance(before, list | tuple) and bool(before) and before[0] not in ("bot", "queued")))
+    return True
+
+
 class Router(BackgroundTask):
     """Runs passes when something changed and every ``interval`` seconds; ``run_pass`` runs one (tests)."""
 
@@ -409,16 +533,19 @@ class Router(BackgroundTask):
         # writer, and one pass serves everything that changed meanwhile.
         self.min_gap = min_gap
         self._wake = asyncio.Event()
+        self.live = LiveIndex()
         rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated,
                                                 AgentChanged))
 
     async def _on_event(self, event: Event) -> None:
-        if isinstance(event, MessageCreated) and (event.direction != "in" or event.assignee_id is not None):
+        if isinstance(event, AgentChanged):
+            self.live.invalidate()  # skills or teams may have changed: the next pass reads the agents afresh
+        if not _concerns_routing(event):
             return
         self._wake.set()
 
     async def run_pass(self) -> PassResult:
-        return await self.rt.db.write(do_route)
+        return await self.rt.db.write(lambda tx: do_route(tx, live=self.live))
 
     async def run_until_idle(self, max_passes: int = 20) -> list[PassResult]:
         """Passes until one assigns nothing (tests)."""

@@ -3,9 +3,10 @@
 A due row is claimed (``claimed_by``/``claimed_until``) in a short transaction — with ``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so processes never take the same row; SQLite's single writer serialises claims.
 The adapter's ``send`` runs outside any transaction, and its outcome is written in one more, which also
-moves the message's status. A worker that dies between the send and that write leaves a claim that
-expires; the item is then sent again with the same idempotency key, which the receiver uses to drop the
-repeat: delivery is at least once, and the message turns "sent" exactly once.
+moves the message's status (outcomes that arrive together — a claimed batch's sends finishing — share it).
+A worker that dies between the send and that write leaves a claim that expires; the item is then sent again
+with the same idempotency key, which the receiver uses to drop the repeat: delivery is at least once, and the
+message turns "sent" exactly once.
 
 An item waits while an earlier item with the same ordering key (one chat) is still pending, including
 one waiting for a retry; an item that failed for good no longer holds the chat up.
@@ -14,6 +15,7 @@ one waiting for a retry; an item that failed for good no longer holds the chat u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -127,9 +129,11 @@ async def _stop_channel_outbound(tx: Tx, channel_id: int | None, reason: str) ->
 
 
 async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendResult | SendError,
-                            policy: RetryPolicy) -> bool:
+                            policy: RetryPolicy, locked: bool = False) -> bool:
     """Mark a claimed item done, schedule its retry, or fail it, with its message; False if not ours."""
-    item = await tx.session.get(OutboxItem, item_id, with_for_update=True, populate_existing=True)
+    # ``locked``: the caller has loaded the item in this transaction, locked (do_record_outcomes) — no re-read.
+    item = (await tx.session.get(OutboxItem, item_id) if locked else
+            await tx.session.get(OutboxItem, item_id, with_for_update=True, populate_existing=True))
     if item is None or item.status != "pending" or item.claimed_by != worker:
         log.info("outbox item %s is no longer claimed by %s; its outcome is left to the new claimant",
                  item_id, worker)
@@ -164,6 +168,31 @@ async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendR
     if msg is not None:
         await _set_message_status(tx, msg, "failed", reason)
     return True
+
+
+async def do_record_outcomes(tx: Tx, *, outcomes: list[tuple[int, SendResult | SendError]], worker: str,
+                             policy: RetryPolicy) -> list[bool]:
+    """Record several outcomes in one transaction: the items (locked), their messages and conversations are read
+    in three statements first, so each ``do_record_outcome`` finds its rows in the session instead of reading
+    them one by one."""
+    ids = [item_id for item_id, _ in outcomes]
+    items = list((await tx.session.execute(
+        select(OutboxItem).where(OutboxItem.id.in_(ids)).with_for_update()
+        .execution_options(populate_existing=True))).scalars())
+    message_ids = [i.message_id for i in items if i.message_id is not None]
+    held: list[object] = [*items]  # the session's identity map holds objects weakly: keep them for the job
+    if message_ids:
+        msgs = list((await tx.session.execute(select(Message).where(Message.id.in_(message_ids)))).scalars())
+        held += msgs
+        held += (await tx.session.execute(select(Conversation).where(
+            Conversation.id.in_({m.conversation_id for m in msgs})))).scalars()
+    found = {i.id for i in items}
+    results = []
+    for item_id, outcome in outcomes:
+        results.append(await do_record_outcome(tx, item_id=item_id, worker=worker, outcome=outcome, policy=policy,
+                                               locked=item_id in found))
+    del held
+    return results
 
 
 def _capabilities(channel_type: str) -> Capabilities:
@@ -209,6 +238,9 @@ class OutboxWorker(PollingWorker):
         self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
         self._task: asyncio.Task[None] | None = None
         self.pacer = Pacer()
+        # Outcomes waiting for their write, and the task writing them (see _record).
+        self._outcomes: list[tuple[int, SendResult | SendError, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -368,19 +400,58 @@ class OutboxWorker(PollingWorker):
             outcome = SendError(retryable=True, reason=f"unexpected error: {type(exc).__name__}: {exc}")
 
         await note_send(self.rt, work.channel.id if work.channel is not None else None, outcome)
+        await self._record(work.item_id, outcome)
 
-        async def job(tx: Tx) -> bool:
-            return await do_record_outcome(tx, item_id=work.item_id, worker=self.name, outcome=outcome,
-                                           policy=self.policy)
+    async def _record(self, item_id: int, outcome: SendResult | SendError) -> None:
+        """Record an outcome; those that arrive together (a claimed batch's sends finishing) share one write job.
 
-        try:
-            await self.db.write(job)
-        except Exception:
-            log.exception("outbox item %s: the outcome could not be recorded; the claim expires and the item "
-                          "is sent again with the same idempotency key", work.item_id)
+        Returns once the outcome is committed, or its write failed (logged: the claim then expires and the item
+        is sent again with the same idempotency key)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((item_id, outcome, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="kommutator-outbox-recorder")
+        await asyncio.shield(done)  # a cancelled pass does not cancel the write of what was sent
+
+    async def _record_pending(self) -> None:
+        await asyncio.sleep(0)  # sends that finished in this same turn of the loop join the first write
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self._write_outcomes([(item_id, outcome) for item_id, outcome, _ in batch])
+            finally:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _write_outcomes(self, outcomes: list[tuple[int, SendResult | SendError]]) -> None:
+        if len(outcomes) > 1:
+            async def together(tx: Tx) -> list[bool]:
+                return await do_record_outcomes(tx, outcomes=outcomes, worker=self.name, policy=self.policy)
+
+            try:
+                await self.db.write(together)
+                return
+            except Exception:  # one of them failed and took the others' transaction with it: each alone
+                log.warning("outbox: recording %d outcomes together failed; recording each alone", len(outcomes),
+                            exc_info=True)
+        for item_id, outcome in outcomes:
+            async def job(tx: Tx, item_id: int = item_id, outcome: SendResult | SendError = outcome) -> bool:
+                return await do_record_outcome(tx, item_id=item_id, worker=self.name, outcome=outcome,
+                                               policy=self.policy)
+
+            try:
+                await self.db.write(job)
+            except Exception:
+                log.exception("outbox item %s: the outcome could not be recorded; the claim expires and the item "
+                              "is sent again with the same idempotency key", item_id)
 
     async def stop(self) -> None:
         await super().stop()
+        if self._recorder is not None:  # what was sent before the stop is recorded before the database closes
+            with contextlib.suppress(Exception):
+                await self._recorder
+            self._recorder = None
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
