@@ -107,7 +107,7 @@ async def week_forecast(s: AsyncSession, queue: Queue, *, tz: ZoneInfo, start: d
         aht, source = history_aht, "history"
     else:
         aht, source = DEFAULT_AHT_SECONDS, "default"
-    out_slots = []
+    out_slots: list[dict[str, Any]] = []
     per_day: dict[dt.date, dict[str, Any]] = {d: {"date": d, "arrivals": 0.0, "peak_agents": 0,
                                                   "peak_agents_scheduled": 0, "agent_hours": 0.0}
                                               for d in days(start, 7)}
