@@ -32,7 +32,7 @@ def _zone(name: str | None, queue: Queue) -> ZoneInfo:
     try:
         return plan.queue_zone(queue, name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ProblemError(422, "invalid_time_zone", f"{name!r} is not a time zone; use an IANA name such as "
+        raise ProblemError(422, "invalid_time_zone", f"tz: {name!r} is not a time zone; use an IANA name such as "
                            "'Europe/Moscow' or 'UTC'.") from exc
 
 
@@ -71,7 +71,7 @@ async def queue_forecast(
     today = at.astimezone(zone).date()
     first = start if start is not None else plan.monday(today) + dt.timedelta(days=7)
     if not today - dt.timedelta(days=MAX_DAYS_BACK) <= first <= today + dt.timedelta(days=MAX_DAYS_AHEAD):
-        raise ProblemError(422, "start_out_of_range", f"start must be between {MAX_DAYS_BACK} days before and "
+        raise ProblemError(422, "start_out_of_range", f"start: must be between {MAX_DAYS_BACK} days before and "
                            f"{MAX_DAYS_AHEAD} days after today ({today.isoformat()}); got {first.isoformat()}.")
     params = plan.Params(
         weeks=weeks, arrivals_multiplier=arrivals_multiplier, aht_seconds=aht_seconds, shrinkage=shrinkage,
