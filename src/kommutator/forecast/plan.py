@@ -160,6 +160,8 @@ async def accuracy(s: AsyncSession, queue: Queue, *, tz: ZoneInfo, weeks_back: i
     out_weeks = []
     all_f: list[float] = []
     all_a: list[int] = []
+    all_days_f: list[float] = []
+    all_days_a: list[int] = []
     for start in starts:
         cutoff = midnight(start, tz)
         slots, forecast, _ = history.forecast(start, cutoff=cutoff, weeks=params.weeks)
@@ -171,11 +173,16 @@ async def accuracy(s: AsyncSession, queue: Queue, *, tz: ZoneInfo, weeks_back: i
             per_day[slot.day][0] += f
             per_day[slot.day][1] += a
         known = history.start is not None and history.start < cutoff
+        daily = errors([v[0] for v in per_day.values()], [int(v[1]) for v in per_day.values()])
+        all_days_f += [v[0] for v in per_day.values()]
+        all_days_a += [int(v[1]) for v in per_day.values()]
         out_weeks.append({
             "start": start, "end": start + dt.timedelta(days=6), "forecast_total": _round(sum(forecast), 1),
             "actual_total": sum(actual), "had_history": known, **errors(forecast, actual),
+            "day_wape": daily["wape"],
             "days": [{"date": d, "forecast": _round(v[0], 1), "actual": int(v[1])} for d, v in per_day.items()],
             "slots": [{"start": slot.start, "date": slot.day, "time": slot.label, "forecast": _round(f),
                        "actual": a} for slot, f, a in zip(slots, forecast, actual, strict=True)]})
     return {"queue_id": queue.id, "queue_name": queue.name, "timezone": tz.key, "history_weeks": params.weeks,
-            "weeks": out_weeks, "overall": errors(all_f, all_a)}
+            "weeks": out_weeks,
+            "overall": {**errors(all_f, all_a), "day_wape": errors(all_days_f, all_days_a)["wape"]}}

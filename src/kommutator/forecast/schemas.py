@@ -96,13 +96,15 @@ class WeekAccuracy(BaseModel):
     had_history: bool = Field(description="False when the queue had no history before the week began")
     wape: float | None = Field(description="Σ|forecast − actual| ÷ Σ actual over the half hours, per cent")
     mape: float | None = Field(description="Mean of |forecast − actual| ÷ actual over half hours with arrivals")
+    day_wape: float | None = Field(description="WAPE of the daily totals, per cent")
     days: list[DayAccuracy]
     slots: list[SlotAccuracy]
 
 
 class ErrorSummary(BaseModel):
-    wape: float | None
+    wape: float | None = Field(description="Over every half hour of the weeks, per cent")
     mape: float | None
+    day_wape: float | None = Field(description="Over every day of the weeks, per cent")
 
 
 class ForecastAccuracy(BaseModel):
