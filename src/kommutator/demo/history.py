@@ -139,7 +139,7 @@ def _orders_open(at: dt.datetime) -> bool:
 
 
 def build(rng: random.Random, demo: Demo, contacts: list[tuple[int, str, str]], starts: list[dt.datetime],
-          identities: dict[tuple[int, str], str]) -> Rows:
+          identities: dict[tuple[int, str], str], until: dt.datetime | None = None) -> Rows:
     """Every row of every conversation (ids of conversations are filled in when they are inserted)."""
     rows = Rows()
     chan_ids = [c for c in demo.channels]
@@ -298,6 +298,11 @@ def build(rng: random.Random, demo: Demo, contacts: list[tuple[int, str, str]], 
                     rating = {"contact_id": contact_id, "scale": "csat", "score": score, "comment": comment,
                               "channel_id": channel_id, "agent_id": agent_id, "created_at": answered}
                     quality.update(csat_state="done", updated_at=answered)
+        # As the intake and do_send_message keep them: the latest message of any kind, the customer's latest.
+        conv["last_message_at"] = max(m["created_at"] for m in msgs)
+        conv["last_customer_message_at"] = max(m["created_at"] for m in msgs if m["direction"] == "in")
+        if until is not None and max(conv["last_message_at"], trans[-1]["at"]) >= until:
+            continue  # it would still be going on now (a night's wait): history holds only what has finished
         rows.conversations.append(conv)
         rows.messages.append(msgs)
         rows.transitions.append(trans)
@@ -374,11 +379,9 @@ async def write_history(tx: Tx, demo: Demo, *, now: dt.datetime, days: int = DAY
     ids = await _insert(tx, contacts_t, people, ids=True)
     contacts = [(int(cid), str(p["language"]), str(p["name"])) for cid, p in zip(ids, people, strict=True)]
     identities: dict[tuple[int, str], str] = {}
-    rows = build(rng, demo, contacts, starts, identities)
-    # Keep the history's last minutes away from now: anything still open would be live work.
+    rows = build(rng, demo, contacts, starts, identities, until=now - dt.timedelta(minutes=10))
     columns = ("queue_id", "team_id", "assignee_id", "queued_at", "assigned_at", "accepted_at", "first_response_at")
     for c in rows.conversations:
-        c["updated_at"] = min(c["updated_at"], end)
         for column in columns:  # one executemany needs the same keys in every row
             c.setdefault(column, None)
     if identities:
