@@ -79,7 +79,11 @@ async def queue_forecast(
         target_percent=target_percent if target_percent is not None else float(min(99.9, queue.sl_target_percent)),
         target_seconds=target_seconds if target_seconds is not None else queue.sl_target_seconds)
     async with rt.db.read() as s:
-        result = await plan.week_forecast(s, queue, tz=zone, start=first, now=at, params=params)
+        try:
+            result = await plan.week_forecast(s, queue, tz=zone, start=first, now=at, params=params)
+        except ValueError as exc:  # more agents than erlang.MAX_SERVERS: a what-if beyond any real queue
+            raise ProblemError(422, "staffing_out_of_range", f"{exc}; lower arrivals_multiplier or aht_seconds.") \
+                from exc
     return QueueForecast.model_validate(result)
 
 
