@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from kommutator.config import load_settings
 from kommutator.demo.seed import seed
@@ -20,7 +20,20 @@ from . import test_web_browser as web
 from .live_server import bound_socket, run_server
 from .test_web_browser import NOT_LOGGED_IN, Watched, log_in
 
-playwright, browser, context, watched = web.playwright, web.browser, web.context, web.watched
+playwright, browser, watched = web.playwright, web.browser, web.watched
+
+
+@pytest.fixture
+def context(browser: Browser, server: str) -> Iterator[BrowserContext]:
+    """The main browser tests' context, in Moscow: a queue without business hours is shown on the browser's clock."""
+    ctx = browser.new_context(base_url=server, locale="en-US", timezone_id="Europe/Moscow",
+                              viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(web.TIMEOUT_MS)
+    ctx.add_init_script(web.WATCH_CSP)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +50,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def api(page: Page, path: str) -> Any:
-    """What the API answers the logged-in page (same cookie)."""
-    return page.evaluate("async (p) => { const r = await fetch(p); return r.json(); }", f"/api/v1{path}")
+    """What the API answers the logged-in page (same cookie), in the browser's time zone as the screen asks."""
+    return page.evaluate("""async (p) => {
+        const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        const r = await fetch(p + (p.includes("?") ? "&" : "?") + "tz=" + encodeURIComponent(tz));
+        return r.json(); }""", f"/api/v1{path}")
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -63,6 +79,7 @@ def test_supervisor_reads_the_week_tries_a_what_if_and_checks_past_weeks(server:
     expect(heat).to_be_visible()
     expect(view).not_to_have_attribute("aria-busy", "true")
     body = api(page, f"/forecast/queues/{queue_id}")
+    assert body["timezone"] == "Europe/Moscow"
     assert body["params"]["aht_source"] == "history" and body["history"]["handled_conversations"] > 100
 
     # Every cell is the API's figure for that half hour.

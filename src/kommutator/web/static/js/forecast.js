@@ -115,8 +115,15 @@ function resetInputs() {
     "fc-concurrency"]) document.getElementById(id).value = "";
 }
 
+/** The queue's business-hours zone, else the browser's: half hours are shown on a clock the supervisor knows. */
+function zone() {
+  const queue = state.queues.find((q) => q.id === state.queueId);
+  const own = queue && queue.business_hours && queue.business_hours.timezone;
+  return own || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
 function query() {
-  const params = new URLSearchParams();
+  const params = new URLSearchParams({ tz: zone() });
   const value = (id) => document.getElementById(id).value.trim();
   if (value("fc-start")) params.set("start", value("fc-start"));
   if (value("fc-target-percent")) params.set("target_percent", value("fc-target-percent"));
@@ -153,9 +160,9 @@ async function load() {
   el.status.textContent = t("fc.loading");
   el.view.setAttribute("aria-busy", "true");
   try {
-    const q = query();
-    const [forecast, accuracy] = await Promise.all([get(`/forecast/queues/${queueId}${q ? `?${q}` : ""}`),
-      get(`/forecast/queues/${queueId}/accuracy?weeks=4`)]);
+    const tz = encodeURIComponent(zone());
+    const [forecast, accuracy] = await Promise.all([get(`/forecast/queues/${queueId}?${query()}`),
+      get(`/forecast/queues/${queueId}/accuracy?weeks=4&tz=${tz}`)]);
     if (seq !== state.seq) return;
     state.forecast = forecast;
     state.accuracy = accuracy;
