@@ -3,7 +3,7 @@
 Only raw history is written — contacts and identities, conversations, messages, the timeline
 (``conversation_transitions``), bot sessions, SLA clocks and ratings — in the shapes the product's own code
 writes them (the intake, the bot's hand-off, routing, an agent's replies and resolution, the rating question and
-answer), with timestamps in order. Everything is resolved before now, so nothing of it is live work.
+answer), with timestamps in order. Everything was resolved a day before now, so nothing of it is live work.
 
 Traffic has daily and weekly seasonality in Moscow time (busy weekday mornings and afternoons, quiet nights,
 calm weekends) and a slow growth; the bot contains about a quarter; waits grow at the peaks, where first-response
@@ -27,6 +27,7 @@ from kommutator.bot.models import BotSession
 from kommutator.contacts.models import Contact, Identity
 from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.db import Tx
+from kommutator.quality.csat import ASK_WITHIN
 from kommutator.quality.models import QualityState, Rating, SlaClock
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -364,9 +365,12 @@ async def _insert(tx: Tx, table: Table, rows: list[dict[str, Any]], *, ids: bool
 
 
 async def write_history(tx: Tx, demo: Demo, *, now: dt.datetime, days: int = DAYS) -> int:
-    """Seed ``days`` of resolved history ending two hours before ``now``; the number of conversations."""
+    """Seed ``days`` of resolved history ending a day before ``now``; the number of conversations."""
     rng = random.Random(SEED)
-    end = now - dt.timedelta(hours=3)
+    # History ends a day before now: the quality monitor's start-up sweep re-checks every conversation resolved in
+    # the last ASK_WITHIN (rating questions after downtime), which would keep a fresh demo's writer busy.
+    quiet = now - ASK_WITHIN
+    end = quiet - dt.timedelta(hours=3)
     first_day = (now.astimezone(MSK) - dt.timedelta(days=days)).date()
     starts = arrivals(rng, first_day, end)
     contacts_t, identities_t = _table(Contact), _table(Identity)
@@ -379,7 +383,7 @@ async def write_history(tx: Tx, demo: Demo, *, now: dt.datetime, days: int = DAY
     ids = await _insert(tx, contacts_t, people, ids=True)
     contacts = [(int(cid), str(p["language"]), str(p["name"])) for cid, p in zip(ids, people, strict=True)]
     identities: dict[tuple[int, str], str] = {}
-    rows = build(rng, demo, contacts, starts, identities, until=now - dt.timedelta(minutes=10))
+    rows = build(rng, demo, contacts, starts, identities, until=quiet - dt.timedelta(minutes=10))
     columns = ("queue_id", "team_id", "assignee_id", "queued_at", "assigned_at", "accepted_at", "first_response_at")
     for c in rows.conversations:
         for column in columns:  # one executemany needs the same keys in every row
