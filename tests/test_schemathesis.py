@@ -87,6 +87,7 @@ DOCUMENTED_CODES = {
 }
 DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
 DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
+DOCUMENTED_CODES |= {"invalid_time_zone", "start_out_of_range", "staffing_out_of_range"}  # the forecast's ranges
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
                        "do not exist", "there is no", "is not an active user", "No channel", "no team",
                        "must be a string, number, boolean or null", "attribute names", "business_hours",

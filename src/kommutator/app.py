@@ -32,6 +32,7 @@ from kommutator.conversations import setup as conversations_setup
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
 from kommutator.errors import install_error_handlers
+from kommutator.forecast.api import router as forecast_router
 from kommutator.inbox.api import router as inbox_router
 from kommutator.knowledge.api import help_router
 from kommutator.knowledge.api import router as knowledge_router
@@ -141,7 +142,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router, canned_router, inbox_router, bot_router, quality_router):
+                   notifications_router, canned_router, inbox_router, bot_router, quality_router,
+                   forecast_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

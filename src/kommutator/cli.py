@@ -70,7 +70,7 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     settings.outbound_allow_hosts = [*settings.outbound_allow_hosts, demo_allow_entry(settings)]
     asyncio.run(upgrade(settings.database_url))
     created = asyncio.run(seed(settings, outbound_url=f"http://{settings.listen_host}:{settings.listen_port}"
-                                                      "/demo/integrator"))
+                                                      "/demo/integrator", history=True))
     url = f"http://{settings.listen_host}:{settings.listen_port}/"
     click.echo("")
     click.echo("Kommutator demo " + ("seeded" if created else "workspace already seeded; reusing it"))

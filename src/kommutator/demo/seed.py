@@ -26,10 +26,12 @@ from kommutator.conversations import actions as conv
 from kommutator.conversations.models import Conversation
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.db import Tx
+from kommutator.demo.history import Demo, write_history
 from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
 from kommutator.demo.webchat import seed_webchat
 from kommutator.ingest.actions import do_ingest_message
 from kommutator.knowledge.seed import seed_articles
+from kommutator.quality.models import CsatSetting, SlaPolicy
 from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
@@ -56,11 +58,14 @@ CUSTOMERS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool = True) -> bool:
+async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool = True,
+               history: bool = False) -> bool:
     """Create the demo workspace unless it exists; return True when it was created now.
 
     ``outbound_url``: where the demo API channel delivers agent replies (the stand-in CRM of ``kommutator demo``).
     ``bot``: attach the default bot flow to the demo API channel (tests of the workspace itself leave it off).
+    ``history``: also about 90 days of past conversations (demo/history.py) for reports and the forecast, with a
+    third channel, an SLA policy and rating questions switched on.
     """
     rt = Runtime.build(settings)
     await rt.db.start()
@@ -68,13 +73,13 @@ async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool
         async with rt.db.read() as s:
             if await s.scalar(select(func.count()).select_from(User)):
                 return False
-        await _seed(rt, outbound_url, bot=bot)
+        await _seed(rt, outbound_url, bot=bot, history=history)
         return True
     finally:
         await rt.db.close()
 
 
-async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
+async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool, history: bool = False) -> None:
     db = rt.db
     hashes = {pw: hash_password(pw) for pw in {u[1] for u in DEMO_USERS}}
     users: dict[str, User] = {}
@@ -125,7 +130,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
 
     made = await db.write(org)
     channel = config_of(made["channel"], rt.box, rt.settings.public_base_url)
-    await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
+    webchat_id = await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
 
     conv_ids: list[int] = []
     for n, (ext, name, lang, texts) in enumerate(CUSTOMERS):
@@ -178,12 +183,38 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
 
     await db.write(work)
     await db.write(lambda tx: seed_articles(tx, admin_user.id))
-    if not bot:
-        return
-    # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
-    await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
-        name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
-        definition=demo_flow(), channel_ids=[made["channel"].id])))
+    flow_id: int | None = None
+    if bot:
+        # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
+        flow, _ = await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
+            name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
+            definition=demo_flow(), channel_ids=[made["channel"].id])))
+        flow_id = flow.id
+    if history:
+        await _seed_history(rt, admin, made, users, webchat_id=webchat_id, flow_id=flow_id)
+
+
+async def _seed_history(rt: Runtime, admin: Principal, made: dict[str, Any], users: dict[str, User], *,
+                        webchat_id: int, flow_id: int | None) -> None:
+    """A mobile-app channel, the standard SLA policy, rating questions, and ~90 days of past conversations."""
+    async def setup(tx: Tx) -> Demo:
+        mobile, _ = await do_create_channel(tx, admin, ChannelCreate(
+            type="api", name="Mobile app (API)", team_id=made["support"], queue_id=made["channel"].queue_id), rt.box)
+        policy = SlaPolicy(name="Standard", first_response_seconds=600, next_response_seconds=900,
+                           resolution_seconds=4 * 3600, warn_percent=80)
+        tx.session.add_all([policy, CsatSetting(channel_id=None, enabled=True, scale="csat")])
+        await tx.session.flush()
+        queues = {q.name: (q.id, q.team_id) for q in (await tx.session.execute(select(Queue))).scalars()}
+        support = [(users[w].id, users[w].name) for w in ("anna", "john")]
+        return Demo(queues=queues, agents={made["support"]: support, made["sales"]: [(users["maria"].id,
+                                                                                      users["maria"].name)],
+                                           0: support},
+                    channels=[(webchat_id, "webchat", 50), (made["channel"].id, "api", 30), (mobile.id, "api", 20)],
+                    flow_id=flow_id, policy_id=policy.id, first_response_seconds=600, resolution_seconds=4 * 3600)
+
+    demo = await rt.db.write(setup)
+    at = now()
+    await rt.db.write(lambda tx: write_history(tx, demo, now=at))
 
 
 def demo_flow() -> dict[str, Any]:
