@@ -1,0 +1,61 @@
+"""Record what an agent did with suggestions: one event row each, and the counters the ranking reads."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kommutator.assist.index import reply_key
+from kommutator.assist.models import SuggestionEvent, SuggestionStats
+from kommutator.assist.schemas import SuggestionFeedback
+from kommutator.auth.principal import Principal
+from kommutator.clock import now
+from kommutator.conversations.actions import get_visible_conversation
+from kommutator.conversations.models import Message
+from kommutator.db import Tx
+from kommutator.errors import ProblemError
+
+_COUNTERS = {"shown": SuggestionStats.shown, "inserted": SuggestionStats.inserted,
+             "sent_unedited": SuggestionStats.sent_unedited, "sent_edited": SuggestionStats.sent_edited}
+
+
+async def check_sent_message(tx: Tx, principal: Principal, conversation_id: int, message_id: int) -> Message:
+    """The reply the agent says they sent: theirs, in this conversation, to the customer (not a note)."""
+    msg = await tx.session.get(Message, message_id)
+    if (msg is None or msg.conversation_id != conversation_id or msg.sender_user_id != principal.user_id
+            or msg.direction != "out"):
+        raise ProblemError(422, "not_your_reply",
+                           f"message_id: {message_id} is not a reply you sent in conversation {conversation_id}.")
+    return msg
+
+
+async def _count(tx: Tx, key: str, action: str) -> None:
+    ins = (postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert)(SuggestionStats)
+    at = now()
+    await tx.session.execute(ins.values(suggestion_key=key, shown=0, inserted=0, sent_unedited=0, sent_edited=0,
+                                        updated_at=at).on_conflict_do_nothing(index_elements=["suggestion_key"]))
+    column = _COUNTERS[action]
+    await tx.session.execute(update(SuggestionStats).where(SuggestionStats.suggestion_key == key)
+                             .values({column: column + 1, SuggestionStats.updated_at: at}))
+
+
+async def do_record_feedback(tx: Tx, principal: Principal, conversation_id: int,
+                             data: SuggestionFeedback) -> list[str]:
+    """Record ``data`` for each key; a sent reply counts as unedited when its text is the inserted text
+    (compared normalised: case, spacing and punctuation aside). Return what was recorded per key."""
+    conv = await get_visible_conversation(tx, principal, conversation_id)
+    action = data.action
+    message_id = None
+    if data.action == "sent":
+        assert data.message_id is not None and data.inserted_text is not None
+        msg = await check_sent_message(tx, principal, conv.id, data.message_id)
+        message_id = msg.id
+        action = "sent_unedited" if reply_key(msg.text) == reply_key(data.inserted_text) else "sent_edited"
+    recorded = []
+    for key in data.keys:
+        tx.session.add(SuggestionEvent(suggestion_key=key, source=key.split(":", 1)[0], action=action,
+                                       conversation_id=conv.id, user_id=principal.user_id, message_id=message_id,
+                                       created_at=now()))
+        await _count(tx, key, action)
+        recorded.append(action)
+    return recorded
