@@ -15,8 +15,10 @@ from kommutator.assist.index import Pair
 KEEP = 3  # customer messages before a reply that make its "situation"
 MAX_CHARS = 600
 MAX_REPLY = 2000
-PLACEHOLDERS = ("contact.name", "contact.email", "contact.phone", "agent.name")
-_PLACEHOLDER = re.compile(r"\{(contact\.name|contact\.email|contact\.phone|agent\.name)\}")
+# Those of canned responses, and the first word of a name for replies that greeted by first name.
+PLACEHOLDERS = ("contact.name", "contact.first_name", "contact.email", "contact.phone", "agent.name",
+                "agent.first_name")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + r")\}")
 # A reply with someone's data in it is not a template for others: long numbers (orders, phones, cards),
 # e-mail addresses, links with query strings.
 _PRIVATE = re.compile(r"\d[\d\s-]{4,}\d|\d{5,}|[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S*\?\S*")
@@ -36,14 +38,15 @@ class Row:
     agent_name: str = ""
 
 
-def _swap_name(text: str, name: str, placeholder: str) -> str:
-    """Put ``placeholder`` where the whole name, or its first word, stands as a word."""
-    name = name.strip()
+def _swap_name(text: str, name: str, who: str) -> str:
+    """Put {<who>.name} where the whole name stands as a word, {<who>.first_name} where its first word does."""
+    name = " ".join(name.split())
     if len(name) < 2:
         return text
-    for variant in dict.fromkeys([name, name.split()[0]]):
-        if len(variant) >= 2:
-            text = re.sub(rf"(?<!\w){re.escape(variant)}(?!\w)", placeholder, text)
+    text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "{" + who + ".name}", text)
+    first = name.split()[0]
+    if first != name and len(first) >= 2:
+        text = re.sub(rf"(?<!\w){re.escape(first)}(?!\w)", "{" + who + ".first_name}", text)
     return text
 
 
@@ -52,13 +55,21 @@ def generalise(reply: str, *, contact_name: str, agent_name: str) -> str | None:
     reply = reply.strip()
     if not reply or len(reply) > MAX_REPLY or _PRIVATE.search(reply):
         return None
-    reply = _swap_name(reply, contact_name, "{contact.name}")
-    return _swap_name(reply, agent_name, "{agent.name}")
+    reply = _swap_name(reply, contact_name, "contact")
+    return _swap_name(reply, agent_name, "agent")
 
 
 def personalise(template: str, values: dict[str, str]) -> str:
-    """Fill the placeholders as the composer does for canned responses (missing values become empty)."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+    """Fill the placeholders as the composer does for canned responses (missing values become empty); a first
+    name is the first word of the name."""
+    def value(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key.endswith(".first_name"):
+            full = values.get(key.replace(".first_name", ".name"), "").split()
+            return full[0] if full else ""
+        return values.get(key, "")
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 class HistoryFeed:
