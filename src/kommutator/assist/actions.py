@@ -44,14 +44,14 @@ async def do_record_feedback(tx: Tx, principal: Principal, conversation_id: int,
     """Record ``data`` for each key; a sent reply counts as unedited when its text is the inserted text
     (compared normalised: case, spacing and punctuation aside). Return what was recorded per key."""
     conv = await get_visible_conversation(tx, principal, conversation_id)
-    action = data.action
+    action: str = data.action
     message_id = None
     if data.action == "sent":
         assert data.message_id is not None and data.inserted_text is not None
         msg = await check_sent_message(tx, principal, conv.id, data.message_id)
         message_id = msg.id
         action = "sent_unedited" if reply_key(msg.text) == reply_key(data.inserted_text) else "sent_edited"
-    recorded = []
+    recorded: list[str] = []
     for key in data.keys:
         tx.session.add(SuggestionEvent(suggestion_key=key, source=key.split(":", 1)[0], action=action,
                                        conversation_id=conv.id, user_id=principal.user_id, message_id=message_id,

@@ -17,7 +17,7 @@ router = APIRouter(tags=["assist"], route_class=SafeRoute)
 
 
 def _read(c: Candidate) -> SuggestionRead:
-    return SuggestionRead(key=c.key, source=c.source, title=c.title, text=c.text, matched=c.matched,  # type: ignore[arg-type]
+    return SuggestionRead(key=c.key, source=c.source, title=c.title, text=c.text, matched=c.matched,
                           times_sent=c.times_sent, source_id=c.source_id,
                           url=f"/help/{c.source_id}" if c.source == "article" else None,
                           similarity=round(c.similarity, 4), score=round(c.score, 4))

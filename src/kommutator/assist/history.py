@@ -7,6 +7,7 @@ and the replay command share it, so both learn from history the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class Row:
     text: str
     contact_name: str = ""
     agent_name: str = ""
+    created_at: dt.datetime | None = None
 
 
 def _swap_name(text: str, name: str, who: str) -> str:
@@ -91,7 +93,7 @@ class HistoryFeed:
             return None
         if row.direction != "out" or row.sender_type != "agent":
             return None
-        waiting = self.pending.pop(row.conversation_id, None)
+        waiting = self.pending.pop(row.conversation_id, [])
         if not waiting:
             return None
         template = generalise(row.text, contact_name=row.contact_name, agent_name=row.agent_name)

@@ -18,14 +18,15 @@ from kommutator.conversations.models import Conversation, Message
 async def history_rows(session: AsyncSession, *, after_id: int, limit: int) -> list[Row]:
     """Customer messages and agent replies (text only, no notes) after ``after_id``, in id order."""
     stmt = (select(Message.id, Message.conversation_id, Conversation.team_id, Message.direction, Message.sender_type,
-                   Message.text, Contact.name, User.name)
+                   Message.text, Contact.name, User.name, Message.created_at)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .join(Contact, Contact.id == Conversation.contact_id)
             .outerjoin(User, User.id == Message.sender_user_id)
             .where(Message.id > after_id, Message.kind == "text", Message.direction.in_(("in", "out")))
             .order_by(Message.id).limit(limit))
+    rows = (await session.execute(stmt)).all()
     return [Row(id=r[0], conversation_id=r[1], team_id=r[2], direction=r[3], sender_type=r[4], text=r[5] or "",
-                contact_name=r[6] or "", agent_name=r[7] or "") for r in (await session.execute(stmt)).all()]
+                contact_name=r[6] or "", agent_name=r[7] or "", created_at=r[8]) for r in rows]
 
 
 async def customer_text(session: AsyncSession, conversation_id: int) -> str:
