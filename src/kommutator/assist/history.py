@@ -19,7 +19,7 @@ MAX_REPLY = 2000
 # Those of canned responses, and the first word of a name for replies that greeted by first name.
 PLACEHOLDERS = ("contact.name", "contact.first_name", "contact.email", "contact.phone", "agent.name",
                 "agent.first_name")
-_PLACEHOLDER = re.compile(r"\{(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + r")\}")
+PLACEHOLDER = re.compile(r"\{(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + r")\}")
 # A reply with someone's data in it is not a template for others: long numbers (orders, phones, cards),
 # e-mail addresses, links with query strings.
 _PRIVATE = re.compile(r"\d[\d\s-]{4,}\d|\d{5,}|[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S*\?\S*")
@@ -71,7 +71,7 @@ def personalise(template: str, values: dict[str, str]) -> str:
             return full[0] if full else ""
         return values.get(key, "")
 
-    return _PLACEHOLDER.sub(value, template)
+    return PLACEHOLDER.sub(value, template)
 
 
 class HistoryFeed:

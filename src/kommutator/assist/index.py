@@ -116,6 +116,32 @@ def similarity(q: dict[str, float], d: dict[str, float]) -> float:
     return 0.5 * dot / math.sqrt(q2 * d2) + 0.5 * cover
 
 
+class Doc:
+    """A canned response's or article's features, with its TF-IDF norm cached while the IDF barely moves."""
+
+    __slots__ = ("_norm", "_stamp", "feats")
+
+    def __init__(self, text: str) -> None:
+        self.feats = features(text)
+        self._norm = 0.0
+        self._stamp = -1
+
+    def similarity(self, vocab: Vocabulary, q: dict[str, float]) -> float:
+        """``similarity(q, vocab.weigh(self.feats))`` without weighing every feature on each call: only the shared
+        features are weighed; the norm is recomputed when the corpus has grown by 2 % since."""
+        shared = [f for f in q if f in self.feats]
+        if not shared:
+            return 0.0
+        if self._stamp < 0 or vocab.n_docs > self._stamp * 1.02 + 1:
+            self._norm = math.sqrt(sum(w * w for w in vocab.weigh(self.feats).values()))
+            self._stamp = vocab.n_docs
+        d = vocab.weigh({f: self.feats[f] for f in shared})
+        q2 = sum(w * w for w in q.values())
+        dot = sum(q[f] * d[f] for f in shared)
+        cover = sum(q[f] * q[f] for f in shared) / q2
+        return 0.5 * dot / (math.sqrt(q2) * self._norm) + 0.5 * cover
+
+
 @dataclass(slots=True)
 class Pair:
     """One past reply: what the customer had written, what the agent answered (placeholders put back)."""

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.assist import index, queries
-from kommutator.assist.history import HistoryFeed, personalise
-from kommutator.assist.rank import Candidate, rank, reply_suggestion_key
+from kommutator.assist.history import PLACEHOLDER, HistoryFeed, personalise
+from kommutator.assist.rank import MIN_SIMILARITY, Candidate, rank, reply_suggestion_key
 from kommutator.auth.principal import Principal
 from kommutator.canned.queries import list_canned
 from kommutator.conversations.models import Conversation
@@ -62,9 +62,10 @@ def article_excerpt(article: Article, query: str) -> str:
 
 
 @dataclass(slots=True)
-class _Doc:
+class _Cached:
     changed: object
-    feats: dict[str, float]
+    doc: index.Doc
+    excerpt_of: Article | None = None  # an article's row, for its excerpt
 
 
 class Suggester(PollingWorker):
@@ -80,7 +81,7 @@ class Suggester(PollingWorker):
         self.feed = HistoryFeed()
         self.watermark = 0
         self._lock = asyncio.Lock()
-        self._docs: dict[str, _Doc] = {}
+        self._docs: dict[str, _Cached] = {}
 
     async def run_due(self) -> int:
         """Feed every message written since the last pass; return how many were read."""
@@ -104,53 +105,63 @@ class Suggester(PollingWorker):
                 self.watermark = rows[-1].id
             return len(rows)
 
-    def _features(self, key: str, changed: object, text: str) -> dict[str, float]:
-        doc = self._docs.get(key)
-        if doc is None or doc.changed != changed:
-            doc = self._docs[key] = _Doc(changed, index.features(text))
-        return doc.feats
+    def _doc(self, key: str, changed: object, text: str) -> index.Doc:
+        cached = self._docs.get(key)
+        if cached is None or cached.changed != changed:
+            cached = self._docs[key] = _Cached(changed, index.Doc(text))
+        return cached.doc
 
-    async def candidates(self, s: AsyncSession, principal: Principal, query: str,
-                         values: dict[str, str]) -> list[Candidate]:
-        """Every source's candidates for ``query``, similarity filled in, not yet ranked."""
+    async def _articles(self, s: AsyncSession, query: str) -> list[tuple[Article, index.Doc]]:
+        """The published articles the knowledge search finds for ``query``, with their features (rows are read
+        again only when an article changed since it was last suggested)."""
+        hits = await search_articles(s, query, limit=5)
+        stale = [h.id for h in hits if (c := self._docs.get(f"article:{h.id}")) is None or c.changed != h.updated_at]
+        if stale:
+            for a in (await s.execute(select(Article).where(Article.id.in_(stale)))).scalars():
+                self._docs[f"article:{a.id}"] = _Cached(
+                    a.updated_at, index.Doc(f"{a.title}\n{' '.join(a.tags)}\n{plain_text(a.body)}"), a)
+        out = []
+        for h in hits:
+            c = self._docs.get(f"article:{h.id}")
+            if c is not None and c.excerpt_of is not None:
+                out.append((c.excerpt_of, c.doc))
+        return out
+
+    async def candidates(self, s: AsyncSession, principal: Principal, query: str) -> list[Candidate]:
+        """Every source's candidates for ``query`` (texts with their placeholders), similarity filled in."""
         vocab = self.index.vocab
         q = vocab.weigh(index.features(query))
         out: list[Candidate] = []
         for c in await list_canned(s, principal):
-            feats = self._features(f"canned:{c.id}", c.updated_at, f"{c.title}\n{c.body}")
-            sim = index.similarity(q, vocab.weigh(feats))
-            if sim > 0:
-                out.append(Candidate(key=f"canned:{c.id}", source="canned", text=personalise(c.body, values),
-                                     title=c.title, similarity=sim, source_id=c.id,
-                                     matched=index.key_phrases(query, feats)))
-        hits = await search_articles(s, query, limit=5)
-        if hits:
-            articles = (await s.execute(select(Article).where(Article.id.in_([h.id for h in hits])))).scalars()
-            for a in articles:
-                feats = self._features(f"article:{a.id}", a.updated_at,
-                                       f"{a.title}\n{' '.join(a.tags)}\n{plain_text(a.body)}")
-                sim = index.similarity(q, vocab.weigh(feats))
-                out.append(Candidate(key=f"article:{a.id}", source="article", text=article_excerpt(a, query),
-                                     title=a.title, similarity=sim, source_id=a.id,
-                                     matched=index.key_phrases(query, feats)))
+            doc = self._doc(f"canned:{c.id}", c.updated_at, f"{c.title}\n{c.body}")
+            sim = doc.similarity(vocab, q)
+            if sim >= MIN_SIMILARITY:
+                out.append(Candidate(key=f"canned:{c.id}", source="canned", text=c.body, title=c.title,
+                                     similarity=sim, source_id=c.id, matched=index.key_phrases(query, doc.feats)))
+        for a, doc in await self._articles(s, query):
+            out.append(Candidate(key=f"article:{a.id}", source="article", text=article_excerpt(a, query),
+                                 title=a.title, similarity=doc.similarity(vocab, q), source_id=a.id,
+                                 matched=index.key_phrases(query, doc.feats)))
         teams = None if principal.is_supervisor else principal.team_ids
-        for hit in self.index.search(query, team_ids=teams, limit=5):
-            out.append(Candidate(key=reply_suggestion_key(hit.pair.reply), source="reply",
-                                 text=personalise(hit.pair.reply, values), title="", similarity=hit.score,
-                                 matched=hit.phrases, times_sent=hit.times_sent))
+        for hit in self.index.search(query, team_ids=teams, limit=5, min_score=MIN_SIMILARITY):
+            out.append(Candidate(key=reply_suggestion_key(hit.pair.reply), source="reply", text=hit.pair.reply,
+                                 title="", similarity=hit.score, matched=hit.phrases, times_sent=hit.times_sent))
         return out
 
     async def suggest(self, principal: Principal, conv: Conversation) -> tuple[str, list[Candidate]]:
-        """The customer text answered and up to three ranked suggestions for it."""
+        """The customer text answered and up to three ranked suggestions for it, personalised."""
         await self.refresh(max_rows=REQUEST_ROWS)
         async with self.db.read() as s:
             query = await queries.customer_text(s, conv.id)
             if not query:
                 return "", []
-            values = await queries.contact_values(s, conv, principal.name)
-            found = await self.candidates(s, principal, query, values)
-            usage = await queries.usage_of(s, (c.key for c in found))
-        return query, rank(found, usage)
+            found = await self.candidates(s, principal, query)
+            best = rank(found, await queries.usage_of(s, (c.key for c in found)))
+            if any(PLACEHOLDER.search(c.text) for c in best):
+                values = await queries.contact_values(s, conv, principal.name)
+                for c in best:
+                    c.text = personalise(c.text, values)
+        return query, best
 
 
 def suggester_of(rt: Runtime) -> Suggester:
