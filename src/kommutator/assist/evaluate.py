@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.assist import index, queries
 from kommutator.assist.history import HistoryFeed, personalise
-from kommutator.assist.rank import Candidate, rank, reply_suggestion_key
+from kommutator.assist.rank import MIN_SIMILARITY, Candidate, rank, reply_suggestion_key
 from kommutator.assist.service import article_excerpt, plain_text
 from kommutator.canned.models import CannedResponse
 from kommutator.knowledge.models import Article
@@ -69,8 +69,8 @@ async def replay(session: AsyncSession, *, threshold: float = THRESHOLD) -> Repo
     """Replay every conversation's messages; see the module's docstring."""
     canned = list((await session.execute(select(CannedResponse))).scalars())
     articles = list((await session.execute(select(Article).where(Article.status == "published"))).scalars())
-    canned_feats = {c.id: index.features(f"{c.title}\n{c.body}") for c in canned}
-    article_feats = {a.id: index.features(f"{a.title}\n{' '.join(a.tags)}\n{plain_text(a.body)}") for a in articles}
+    canned_docs = {c.id: index.Doc(f"{c.title}\n{c.body}") for c in canned}
+    article_docs = {a.id: index.Doc(f"{a.title}\n{' '.join(a.tags)}\n{plain_text(a.body)}") for a in articles}
     ix = index.PairIndex()
     feed = HistoryFeed()
     report = Report(threshold=threshold)
@@ -82,7 +82,7 @@ async def replay(session: AsyncSession, *, threshold: float = THRESHOLD) -> Repo
             query = feed.situation(row.conversation_id)
             if row.direction == "out" and row.sender_type == "agent" and query:
                 started = time.perf_counter()
-                found = _suggest(ix, query, row, canned, canned_feats, articles, article_feats)
+                found = _suggest(ix, query, row, canned, canned_docs, articles, article_docs)
                 timings.append((time.perf_counter() - started) * 1000)
                 report.replies += 1
                 report.with_suggestions += bool(found)
@@ -106,23 +106,24 @@ async def replay(session: AsyncSession, *, threshold: float = THRESHOLD) -> Repo
 
 
 def _suggest(ix: index.PairIndex, query: str, row: Any, canned: list[CannedResponse],
-             canned_feats: dict[int, dict[str, float]], articles: list[Article],
-             article_feats: dict[int, dict[str, float]]) -> list[Candidate]:
+             canned_docs: dict[int, index.Doc], articles: list[Article],
+             article_docs: dict[int, index.Doc]) -> list[Candidate]:
     values = {"contact.name": row.contact_name, "agent.name": row.agent_name}
     q = ix.vocab.weigh(index.features(query))
     out: list[Candidate] = []
     for c in canned:
         if _before(c.created_at, row.created_at) and (c.team_id is None or c.team_id == row.team_id):
-            sim = index.similarity(q, ix.vocab.weigh(canned_feats[c.id]))
+            sim = canned_docs[c.id].similarity(ix.vocab, q)
             out.append(Candidate(key=f"canned:{c.id}", source="canned", text=personalise(c.body, values),
                                  title=c.title, similarity=sim, source_id=c.id))
     for a in articles:
         if _before(a.published_at or a.created_at, row.created_at):
-            sim = index.similarity(q, ix.vocab.weigh(article_feats[a.id]))
-            out.append(Candidate(key=f"article:{a.id}", source="article", text=article_excerpt(a, query),
-                                 title=a.title, similarity=sim, source_id=a.id))
+            sim = article_docs[a.id].similarity(ix.vocab, q)
+            if sim >= MIN_SIMILARITY:
+                out.append(Candidate(key=f"article:{a.id}", source="article", text=article_excerpt(a, query),
+                                     title=a.title, similarity=sim, source_id=a.id))
     teams = None if row.team_id is None else frozenset({row.team_id})
-    for hit in ix.search(query, team_ids=teams, limit=5):
+    for hit in ix.search(query, team_ids=teams, limit=5, min_score=MIN_SIMILARITY):
         out.append(Candidate(key=reply_suggestion_key(hit.pair.reply), source="reply",
                              text=personalise(hit.pair.reply, values), title="", similarity=hit.score,
                              times_sent=hit.times_sent))

@@ -104,7 +104,8 @@ function use(index) {
 }
 
 function onKey(event) {
-  if (!event.altKey || event.ctrlKey || event.metaKey || state.selectedId === null || el.suggestions.hidden) return;
+  if (!event.altKey || event.ctrlKey || event.metaKey || state.selectedId === null || state.section !== "inbox"
+    || el.suggestions.hidden) return;
   const digit = /^Digit([1-3])$/.exec(event.code || "");
   if (!digit) return;
   const index = Number(digit[1]) - 1;
