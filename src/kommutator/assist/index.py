@@ -1,11 +1,12 @@
 """The retrieval index behind reply suggestions: TF-IDF over word stems, stem bigrams and character 3-grams.
 
-Pure and in memory. ``Features`` turns a text into weighted features (Russian and English words normalised by
+Pure and in memory. ``features`` turns a text into weighted features (Russian and English words normalised by
 ``common.text``: case, ё, accents; Snowball stems by script; stop words dropped from the word features, kept in
 the character grams so short questions still match). ``PairIndex`` holds past (customer text → agent reply)
-pairs and grows one pair at a time: document frequencies are counts, rows go to a small tail matrix that is
-merged into the main one every ``MERGE_ROWS`` rows, and document norms are computed at query time from the
-current IDF (one sparse product), so nothing is ever rebuilt from scratch and old rows never go stale.
+pairs and grows one pair at a time: document frequencies are counts, rows go to a small tail matrix sealed
+into a chunk every ``MERGE_ROWS`` rows (equal-sized chunks merge like a binary counter, so a row is copied
+O(log n) times in all), and document norms are computed at query time from the current IDF (one sparse
+product per chunk), so nothing is ever rebuilt from scratch and old rows never go stale.
 """
 
 from __future__ import annotations
@@ -180,9 +181,9 @@ class PairIndex:
         self.groups: dict[str, int] = {}
         self.group_count: list[int] = []
         self._teams: list[int] = []  # -1 for none
-        self._main: sparse.csr_matrix | None = None
-        self._main_sq: sparse.csr_matrix | None = None
-        self._main_p: sparse.csr_matrix | None = None
+        # Sealed chunks of rows, oldest first, each (matrix, its square, its 0/1 pattern); sizes halve along the
+        # list (a binary counter), so each row is copied O(log n) times in all, never on a query.
+        self._chunks: list[tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix]] = []
         self._tail_rows: list[tuple[list[int], list[float]]] = []
         self._tail: tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix] | None = None
         self._teams_arr: np.ndarray | None = None
@@ -216,27 +217,25 @@ class PairIndex:
         return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.vocab.df)))
 
     def _merge(self) -> None:
-        tail = self._rows(self._tail_rows)
-        if self._main is None:
-            self._main = tail
-        else:
-            main = self._main
-            main.resize((main.shape[0], tail.shape[1]))
-            self._main = sparse.vstack([main, tail], format="csr")
-        self._main_sq, self._main_p = _derived(self._main)
+        x = self._rows(self._tail_rows)
+        while self._chunks and self._chunks[-1][0].shape[0] <= x.shape[0]:
+            prev = self._chunks.pop()[0]
+            prev.resize((prev.shape[0], x.shape[1]))
+            x = sparse.vstack([prev, x], format="csr")
+        self._chunks.append((x, *_derived(x)))
         self._tail_rows = []
         self._tail = None
 
     def _parts(self) -> list[tuple[int, sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix]]:
         parts = []
-        if self._main is not None:
-            assert self._main_sq is not None and self._main_p is not None
-            parts.append((0, self._main, self._main_sq, self._main_p))
+        start = 0
+        for chunk in self._chunks:
+            parts.append((start, *chunk))
+            start += chunk[0].shape[0]
         if self._tail_rows:
             if self._tail is None:
                 t = self._rows(self._tail_rows)
                 self._tail = (t, *_derived(t))
-            start = 0 if self._main is None else self._main.shape[0]
             parts.append((start, *self._tail))
         return parts
 
