@@ -176,7 +176,7 @@ async def test_feedback_reorders_close_suggestions(chat, client, world):
     assert before[:2] == keys, before  # the closer title first
     for _ in range(6):  # agents keep seeing both and always take the second
         assert (await chat.feedback(alice, cid, action="shown", keys=keys)).status_code == 200
-        r = await chat.feedback(alice, cid, action="inserted", keys=[keys[1]])
+        r = await chat.feedback(alice, cid, action="inserted", key=keys[1])
         assert r.status_code == 200 and r.json() == {"recorded": ["inserted"]}
     after = await chat.suggestions(alice, cid)
     assert [i["key"] for i in after][:2] == keys[::-1], after
@@ -189,21 +189,25 @@ async def test_a_sent_reply_counts_as_unedited_only_when_it_is_the_inserted_text
     key = "reply:0123456789abcdef"
     inserted = "Your parcel is on its way."
     same = await chat.reply(alice, cid, "your parcel is on its way")
-    r = await chat.feedback(alice, cid, action="sent", keys=[key], message_id=same, inserted_text=inserted)
+    r = await chat.feedback(alice, cid, action="sent", key=key, message_id=same, inserted_text=inserted)
     assert r.status_code == 200 and r.json() == {"recorded": ["sent_unedited"]}
     edited = await chat.reply(alice, cid, "Your parcel is on its way, it arrives tomorrow.")
-    r = await chat.feedback(alice, cid, action="sent", keys=[key], message_id=edited, inserted_text=inserted)
+    r = await chat.feedback(alice, cid, action="sent", key=key, message_id=edited, inserted_text=inserted)
     assert r.json() == {"recorded": ["sent_edited"]}
     other = await chat.open("sent-2", "hello")
-    r = await chat.feedback(alice, other, action="sent", keys=[key], message_id=same, inserted_text=inserted)
-    assert r.status_code == 422 and r.json()["code"] == "not_your_reply"
+    r = await chat.feedback(alice, other, action="sent", key=key, message_id=same, inserted_text=inserted)
+    assert r.status_code == 404 and r.json()["code"] == "message_not_found"  # not a reply of that conversation
+    r = await chat.feedback(world["anna"], cid, action="sent", key=key, message_id=same, inserted_text=inserted)
+    assert r.status_code == 404 and r.json()["code"] == "message_not_found"  # not Anna's reply
 
 
 @pytest.mark.parametrize("body", [
     {"action": "shown", "keys": ["bogus:1"]},
     {"action": "shown", "keys": []},
-    {"action": "inserted", "keys": ["canned:1", "canned:2"]},
-    {"action": "sent", "keys": ["canned:1"]},
+    {"action": "shown", "keys": ["canned:1", "canned:2", "canned:3", "canned:4"]},
+    {"action": "inserted", "keys": ["canned:1"]},
+    {"action": "inserted", "key": "reply:XYZ"},
+    {"action": "sent", "key": "canned:1"},
     {"action": "shown", "keys": ["canned:1"], "message_id": 5},
     {"action": "clicked", "keys": ["canned:1"]},
 ])

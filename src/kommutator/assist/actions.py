@@ -7,7 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from kommutator.assist.index import reply_key
 from kommutator.assist.models import SuggestionEvent, SuggestionStats
-from kommutator.assist.schemas import SuggestionFeedback
+from kommutator.assist.schemas import SentFeedback, ShownFeedback, SuggestionFeedback
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.conversations.actions import get_visible_conversation
@@ -20,12 +20,13 @@ _COUNTERS = {"shown": SuggestionStats.shown, "inserted": SuggestionStats.inserte
 
 
 async def check_sent_message(tx: Tx, principal: Principal, conversation_id: int, message_id: int) -> Message:
-    """The reply the agent says they sent: theirs, in this conversation, to the customer (not a note)."""
+    """The reply the agent says they sent: theirs, in this conversation, to the customer (not a note); else 404."""
     msg = await tx.session.get(Message, message_id)
     if (msg is None or msg.conversation_id != conversation_id or msg.sender_user_id != principal.user_id
             or msg.direction != "out"):
-        raise ProblemError(422, "not_your_reply",
-                           f"message_id: {message_id} is not a reply you sent in conversation {conversation_id}.")
+        raise ProblemError(404, "message_not_found",
+                           f"There is no reply of yours with id {message_id} in conversation {conversation_id}; "
+                           "message_id must be the reply you sent with the suggestion.")
     return msg
 
 
@@ -46,13 +47,13 @@ async def do_record_feedback(tx: Tx, principal: Principal, conversation_id: int,
     conv = await get_visible_conversation(tx, principal, conversation_id)
     action: str = data.action
     message_id = None
-    if data.action == "sent":
-        assert data.message_id is not None and data.inserted_text is not None
+    if isinstance(data, SentFeedback):
         msg = await check_sent_message(tx, principal, conv.id, data.message_id)
         message_id = msg.id
         action = "sent_unedited" if reply_key(msg.text) == reply_key(data.inserted_text) else "sent_edited"
+    keys = list(dict.fromkeys(data.keys)) if isinstance(data, ShownFeedback) else [data.key]
     recorded: list[str] = []
-    for key in data.keys:
+    for key in keys:
         tx.session.add(SuggestionEvent(suggestion_key=key, source=key.split(":", 1)[0], action=action,
                                        conversation_id=conv.id, user_id=principal.user_id, message_id=message_id,
                                        created_at=now()))

@@ -36,6 +36,8 @@ async def list_suggestions(rt: RuntimeDep, principal: CurrentPrincipal, conversa
 @router.post("/conversations/{conversation_id}/suggestions/feedback", response_model=FeedbackResult)
 async def record_suggestion_feedback(rt: RuntimeDep, principal: CurrentPrincipal, conversation_id: Id,
                                      body: SuggestionFeedback) -> FeedbackResult:
-    """Tell what happened to suggestions (shown, inserted, sent); it weighs their ranking from now on."""
+    """Tell what happened to suggestions (shown, inserted, sent); it weighs their ranking from now on. For
+    ``sent``, the reply counts as sent unedited when its text is the inserted text (case, spacing and
+    punctuation aside)."""
     recorded = await rt.db.write(lambda tx: actions.do_record_feedback(tx, principal, conversation_id, body))
     return FeedbackResult(recorded=recorded)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from kommutator.common.schemas import MAX_ID, Strict
 
@@ -35,30 +34,29 @@ class SuggestionList(BaseModel):
     items: list[SuggestionRead] = Field(description="At most three, best first")
 
 
-class SuggestionFeedback(Strict):
-    action: Literal["shown", "inserted", "sent"] = Field(
-        description="shown: these suggestions were on screen; inserted: the agent put one into the reply box; "
-                    "sent: the reply with the inserted suggestion went out (edited or not is decided here)")
-    keys: list[str] = Field(min_length=1, max_length=3, description="Suggestion keys (one for inserted and sent)")
-    message_id: int | None = Field(None, ge=1, le=MAX_ID, description="sent: the message the agent sent")
-    inserted_text: str | None = Field(None, max_length=20000,
-                                      description="sent: the text the suggestion put into the reply box")
+SuggestionKey = Annotated[str, Field(pattern=KEY_PATTERN, description="A suggestion's key, as listed")]
 
-    @model_validator(mode="after")
-    def _shape(self) -> SuggestionFeedback:
 
-        for key in self.keys:
-            if not re.match(KEY_PATTERN, key):
-                raise ValueError(f"keys: {key!r} is not a suggestion key (canned:<id>, article:<id>, reply:<hash>)")
-        if len(set(self.keys)) != len(self.keys):
-            raise ValueError("keys: each key once")
-        if self.action != "shown" and len(self.keys) != 1:
-            raise ValueError(f"keys: '{self.action}' is about one suggestion; send exactly one key")
-        if self.action == "sent" and (self.message_id is None or self.inserted_text is None):
-            raise ValueError("'sent' needs message_id (the message sent) and inserted_text (what was inserted)")
-        if self.action != "sent" and (self.message_id is not None or self.inserted_text is not None):
-            raise ValueError("message_id and inserted_text go only with 'sent'")
-        return self
+class ShownFeedback(Strict):
+    action: Literal["shown"] = Field(description="These suggestions were on the agent's screen")
+    keys: list[SuggestionKey] = Field(min_length=1, max_length=3, description="At most three; repeats count once")
+
+
+class InsertedFeedback(Strict):
+    action: Literal["inserted"] = Field(description="The agent put this suggestion into the reply box")
+    key: SuggestionKey
+
+
+class SentFeedback(Strict):
+    action: Literal["sent"] = Field(description="The reply holding the inserted suggestion went out; whether it was "
+                                                "edited is decided here, by comparing the texts")
+    key: SuggestionKey
+    message_id: int = Field(ge=1, le=MAX_ID, description="The message the agent sent (their own reply here)")
+    inserted_text: str = Field(max_length=20000, description="The text the suggestion put into the reply box")
+
+
+# A plain union (Strict's before-validators rule out a pydantic discriminator); ``action`` tells them apart.
+SuggestionFeedback = ShownFeedback | InsertedFeedback | SentFeedback
 
 
 class FeedbackResult(BaseModel):

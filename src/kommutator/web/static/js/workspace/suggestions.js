@@ -100,7 +100,7 @@ function use(index) {
   if (!s || id === null) return;
   insertText(s.text, !el.replyText.value.trim());
   inserted.set(id, { key: s.key, text: s.text });
-  post(`/conversations/${id}/suggestions/feedback`, { action: "inserted", keys: [s.key] }).catch(() => {});
+  post(`/conversations/${id}/suggestions/feedback`, { action: "inserted", key: s.key }).catch(() => {});
 }
 
 function onKey(event) {
@@ -120,5 +120,5 @@ function replySent(conversationId, message) {
   if (!used || !message || message.kind === "note") return;
   inserted.delete(conversationId);
   post(`/conversations/${conversationId}/suggestions/feedback`,
-    { action: "sent", keys: [used.key], message_id: message.id, inserted_text: used.text }).catch(() => {});
+    { action: "sent", key: used.key, message_id: message.id, inserted_text: used.text }).catch(() => {});
 }
