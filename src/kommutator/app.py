@@ -14,6 +14,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kommutator import __version__
 from kommutator.agents.api import router as agents_router
+from kommutator.assist.api import router as assist_router
+from kommutator.assist.service import suggester_of
 from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
 from kommutator.bot import setup as bot_setup
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         rt.bot_settings.setdefault("crm_url", f"http://{settings.listen_host}:{settings.listen_port}/demo/crm")
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
-                               bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt)]
+                               bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt), suggester_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -143,7 +145,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    notifications_router, canned_router, inbox_router, bot_router, quality_router,
-                   forecast_router):
+                   forecast_router, assist_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

@@ -1,4 +1,4 @@
-"""The `kommutator` command: serve, demo, migrate, user create."""
+"""The `kommutator` command: serve, demo, migrate, user create, assist evaluate."""
 
 from __future__ import annotations
 
@@ -152,6 +152,47 @@ async def _create_user(settings: Settings, data: Any) -> int:
         return await rt.db.write(job)
     except ProblemError as exc:
         raise click.ClickException(exc.detail) from exc
+    finally:
+        await rt.db.close()
+
+
+@main.group()
+def assist() -> None:
+    """Agent assist: reply suggestions."""
+
+
+@assist.command("evaluate")
+@click.option("--threshold", type=click.FloatRange(0, 100), default=90.0, show_default=True,
+              help="A suggestion matches the sent reply when their normalised texts' similarity ratio reaches this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def assist_evaluate(threshold: float, as_json: bool) -> None:
+    """Replay history: how often was the reply agents sent among the top 1 / top 3 suggestions?"""
+    import json
+
+    report = asyncio.run(_evaluate(_settings(), threshold))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    click.echo(f"Agent replies to customer text replayed: {report['replies']} "
+               f"(with suggestions: {report['with_suggestions']})")
+    click.echo(f"  sent reply was suggestion #1:   {report['top1']:>6}  {report['top1_rate']:.1%}")
+    click.echo(f"  sent reply among the top 3:     {report['top3']:>6}  {report['top3_rate']:.1%}")
+    sources = ", ".join(f"{k} {v}" for k, v in sorted(report["by_source"].items())) or "none"
+    click.echo(f"  found by source (top 3): {sources}")
+    click.echo(f"  match: normalised text similarity ratio >= {report['threshold']:g} of 100 (rapidfuzz)")
+    click.echo(f"  suggestion time: p50 {report['suggest_ms_p50']} ms, p95 {report['suggest_ms_p95']} ms; "
+               f"past replies indexed at the end: {report['pairs_indexed']}")
+
+
+async def _evaluate(settings: Settings, threshold: float) -> dict[str, Any]:
+    from kommutator.assist.evaluate import replay
+    from kommutator.runtime import Runtime
+
+    rt = Runtime.build(settings)
+    await rt.db.start()
+    try:
+        async with rt.db.read() as s:
+            return (await replay(s, threshold=threshold)).as_dict()
     finally:
         await rt.db.close()
 

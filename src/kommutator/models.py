@@ -1,6 +1,7 @@
 """Import every model so the metadata (and Alembic) sees the whole schema."""
 
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
+from kommutator.assist.models import SuggestionEvent, SuggestionStats
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
@@ -37,5 +38,6 @@ __all__ = [
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
     "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
     "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
-    "StandardViolation", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
+    "StandardViolation", "SuggestionEvent", "SuggestionStats", "Team", "TeamMember", "Timer", "Transition",
+    "User", "UserSkill", "WebchatVisitor",
 ]

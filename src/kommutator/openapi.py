@@ -37,6 +37,7 @@ TAGS = [
     {"name": "forecast", "description": "Staffing forecast per queue: arrivals, handle time, agents (Erlang C)"},
     {"name": "knowledge", "description": "Knowledge-base articles"},
     {"name": "canned responses", "description": "Saved replies"},
+    {"name": "assist", "description": "Reply suggestions for agents and what agents did with them"},
     {"name": "notifications", "description": "The caller's notifications"},
     {"name": "audit", "description": "The audit log (administrators)"},
     {"name": "website chat", "description": "The website chat widget's own endpoints, with the visitor token"},

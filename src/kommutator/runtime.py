@@ -22,6 +22,7 @@ from kommutator.events import Bus, InProcessBus
 if TYPE_CHECKING:
     import httpx
 
+    from kommutator.assist.service import Suggester
     from kommutator.bot.worker import BotWorker
     from kommutator.channels.health import HealthBook
     from kommutator.channels.types.webchat.socket import WidgetHub
@@ -45,6 +46,7 @@ class Runtime:
     quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of
     widget_hub: WidgetHub | None = None  # channels/types/webchat/socket.py widget_hub
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
+    suggester: Suggester | None = None  # assist/service.py suggester_of: the past-reply index
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.

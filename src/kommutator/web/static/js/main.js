@@ -18,6 +18,7 @@ import { catchUp, markRead, openConversation, refreshDetail, renderDetail, reset
   showTyping } from "./workspace/detail.js";
 import { closeDialogs, labelsDialog, snoozeDialog, transferDialog } from "./workspace/dialogs.js";
 import { initKb, kbOpened } from "./workspace/kb.js";
+import { initSuggestions } from "./workspace/suggestions.js";
 import { fillViewPickers, refreshList, resetList, scheduleList, selectView } from "./workspace/list.js";
 import { bindElements, el, errorText, hideBanner, hooks, isSupervisor, showBanner, state } from "./workspace/state.js";
 import { initTopbar, loadNotifications, notificationArrived, renderConnection, renderMe, resetTopbar,
@@ -39,7 +40,8 @@ function bind() {
     convMeta: "conv-meta", labelsBox: "conv-labels", assignMe: "btn-assign-me", transfer: "btn-transfer",
     snooze: "btn-snooze", labels: "btn-labels", resolve: "btn-resolve", reopen: "btn-reopen",
     handover: "handover", handoverTitle: "handover-title", handoverText: "handover-text", timeline: "timeline",
-    typing: "typing-indicator", contactBody: "contact-body", composer: "composer", replyText: "reply-text",
+    typing: "typing-indicator", suggestions: "suggestions", suggestionList: "suggestion-list",
+    contactBody: "contact-body", composer: "composer", replyText: "reply-text",
     replyChannel: "reply-channel", replyChannelBox: "reply-channel-box", cannedBox: "canned-suggestions",
     noteToggle: "note-toggle", send: "send-button", nav: "main-nav", inbox: "inbox-view", admin: "admin-view",
     presence: "presence-select", presenceDot: "presence-dot", load: "my-load", connection: "connection",
@@ -424,6 +426,7 @@ async function boot() {
     onError: failed, onChanged: () => Promise.all([refreshDetail(), refreshList()]), openConversation });
   initComposer(live);
   initKb();
+  initSuggestions();
   initTopbar();
   applyLang(initialLang());
   wire();

@@ -175,7 +175,8 @@ async function onSend(event) {
   el.send.disabled = true;
   stopTyping();
   try {
-    await post(`/conversations/${id}/messages`, body);
+    const message = await post(`/conversations/${id}/messages`, body);
+    hooks.replySent(id, message);
     if (state.selectedId === id) el.replyText.value = "";
     text = "";
     state.drafts.delete(id);

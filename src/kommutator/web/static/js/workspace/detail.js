@@ -244,6 +244,7 @@ export function renderTimeline() {
   box.replaceChildren(...items);
   if (atBottom || firstRender) box.scrollTop = box.scrollHeight;
   renderHandover(messages);
+  hooks.timelineChanged();
 }
 
 /** The newest handover note to me (or my team), or the bot's hand-off summary (a pinned note), stands above

@@ -32,7 +32,7 @@ export function bindElements(ids) {
 }
 
 export const hooks = { failed: () => {}, refreshList: () => {}, refreshDetail: () => {}, openConversation: () => {},
-  detailChanged: () => {} };
+  detailChanged: () => {}, timelineChanged: () => {}, replySent: () => {} };
 
 export function errorText(err) {
   if (err instanceof ApiError) {
