@@ -212,7 +212,10 @@ class Env:
     language: str | None = None
     now: dt.datetime | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # override the flow's settings (e.g. crm_url)
-    search: Search | None = None  # the knowledge base, for kb_answer nodes
+    search: Search | None = None  # the knowledge base, for kb_answer nodes and answers to typed questions
+    # language -> the trained intent model (None while none is loaded: intents are then not used); when the
+    # Env has no provider at all (a library caller, tests), the shipped default model is used
+    intents: Callable[[str], Any] | None = None
 
 
 @dataclass
@@ -244,6 +247,26 @@ class Ctx:
 
     def note(self, line: str) -> None:
         self.state.trail.append(line)
+
+    def intent_model(self) -> Any:
+        """The intent model for the conversation's language, or None when none is loaded."""
+        language = "ru" if self.state.language == "ru" else "en"
+        if self.env.intents is not None:
+            return self.env.intents(language)
+        from kommutator.bot.nlu import default_model
+
+        return default_model(language)
+
+    def classify(self, text: str, threshold: float | None = None) -> tuple[str | None, float]:
+        """The intent of ``text`` (None below ``threshold``, default the model's calibrated one) and the
+        confidence; (None, 0) without a model or text."""
+        if not text.strip():
+            return None, 0.0
+        model = self.intent_model()
+        if model is None:
+            return None, 0.0
+        prediction = model.predict(text, threshold=threshold)
+        return prediction.intent, prediction.confidence
 
 
 @dataclass

@@ -8,10 +8,12 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kommutator.bot.nlu import MenuOption, default_model, match_option
+from kommutator.bot.nlu import MenuOption, declines_human, match_option
 from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, Node, Outcome, SendText, Text, pick
 
-INTENT_CONFIDENCE = 0.6  # below this the intent model's guess does not choose an option
+
+
+HUMAN_INTENT = "talk_to_agent"  # an option with this intent hands over to people
 
 
 class Option(BaseModel):
@@ -34,6 +36,8 @@ class MenuNode(Node):
     text: Text
     options: list[Option]
     retry_text: Text | None = None
+    # the intent model's confidence an option's intent needs (0–1); None: the model's calibrated threshold
+    intent_confidence: float | None = Field(None, ge=0.0, le=1.0)
 
     def _buttons(self, ctx: Ctx) -> tuple[tuple[str, str], ...]:
         return tuple((o.id, ctx.say(o.label)) for o in self.options)
@@ -50,14 +54,18 @@ class MenuNode(Node):
         menu = [MenuOption(o.id, pick(o.label, lang, ctx.language_default), self._synonyms(o, lang))
                 for o in self.options]
         found = match_option(event.text, menu, nlu_language(lang))
-        if found is not None:
-            return by_id[found.id]
+        option = by_id[found.id] if found is not None else self.by_intent(ctx, event.text)
+        if option is not None and option.intent == HUMAN_INTENT and declines_human(event.text):
+            return None  # "оператор не нужен": the word names the option, the customer declines it
+        return option
+
+    def by_intent(self, ctx: Ctx, text: str) -> Option | None:
+        """The option whose intent the intent model finds in ``text`` (at the node's or the model's threshold)."""
         with_intent = {o.intent: o for o in self.options if o.intent}
-        if with_intent and event.text.strip():
-            guess = default_model(nlu_language(lang)).predict(event.text)
-            if guess.intent in with_intent and guess.confidence >= INTENT_CONFIDENCE:
-                return with_intent[guess.intent]
-        return None
+        if not with_intent:
+            return None
+        intent, _ = ctx.classify(text, self.intent_confidence)
+        return with_intent.get(intent) if intent else None
 
     @staticmethod
     def _synonyms(option: Option, language: str) -> tuple[str, ...]:
