@@ -6,6 +6,7 @@ deleted or renamed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -50,10 +51,14 @@ async def _check_name(tx: Tx, name: str, intent_id: int | None = None) -> None:
         raise ProblemError(409, "intent_name_taken", f"name: an intent named {name!r} exists already.")
 
 
-def _need_phrases(examples: dict[str, list[str]], synonyms: dict[str, list[str]]) -> None:
+def _need_phrases(examples: Mapping[Any, list[str]], synonyms: Mapping[Any, list[str]]) -> None:
     if not any(examples.get(lang) or synonyms.get(lang) for lang in LANGUAGES):
         raise ProblemError(422, "intent_examples_required", "examples: give at least one example phrase or synonym "
                            "(Russian or English); a few dozen per language make the intent reliable.")
+
+
+def _plain(per_language: Mapping[Any, list[str]]) -> dict[str, list[str]]:
+    return {str(k): list(v) for k, v in per_language.items()}
 
 
 async def do_request_training(tx: Tx, principal: Principal | None) -> int:
@@ -73,9 +78,9 @@ async def do_create_intent(tx: Tx, principal: Principal, data: IntentCreate) -> 
     await _check_name(tx, data.name)
     _need_phrases(data.examples, data.synonyms)
     ts = now()
-    intent = BotIntent(name=data.name, description=data.description, examples=dict(data.examples),
-                       synonyms=dict(data.synonyms), created_by_id=principal.user_id, updated_by_id=principal.user_id,
-                       created_at=ts, updated_at=ts)
+    intent = BotIntent(name=data.name, description=data.description, examples=_plain(data.examples),
+                       synonyms=_plain(data.synonyms), created_by_id=principal.user_id,
+                       updated_by_id=principal.user_id, created_at=ts, updated_at=ts)
     tx.session.add(intent)
     await tx.session.flush()
     do_audit(tx, principal, "bot_intent.created", "bot_intent", intent.id, name=data.name)
@@ -96,9 +101,9 @@ async def do_update_intent(tx: Tx, principal: Principal, intent_id: int, data: I
     if data.description is not None:
         intent.description = data.description
     if data.examples is not None:
-        intent.examples = dict(data.examples)
+        intent.examples = _plain(data.examples)
     if data.synonyms is not None:
-        intent.synonyms = dict(data.synonyms)
+        intent.synonyms = _plain(data.synonyms)
     _need_phrases(intent.examples, intent.synonyms)
     intent.updated_by_id, intent.updated_at = principal.user_id, now()
     await tx.session.flush()

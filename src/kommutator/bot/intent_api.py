@@ -16,8 +16,8 @@ from kommutator.bot.intent_schemas import (
     IntentModelList,
     IntentModelRead,
     IntentPerformance,
-    IntentPredictRequest,
     IntentPrediction,
+    IntentPredictRequest,
     IntentRead,
     IntentReport,
     IntentUpdate,
@@ -93,8 +93,8 @@ async def delete_intent(rt: RuntimeDep, principal: CurrentPrincipal, intent_id: 
 def _model(row: dict[str, object]) -> IntentModelRead:
     report = row.get("report") or {}
     assert isinstance(report, dict)
-    return IntentModelRead(version=row["version"], language=row["language"], status=row["status"],  # type: ignore[arg-type]
-                           error=row["error"], created_at=row["created_at"], trained_at=row["trained_at"],  # type: ignore[arg-type]
+    return IntentModelRead(version=row["version"], language=row["language"], status=row["status"],
+                           error=row["error"], created_at=row["created_at"], trained_at=row["trained_at"],
                            intents=report.get("intents", 0), examples=report.get("examples", 0),
                            threshold=report.get("threshold"), train_seconds=report.get("train_seconds"))
 

@@ -11,6 +11,7 @@ with its cross-validation report. A step that runs while a model is still loadin
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -120,11 +121,11 @@ class IntentTrainer(PollingWorker):
                 blob, report, model = await asyncio.to_thread(train_one, examples, language)
             except Exception as e:  # bad data must not stop the trainer; the failure is shown in the API
                 log.exception("training intent model v%s (%s) failed", version, language)
-                await self.rt.db.write(lambda tx, lang=language, err=e: do_store_model(
-                    tx, version, lang, blob=None, report={}, error=f"{type(err).__name__}: {err}"))
+                await self.rt.db.write(functools.partial(do_store_model, version=version, language=language,
+                                                         blob=None, report={}, error=f"{type(e).__name__}: {e}"))
                 continue
-            saved = await self.rt.db.write(lambda tx, lang=language, b=blob, r=report: do_store_model(
-                tx, version, lang, blob=b, report=r))
+            saved = await self.rt.db.write(functools.partial(do_store_model, version=version, language=language,
+                                                             blob=blob, report=report))
             if saved:
                 self.registry.put(language, version, model)
                 stored += 1

@@ -46,7 +46,7 @@ DEFAULT_INTENTS = (
 FORMAT = 2  # the layout of to_bytes; a saved model of another format is retrained
 CHAR_RANGE = (2, 5)
 DEFAULT_C = 0.5
-CALIBRATION_CAP = 40
+CALIBRATION_CAP = 30
 EMBED = True  # add WordLlama sentence embeddings to the n-grams
 WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
 
@@ -290,7 +290,7 @@ class IntentModel(_Scorer):
         self.calibration = calibration
 
     @classmethod
-    def train(cls, examples: Mapping[str, Sequence[str]], language: Language, *, folds: int = 4,
+    def train(cls, examples: Mapping[str, Sequence[str]], language: Language, *, folds: int = 3,
               c: float = DEFAULT_C, seed: int = 0, target_recall: float | None = None,
               embed: bool | None = None) -> IntentModel:
         """Fit on ``examples`` (intent → phrases) and calibrate the temperature and threshold by cross-validation.
@@ -351,8 +351,9 @@ class IntentModel(_Scorer):
                     "per_intent": self.calibration.per_intent, "confused": self.calibration.confused}}
         buf = io.BytesIO()
         arrays = {f"idf{i}": p.idf for i, p in enumerate(self._parts)}
-        np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
-                            coef=self._coef, intercept=self._intercept, **arrays)
+        arrays.update(meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
+                      coef=self._coef, intercept=self._intercept)
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     @classmethod
