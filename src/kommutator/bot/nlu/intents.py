@@ -47,6 +47,7 @@ FORMAT = 2  # the layout of to_bytes; a saved model of another format is retrain
 CHAR_RANGE = (2, 5)
 DEFAULT_C = 0.5
 CALIBRATION_CAP = 30
+KNOWN_CHARS = 0.5  # the share of a message's character n-grams seen in training that makes it familiar
 EMBED = True  # add WordLlama sentence embeddings to the n-grams
 WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
 
@@ -219,11 +220,14 @@ class _Scorer:
     def scores_known(self, text: str) -> tuple[np.ndarray, bool]:
         """The linear scores, one per intent, and whether any n-gram of ``text`` was seen in training."""
         scores = self._intercept.copy()
-        known = False
-        for (idx, w), coef in zip(_row(self._parts, text), self._coef_parts, strict=True):
+        row = _row(self._parts, text)
+        for (idx, w), coef in zip(row, self._coef_parts, strict=True):
             if len(idx):
-                known = True
                 scores += w @ coef[idx]
+        # known: a word seen in training, or mostly familiar character n-grams (typos); keyboard mashing shares
+        # a few bigrams with everything and is not
+        grams = set(char_features(text))
+        known = bool(len(row[0][0])) or (bool(grams) and len(row[1][0]) >= KNOWN_CHARS * len(grams))
         if self._coef_embed is not None and known:
             scores += (embedder()(text) * EMBEDDING_WEIGHT) @ self._coef_embed
         return scores, known
@@ -376,7 +380,7 @@ class IntentModel(_Scorer):
                            intercept=np.array(z["intercept"]), temperature=float(meta["temperature"]),
                            threshold=float(meta["threshold"]), embed=bool(meta.get("embed")),
                            calibration=calibration)
-        except (OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, KeyError, ValueError, UnicodeDecodeError) as e:
             raise ValueError(f"not a saved intent model: {e}") from e
 
 
