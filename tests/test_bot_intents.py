@@ -52,7 +52,7 @@ async def crm() -> AsyncIterator[FakeCrm]:
 @pytest.fixture
 async def trained(runtime) -> IntentTrainer:  # type: ignore[no-untyped-def]
     """The trainer after its first pass: the shipped intents trained and saved, as after a server start."""
-    trainer = IntentTrainer(runtime)
+    trainer = IntentTrainer(runtime, processes=False)  # in a thread, so a test can hold training up
     await trainer.run_due()
     assert intents_of(runtime).get("ru") is not None and intents_of(runtime).get("en") is not None
     return trainer
@@ -174,8 +174,7 @@ async def test_training_runs_in_the_background_saves_the_model_and_reports_on_it
     def no_training(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("trained at start although a model was saved")
 
-    fresh = IntentTrainer.__new__(IntentTrainer)
-    IntentTrainer.__init__(fresh, runtime)
+    fresh = IntentTrainer(runtime, processes=False)
     fresh.registry = IntentRegistry()
     original = IntentModel.train
     IntentModel.train = no_training  # type: ignore[method-assign,assignment]

@@ -3,7 +3,8 @@
 ``IntentRegistry`` (one per runtime, ``intents_of(rt)``) holds the newest trained model per language; the bot's
 steps read it and never train. ``IntentTrainer`` (a server service) loads the newest saved models when the
 server starts (a fresh installation's first version, the shipped intents, is trained then, in the background),
-and trains each version the intent API asks for in a worker thread, outside any transaction, then saves it
+and trains each version the intent API asks for in a worker process (a thread in tests), outside any
+transaction, then saves it
 with its cross-validation report. A step that runs while a model is still loading simply goes without intents
 (menus still understand numbers, labels and synonyms).
 """
@@ -11,8 +12,10 @@ with its cross-validation report. A step that runs while a model is still loadin
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
+import multiprocessing
 import threading
 import time
 from typing import Any
@@ -75,16 +78,41 @@ def train_one(examples: dict[str, list[str]], language: str) -> tuple[bytes, dic
     return model.to_bytes(), report_of(model, examples, time.process_time() - started), model
 
 
+def train_saved(examples: dict[str, list[str]], language: str) -> tuple[bytes, dict[str, Any]]:
+    """``train_one`` for a worker process: the model travels back as its saved bytes."""
+    blob, report, _ = train_one(examples, language)
+    return blob, report
+
+
 class IntentTrainer(PollingWorker):
     """Loads saved intent models at start and trains requested versions in the background."""
 
     name_in_logs = "intent-trainer"
     interval = 1.0
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, processes: bool = True) -> None:
         super().__init__()
         self.rt = rt
         self.registry = intents_of(rt)
+        # Training is CPU-bound Python: in a thread it would hold the GIL against the server's event loop, so
+        # the server trains in a separate process (one, started on first need); tests may train in a thread.
+        self.processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def _train(self, examples: dict[str, list[str]], language: str) -> tuple[bytes, dict[str, Any], IntentModel]:
+        if not self.processes:
+            return await asyncio.to_thread(train_one, examples, language)
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        blob, report = await loop.run_in_executor(self._pool, train_saved, examples, language)
+        return blob, report, await asyncio.to_thread(IntentModel.from_bytes, blob)
 
     async def load(self) -> int:
         """Load the newest ready model per language; ask for a first version when there is none at all."""
@@ -118,7 +146,7 @@ class IntentTrainer(PollingWorker):
         stored = 0
         for language, examples in sets.items():
             try:
-                blob, report, model = await asyncio.to_thread(train_one, examples, language)
+                blob, report, model = await self._train(examples, language)
             except Exception as e:  # bad data must not stop the trainer; the failure is shown in the API
                 log.exception("training intent model v%s (%s) failed", version, language)
                 await self.rt.db.write(functools.partial(do_store_model, version=version, language=language,
