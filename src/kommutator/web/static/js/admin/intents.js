@@ -43,12 +43,10 @@ async function load(force) {
     state.intents = list.items;
     state.training = list.training;
     state.version = list.model_version;
-    try {
-      state.report = await get(`/bot/intents/report?language=${state.reportLang}`);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      state.report = null;
-    }
+    // the report exists once a model for the language is trained (asking before would be a 404)
+    const models = await get("/bot/intents/models");
+    const ready = models.items.some((m) => m.language === state.reportLang && m.status === "ready");
+    state.report = ready ? await get(`/bot/intents/report?language=${state.reportLang}`) : null;
   } catch (err) {
     state.onError(err);
     return;
