@@ -42,7 +42,7 @@ MENU_EN = [
 def test_public_api_is_what_the_package_exports() -> None:
     assert sorted(nlu.__all__) == sorted(
         ["DEFAULT_INTENTS", "LANGUAGES", "Examples", "IntentModel", "Language", "Match", "MenuOption", "Prediction",
-         "default_model", "load_examples", "match_option", "normalize", "swap_layout", "wants_human"]
+         "declines_human", "default_model", "load_examples", "match_option", "normalize", "swap_layout", "wants_human"]
     )
     for name in nlu.__all__:
         assert hasattr(nlu, name), f"{name} is in __all__ but not importable from kommutator.bot.nlu"
@@ -346,13 +346,42 @@ def test_default_model_is_trained_once_and_shared() -> None:
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
-def test_fast_prediction_agrees_with_the_sklearn_pipeline(language: str) -> None:
+def test_fast_prediction_agrees_with_the_matrix_arithmetic(language: str) -> None:
+    from kommutator.bot.nlu import intents as engine
+
     model = default_model(language)  # type: ignore[arg-type]
     examples = load_examples(language)  # type: ignore[arg-type]
-    texts = examples.out_of_scope + [p[::-1] for p in examples.intents[DEFAULT_INTENTS[0]]] + ["", "!!!", "ёЁё"]
-    expected = model.pipeline.predict_proba(texts)
-    got = np.array([[model.probabilities(t)[i] for i in model.intents] for t in texts])
-    np.testing.assert_allclose(got, expected, atol=1e-9)
+    texts = examples.out_of_scope[:20] + [p[::-1] for p in examples.intents[DEFAULT_INTENTS[0]]][:20] + ["ёЁё"]
+    x = engine._matrix(model._parts, texts, model.embed)
+    expected = np.asarray(x @ model._coef.T) + model._intercept
+    for text, row in zip(texts, expected, strict=True):
+        scores, known = model.scores_known(text)
+        if known:
+            np.testing.assert_allclose(scores, row, atol=1e-9)
+        probs = model.probabilities(text)
+        assert abs(sum(probs.values()) - 1) < 1e-9
+
+
+def test_a_saved_model_predicts_exactly_as_the_trained_one() -> None:
+    model = default_model("ru")
+    loaded = IntentModel.from_bytes(model.to_bytes())
+    assert (loaded.intents, loaded.threshold, loaded.temperature) == (model.intents, model.threshold, model.temperature)
+    assert loaded.calibration == model.calibration
+    for text in ["где мой заказ", "хочу вернуть деньги", "какая погода", "", "dnjq pfrfp"]:
+        assert loaded.predict(text) == model.predict(text)
+    with pytest.raises(ValueError, match="not a saved intent model"):
+        IntentModel.from_bytes(b"not a model")
+
+
+def test_calibration_reports_each_intent_and_a_threshold_that_separates() -> None:
+    model = default_model("en")
+    cal = model.calibration
+    assert cal is not None and cal.threshold == model.threshold and cal.temperature > 0
+    assert set(cal.per_intent) == set(DEFAULT_INTENTS)
+    assert all(0 <= p <= 1 and 0 <= r <= 1 for p, r in cal.per_intent.values())
+    assert cal.in_scope_accuracy > 0.6 and cal.withheld_rejection > 0.4
+    assert all(a != b and n > 0 for a, b, n in cal.confused)
+    assert model.predict("qwertyuiop zxcvbnm").confidence == 0.0, "nothing in common with any example"
 
 
 def test_train_on_custom_examples() -> None:
@@ -365,10 +394,6 @@ def test_train_on_custom_examples() -> None:
     assert 0.0 < model.threshold < 1.0
     assert model.predict("конечно да").intent == "yes"
     assert model.predict("нет нет").intent == "no"
-    texts = ["да", "нет", "может быть", ""]
-    expected = model.pipeline.predict_proba(texts)  # two intents: sklearn's binary form, one coefficient row
-    got = np.array([[model.probabilities(t)[i] for i in model.intents] for t in texts])
-    np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
 def test_train_needs_two_intents_and_copes_with_tiny_ones() -> None:
@@ -379,11 +404,11 @@ def test_train_needs_two_intents_and_copes_with_tiny_ones() -> None:
     assert model.predict("apple").intent == "a"
 
 
-# Floors a little under the figures measured when the examples were written (bench/nlu.py, split seed 42):
-# accuracy ru 0.886 / en 0.886, OOS rejection 0.714 / 0.720, macro F1 0.858 / 0.869. Training is deterministic,
+# Floors a little under the figures measured with the calibrated engine (bench/nlu.py, split seed 42):
+# accuracy ru 0.850 / en 0.843, OOS rejection 0.776 / 0.860, macro F1 0.859 / 0.873. Training is deterministic,
 # so only an edit to the examples or the model (or another scikit-learn) moves them. Below a floor the bot got
 # worse: run `python bench/nlu.py` to see which intents suffer.
-FLOORS = {"ru": (0.86, 0.66), "en": (0.86, 0.66)}
+FLOORS = {"ru": (0.82, 0.74), "en": (0.82, 0.82)}
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
@@ -394,4 +419,4 @@ def test_held_out_quality_stays_above_its_floor(language: str) -> None:
     accuracy_floor, rejection_floor = FLOORS[language]
     assert report.accuracy >= accuracy_floor, f"held-out accuracy fell to {report.accuracy:.3f}: {report}"
     assert report.oos_rejection >= rejection_floor, f"OOS rejection fell to {report.oos_rejection:.3f}: {report}"
-    assert report.macro_f1 >= 0.82, f"macro F1 fell to {report.macro_f1:.3f}: {report}"
+    assert report.macro_f1 >= 0.84, f"macro F1 fell to {report.macro_f1:.3f}: {report}"

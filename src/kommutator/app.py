@@ -20,6 +20,8 @@ from kommutator.audit.api import router as audit_router
 from kommutator.auth.api import router as auth_router
 from kommutator.bot import setup as bot_setup
 from kommutator.bot.api import router as bot_router
+from kommutator.bot.intent_api import router as intent_router
+from kommutator.bot.intent_training import IntentTrainer
 from kommutator.bot.worker import bot_worker_of
 from kommutator.canned.api import router as canned_router
 from kommutator.channels.api import fast_webhook_route
@@ -113,7 +115,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         rt.bot_settings.setdefault("crm_url", f"http://{settings.listen_host}:{settings.listen_port}/demo/crm")
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
-                               bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt), suggester_of(rt)]
+                               IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
+                               suggester_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,7 +147,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
-                   notifications_router, canned_router, inbox_router, bot_router, quality_router,
+                   notifications_router, canned_router, inbox_router, bot_router, intent_router, quality_router,
                    forecast_router, assist_router):
         api.include_router(router)
     app.include_router(api)

@@ -4,7 +4,7 @@ from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.assist.models import SuggestionEvent, SuggestionStats
 from kommutator.audit.models import AuditEntry
 from kommutator.auth.models import ApiToken, AuthSession
-from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
+from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotIntent, BotIntentModel, BotSession
 from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.channels.types.webchat.models import WebchatVisitor
@@ -34,7 +34,8 @@ from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
     "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
-    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState",
+    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "CannedResponse",
+    "Channel", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
     "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
     "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
 
     from kommutator.assist.service import Suggester
+    from kommutator.bot.intent_training import IntentRegistry
     from kommutator.bot.worker import BotWorker
     from kommutator.channels.health import HealthBook
     from kommutator.channels.types.webchat.socket import WidgetHub
@@ -43,6 +44,7 @@ class Runtime:
     hub: Hub | None = None  # realtime/api.py hub_of
     router: Router | None = None  # routing/service.py router_of
     bot_worker: BotWorker | None = None  # bot/worker.py bot_worker_of
+    intent_models: IntentRegistry | None = None  # bot/intent_training.py intents_of
     quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of
     widget_hub: WidgetHub | None = None  # channels/types/webchat/socket.py widget_hub
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote

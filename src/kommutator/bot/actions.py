@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import yaml
@@ -11,6 +12,7 @@ from sqlalchemy import delete, select
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
 from kommutator.bot.flow import Problem, validate_flow
+from kommutator.bot.intent_queries import known_intents
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion
 from kommutator.bot.schemas import FlowCreate, FlowUpdate
 from kommutator.channels.models import Channel
@@ -55,12 +57,13 @@ def definition_of(definition: dict[str, Any] | None, source: str | None) -> Any:
     return parse_source(source) if source is not None else definition
 
 
-def check_definition(defn: Any, *, name: str, version: int) -> tuple[dict[str, Any], list[Problem]]:
+def check_definition(defn: Any, *, name: str, version: int, intents: Collection[str] | None = None,
+                     ) -> tuple[dict[str, Any], list[Problem]]:
     """Validate; 422 listing every error with its place, else the definition (name and version set by the
     server) and its warnings."""
     if isinstance(defn, dict):
         defn = {**defn, "name": defn.get("name") or name, "version": version}
-    problems = validate_flow(defn)
+    problems = validate_flow(defn, intents)
     errors = [p for p in problems if p.level == "error"]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -95,7 +98,8 @@ async def do_attach(tx: Tx, principal: Principal, flow: BotFlow, channel_ids: li
 
 async def do_create_flow(tx: Tx, principal: Principal, data: FlowCreate) -> tuple[BotFlow, list[Problem]]:
     """Save a new flow as version 1 and attach it to its channels."""
-    defn, warnings = check_definition(definition_of(data.definition, data.source), name=data.name, version=1)
+    defn, warnings = check_definition(definition_of(data.definition, data.source), name=data.name, version=1,
+                                      intents=await known_intents(tx.session))
     await _check_name(tx, data.name)
     ts = now()
     flow = BotFlow(name=data.name, description=data.description, enabled=data.enabled, version=1, definition=defn,
@@ -121,7 +125,8 @@ async def do_update_flow(tx: Tx, principal: Principal, flow_id: int, data: FlowU
         flow.name = data.name
     if data.definition is not None or data.source is not None:
         raw = definition_of(data.definition, data.source)
-        defn, warnings = check_definition(raw, name=flow.name, version=flow.version)
+        defn, warnings = check_definition(raw, name=flow.name, version=flow.version,
+                                          intents=await known_intents(tx.session))
         if defn != flow.definition:
             flow.version += 1
             defn = {**defn, "version": flow.version}

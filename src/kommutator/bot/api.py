@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.bot.actions import definition_of, do_create_flow, do_delete_flow, do_update_flow
 from kommutator.bot.flow import Problem, load_default, validate_flow
+from kommutator.bot.intent_queries import known_intents
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotSession
 from kommutator.bot.schemas import (
     BotSessionRead,
@@ -123,7 +124,9 @@ async def validate(rt: RuntimeDep, principal: CurrentPrincipal, request: Request
     defn = definition_of(body.definition, body.source)
     if isinstance(defn, dict):
         defn = {"name": "draft", "version": 1, **defn}
-    problems = validate_flow(defn)
+    async with rt.db.read() as s:
+        intents = await known_intents(s)
+    problems = validate_flow(defn, intents)
     return ValidationResult(valid=not any(p.level == "error" for p in problems), problems=_problems(problems))
 
 

@@ -35,7 +35,9 @@ from kommutator.bot.nodes.base import (
     State,
     Timeout,
     handoff,
+    pick,
 )
+from kommutator.bot.nodes.menu import MenuNode
 from kommutator.common.text import script_of
 
 __all__ = [
@@ -67,6 +69,8 @@ def step(flow: Flow, state: State, event: Event, env: Env | None = None) -> tupl
         _run(flow, state, env, _enter(flow, state, env, flow.start), actions)
         if isinstance(event, CustomerMessage) and state.status not in FINISHED and _asks_human(state, event):
             _escalate(flow, state, env, "the customer asked for an agent", actions)
+        elif isinstance(event, CustomerMessage) and event.text.strip():
+            _first_message(flow, state, env, event, actions)
         return state, actions
     if isinstance(event, Timeout):
         if state.status != "waiting":
@@ -113,6 +117,28 @@ async def run(flow: Flow, state: State, event: Event, env: Env | None = None, *,
         state, more = step(flow, state, result, env)
         pending = more + pending
     return state, out
+
+
+def _first_message(flow: Flow, state: State, env: Env, event: CustomerMessage, actions: list[Action]) -> None:
+    """A customer who opens with what they want ("где мой заказ 12345") skips the menu the flow would show:
+    when the flow waits at a menu and the message chooses one of its options, the menu is not sent and the
+    flow goes on from the option (a question there may take its answer from the same message)."""
+    node = flow.nodes.get(state.node or "")
+    if state.status != "waiting" or not isinstance(node, MenuNode):
+        return
+    ctx = _ctx(flow, state, env)
+    option = node.choose(ctx, event)
+    if option is None:
+        return
+    menu_text = next((i for i in range(len(actions) - 1, -1, -1)
+                      if isinstance(actions[i], SendText) and actions[i].buttons), None)  # type: ignore[union-attr]
+    if menu_text is not None:
+        del actions[menu_text]
+    ctx.note(f"{state.node}: the first message chose \u00ab{pick(option.label, state.language, flow.language_default)}"
+             "\u00bb")
+    state.carry = event.text[:1000]
+    _run(flow, state, env, Outcome(goto=option.next), actions)
+    state.carry = ""
 
 
 def _language(flow: Flow, env: Env, text: str) -> str:

@@ -16,7 +16,7 @@ e.g. ``nodes.ask_order.next: no node 'lookup'``; ``Flow.parse`` refuses a defini
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -44,6 +44,10 @@ BUILTIN_TEXTS: dict[str, Text] = {
                              "en": "I cannot see an order number. Please write it in digits, e.g. 12345."},
     "invalid_free_text": {"ru": "Напишите, пожалуйста, ответ текстом.", "en": "Please write your answer as text."},
     "did_it_help": {"ru": "Это помогло?", "en": "Did this help?"},
+    "kb_helped": {"ru": "Рад, что помог! Если появятся вопросы, пишите.",
+                  "en": "Glad I could help! Write again if you have more questions."},
+    "kb_not_helped": {"ru": "Жаль. Выберите вариант ниже или напишите «оператор», и я позову человека.",
+                      "en": "Sorry about that. Choose an option below or write “agent” and I will call a person."},
     "yes": {"ru": "Да", "en": "Yes"},
     "no": {"ru": "Нет", "en": "No"},
 }
@@ -100,9 +104,12 @@ class Flow:
                    texts={**BUILTIN_TEXTS, **(defn.get("texts") or {})})
 
 
-def validate_flow(defn: Any) -> list[Problem]:
-    """Return every problem with ``defn`` (errors first, then warnings); empty when it is a good flow."""
-    problems, _ = _check(defn)
+def validate_flow(defn: Any, intents: Collection[str] | None = None) -> list[Problem]:
+    """Return every problem with ``defn`` (errors first, then warnings); empty when it is a good flow.
+
+    ``intents``: the intent names flows may use (the shipped ones and the business's); an option or rule naming
+    another is an error. None skips that check (a stored flow is parsed without the database at hand)."""
+    problems, _ = _check(defn, intents)
     return sorted(problems, key=lambda p: p.level != "error")
 
 
@@ -118,7 +125,7 @@ def _languages(defn: Mapping[str, Any]) -> list[str]:
     return [str(x) for x in langs]
 
 
-def _check(defn: Any) -> tuple[list[Problem], dict[str, Node]]:
+def _check(defn: Any, intents: Collection[str] | None = None) -> tuple[list[Problem], dict[str, Node]]:
     problems: list[Problem] = []
 
     def err(where: str, message: str) -> None:
@@ -207,6 +214,10 @@ def _check(defn: Any) -> tuple[list[Problem], dict[str, Node]]:
         for path, var in node.reads():
             if var not in assigned:
                 err(f"{where}.{path}", f"no node sets var {var!r}.")
+        for path, name in node.intents():
+            if intents is not None and name not in intents:
+                err(f"{where}.{path}", f"unknown intent {name!r}; define it under Bot → Intents or use one of "
+                                       f"{', '.join(sorted(intents)[:12])}.")
     for key, text in texts.items():
         for lang in _missing_translations(text, languages):
             err(f"texts.{key}", f"missing translation {lang!r}.")

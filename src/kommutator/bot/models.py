@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -81,3 +81,42 @@ class BotSession(Base):
     finished_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_bot_sessions_due", "due_at"),)
+
+
+class BotIntent(Base):
+    """An intent the business defined: example phrases and synonyms per language (``{"ru": [...], "en": [...]}``).
+    The bot's intent model is trained on these together with the shipped intents (``bot.nlu.DEFAULT_INTENTS``)."""
+
+    __tablename__ = "bot_intents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    examples: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    synonyms: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now)
+
+
+class BotIntentModel(Base):
+    """One trained (or to-be-trained) intent model: the intent set's ``version`` for one language.
+
+    A change to the intents adds ``pending`` rows for the next version; the trainer (``bot/intent_training.py``)
+    trains them in the background and stores the model (``IntentModel.to_bytes``) and its cross-validated report;
+    the bot uses the newest ``ready`` version, loaded at start."""
+
+    __tablename__ = "bot_intent_models"
+    __table_args__ = (UniqueConstraint("version", "language", name="uq_bot_intent_models_version_language"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | ready | failed | superseded
+    model: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=now)
+    trained_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -24,11 +24,13 @@ from kommutator.bot import engine
 from kommutator.bot import step_sql as sql
 from kommutator.bot.apply import DEFAULT_TIMEOUT, Step, arm_timeout, do_apply_step, do_stop, stop
 from kommutator.bot.engine import CustomerMessage, Env, Flow, FlowError, Handoff, KbHit, SendText, State, Timeout
+from kommutator.bot.intent_training import intents_of
 from kommutator.bot.models import BotSession
 from kommutator.clock import now
 from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
+from kommutator.knowledge import text as kb_text
 from kommutator.knowledge.models import Article
 from kommutator.knowledge.search import search_articles
 from kommutator.net.http import outbound_client
@@ -258,7 +260,7 @@ class BotWorker(PollingWorker):
             return cache[(query, language)]
 
         env = Env(contact=work.env.contact, channel_type=work.env.channel_type, language=work.env.language,
-                  now=work.env.now, settings=work.env.settings, search=search)
+                  now=work.env.now, settings=work.env.settings, search=search, intents=intents_of(self.rt).get)
         # Nodes search synchronously; a query not seen yet is looked up and the step recomputed (it is pure
         # but for HTTP calls, which a knowledge-base answer rarely follows).
         for _ in range(3):
@@ -282,9 +284,15 @@ class BotWorker(PollingWorker):
             for query, language in queries:
                 hits = await search_articles(s, query, language=language, limit=1)
                 found: list[KbHit] = []
+                wanted = set(kb_text.query_terms(query))
                 for hit in hits:
                     body = await s.scalar(select(Article.body).where(Article.id == hit.id)) or hit.snippet
-                    found.append(KbHit(title=hit.title, text=_excerpt(body), url=f"{base}/help/{hit.id}"))
+                    # how sure: the share of the question's words the article has (the same on SQLite and
+                    # PostgreSQL, whose ranks are not comparable)
+                    has = set(kb_text.terms(f"{hit.title} {body}"))
+                    score = len(wanted & has) / len(wanted) if wanted else 0.0
+                    found.append(KbHit(title=hit.title, text=_excerpt(kb_text.plain(body)), url=f"{base}/help/{hit.id}",
+                                       score=round(score, 3)))
                 cache[(query, language)] = found
 
 

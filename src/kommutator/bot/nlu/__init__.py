@@ -10,7 +10,7 @@ Three independent, synchronous, thread-safe calls; nothing is downloaded, everyt
 See docs/bot-nlu.md.
 """
 
-from kommutator.bot.nlu.human import wants_human
+from kommutator.bot.nlu.human import declines_human, wants_human
 from kommutator.bot.nlu.intents import DEFAULT_INTENTS, Examples, IntentModel, Prediction, default_model, load_examples
 from kommutator.bot.nlu.menu import Match, MenuOption, match_option
 from kommutator.common.text import LANGUAGES, Language, normalize, swap_layout
@@ -24,6 +24,7 @@ __all__ = [
     "Match",
     "MenuOption",
     "Prediction",
+    "declines_human",
     "default_model",
     "load_examples",
     "match_option",

@@ -215,3 +215,15 @@ def _short_request(toks: list[Token]) -> bool:
     weak = [i for i, t in content if _is_target(t) and not _excluded(toks, i) and not _negated(toks, i)]
     unknown = [t for i, t in content if i not in weak and t not in _QUALIFIERS and not _is_request_verb(toks, i)]
     return (bool(strong) and len(unknown) <= 1) or (bool(weak) and not unknown)
+
+
+def declines_human(text: str) -> bool:
+    """Return True if ``text`` mentions a person only to say it is not needed: "оператор не нужен, я сам
+    разберусь", "no need for an agent". A menu must then not pick its "talk to an agent" option by the word."""
+    if wants_human(text, "ru"):
+        return False
+    for clause in clauses(text)[:30]:
+        toks = [Token(w, stem(w)) for w in clause]
+        if any(_is_target(t) and _negated(toks, i) for i, t in enumerate(toks)):
+            return True
+    return False

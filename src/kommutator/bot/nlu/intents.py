@@ -1,33 +1,41 @@
 """Intent classification: what a free-text message is about, or None when it is about nothing the bot does.
 
-A scikit-learn pipeline: TF-IDF over stemmed word uni- and bigrams (meaning, morphology folded) joined with
-TF-IDF over character 2–5-grams inside word boundaries (typos, slang spellings, unseen word forms), into a
-multinomial logistic regression whose probabilities are used as the confidence. The rejection threshold is
-picked at training time on validation splits of the examples (cross-validation): the confidence that
-``target_recall`` of in-scope messages unseen by their model reach. The model never sees out-of-scope examples;
-they exist only to evaluate it.
+Features: TF-IDF over stemmed word uni- and bigrams (meaning, morphology folded) joined with TF-IDF over
+character 2–5-grams inside word boundaries (typos, slang spellings, unseen word forms). Classifier: a linear
+support-vector machine per intent (liblinear, trained to convergence), whose scores become probabilities through
+a softmax with a temperature fitted on cross-validated scores (calibration: the probabilities mean what they
+say on messages the model did not see).
 
-The shipped examples live in ``data/intents_<language>.yaml``; ``default_model(language)`` trains on them the
-first time it is asked (a few hundred milliseconds) and keeps the model for the life of the process.
+Out of scope: the model never sees out-of-scope examples. Its threshold is calibrated by cross-validation on
+the training examples alone: in each fold a quarter of the intents is withheld entirely (their messages play
+the part of out-of-scope ones: about something the model was never taught) and a quarter of the examples of
+the others is held out; every held-out message is scored by a model that did not see it, and the threshold is
+the confidence that best separates right answers from the withheld intents' messages (the sum of in-scope
+accuracy and rejection of withheld intents, at most). A message that shares no word or character n-gram with
+any training example is out of scope whatever its scores say.
+
+A trained model is plain arrays (vocabularies, idf weights, coefficients), ``to_bytes``/``from_bytes``
+round-trips it, so the product saves it with its version and loads it at start without retraining; sklearn is
+needed only to train. ``default_model(language)`` trains on the shipped examples the first time it is asked.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion, Pipeline
-from threadpoolctl import threadpool_limits
 
 from kommutator.common.text import LANGUAGES, Language, normalize, stems
 
@@ -35,6 +43,13 @@ DEFAULT_INTENTS = (
     "new_order", "order_status", "nearest_office", "complaint", "talk_to_agent", "greeting", "thanks",
     "delivery", "refund", "payment",
 )
+FORMAT = 2  # the layout of to_bytes; a saved model of another format is retrained
+CHAR_RANGE = (2, 5)
+DEFAULT_C = 0.5
+CALIBRATION_CAP = 30
+KNOWN_CHARS = 0.5  # the share of a message's character n-grams seen in training that makes it familiar
+EMBED = True  # add WordLlama sentence embeddings to the n-grams
+WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
 
 
 class Prediction(NamedTuple):
@@ -63,101 +78,401 @@ def load_examples(language: Language) -> Examples:
     return Examples(language, intents, [str(x) for x in data.get("out_of_scope", [])])
 
 
+@lru_cache(maxsize=65536)
 def word_features(text: str) -> list[str]:
     """Return the stems of ``text`` and their adjacent pairs (the word n-grams of the model)."""
     ss = stems(text)
     return ss + [f"{a} {b}" for a, b in pairwise(ss)]
 
 
-def _pipeline(c: float) -> Pipeline:
-    features = FeatureUnion([
-        ("words", TfidfVectorizer(analyzer=word_features, sublinear_tf=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), preprocessor=normalize,
-                                  lowercase=False, sublinear_tf=True)),
-    ])
-    # newton-cg: converges on these few hundred sparse rows ~10 times faster than the default lbfgs; a looser
-    # tolerance than the default 1e-4 halves the fit and leaves the held-out figures as they were
-    classifier = LogisticRegression(C=c, solver="newton-cg", tol=1e-3, max_iter=1000)
-    return Pipeline([("features", features), ("classifier", classifier)])
+@lru_cache(maxsize=65536)
+def char_features(text: str) -> list[str]:
+    """Return the character 2–5-grams of each normalised word padded with spaces (``char_wb``)."""
+    out: list[str] = []
+    lo, hi = CHAR_RANGE
+    for word in normalize(text).split():
+        w = f" {word} "
+        size = len(w)
+        for n in range(lo, min(hi, size) + 1):
+            out.extend(w[i:i + n] for i in range(size - n + 1))
+    return out
 
 
-class IntentModel:
+ANALYZERS: tuple[Callable[[str], list[str]], ...] = (word_features, char_features)
+EMBEDDING_DIMS = 64
+EMBEDDING_WEIGHT = 1.0  # the embedding block's length beside the unit-length n-gram blocks
+
+
+class _Embedder:
+    """Sentence embeddings: the mean of WordLlama's token vectors (weights and tokenizer ship in its wheel)."""
+
+    def __init__(self) -> None:
+        import os
+
+        import wordllama
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        base = os.path.dirname(wordllama.__file__)
+        # wordllama's own loader looks for "<config>_tokenizer_config.json" under a cache folder and falls back to
+        # a download; the wheel ships it under tokenizers/, so both files are opened here directly.
+        self.tokenizer = Tokenizer.from_file(os.path.join(base, "tokenizers", "l2_supercat_tokenizer_config.json"))
+        with safe_open(os.path.join(base, "weights", "l2_supercat_256.safetensors"), framework="np") as f:
+            # the first EMBEDDING_DIMS of each vector (the model is trained to work truncated)
+            self.table = np.asarray(f.get_tensor("embedding.weight")[:, :EMBEDDING_DIMS], dtype=np.float32)
+        self.dim = self.table.shape[1]
+
+    def __call__(self, text: str) -> np.ndarray:
+        return self._embed(text)
+
+    @lru_cache(maxsize=32768)  # noqa: B019 - one embedder per process
+    def _embed(self, text: str) -> np.ndarray:
+        ids = [i for i in self.tokenizer.encode(normalize(text), add_special_tokens=False).ids]
+        if not ids:
+            return np.zeros(self.dim)
+        v = self.table[ids].mean(axis=0).astype(np.float64)
+        n = float(np.sqrt(v @ v))
+        return v / n if n else v
+
+
+_embedder: _Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def embedder() -> _Embedder:
+    global _embedder
+    with _embedder_lock:
+        if _embedder is None:
+            _embedder = _Embedder()
+        return _embedder
+
+
+class _Part(NamedTuple):
+    vocab: dict[str, int]
+    idf: np.ndarray
+
+
+def _fit_parts(texts: Sequence[str]) -> list[_Part]:
+    """Vocabulary and smoothed idf per analyzer (sklearn's TfidfVectorizer formula)."""
+    parts: list[_Part] = []
+    n = len(texts)
+    for analyze in ANALYZERS:
+        df: Counter[str] = Counter()
+        for t in texts:
+            df.update(set(analyze(t)))
+        vocab = {f: i for i, f in enumerate(sorted(df))}
+        idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in sorted(df)], dtype=np.float64)
+        parts.append(_Part(vocab, idf))
+    return parts
+
+
+def _row(parts: Sequence[_Part], text: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per part: the feature indices and their l2-normalised sublinear tf-idf weights."""
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for analyze, part in zip(ANALYZERS, parts, strict=True):
+        counts = Counter(i for f in analyze(text) if (i := part.vocab.get(f)) is not None)
+        if not counts:
+            out.append((np.zeros(0, dtype=np.intp), np.zeros(0)))
+            continue
+        idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * part.idf[idx]
+        weights /= np.sqrt(weights @ weights)
+        out.append((idx, weights))
+    return out
+
+
+def _matrix(parts: Sequence[_Part], texts: Sequence[str], embed: bool) -> Any:
+    from scipy.sparse import csr_matrix, hstack
+
+    offsets = np.cumsum([0] + [len(p.vocab) for p in parts])
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for t in texts:
+        n = 0
+        for (idx, w), off in zip(_row(parts, t), offsets, strict=False):
+            indices.append(idx + off)
+            data.append(w)
+            n += len(idx)
+        indptr.append(indptr[-1] + n)
+    x = csr_matrix((np.concatenate(data), np.concatenate(indices), np.array(indptr)),
+                   shape=(len(texts), int(offsets[-1])))
+    if embed:
+        e = embedder()
+        x = hstack([x, csr_matrix(np.array([e(t) for t in texts]) * EMBEDDING_WEIGHT)], format="csr")
+    return x
+
+
+class _Scorer:
+    """Linear scores of a fitted model, computed on the vocabularies directly (sklearn validates its input on
+    every call, about twenty times the arithmetic for one short message)."""
+
+    def __init__(self, parts: list[_Part], coef: np.ndarray, intercept: np.ndarray, embed: bool) -> None:
+        self._parts = parts
+        self._coef = np.ascontiguousarray(coef)
+        self._intercept = np.asarray(intercept, dtype=np.float64)
+        self.embed = embed
+        offsets = np.cumsum([0] + [len(p.vocab) for p in parts])
+        coef_t = np.ascontiguousarray(self._coef.T)
+        self._coef_parts = [coef_t[offsets[i]:offsets[i + 1]] for i in range(len(parts))]
+        self._coef_embed = coef_t[offsets[-1]:] if embed else None
+
+    def scores_known(self, text: str) -> tuple[np.ndarray, bool]:
+        """The linear scores, one per intent, and whether any n-gram of ``text`` was seen in training."""
+        scores = self._intercept.copy()
+        row = _row(self._parts, text)
+        for (idx, w), coef in zip(row, self._coef_parts, strict=True):
+            if len(idx):
+                scores += w @ coef[idx]
+        # known: a word seen in training, or mostly familiar character n-grams (typos); keyboard mashing shares
+        # a few bigrams with everything and is not
+        grams = set(char_features(text))
+        known = bool(len(row[0][0])) or (bool(grams) and len(row[1][0]) >= KNOWN_CHARS * len(grams))
+        if self._coef_embed is not None and known:
+            scores += (embedder()(text) * EMBEDDING_WEIGHT) @ self._coef_embed
+        return scores, known
+
+    def scores(self, text: str) -> np.ndarray:
+        return self.scores_known(text)[0]
+
+
+def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance)."""
+    from sklearn.svm import LinearSVC
+
+    classifier = LinearSVC(C=c, tol=1e-3, max_iter=5000, dual=True)
+    classifier.fit(x, y)
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if n_classes == 2:  # liblinear's binary form: one row scoring the second class
+        coef = np.vstack([-coef, coef]) / 2
+        intercept = np.concatenate([-intercept, intercept]) / 2
+    return np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+
+
+def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = scores / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The softmax temperature that minimises the negative log-likelihood of the right labels (a 1-D search)."""
+    best, best_nll = 1.0, math.inf
+    for t in np.exp(np.linspace(math.log(0.02), math.log(5.0), 80)):
+        p = _softmax(scores, float(t))[np.arange(len(labels)), labels]
+        nll = float(-np.log(np.maximum(p, 1e-12)).mean())
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What cross-validation on the training examples found: it explains the threshold."""
+
+    threshold: float
+    temperature: float
+    in_scope_accuracy: float  # held-out examples of known intents, right and above the threshold
+    withheld_rejection: float  # messages of withheld intents below the threshold
+    # per intent: (precision, recall) of the cross-validated predictions, the threshold applied
+    per_intent: dict[str, tuple[float, float]]
+    confused: list[tuple[str, str, int]]  # (expected, predicted, how many), worst first
+
+
+class IntentModel(_Scorer):
     """A trained classifier with its rejection threshold; ``predict`` is safe to call from several threads."""
 
-    def __init__(self, pipeline: Pipeline, *, language: Language, threshold: float) -> None:
+    def __init__(self, *, language: Language, intents: Sequence[str], parts: list[_Part], coef: np.ndarray,
+                 intercept: np.ndarray, temperature: float, threshold: float, embed: bool = False,
+                 calibration: Calibration | None = None) -> None:
+        super().__init__(parts, coef, intercept, embed)
         self.language = language
+        self.intents: tuple[str, ...] = tuple(intents)
         self.threshold = threshold
-        self.pipeline = pipeline
-        classifier: LogisticRegression = pipeline.named_steps["classifier"]
-        self.intents: tuple[str, ...] = tuple(str(c) for c in classifier.classes_)
-        # sklearn's transform and predict_proba validate their input on every call, which costs ~20 times the
-        # arithmetic for one short message; the same arithmetic on the fitted vocabularies is done here instead
-        # (tests check it agrees with predict_proba).
-        coef, intercept = classifier.coef_, classifier.intercept_
-        if coef.shape[0] == 1:  # two intents: one score s for the second, so P = softmax([0, s]) = sigmoid(s)
-            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
-        coef_t = np.ascontiguousarray(coef.T)
-        self._intercept = np.array(intercept, dtype=np.float64)
-        self._parts: list[tuple[Callable[[str], list[str]], dict[str, int], np.ndarray, np.ndarray]] = []
-        offset = 0
-        for _, vectorizer in pipeline.named_steps["features"].transformer_list:
-            vocab: dict[str, int] = vectorizer.vocabulary_
-            size = len(vocab)
-            self._parts.append((vectorizer.build_analyzer(), vocab, vectorizer.idf_, coef_t[offset:offset + size]))
-            offset += size
+        self.temperature = temperature
+        self.calibration = calibration
 
     @classmethod
-    def train(cls, examples: Mapping[str, Sequence[str]], language: Language, *, target_recall: float = 0.9,
-              folds: int = 5, c: float = 10.0, seed: int = 0) -> IntentModel:
-        """Fit on ``examples`` (intent → phrases) and pick the threshold that keeps ``target_recall`` in scope.
+    def train(cls, examples: Mapping[str, Sequence[str]], language: Language, *, folds: int = 3,
+              c: float = DEFAULT_C, seed: int = 0, target_recall: float | None = None,
+              embed: bool | None = None) -> IntentModel:
+        """Fit on ``examples`` (intent → phrases) and calibrate the temperature and threshold by cross-validation.
 
-        Each example is scored by a model fitted without it (``folds``-fold cross-validation, the validation
-        splits); the threshold is the confidence that ``target_recall`` of those scores reach. The returned
-        model is then fitted on all the examples. With fewer than two examples of some intent there is nothing
-        to validate on and the threshold is 0.
+        ``target_recall``, when given, picks the threshold that keeps that share of held-out in-scope messages
+        instead of the one that best separates them from withheld intents. ``embed`` adds sentence embeddings
+        to the n-grams (default: ``EMBED``).
         """
+        from threadpoolctl import threadpool_limits
+
+        embed = EMBED if embed is None else embed
         texts, labels = _flatten(examples)
-        folds = min(folds, *Counter(labels).values())
-        # One BLAS thread: on a busy two-core machine more threads spin against each other and a 40 ms fit
-        # takes a second or more.
+        intents = sorted(set(labels))
+        # One BLAS thread: on a busy two-core machine more threads spin against each other.
         with threadpool_limits(1):
-            confidences: list[float] = []
-            if folds >= 2:
-                x, y = np.array(texts, dtype=object), np.array(labels)
-                for fit_at, score_at in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-                    probe = cls(_pipeline(c).fit(list(x[fit_at]), list(y[fit_at])), language=language, threshold=0)
-                    confidences.extend(probe.predict(t).confidence for t in x[score_at])
-            threshold = float(np.quantile(confidences, 1.0 - target_recall)) if confidences else 0.0
-            return cls(_pipeline(c).fit(texts, labels), language=language, threshold=threshold)
+            calibration = _calibrate(texts, labels, intents, folds=folds, c=c, seed=seed,
+                                     target_recall=target_recall, embed=embed)
+            parts = _fit_parts(texts)
+            index = {name: i for i, name in enumerate(intents)}
+            coef, intercept = _fit_linear(_matrix(parts, texts, embed), np.array([index[x] for x in labels]),
+                                          len(intents), c)
+        return cls(language=language, intents=intents, parts=parts, coef=coef, intercept=intercept,
+                   temperature=calibration.temperature if calibration else 1.0,
+                   threshold=calibration.threshold if calibration else 0.0, embed=embed, calibration=calibration)
 
     def predict(self, text: str, *, threshold: float | None = None) -> Prediction:
         """Return the intent of ``text`` and the confidence; the intent is None below the threshold.
 
-        ``threshold`` overrides the model's own for this call (0 always names the likeliest intent).
+        ``threshold`` overrides the model's own for this call (0 always names the likeliest intent). A message
+        with nothing in common with any example has confidence 0.
         """
-        probs = self._probabilities(text)
+        probs, known = self._probabilities(text)
         best = int(probs.argmax())
-        confidence = float(probs[best])
+        confidence = float(probs[best]) if known else 0.0
         floor = self.threshold if threshold is None else threshold
         return Prediction(self.intents[best] if confidence >= floor else None, confidence)
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Return every intent's probability for ``text`` (for debugging, or for a flow that offers a top 3)."""
-        return {intent: float(p) for intent, p in zip(self.intents, self._probabilities(text), strict=True)}
+        probs, _ = self._probabilities(text)
+        return {intent: float(p) for intent, p in zip(self.intents, probs, strict=True)}
 
-    def _probabilities(self, text: str) -> np.ndarray:
-        scores = self._intercept.copy()
-        for analyze, vocab, idf, coef in self._parts:
-            counts = Counter(i for f in analyze(text) if (i := vocab.get(f)) is not None)
-            if not counts:
-                continue
-            idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
-            weights /= np.sqrt(weights @ weights)
-            scores += weights @ coef[idx]
-        scores -= scores.max()
-        probs = np.exp(scores)
-        return np.asarray(probs / probs.sum())
+    def _probabilities(self, text: str) -> tuple[np.ndarray, bool]:
+        scores, known = self.scores_known(text)
+        return _softmax(scores, self.temperature), known
+
+    # -- saving ----------------------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The model as one compressed blob (numpy arrays and JSON; no pickle)."""
+        meta = {"format": FORMAT, "language": self.language, "intents": list(self.intents),
+                "threshold": self.threshold, "temperature": self.temperature, "embed": self.embed,
+                "vocab": [sorted(p.vocab, key=p.vocab.__getitem__) for p in self._parts],
+                "calibration": None if self.calibration is None else {
+                    "threshold": self.calibration.threshold, "temperature": self.calibration.temperature,
+                    "in_scope_accuracy": self.calibration.in_scope_accuracy,
+                    "withheld_rejection": self.calibration.withheld_rejection,
+                    "per_intent": self.calibration.per_intent, "confused": self.calibration.confused}}
+        buf = io.BytesIO()
+        arrays = {f"idf{i}": p.idf for i, p in enumerate(self._parts)}
+        arrays.update(meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
+                      coef=self._coef, intercept=self._intercept)
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> IntentModel:
+        """Load a model saved by ``to_bytes``; ValueError when it is not one (or of another format)."""
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"a saved intent model of format {meta.get('format')}, expected {FORMAT}")
+                parts = [_Part({f: i for i, f in enumerate(vocab)}, np.array(z[f"idf{n}"]))
+                         for n, vocab in enumerate(meta["vocab"])]
+                cal = meta.get("calibration")
+                calibration = None if cal is None else Calibration(
+                    threshold=cal["threshold"], temperature=cal["temperature"],
+                    in_scope_accuracy=cal["in_scope_accuracy"], withheld_rejection=cal["withheld_rejection"],
+                    per_intent={k: (v[0], v[1]) for k, v in cal["per_intent"].items()},
+                    confused=[(a, b, n) for a, b, n in cal["confused"]])
+                return cls(language=meta["language"], intents=meta["intents"], parts=parts, coef=np.array(z["coef"]),
+                           intercept=np.array(z["intercept"]), temperature=float(meta["temperature"]),
+                           threshold=float(meta["threshold"]), embed=bool(meta.get("embed")),
+                           calibration=calibration)
+        except (OSError, KeyError, ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"not a saved intent model: {e}") from e
+
+
+def _calibrate(texts: list[str], labels: list[str], intents: list[str], *, folds: int, c: float, seed: int,
+               target_recall: float | None, embed: bool) -> Calibration | None:
+    """Score held-out examples and withheld intents fold by fold; fit the temperature and the threshold."""
+    per_intent = Counter(labels)
+    if len(intents) < 2 or min(per_intent.values()) < 2:
+        return None
+    rng = random.Random(seed)
+    by_intent: dict[str, list[int]] = {name: [] for name in intents}
+    for i, label in enumerate(labels):
+        by_intent[label].append(i)
+    for idxs in by_intent.values():
+        rng.shuffle(idxs)
+    order = list(intents)
+    rng.shuffle(order)
+    folds = max(2, min(folds, min(per_intent.values())))
+    # withholding intents needs at least three (two stay to train on)
+    withhold = len(intents) >= 3
+    in_scores: list[np.ndarray] = []
+    in_labels: list[int] = []
+    withheld_scores: list[np.ndarray | None] = []  # None: nothing in common with the probe's examples
+    for k in range(folds):
+        withheld = sorted(order[k::folds]) if withhold else []
+        withheld = withheld[:len(intents) - 2]
+        known = [name for name in intents if name not in withheld]
+        fit_at: list[int] = []
+        score_at: list[int] = []
+        for name in known:
+            idxs = by_intent[name]
+            held = set(idxs[k::folds])
+            score_at.extend(i for i in idxs if i in held)
+            # large sets: the probes fit on at most CALIBRATION_CAP examples per intent (their cost grows with
+            # examples × intents; the confidences they give barely move past a few dozen examples)
+            fit_at.extend([i for i in idxs if i not in held][:CALIBRATION_CAP])
+        index = {name: i for i, name in enumerate(known)}
+        fit_texts = [texts[i] for i in fit_at]
+        parts = _fit_parts(fit_texts)
+        coef, intercept = _fit_linear(_matrix(parts, fit_texts, embed), np.array([index[labels[i]] for i in fit_at]),
+                                      len(known), c)
+        probe = _Scorer(parts, coef, intercept, embed)
+        columns = [intents.index(n) for n in known]
+        for i in score_at:
+            s = np.full(len(intents), -1e4)
+            s[columns] = probe.scores(texts[i])
+            in_scores.append(s)
+            in_labels.append(intents.index(labels[i]))
+        for name in withheld:
+            for i in by_intent[name]:
+                scored, known_ = probe.scores_known(texts[i])
+                withheld_scores.append(scored if known_ else None)
+    scores = np.array(in_scores)
+    y = np.array(in_labels)
+    temperature = _fit_temperature(scores, y)
+    probs = _softmax(scores, temperature)
+    conf = probs.max(axis=1)
+    guess = probs.argmax(axis=1)
+    right = guess == y
+    out = np.array([0.0 if s is None else float(_softmax(s, temperature).max()) for s in withheld_scores])
+    threshold = _pick_threshold(conf, right, out, target_recall)
+    accepted = conf >= threshold
+    report: dict[str, tuple[float, float]] = {}
+    for j, name in enumerate(intents):
+        predicted = accepted & (guess == j)
+        actual = y == j
+        tp = float((predicted & actual).sum())
+        report[name] = (round(tp / max(1.0, float(predicted.sum())), 4), round(tp / max(1.0, float(actual.sum())), 4))
+    confused: Counter[tuple[str, str]] = Counter()
+    for g, t in zip(guess, y, strict=True):
+        if g != t:
+            confused[intents[int(t)], intents[int(g)]] += 1
+    return Calibration(threshold=threshold, temperature=temperature,
+                       in_scope_accuracy=round(float((right & accepted).mean()), 4),
+                       withheld_rejection=round(float((out < threshold).mean()), 4) if len(out) else 0.0,
+                       per_intent=report, confused=[(a, b, n) for (a, b), n in confused.most_common(10)])
+
+
+def _pick_threshold(conf: np.ndarray, right: np.ndarray, withheld: np.ndarray, target_recall: float | None) -> float:
+    """The confidence floor: keeps ``target_recall`` of held-out messages when given; otherwise the floor that
+    maximises (right and accepted among in-scope) + (rejected among withheld intents)."""
+    if target_recall is not None or not len(withheld):
+        return float(np.quantile(conf, 1.0 - (target_recall if target_recall is not None else 0.9)))
+    candidates = np.unique(np.concatenate([conf, withheld, [0.0]]))
+    right_conf = np.sort(conf[right])
+    out_sorted = np.sort(withheld)
+    # accepted right answers: conf >= t; rejected withheld: conf < t
+    kept = (len(right_conf) - np.searchsorted(right_conf, candidates, side="left")) / len(conf)
+    rejected = np.searchsorted(out_sorted, candidates, side="left") / len(withheld)
+    gain = kept + WITHHELD_WEIGHT * rejected
+    best = float(candidates[int(np.argmax(gain))])
+    return best
 
 
 def _flatten(examples: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
@@ -182,5 +497,3 @@ def default_model(language: Language) -> IntentModel:
         if model is None:
             model = _models[language] = IntentModel.train(load_examples(language).intents, language)
         return model
-
-

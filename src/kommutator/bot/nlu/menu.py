@@ -102,7 +102,7 @@ def match_option(text: str, options: Iterable[MenuOption | tuple[str, str, Seque
     swapped = swap_layout(text)  # "cnfnec pfrfpf" was typed with the wrong layout on
     if swapped is None or len(words(swapped)) > 6:
         return None
-    found = _match_text(swapped, opts, menu, allow_number=False)
+    found = _match_text(swapped, opts, menu)  # "dnjhjq" is "второй" typed with the English layout on
     if found is None:
         return None
     return Match(found.id, found.score, found.reason, layout_fixed=True)

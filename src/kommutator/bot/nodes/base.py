@@ -173,11 +173,16 @@ class State:
     trail: list[str] = field(default_factory=list)  # what happened, in words, for the hand-off summary
     escalation: str = ""  # why the engine is handing off (overrides a handoff node's own reason)
     last_text: str = ""  # the customer's latest message ({last_text} in templates)
+    # the first message chose a menu option: a question entered in the same step may find its answer in it
+    # ("где мой заказ 12345" → the order number); cleared when the bot waits
+    carry: str = ""
+    kb_offer: str = ""  # a menu node that answered a typed question from the knowledge base and asked "did it help?"
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.node, "status": self.status, "language": self.language, "vars": dict(self.vars),
                 "attributes": dict(self.attributes), "retries": self.retries, "misunderstood": self.misunderstood,
-                "trail": list(self.trail), "escalation": self.escalation, "last_text": self.last_text}
+                "trail": list(self.trail), "escalation": self.escalation, "last_text": self.last_text,
+                "carry": self.carry, "kb_offer": self.kb_offer}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> State:
@@ -185,7 +190,8 @@ class State:
                    vars=dict(data.get("vars", {})), attributes=dict(data.get("attributes", {})),
                    retries=int(data.get("retries", 0)), misunderstood=int(data.get("misunderstood", 0)),
                    trail=list(data.get("trail", [])), escalation=str(data.get("escalation", "")),
-                   last_text=str(data.get("last_text", "")))
+                   last_text=str(data.get("last_text", "")), carry=str(data.get("carry", "")),
+                   kb_offer=str(data.get("kb_offer", "")))
 
     def copy(self) -> State:
         return State.from_dict(self.to_dict())
@@ -193,11 +199,13 @@ class State:
 
 @dataclass(frozen=True)
 class KbHit:
-    """One knowledge-base answer found for a query."""
+    """One knowledge-base answer found for a query; ``score`` (0–1): the share of the query's words the
+    article has (a typed question is answered only from a confident hit)."""
 
     title: str
     text: str
     url: str = ""
+    score: float = 1.0
 
 
 Search = Callable[[str, str], Sequence[KbHit]]  # (query, language) -> best answers first
@@ -212,7 +220,10 @@ class Env:
     language: str | None = None
     now: dt.datetime | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # override the flow's settings (e.g. crm_url)
-    search: Search | None = None  # the knowledge base, for kb_answer nodes
+    search: Search | None = None  # the knowledge base, for kb_answer nodes and answers to typed questions
+    # language -> the trained intent model (None while none is loaded: intents are then not used); when the
+    # Env has no provider at all (a library caller, tests), the shipped default model is used
+    intents: Callable[[str], Any] | None = None
 
 
 @dataclass
@@ -244,6 +255,26 @@ class Ctx:
 
     def note(self, line: str) -> None:
         self.state.trail.append(line)
+
+    def intent_model(self) -> Any:
+        """The intent model for the conversation's language, or None when none is loaded."""
+        language: Literal["ru", "en"] = "ru" if self.state.language == "ru" else "en"
+        if self.env.intents is not None:
+            return self.env.intents(language)
+        from kommutator.bot.nlu import default_model
+
+        return default_model(language)
+
+    def classify(self, text: str, threshold: float | None = None) -> tuple[str | None, float]:
+        """The intent of ``text`` (None below ``threshold``, default the model's calibrated one) and the
+        confidence; (None, 0) without a model or text."""
+        if not text.strip():
+            return None, 0.0
+        model = self.intent_model()
+        if model is None:
+            return None, 0.0
+        prediction = model.predict(text, threshold=threshold)
+        return prediction.intent, prediction.confidence
 
 
 @dataclass
@@ -305,6 +336,10 @@ class Node(BaseModel):
 
     def check(self) -> Iterator[tuple[str, str]]:
         """Yield ``(field path, message)`` for problems only this node type knows about."""
+        return iter(())
+
+    def intents(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(field path, intent name)`` for every intent the node uses (checked against the known ones)."""
         return iter(())
 
 

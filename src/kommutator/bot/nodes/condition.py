@@ -3,8 +3,10 @@
 ``{"type": "condition", "branches": [{"when": [rule, ...], "next": "vip"}], "else": "normal"}``; the first
 branch whose rules all hold wins. A rule tests exactly one subject:
 ``{"var": "order_status", "op": "eq", "value": "shipped"}``, ``{"attribute": "vip", "op": "eq", "value": true}``,
-``{"channel": ["telegram", "vk"]}`` (the channel type is one of these) or ``{"business_hours": {...}}``
-(open now, in ``common.hours`` format); ``"negate": true`` inverts any rule.
+``{"channel": ["telegram", "vk"]}`` (the channel type is one of these), ``{"business_hours": {...}}``
+(open now, in ``common.hours`` format) or ``{"intent": "refund", "min_confidence": 0.5}`` (the customer's latest
+message is about that intent; without ``min_confidence``, at the model's calibrated threshold);
+``"negate": true`` inverts any rule.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ class Rule(BaseModel):
     attribute: str | None = None
     channel: list[str] | None = None
     business_hours: dict[str, Any] | None = None
+    intent: str | None = None  # the customer's latest message is about this intent
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)  # for ``intent``; None: the model's threshold
     op: Op = "eq"
     value: Any = None
     negate: bool = False
 
     @model_validator(mode="after")
     def _one_subject(self) -> Rule:
-        given = [k for k in ("var", "attribute", "channel", "business_hours") if getattr(self, k) is not None]
+        given = [k for k in ("var", "attribute", "channel", "business_hours", "intent") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("a rule tests exactly one of var, attribute, channel, business_hours")
+            raise ValueError("a rule tests exactly one of var, attribute, channel, business_hours, intent")
         return self
 
     def holds(self, ctx: Ctx) -> bool:
@@ -44,6 +48,8 @@ class Rule(BaseModel):
             result = ctx.env.channel_type in self.channel
         elif self.business_hours is not None:
             result = hours.is_open(self.business_hours, ctx.env.now or dt.datetime.now(dt.UTC))
+        elif self.intent is not None:
+            result = ctx.classify(ctx.state.last_text, self.min_confidence)[0] == self.intent
         elif self.var is not None:
             result = _compare(ctx.state.vars.get(self.var), self.op, self.value)
         else:
@@ -109,6 +115,12 @@ class ConditionNode(Node):
                         re.compile(str(rule.value))
                     except re.error as e:
                         yield f"{where}.value", f"not a regular expression: {e}."
+
+    def intents(self) -> Iterator[tuple[str, str]]:
+        for i, b in enumerate(self.branches):
+            for j, rule in enumerate(b.when):
+                if rule.intent is not None:
+                    yield f"branches[{i}].when[{j}].intent", rule.intent
 
     def reads(self) -> Iterator[tuple[str, str]]:
         """Yield ``(field path, var)`` for every collected var a rule reads."""

@@ -19,6 +19,20 @@ _YES_WORDS = ("да", "помогло", "спасибо", "ок", "yes", "yep", 
 _NO_WORDS = ("нет", "не помогло", "no", "nope", "not really", "didn't help")
 
 
+def ask_did_it_help(ctx: Ctx) -> SendText:
+    return SendText(ctx.builtin("did_it_help"), ((YES, ctx.builtin("yes")), (NO, ctx.builtin("no"))))
+
+
+def yes_or_no(ctx: Ctx, event: CustomerMessage) -> str | None:
+    """YES, NO or None for an answer to "did this help?" (a button, or the words)."""
+    if event.button in (YES, NO):
+        return event.button
+    found = match_option(event.text, [MenuOption(YES, ctx.builtin("yes"), _YES_WORDS),
+                                      MenuOption(NO, ctx.builtin("no"), _NO_WORDS)],
+                         "ru" if ctx.state.language == "ru" else "en")
+    return found.id if found else None
+
+
 class KbAnswerNode(Node):
     kind: ClassVar[str] = "kb_answer"
     waits: ClassVar[bool] = True
@@ -29,7 +43,7 @@ class KbAnswerNode(Node):
     on_miss: str
 
     def _ask(self, ctx: Ctx) -> SendText:
-        return SendText(ctx.builtin("did_it_help"), ((YES, ctx.builtin("yes")), (NO, ctx.builtin("no"))))
+        return ask_did_it_help(ctx)
 
     def enter(self, ctx: Ctx) -> Outcome:
         query = ctx.say(self.query)
@@ -50,12 +64,7 @@ class KbAnswerNode(Node):
     def receive(self, ctx: Ctx, event: CustomerMessage | HttpResult) -> Outcome:
         if not isinstance(event, CustomerMessage):
             return Outcome(wait=True)
-        answer = event.button if event.button in (YES, NO) else None
-        if answer is None:
-            found = match_option(event.text, [MenuOption(YES, ctx.builtin("yes"), _YES_WORDS),
-                                              MenuOption(NO, ctx.builtin("no"), _NO_WORDS)],
-                                 "ru" if ctx.state.language == "ru" else "en")
-            answer = found.id if found else None
+        answer = yes_or_no(ctx, event)
         if answer is None:
             return Outcome([SendText(ctx.builtin("not_understood")), self._ask(ctx)], wait=True, understood=False)
         ctx.note(f"{ctx.node_id}: the answer \u00ab{ctx.state.vars.get('kb_article', '')}\u00bb "

@@ -3,15 +3,23 @@ a button id, a number, a label or synonym in free text (``bot.nlu.match_option``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kommutator.bot.nlu import MenuOption, default_model, match_option
-from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, Node, Outcome, SendText, Text, pick
+from kommutator.bot.nlu import MenuOption, declines_human, match_option
+from kommutator.bot.nodes.base import Ctx, CustomerMessage, HttpResult, Node, Outcome, Resolve, SendText, Text, pick
+from kommutator.bot.nodes.kb_answer import NO, YES, ask_did_it_help, yes_or_no
+from kommutator.common.text import words
 
-INTENT_CONFIDENCE = 0.6  # below this the intent model's guess does not choose an option
+log = logging.getLogger(__name__)
+KB_CONFIDENCE = 0.6  # the share of a typed question's words an article must have to be offered as the answer
+
+
+
+HUMAN_INTENT = "talk_to_agent"  # an option with this intent hands over to people
 
 
 class Option(BaseModel):
@@ -34,6 +42,11 @@ class MenuNode(Node):
     text: Text
     options: list[Option]
     retry_text: Text | None = None
+    # the intent model's confidence an option's intent needs (0–1); None: the model's calibrated threshold
+    intent_confidence: float | None = Field(None, ge=0.0, le=1.0)
+    # a typed question no option matches gets the best knowledge-base article when the match is confident
+    kb_answers: bool = True
+    kb_confidence: float = Field(KB_CONFIDENCE, ge=0.0, le=1.0)
 
     def _buttons(self, ctx: Ctx) -> tuple[tuple[str, str], ...]:
         return tuple((o.id, ctx.say(o.label)) for o in self.options)
@@ -50,14 +63,36 @@ class MenuNode(Node):
         menu = [MenuOption(o.id, pick(o.label, lang, ctx.language_default), self._synonyms(o, lang))
                 for o in self.options]
         found = match_option(event.text, menu, nlu_language(lang))
-        if found is not None:
-            return by_id[found.id]
+        option = by_id[found.id] if found is not None else self.by_intent(ctx, event.text)
+        if option is not None and option.intent == HUMAN_INTENT and declines_human(event.text):
+            return None  # "оператор не нужен": the word names the option, the customer declines it
+        return option
+
+    def by_intent(self, ctx: Ctx, text: str) -> Option | None:
+        """The option whose intent the intent model finds in ``text`` (at the node's or the model's threshold)."""
         with_intent = {o.intent: o for o in self.options if o.intent}
-        if with_intent and event.text.strip():
-            guess = default_model(nlu_language(lang)).predict(event.text)
-            if guess.intent in with_intent and guess.confidence >= INTENT_CONFIDENCE:
-                return with_intent[guess.intent]
-        return None
+        if not with_intent:
+            return None
+        intent, _ = ctx.classify(text, self.intent_confidence)
+        return with_intent.get(intent) if intent else None
+
+    def _answer_from_kb(self, ctx: Ctx, text: str) -> Outcome | None:
+        """The best article for a typed question (two words or more), with "did this help?"; None if unsure."""
+        if ctx.env.search is None or len(words(text)) < 2:
+            return None
+        try:
+            hits = ctx.env.search(text, ctx.state.language)
+        except Exception:  # the knowledge base failing must not stop the conversation
+            log.exception("knowledge-base search failed for %r", text)
+            return None
+        if not hits or hits[0].score < self.kb_confidence:
+            return None
+        hit = hits[0]
+        ctx.state.vars["kb_article"] = hit.title
+        ctx.state.kb_offer = ctx.node_id
+        ctx.note(f"{ctx.node_id}: answered \u00ab{text[:80]}\u00bb with the article \u00ab{hit.title}\u00bb")
+        body = "\n".join(part for part in (hit.title, hit.text, hit.url) if part)
+        return Outcome([SendText(body), ask_did_it_help(ctx)], wait=True)
 
     @staticmethod
     def _synonyms(option: Option, language: str) -> tuple[str, ...]:
@@ -68,7 +103,21 @@ class MenuNode(Node):
     def receive(self, ctx: Ctx, event: CustomerMessage | HttpResult) -> Outcome:
         if not isinstance(event, CustomerMessage):
             return Outcome(wait=True)
+        if ctx.state.kb_offer == ctx.node_id:
+            ctx.state.kb_offer = ""
+            answer = yes_or_no(ctx, event)
+            if answer == YES:  # contained: the bot answered the question itself
+                ctx.note(f"{ctx.node_id}: the answer \u00ab{ctx.state.vars.get('kb_article', '')}\u00bb helped")
+                return Outcome([SendText(ctx.builtin("kb_helped")),
+                                Resolve(reason="answered from the knowledge base", summary="; ".join(ctx.state.trail))],
+                               finish="resolved")
+            if answer == NO:
+                ctx.note(f"{ctx.node_id}: the answer \u00ab{ctx.state.vars.get('kb_article', '')}\u00bb did not help")
+                return Outcome([SendText(ctx.builtin("kb_not_helped"), self._buttons(ctx))], wait=True)
+            # neither: the customer went on with something else; read it as an answer to the menu
         option = self.choose(ctx, event)
+        if option is None and self.kb_answers and (offer := self._answer_from_kb(ctx, event.text)):
+            return offer
         if option is None:
             again = ctx.say(self.retry_text) if self.retry_text else ctx.builtin("not_understood")
             return Outcome([SendText(again, self._buttons(ctx))], wait=True, understood=False)
@@ -85,6 +134,11 @@ class MenuNode(Node):
             yield "retry_text", self.retry_text
         for i, o in enumerate(self.options):
             yield f"options[{i}].label", o.label
+
+    def intents(self) -> Iterator[tuple[str, str]]:
+        for i, o in enumerate(self.options):
+            if o.intent:
+                yield f"options[{i}].intent", o.intent
 
     def check(self) -> Iterator[tuple[str, str]]:
         if not self.options:

@@ -62,6 +62,11 @@ class QuestionNode(Node):
     on_fail: str | None = None
 
     def enter(self, ctx: Ctx) -> Outcome:
+        carried, ctx.state.carry = ctx.state.carry, ""
+        if carried and self.validate_as != "free_text" and (value := extract(self.validate_as, carried)):
+            ctx.state.vars[self.var] = value  # the first message already said it: "где мой заказ 12345"
+            ctx.note(f"{ctx.node_id}: {self.var} taken from the first message")
+            return Outcome(goto=self.next)
         return Outcome([SendText(ctx.say(self.prompt))], wait=True)
 
     def receive(self, ctx: Ctx, event: CustomerMessage | HttpResult) -> Outcome:

@@ -7,13 +7,14 @@ import { takeSignInOutcome } from "./admin/channel-signin.js";
 import { LIVE, reload, render, screens, SECTIONS, state } from "./admin/common.js";
 import { queueForm, queueList } from "./admin/queues.js";
 import { flowsScreen } from "./admin/flows.js";
+import { intentsScreen } from "./admin/intents.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 screens.channels = { list: channelList, pick: typePicker, create: channelForm, edit: channelForm, result: createdView };
 screens.queues = { list: queueList, queue: queueForm };
 // Screens that keep their own state in their own module: {show(root, {onError}), refresh(), langChanged()}.
-const SCREENS = { flows: flowsScreen };
+const SCREENS = { flows: flowsScreen, intents: intentsScreen };
 
 // ---- wiring from main.js ---------------------------------------------------------------------------------
 
