@@ -28,6 +28,7 @@ from kommutator.quality.models import (
     StandardViolation,
 )
 from kommutator.queues.models import Queue
+from kommutator.reports.models import PresenceChange, ReportFact, ReportHourly
 from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
@@ -36,6 +37,7 @@ __all__ = [
     "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
     "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
-    "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
-    "StandardViolation", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
+    "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
+    "Skill", "SlaClock", "SlaPolicy", "StandardViolation",
+    "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]

@@ -34,6 +34,7 @@ TAGS = [
     {"name": "queues", "description": "Queues and routing strategies"},
     {"name": "bot", "description": "Bot flows and what the bot did in a conversation"},
     {"name": "quality", "description": "Service standards, SLA and CSAT policies, alerts, live view"},
+    {"name": "reports", "description": "KPIs, time series, agents and conversation-level export (JSON or CSV)"},
     {"name": "knowledge", "description": "Knowledge-base articles"},
     {"name": "canned responses", "description": "Saved replies"},
     {"name": "notifications", "description": "The caller's notifications"},

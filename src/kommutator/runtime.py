@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kommutator.ingest.types import ChannelConfig
     from kommutator.quality.monitor import QualityMonitor
     from kommutator.realtime.hub import Hub
+    from kommutator.reports.worker import ReportsWorker
     from kommutator.routing.service import Router
 
 
@@ -42,6 +43,7 @@ class Runtime:
     router: Router | None = None  # routing/service.py router_of
     bot_worker: BotWorker | None = None  # bot/worker.py bot_worker_of
     quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of
+    reports_worker: ReportsWorker | None = None  # reports/worker.py reports_worker_of
     widget_hub: WidgetHub | None = None  # channels/types/webchat/socket.py widget_hub
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
     # Public forms' limits by name (the web chat's new visitors and messages).
