@@ -239,16 +239,17 @@ async def series(session: AsyncSession, scope: Scope, metric: Metric, interval: 
             add(row[-1] if key is not None else None, row[0], 1, row[1])
         return out
     h = _hourly.c
-    stmt: Select[Any] = (select(h.hour, func.sum(h.n), func.sum(h.total))
+    rq: Select[Any] = (select(h.hour, func.sum(h.n), func.sum(h.total))
                          .where(h.metric == col, h.hour >= scope.start, h.hour < scope.end))
     for cut, value in scope.filters.items():
-        stmt = stmt.where(h[cast(str, CUTS[cut])] == value)
+        rq = rq.where(h[cast(str, CUTS[cut])] == value)
     if group_by is not None:
         gcol = h[cast(str, CUTS[group_by])]
-        stmt = stmt.add_columns(gcol).group_by(h.hour, gcol)
+        rq = rq.add_columns(gcol).group_by(h.hour, gcol)
     else:
-        stmt = stmt.group_by(h.hour)
-    for row in (await session.execute(stmt)).all():
+        rq = rq.group_by(h.hour)
+    rows: list[Any] = list((await session.execute(rq)).all())
+    for row in rows:
         add(row[3] if group_by is not None else None, row[0], row[1], row[2])
     return out
 
