@@ -163,8 +163,16 @@ async def test_bad_requests_name_what_is_allowed(client: httpx.AsyncClient, worl
 async def test_conversation_export_csv_round_trip(client: httpx.AsyncClient, runtime: Runtime, clock: Clock,
                                                   world: dict[str, Any]) -> None:
     await story(client, clock, world)
-    r = await client.post("/api/v1/conversations/1/labels", json={"labels": ["vip"]}, headers=world["sup"].headers)
     await reports_worker_of(runtime).drain()
+    c1 = (await get(client, world["sup"], "conversations", start=DAY, end=DAY))["items"][0]["conversation_id"]
+    r = await client.put(f"/api/v1/conversations/{c1}/labels", json={"labels": ["vip"]}, headers=world["sup"].headers)
+    assert r.status_code == 200, r.text
+    await reports_worker_of(runtime).drain()
+    vip = figures(await get(client, world["sup"], "summary", start=DAY, end=DAY, label="vip"))
+    assert vip["conversations"]["value"] == 1
+    by_label = await get(client, world["sup"], "timeseries", metric="conversations", start=DAY, end=DAY,
+                         group_by="label")
+    assert [(s["key"], sum(p["value"] for p in s["points"])) for s in by_label["series"]] == [("vip", 1)]
     page1 = await get(client, world["sup"], "conversations", start=DAY, end=DAY, limit=1)
     assert len(page1["items"]) == 1 and page1["next_cursor"]
     page2 = await get(client, world["sup"], "conversations", start=DAY, end=DAY, limit=1, cursor=page1["next_cursor"])
