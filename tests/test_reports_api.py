@@ -3,14 +3,19 @@ reporting worker keeping facts current, figures, series, the agents table, CSV e
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from kommutator.reports.actions import rebuild
 from kommutator.reports.models import ReportFact, ReportHourly
@@ -208,6 +213,22 @@ async def test_rebuild_equals_the_live_facts_and_is_idempotent(client: httpx.Asy
     assert await rebuild(runtime.db) == 2
     assert await snapshot(runtime) == live
     await rebuild(runtime.db)
+    assert await snapshot(runtime) == live
+
+
+async def test_the_rebuild_command(client: httpx.AsyncClient, runtime: Runtime, clock: Clock, world: dict[str, Any],
+                                   tmp_path: Path) -> None:
+    await story(client, clock, world)
+    await reports_worker_of(runtime).drain()
+    live = await snapshot(runtime)
+    await runtime.db.write(lambda tx: tx.conn.execute(delete(ReportHourly)))  # the command must put them back
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}
+    env.update(KOMMUTATOR_DATABASE_URL=runtime.settings.database_url, KOMMUTATOR_DATA_DIR=str(tmp_path / "d"),
+               KOMMUTATOR_SECRET_KEY="x" * 40)
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kommutator.cli", "reports", "rebuild"],
+                                   cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "of 2 conversations" in done.stdout
     assert await snapshot(runtime) == live
 
 

@@ -44,7 +44,8 @@ def fact(h: History, hours: dict[str, Any] | None = None, target: int | None = 6
 
 def test_bot_handoff_wait_first_response_handle_and_resolution() -> None:
     h = History(conv=conv(), transitions=[
-        tr(0, None, "bot"), tr(2, "bot", "queued"), tr(5, "queued", "assigned", 11), tr(30, "assigned", "resolved", 11)],
+        tr(0, None, "bot"), tr(2, "bot", "queued"), tr(5, "queued", "assigned", 11),
+        tr(30, "assigned", "resolved", 11)],
         messages=[msg(0, "customer"), msg(0.5, "bot"), msg(3, "note"), msg(6, "agent"), msg(10, "customer"),
                   msg(10.5, "customer"), msg(12, "agent")],
         bot=SimpleNamespace(flow_id=9, outcome="handed_off"))

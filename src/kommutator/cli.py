@@ -1,4 +1,4 @@
-"""The `kommutator` command: serve, demo, migrate, user create."""
+"""The `kommutator` command: serve, demo, migrate, user create, reports rebuild."""
 
 from __future__ import annotations
 
@@ -152,6 +152,35 @@ async def _create_user(settings: Settings, data: Any) -> int:
         return await rt.db.write(job)
     except ProblemError as exc:
         raise click.ClickException(exc.detail) from exc
+    finally:
+        await rt.db.close()
+
+
+@main.group()
+def reports() -> None:
+    """Report facts and rollups."""
+
+
+@reports.command("rebuild")
+def reports_rebuild() -> None:
+    """Recompute every report fact and hourly rollup from the conversations' history (idempotent)."""
+    settings = _settings()
+    count = asyncio.run(_rebuild_reports(settings))
+    click.echo(f"Rebuilt the report facts of {count} conversations and their hourly rollups.")
+
+
+async def _rebuild_reports(settings: Settings) -> int:
+    from kommutator.app import register_all
+    from kommutator.migrate import upgrade
+    from kommutator.reports.actions import rebuild
+    from kommutator.runtime import Runtime
+
+    await upgrade(settings.database_url)
+    register_all()
+    rt = Runtime.build(settings)
+    await rt.db.start()
+    try:
+        return await rebuild(rt.db)
     finally:
         await rt.db.close()
 
