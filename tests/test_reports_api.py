@@ -242,3 +242,30 @@ async def snapshot(rt: Runtime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
         rolls = sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                         for row in (await s.execute(select(*cols))).all()), key=repr)
     return facts, rolls
+
+
+async def test_occupancy_is_busy_time_over_online_time(client: httpx.AsyncClient, runtime: Runtime, clock: Clock,
+                                                        world: dict[str, Any]) -> None:
+    anna = world["anna"]
+    worker = reports_worker_of(runtime)
+
+    async def presence(value: str) -> None:
+        r = await client.patch(f"/api/v1/users/{anna.id}", json={"presence": value}, headers=anna.headers)
+        assert r.status_code == 200, r.text
+        await worker.drain()
+
+    await presence("online")  # 09:00
+    clock.tick(600)
+    cid = await customer_writes(client, world["channel"], "alice", "hi")
+    await assign(client, world["admin"], cid, anna)  # 09:10
+    clock.tick(1800)
+    await set_status(client, anna, cid, "resolved")  # 09:40
+    clock.tick(1200)
+    await presence("offline")  # 10:00: busy 30 of 60 online minutes
+    clock.tick(3600)
+    await presence("online")  # 11:00, and nothing to do until the report is read at 11:30
+    clock.tick(1800)
+    await worker.drain()
+    rows = {row["name"]: row for row in (await get(client, world["sup"], "agents", start=DAY, end=DAY))["items"]}
+    assert rows["Anna"]["occupancy"] == pytest.approx(30 / 90 * 100)
+    assert "Boris" not in rows  # never online and nothing handled: not in the table
