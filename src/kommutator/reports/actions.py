@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, literal, or_, select
+from sqlalchemy import Table, bindparam, delete, or_, select
 
 from kommutator.clock import now
 from kommutator.db import Database, Tx
@@ -30,24 +30,49 @@ def rolled_columns() -> dict[str, str]:
     return out
 
 
-async def _roll(tx: Tx, hours: set[dt.datetime] | None) -> None:
-    """Recompute the rollups of ``hours`` (None: all) from the facts: delete, then one INSERT … SELECT per column."""
-    if hours is not None and not hours:
-        return
-    ordered = sorted(hours) if hours is not None else None
-    chunks = [ordered[i:i + 200] for i in range(0, len(ordered), 200)] if ordered is not None else [None]
-    for chunk in chunks:
-        if chunk is None:
-            await tx.conn.execute(delete(_hourly))
-        else:
-            await tx.conn.execute(delete(_hourly).where(_hourly.c.hour.in_(chunk)))
+_statements: dict[str, Any] = {}
+
+
+def _plan() -> list[tuple[str, list[str], Any]]:
+    """Per anchor: its hour column, the fact columns counted at it, and the SELECT of an hour set (built once)."""
+    if "plan" not in _statements:
+        by_hour: dict[str, list[str]] = {}
         for col, hour_col in rolled_columns().items():
-            hc, vc = _facts.c[hour_col], _facts.c[col]
-            src = (select(hc, literal(col), *[_facts.c[d] for d in DIMS], func.count(vc), func.sum(vc))
-                   .where(vc.is_not(None), hc.is_not(None)).group_by(hc, *[_facts.c[d] for d in DIMS]))
-            if chunk is not None:
-                src = src.where(hc.in_(chunk))
-            await tx.conn.execute(_hourly.insert().from_select(["hour", "metric", *DIMS, "n", "total"], src))
+            by_hour.setdefault(hour_col, []).append(col)
+        _statements["plan"] = [
+            (hour_col, cols, select(_facts.c[hour_col], *[_facts.c[d] for d in DIMS], *[_facts.c[c] for c in cols])
+             .where(_facts.c[hour_col].in_(bindparam("hours", expanding=True)))
+             .order_by(_facts.c.conversation_id))
+            for hour_col, cols in sorted(by_hour.items())]
+        _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
+    return cast(list[tuple[str, list[str], Any]], _statements["plan"])
+
+
+async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
+    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate, insert.
+
+    Facts are read in conversation order so that a live pass and a rebuild add the same floats in the same order.
+    """
+    plan = _plan()
+    ordered = sorted(hours)
+    for i in range(0, len(ordered), 200):
+        chunk = ordered[i:i + 200]
+        await tx.conn.execute(_statements["delete"], {"hours": chunk})
+        sums: dict[tuple[Any, ...], list[Any]] = {}
+        for _hour_col, cols, stmt in plan:
+            for row in (await tx.conn.execute(stmt, {"hours": chunk})).all():
+                head = tuple(row[:1 + len(DIMS)])
+                for j, col in enumerate(cols):
+                    value = row[1 + len(DIMS) + j]
+                    if value is None:
+                        continue
+                    acc = sums.setdefault((head[0], col, *head[1:]), [0, 0.0])
+                    acc[0] += 1
+                    acc[1] += value
+        if sums:
+            await tx.conn.execute(_hourly.insert(), [
+                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:], strict=True)), "n": n, "total": float(total)}
+                for k, (n, total) in sums.items()])
 
 
 def _hours(rows: Iterable[Any]) -> set[dt.datetime]:
@@ -100,10 +125,17 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
         await db.write(store)
         done += len(facts)
 
-    async def roll(tx: Tx) -> None:
-        await _roll(tx, None)
+    async with db.read() as s:
+        hours: set[dt.datetime] = set()
+        for col in ("started_hour", "resolved_hour", "rated_hour"):
+            hours |= {h for h in (await s.execute(select(_facts.c[col]).distinct())).scalars() if h is not None}
+    ordered = sorted(hours)
+    for i in range(0, len(ordered), 200):
 
-    await db.write(roll)
+        async def roll(tx: Tx, chunk: list[dt.datetime] = ordered[i:i + 200]) -> None:
+            await _roll(tx, set(chunk))
+
+        await db.write(roll)
     return done
 
 

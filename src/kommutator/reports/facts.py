@@ -9,12 +9,11 @@ of many conversations in a few statements.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.bot.models import BotSession
@@ -29,12 +28,14 @@ HUMAN = ("queued", "assigned")
 
 @dataclass
 class History:
-    conv: Conversation
-    transitions: list[Transition] = field(default_factory=list)
-    messages: list[Any] = field(default_factory=list)  # rows: id, direction, sender_type, kind, channel_id, created_at
-    rating: Rating | None = None
+    """One conversation's history as rows (attribute access): the columns ``compute`` reads, nothing more."""
+
+    conv: Any  # id, created_at, status, team_id, queue_id, assignee_id, queued_at, resolved_at, last_inbound_channel_id
+    transitions: list[Any] = field(default_factory=list)  # at, from_status, to_status, assignee_id
+    messages: list[Any] = field(default_factory=list)  # direction, sender_type, kind, channel_id, created_at
+    rating: Any = None  # scale, score, created_at
     clocks: list[str] = field(default_factory=list)  # the SLA clocks' statuses
-    bot: BotSession | None = None
+    bot: Any = None  # flow_id, outcome
 
 
 def hour_of(at: dt.datetime) -> dt.datetime:
@@ -148,41 +149,55 @@ def compute(h: History, *, hours: dict[str, Any] | None, sl_target_seconds: int 
     return fact
 
 
+_C = Conversation
+_LOAD = {
+    "conv": select(_C.id, _C.created_at, _C.status, _C.team_id, _C.queue_id, _C.assignee_id, _C.queued_at,
+                   _C.resolved_at, _C.last_inbound_channel_id).where(_C.id.in_(bindparam("ids", expanding=True))),
+    "transitions": select(Transition.conversation_id, Transition.at, Transition.from_status, Transition.to_status,
+                          Transition.assignee_id)
+    .where(Transition.conversation_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Transition.conversation_id, Transition.id),
+    "messages": select(Message.conversation_id, Message.direction, Message.sender_type, Message.kind,
+                       Message.channel_id, Message.created_at)
+    .where(Message.conversation_id.in_(bindparam("ids", expanding=True))).order_by(Message.conversation_id, Message.id),
+    "ratings": select(Rating.conversation_id, Rating.scale, Rating.score, Rating.created_at)
+    .where(Rating.conversation_id.in_(bindparam("ids", expanding=True))),
+    "clocks": select(SlaClock.conversation_id, SlaClock.status)
+    .where(SlaClock.conversation_id.in_(bindparam("ids", expanding=True))),
+    "bots": select(BotSession.conversation_id, BotSession.flow_id, BotSession.outcome)
+    .where(BotSession.conversation_id.in_(bindparam("ids", expanding=True))),
+    "queues": select(Queue.id, Queue.business_hours, Queue.sl_target_seconds)
+    .where(Queue.id.in_(bindparam("ids", expanding=True))),
+    "channels": select(Channel.id, Channel.type),
+}
+
+
 async def load_facts(session: AsyncSession, ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[int]]:
     """The facts of the conversations ``ids`` (from their history), and the ids that no longer exist."""
     ids = sorted(set(ids))
-    convs = {c.id: c for c in (await session.execute(select(Conversation).where(Conversation.id.in_(ids))))
-             .scalars()}
-    if not convs:
+    p = {"ids": ids}
+    hist = {c.id: History(conv=c) for c in (await session.execute(_LOAD["conv"], p)).all()}
+    if not hist:
         return [], ids
-    hist = {cid: History(conv=c) for cid, c in convs.items()}
-    keys = list(convs)
-    for t in (await session.execute(select(Transition).where(Transition.conversation_id.in_(keys))
-                                    .order_by(Transition.conversation_id, Transition.id))).scalars():
+    p = {"ids": list(hist)}
+    for t in (await session.execute(_LOAD["transitions"], p)).all():
         hist[t.conversation_id].transitions.append(t)
-    for m in (await session.execute(
-            select(Message.conversation_id, Message.id, Message.direction, Message.sender_type, Message.kind,
-                   Message.channel_id, Message.created_at)
-            .where(Message.conversation_id.in_(keys)).order_by(Message.conversation_id, Message.id))).all():
+    for m in (await session.execute(_LOAD["messages"], p)).all():
         hist[m.conversation_id].messages.append(m)
-    for r in (await session.execute(select(Rating).where(Rating.conversation_id.in_(keys)))).scalars():
+    for r in (await session.execute(_LOAD["ratings"], p)).all():
         hist[r.conversation_id].rating = r
-    clocks: dict[int, list[str]] = defaultdict(list)
-    for cid, status in (await session.execute(select(SlaClock.conversation_id, SlaClock.status)
-                                              .where(SlaClock.conversation_id.in_(keys)))).all():
-        clocks[cid].append(status)
-    for b in (await session.execute(select(BotSession).where(BotSession.conversation_id.in_(keys)))).scalars():
+    for cid, status in (await session.execute(_LOAD["clocks"], p)).all():
+        hist[cid].clocks.append(status)
+    for b in (await session.execute(_LOAD["bots"], p)).all():
         hist[b.conversation_id].bot = b
-    queue_ids = {c.queue_id for c in convs.values() if c.queue_id is not None}
-    queues = {q.id: q for q in (await session.execute(select(Queue).where(Queue.id.in_(queue_ids)))).scalars()} \
-        if queue_ids else {}
-    types = dict((await session.execute(select(Channel.id, Channel.type))).all())
+    queue_ids = sorted({h.conv.queue_id for h in hist.values() if h.conv.queue_id is not None})
+    queues = {q.id: q for q in (await session.execute(_LOAD["queues"], {"ids": queue_ids})).all()} if queue_ids else {}
+    types = dict((await session.execute(_LOAD["channels"])).all())
     facts = []
-    for cid, h in hist.items():
-        h.clocks = clocks.get(cid, [])
+    for h in hist.values():
         q = queues.get(h.conv.queue_id) if h.conv.queue_id is not None else None
         f = compute(h, hours=q.business_hours if q else None,
                     sl_target_seconds=q.sl_target_seconds if q else None, channel_type=None)
         f["channel_type"] = types.get(f["channel_id"]) if f["channel_id"] is not None else None
         facts.append(f)
-    return facts, [i for i in ids if i not in convs]
+    return facts, [i for i in ids if i not in hist]
