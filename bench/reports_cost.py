@@ -50,9 +50,10 @@ async def main(conversations: int, per_conversation: int, rounds: int) -> None:
                 for i in range(per_conversation):
                     for c in range(conversations):
                         n += 1
+                        body = {"id": f"m{n}", "contact": {"id": f"c{c}", "name": f"C {c}"},
+                                "text": f"message {i} of round {r}"}
                         resp = await client.post(f"/webhooks/{channel_id}",
-                                                 headers={"Authorization": f"Bearer {token}"}, json={"id": f"m{n}", "contact": {"id": f"c{c}", "name": f"C {c}"},
-                                                       "text": f"message {i} of round {r}"})
+                                                 headers={"Authorization": f"Bearer {token}"}, json=body)
                         assert resp.status_code == 200, resp.text
                 c1 = time.process_time()
                 await worker.drain()

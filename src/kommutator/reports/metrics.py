@@ -90,10 +90,10 @@ BUILTIN: tuple[Metric, ...] = (
        "Share of conversations that met every target of their SLA policy.",
        "Доля обращений, выполнивших все цели своей политики SLA.", scale=100.0),
     _m("abandonment", "percent", "resolved", "abandonment", "Abandonment", "Брошенные",
-       "Conversations in which the customer left (no activity for the timeout) before an agent replied, as a "
-       "share of those handed to humans.",
-       "Обращения, в которых клиент ушёл (без активности до тайм-аута) до ответа оператора, как доля "
-       "переданных людям.", scale=100.0, higher_is_better=False),
+       "Conversations in which the customer left (no activity for the timeout) before an agent replied: handed "
+       "to humans and resolved with no agent reply, as a share of those handed to humans.",
+       "Обращения, в которых клиент ушёл (без активности до тайм-аута) до ответа оператора: переданы людям и "
+       "решены без ответа оператора, как доля переданных людям.", scale=100.0, higher_is_better=False),
     _m("bot_containment", "percent", "resolved", "bot_containment", "Bot containment", "Решено ботом",
        "Share of conversations resolved by the bot with no human handoff (of those the bot took).",
        "Доля обращений, решённых ботом без передачи человеку (из тех, что принимал бот).", scale=100.0),
@@ -108,6 +108,16 @@ BUILTIN: tuple[Metric, ...] = (
        "Time agents spend with at least one active conversation ÷ time available (online).",
        "Время, когда у оператора есть хотя бы одно активное обращение ÷ время в сети.", scale=100.0),
 )
+
+
+def definitions_table() -> str:
+    """The Markdown table of docs/reports.md, generated from the registry (a test keeps the page equal)."""
+    lines = ["| Metric | Unit | Counted at | Definition | Определение | Fact columns (wall, business) |",
+             "|---|---|---|---|---|---|"]
+    for m in BUILTIN:
+        cols = " ".join(f"`{c}`" for c in (m.column, m.business_column) if c) or "— (agents report)"
+        lines.append(f"| `{m.name}` | {m.unit} | {m.anchor} | {m.definition['en']} | {m.definition['ru']} | {cols} |")
+    return "\n".join(lines)
 
 
 def register_all() -> None:
