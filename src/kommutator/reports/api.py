@@ -30,7 +30,7 @@ from kommutator.errors import ProblemError
 from kommutator.ingest.models import Channel
 from kommutator.queues.models import Queue
 from kommutator.reports import queries
-from kommutator.reports.metrics import metrics
+from kommutator.reports.metrics import BUILTIN, metrics
 from kommutator.reports.occupancy import occupancy
 from kommutator.reports.schemas import (
     AgentReport,
@@ -54,7 +54,12 @@ router = APIRouter(prefix="/reports", tags=["reports"], route_class=SafeRoute)
 CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
              "description": "JSON, or CSV for Accept: text/csv (or format=csv)"}}
 AGENT_METRICS = ("resolutions", "first_response_time", "response_time", "handle_time", "csat", "sla_compliance")
-CutName = Annotated[str | None, Query(max_length=20, description="A cut: " + ", ".join(queries.CUTS))]
+# Allowed values are listed in the OpenAPI document (enum) but checked here, so that a wrong one is a 422 with
+# its own code (unknown_cut, unknown_metric, …) and a sentence naming what is allowed.
+CutName = Annotated[str | None, Query(max_length=20, description="A cut: " + ", ".join(queries.CUTS),
+                                      json_schema_extra={"enum": list(queries.CUTS)})]
+METRIC_NAMES = [m.name for m in BUILTIN]
+SERIES_NAMES = [m.name for m in BUILTIN if m.column]  # occupancy is per agent, not per conversation
 
 
 @dataclass
@@ -72,7 +77,8 @@ def params(
     start: dt.date | None = Query(None, description="First day of the period (in tz); default 29 days before end"),
     end: dt.date | None = Query(None, description="Last day of the period, inclusive (in tz); default today"),
     tz: str | None = Query(None, max_length=64, description="IANA time zone; default the workspace's"),
-    clock: str = Query("wall", max_length=10, description="wall or business (durations in business hours)"),
+    clock: str = Query("wall", max_length=10, description="wall or business (durations in business hours)",
+                       json_schema_extra={"enum": list(queries.CLOCKS)}),
     channel_type: str | None = Query(None, max_length=20),
     channel: int | None = Query(None, ge=1, le=MAX_ID),
     team: int | None = Query(None, ge=1, le=MAX_ID),
@@ -146,7 +152,8 @@ async def list_metrics(principal: CurrentPrincipal) -> MetricList:
 @router.get("/summary", response_model=Summary, responses=CSV)  # type: ignore[arg-type]
 async def get_summary(
     rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep,
-    metric: list[str] | None = Query(None, description="Repeat to choose metrics; default all"),
+    metric: list[str] | None = Query(None, description="Repeat to choose metrics; default all",
+                                     json_schema_extra={"items": {"type": "string", "enum": METRIC_NAMES}}),
     group_by: CutName = None,
 ) -> Summary | Response:
     """Headline figures of the period with their distributions and the previous period of the same length."""
@@ -179,8 +186,10 @@ async def get_summary(
 @router.get("/timeseries", response_model=TimeSeries, responses=CSV)  # type: ignore[arg-type]
 async def get_timeseries(
     rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep,
-    metric: str = Query(..., max_length=40, description="A metric name (GET /reports/metrics)"),
-    interval: str = Query("day", max_length=10, description="hour, day, week or month"),
+    metric: str = Query(..., max_length=40, description="A metric name (GET /reports/metrics)",
+                        json_schema_extra={"enum": SERIES_NAMES}),
+    interval: str = Query("day", max_length=10, description="hour, day, week or month",
+                          json_schema_extra={"enum": list(queries.INTERVALS)}),
     group_by: CutName = None,
 ) -> TimeSeries | Response:
     """One metric per hour, day, week or month of the period (local to tz), optionally one series per group."""
