@@ -144,9 +144,11 @@ def headline(metric: Metric, d: Distribution) -> float | None:
     return None if d.mean is None else d.mean * metric.scale
 
 
-async def summarise(session: AsyncSession, scope: Scope, names: Sequence[str], *,
-                    group_by: str | None = None) -> dict[Any, dict[str, Distribution]]:
-    """Each metric's distribution over the period's facts, per group (key None without ``group_by``)."""
+async def summarise(session: AsyncSession, scope: Scope, names: Sequence[str], *, group_by: str | None = None,
+                    percentiles: bool = False) -> dict[Any, dict[str, Distribution]]:
+    """Each metric's count, sum and mean over the period's facts, per group (key None without ``group_by``),
+    aggregated by the database; ``percentiles`` adds the median and 90th percentile (nearest rank), each read
+    with one ORDER BY … OFFSET (the database sorts; no values travel to Python)."""
     out: dict[Any, dict[str, Distribution]] = defaultdict(dict)
     by_anchor: dict[str, list[Metric]] = defaultdict(list)
     for name in names:
@@ -156,22 +158,32 @@ async def summarise(session: AsyncSession, scope: Scope, names: Sequence[str], *
     for anchor, ms in by_anchor.items():
         at = _facts.c[ANCHOR_AT[anchor]]
         cols = [_facts.c[cast(str, m.column_for(scope.clock))] for m in ms]
-        stmt = select(*cols).where(at >= scope.start, at < scope.end)
+        aggs = [agg for c in cols for agg in (func.count(c), func.sum(c))]
+        stmt: Select[Any] = select(*aggs).where(at >= scope.start, at < scope.end)
         stmt, key = _group_col(stmt, _facts, group_by)
         if key is not None:
-            stmt = stmt.add_columns(key)
+            stmt = stmt.add_columns(key).group_by(key)
         stmt = _filtered(stmt, _facts, scope.filters)
-        width = len(ms)
-        values: dict[Any, list[list[float]]] = defaultdict(lambda: [[] for _ in range(width)])  # noqa: B023
         for row in (await session.execute(stmt)).all():
             k = row[-1] if key is not None else None
-            bucket = values[k]
-            for i in range(len(ms)):
-                if row[i] is not None:
-                    bucket[i].append(row[i])
-        for k, lists in values.items():
-            for m, vals in zip(ms, lists, strict=True):
-                out[k][m.name] = distribution(vals)
+            for i, m in enumerate(ms):
+                n, total = int(row[2 * i] or 0), float(row[2 * i + 1] or 0.0)
+                out[k][m.name] = Distribution(count=n, total=total, mean=total / n if n else None)
+        if not percentiles or group_by is not None:
+            continue
+        for m, col in zip(ms, cols, strict=True):
+            d = out[None].get(m.name)
+            if d is None or not d.count:
+                continue
+
+            async def nth(k: int, col: Any = col, at: Any = at) -> float:
+                q = _filtered(select(col).where(at >= scope.start, at < scope.end, col.is_not(None)),
+                              _facts, scope.filters)
+                return float((await session.execute(q.order_by(col).limit(1).offset(k))).scalar_one())
+
+            n = d.count
+            d.median = (await nth((n - 1) // 2) + await nth(n // 2)) / 2
+            d.p90 = await nth(max(0, math.ceil(0.9 * n) - 1))
     return out
 
 
