@@ -289,7 +289,8 @@ async function onWorkspace() {
     return;
   }
   ensureView();
-  addNavLink();
+  // The top bar is the supervisors' and administrators' (agents have none); agents open #reports by its link.
+  if (["admin", "supervisor"].includes(state.me.role)) addNavLink();
   route();
 }
 
