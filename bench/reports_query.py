@@ -114,7 +114,8 @@ async def main(n: int, url: str | None, repeat: int) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
             for name, path, extra in (("summary (30 days)", "summary", {}),
                                       ("series per day by channel type", "timeseries",
-                                       {"metric": "first_response_time", "interval": "day", "group_by": "channel_type"}),
+                                       {"metric": "first_response_time", "interval": "day",
+                                        "group_by": "channel_type"}),
                                       ("agents (30 days)", "agents", {})):
                 times = []
                 for _ in range(repeat):
