@@ -138,15 +138,18 @@ from kommutator.conversations import hooks
 from kommutator.ingest import actions
 from kommutator.routing import strategies
 from kommutator.workers import timers
+from kommutator.reports import metrics
 filled = {name: sorted(found) for name, found in {
     "node types": nodes._types, "channel types": registry._adapters, "strategies": strategies._strategies,
     "timer handlers": timers._handlers, "card sections": card.sections, "file fetchers": actions.file_fetchers,
     "intake openers": hooks.intake.openers, "intake finders": hooks.intake.finders,
-    "intake absorbers": hooks.intake.absorbers, "intake wakers": hooks.intake.wakers}.items() if found}
+    "intake absorbers": hooks.intake.absorbers, "intake wakers": hooks.intake.wakers,
+    "report metrics": metrics._metrics}.items() if found}
 assert not filled, filled
 from kommutator.app import register_all
 register_all()
 assert nodes._types and registry._adapters and strategies._strategies and timers._handlers and hooks.intake.openers
+assert metrics._metrics
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"importing a module filled a registry; register it in a setup.register_all():\n" \

@@ -20,7 +20,7 @@ def kommutator(*args: str, cwd, env=None, stdin: str | None = None) -> subproces
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("args", [[], ["serve"], ["demo"], ["migrate"], ["user", "create"]])
+@pytest.mark.parametrize("args", [[], ["serve"], ["demo"], ["migrate"], ["user", "create"], ["reports", "rebuild"]])
 def test_help_on_every_command(tmp_path, args):
     r = kommutator(*args, "--help", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

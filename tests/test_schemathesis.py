@@ -86,6 +86,7 @@ DOCUMENTED_CODES = {
     "invalid_scope",
 }
 DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
+DOCUMENTED_CODES |= {"invalid_time_zone", "invalid_period", "period_too_long", "series_too_long"}  # reports
 DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
 DOCUMENTED_CODES |= {"invalid_time_zone", "start_out_of_range", "staffing_out_of_range"}  # the forecast's ranges
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",

@@ -50,6 +50,9 @@ from kommutator.quality.monitor import monitor_of
 from kommutator.queues.api import router as queues_router
 from kommutator.realtime.api import hub_of
 from kommutator.realtime.api import router as realtime_router
+from kommutator.reports import setup as reports_setup
+from kommutator.reports.api import router as reports_router
+from kommutator.reports.worker import reports_worker_of
 from kommutator.routing import setup as routing_setup
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
@@ -90,6 +93,7 @@ def register_all() -> None:
     bot_setup.register_all()
     quality_setup.register_all()
     routing_setup.register_all()
+    reports_setup.register_all()
 
 
 class Service(Protocol):
@@ -116,7 +120,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
-                               suggester_of(rt)]
+                               suggester_of(rt), reports_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,7 +152,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    notifications_router, canned_router, inbox_router, bot_router, intent_router, quality_router,
-                   forecast_router, assist_router):
+                   forecast_router, assist_router, reports_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

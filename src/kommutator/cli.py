@@ -1,4 +1,4 @@
-"""The `kommutator` command: serve, demo, migrate, user create, assist evaluate."""
+"""The `kommutator` command: serve, demo, migrate, user create, reports rebuild, assist evaluate."""
 
 from __future__ import annotations
 
@@ -193,6 +193,35 @@ async def _evaluate(settings: Settings, threshold: float) -> dict[str, Any]:
     try:
         async with rt.db.read() as s:
             return (await replay(s, threshold=threshold)).as_dict()
+    finally:
+        await rt.db.close()
+
+
+@main.group()
+def reports() -> None:
+    """Report facts and rollups."""
+
+
+@reports.command("rebuild")
+def reports_rebuild() -> None:
+    """Recompute every report fact and hourly rollup from the conversations' history (idempotent)."""
+    settings = _settings()
+    count = asyncio.run(_rebuild_reports(settings))
+    click.echo(f"Rebuilt the report facts of {count} conversations and their hourly rollups.")
+
+
+async def _rebuild_reports(settings: Settings) -> int:
+    from kommutator.app import register_all
+    from kommutator.migrate import upgrade
+    from kommutator.reports.actions import rebuild
+    from kommutator.runtime import Runtime
+
+    await upgrade(settings.database_url)
+    register_all()
+    rt = Runtime.build(settings)
+    await rt.db.start()
+    try:
+        return await rebuild(rt.db)
     finally:
         await rt.db.close()
 

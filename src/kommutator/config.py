@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
                     "comma-separated in the environment")
     db_echo: bool = False
+    timezone: str = Field(default="UTC", description="The workspace's time zone (an IANA name): reports' periods")
     smtp_listen: str = Field(default="", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$",
                              description="host:port of the built-in SMTP listener for email channels; empty: off")
     smtp_max_message_bytes: int = Field(default=30_000_000, ge=10_000, description="Largest mail the listener takes")
@@ -108,6 +110,15 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 "(e.g. postgresql+asyncpg://user@127.0.0.1:5432/kommutator)"
             )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Europe/Moscow or UTC") from None
         return value
 
     @field_validator("redis_url")

@@ -29,6 +29,7 @@ from kommutator.quality.models import (
     StandardViolation,
 )
 from kommutator.queues.models import Queue
+from kommutator.reports.models import PresenceChange, ReportFact, ReportHourly
 from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
@@ -38,7 +39,7 @@ __all__ = [
     "Channel", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
     "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
-    "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
-    "StandardViolation", "SuggestionEvent", "SuggestionStats", "Team", "TeamMember", "Timer", "Transition",
-    "User", "UserSkill", "WebchatVisitor",
+    "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
+    "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
+    "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]

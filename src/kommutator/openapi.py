@@ -35,6 +35,7 @@ TAGS = [
     {"name": "bot", "description": "Bot flows and what the bot did in a conversation"},
     {"name": "quality", "description": "Service standards, SLA and CSAT policies, alerts, live view"},
     {"name": "forecast", "description": "Staffing forecast per queue: arrivals, handle time, agents (Erlang C)"},
+    {"name": "reports", "description": "KPIs, time series, agents and conversation-level export (JSON or CSV)"},
     {"name": "knowledge", "description": "Knowledge-base articles"},
     {"name": "canned responses", "description": "Saved replies"},
     {"name": "assist", "description": "Reply suggestions for agents and what agents did with them"},

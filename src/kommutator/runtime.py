@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kommutator.ingest.types import ChannelConfig
     from kommutator.quality.monitor import QualityMonitor
     from kommutator.realtime.hub import Hub
+    from kommutator.reports.worker import ReportsWorker
     from kommutator.routing.service import Router
 
 
@@ -46,6 +47,7 @@ class Runtime:
     bot_worker: BotWorker | None = None  # bot/worker.py bot_worker_of
     intent_models: IntentRegistry | None = None  # bot/intent_training.py intents_of
     quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of
+    reports_worker: ReportsWorker | None = None  # reports/worker.py reports_worker_of
     widget_hub: WidgetHub | None = None  # channels/types/webchat/socket.py widget_hub
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
     suggester: Suggester | None = None  # assist/service.py suggester_of: the past-reply index

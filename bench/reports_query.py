@@ -1,0 +1,137 @@
+"""How fast the report API answers over many conversations' facts (a first measure toward P8).
+
+``python bench/reports_query.py --conversations 100000`` fills ``report_facts`` with synthetic facts spread over
+90 days (and their hourly rollups through the same code as the worker), then times the 30-day summary, a daily
+series of the same period, and the agents report through the API in-process (SQLite unless --database-url).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Table, select
+
+from kommutator.app import create_app
+from kommutator.config import load_settings
+from kommutator.db import Tx
+from kommutator.migrate import upgrade
+from kommutator.reports.actions import _roll
+from kommutator.reports.facts import hour_of
+from kommutator.reports.models import ReportFact
+from kommutator.runtime import Runtime
+
+
+def fake(i: int, now: dt.datetime, rng: random.Random) -> dict[str, Any]:
+    started = now - dt.timedelta(seconds=rng.uniform(0, 90 * 86400))
+    frt = rng.expovariate(1 / 120)
+    resolved = started + dt.timedelta(seconds=frt + rng.expovariate(1 / 900))
+    rated = resolved + dt.timedelta(hours=rng.uniform(0, 48)) if rng.random() < 0.3 else None
+    score = rng.randint(1, 5)
+    return {"conversation_id": i, "channel_id": rng.randint(1, 5), "channel_type": rng.choice(["telegram", "email",
+            "webchat"]), "team_id": rng.randint(1, 3), "queue_id": rng.randint(1, 4), "agent_id": rng.randint(1, 40),
+            "bot_flow_id": None, "started_at": started, "handoff_at": started, "assigned_at": started,
+            "first_response_at": started + dt.timedelta(seconds=frt), "resolved_at": resolved, "rated_at": rated,
+            "started_hour": hour_of(started), "resolved_hour": hour_of(resolved),
+            "rated_hour": hour_of(rated) if rated else None, "conversations": 1, "messages_in": rng.randint(1, 12),
+            "messages_out": rng.randint(1, 12), "resolutions": 1, "reopens": 0, "transfers": 0,
+            "wait_s": frt / 2, "wait_bs": frt / 2, "first_response_s": frt, "first_response_bs": frt,
+            "response_s": rng.expovariate(1 / 60), "response_bs": None, "responses": 2,
+            "handle_s": (resolved - started).total_seconds(), "handle_bs": None,
+            "resolution_s": (resolved - started).total_seconds(), "resolution_bs": None,
+            "service_level": int(frt <= 60), "service_level_bs": int(frt <= 60), "sla_compliance": rng.randint(0, 1),
+            "abandonment": 0, "bot_containment": None, "csat": int(score >= 4) if rated else None,
+            "csat_score": score if rated else None, "nps": None, "nps_score": None, "computed_at": now}
+
+
+async def main(n: int, url: str | None, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = url or f"sqlite+aiosqlite:///{tmp}/k.db"
+        await upgrade(url)
+        rt = Runtime.build(load_settings(data_dir=Path(tmp) / "d", database_url=url, secret_key="s" * 48))
+        await rt.db.start()
+        app = create_app(runtime=rt)
+        now = dt.datetime.now(dt.UTC)
+        rng = random.Random(1)
+        facts = ReportFact.__table__
+        assert isinstance(facts, Table)
+        # Facts need conversations (foreign key): insert bare ones in the same chunks.
+        from kommutator.contacts.models import Contact
+        from kommutator.conversations.models import Conversation
+
+        async def contact(tx: Tx) -> int:
+            c = Contact(name="bench")
+            tx.session.add(c)
+            await tx.session.flush()
+            return c.id
+
+        cid = await rt.db.write(contact)
+        t0 = time.monotonic()
+        for start in range(1, n + 1, 5000):
+            rows = [fake(i, now, rng) for i in range(start, min(n + 1, start + 5000))]
+
+            async def put(tx: Tx, rows: list[dict[str, Any]] = rows) -> None:
+                await tx.conn.execute(Conversation.__table__.insert(), [  # type: ignore[attr-defined]
+                    {"id": r["conversation_id"], "contact_id": cid, "status": "resolved", "priority": "normal",
+                     "subject": "", "created_at": r["started_at"], "updated_at": r["started_at"],
+                     "last_message_at": r["started_at"], "routing_hold": "", "routing_weight": 1.0,
+                     "routing_notices": {}} for r in rows])
+                await tx.conn.execute(facts.insert(), rows)
+
+            await rt.db.write(put)
+        async with rt.db.read() as s:
+            hours = set()
+            for col in ("started_hour", "resolved_hour", "rated_hour"):
+                hours |= {h for h in (await s.execute(select(facts.c[col]).distinct())).scalars() if h}
+        await rt.db.write(lambda tx: _roll(tx, hours))
+        print(f"{n} conversations' facts and rollups in {time.monotonic() - t0:.1f} s")
+        from kommutator.auth.actions import do_create_api_token
+        from kommutator.auth.principal import Principal
+
+        admin = Principal(user_id=0, name="bench", role="admin", team_ids=frozenset())
+        from kommutator.agents.actions import do_create_user
+        from kommutator.agents.schemas import UserCreate
+
+        async def user(tx: Tx) -> str:
+            u = await do_create_user(tx, None, UserCreate(email="b@example.com", name="B", password="x" * 12,
+                                                          role="admin"), password_hash="x")
+            return (await do_create_api_token(tx, Principal(user_id=u.id, name="B", role="admin",
+                                                            team_ids=frozenset()), "bench"))[1]
+
+        del admin
+        token = await rt.db.write(user)
+        end = now.date()
+        period = {"start": str(end - dt.timedelta(days=29)), "end": str(end)}
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
+            for name, path, extra in (("summary (30 days)", "summary", {}),
+                                      ("series per day by channel type", "timeseries",
+                                       {"metric": "first_response_time", "interval": "day",
+                                        "group_by": "channel_type"}),
+                                      ("agents (30 days)", "agents", {})):
+                times = []
+                for _ in range(repeat):
+                    t = time.monotonic()
+                    r = await client.get(f"/api/v1/reports/{path}", params={**period, **extra},
+                                         headers={"Authorization": f"Bearer {token}"})
+                    times.append(1000 * (time.monotonic() - t))
+                    assert r.status_code == 200, r.text
+                print(f"{name:34s} median {statistics.median(times):8.1f} ms  max {max(times):8.1f} ms")
+        await rt.db.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--conversations", type=int, default=100_000)
+    p.add_argument("--database-url")
+    p.add_argument("--repeat", type=int, default=5)
+    a = p.parse_args()
+    asyncio.run(main(a.conversations, a.database_url, a.repeat))

@@ -1,0 +1,1 @@
+"""Reports: KPI definitions, per-conversation facts, hourly rollups and the report API."""

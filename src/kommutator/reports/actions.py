@@ -1,0 +1,170 @@
+"""The only writers of the report tables: store facts and bring the hourly rollups of their hours up to date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, or_, select
+
+from kommutator.clock import now
+from kommutator.db import Database, Tx
+from kommutator.reports.facts import load_facts
+from kommutator.reports.metrics import metrics
+from kommutator.reports.models import ReportFact, ReportHourly
+
+DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
+HOUR_OF_ANCHOR = {"started": "started_hour", "resolved": "resolved_hour", "rated": "rated_hour"}
+_facts = cast(Table, ReportFact.__table__)
+_hourly = cast(Table, ReportHourly.__table__)
+
+
+def rolled_columns() -> dict[str, str]:
+    """Every fact column a metric reads (wall-clock and business), with the hour column it is counted in."""
+    out: dict[str, str] = {}
+    for m in metrics().values():
+        for col in (m.column, m.business_column):
+            if col:
+                out[col] = HOUR_OF_ANCHOR[m.anchor]
+    return out
+
+
+_statements: dict[str, Any] = {}
+
+
+def _plan() -> list[tuple[str, list[str], Any]]:
+    """Per anchor: its hour column, the fact columns counted at it, and the SELECT of an hour set (built once)."""
+    if "plan" not in _statements:
+        by_hour: dict[str, list[str]] = {}
+        for col, hour_col in rolled_columns().items():
+            by_hour.setdefault(hour_col, []).append(col)
+        _statements["plan"] = [
+            (hour_col, cols, select(_facts.c[hour_col], *[_facts.c[d] for d in DIMS], *[_facts.c[c] for c in cols])
+             .where(_facts.c[hour_col].in_(bindparam("hours", expanding=True)))
+             .order_by(_facts.c.conversation_id))
+            for hour_col, cols in sorted(by_hour.items())]
+        _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
+    return cast(list[tuple[str, list[str], Any]], _statements["plan"])
+
+
+async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
+    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate, insert.
+
+    Facts are read in conversation order so that a live pass and a rebuild add the same floats in the same order.
+    """
+    plan = _plan()
+    ordered = sorted(hours)
+    for i in range(0, len(ordered), 200):
+        chunk = ordered[i:i + 200]
+        await tx.conn.execute(_statements["delete"], {"hours": chunk})
+        sums: dict[tuple[Any, ...], list[Any]] = {}
+        for _hour_col, cols, stmt in plan:
+            for row in (await tx.conn.execute(stmt, {"hours": chunk})).all():
+                head = tuple(row[:1 + len(DIMS)])
+                for j, col in enumerate(cols):
+                    value = row[1 + len(DIMS) + j]
+                    if value is None:
+                        continue
+                    acc = sums.setdefault((head[0], col, *head[1:]), [0, 0.0])
+                    acc[0] += 1
+                    acc[1] += value
+        if sums:
+            await tx.conn.execute(_hourly.insert(), [
+                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:], strict=True)), "n": n, "total": float(total)}
+                for k, (n, total) in sums.items()])
+
+
+def _hours(rows: Iterable[Any]) -> set[dt.datetime]:
+    return {h for r in rows for h in (r["started_hour"], r["resolved_hour"], r["rated_hour"]) if h is not None}
+
+
+async def do_store_facts(tx: Tx, facts: list[dict[str, Any]], gone: list[int]) -> int:
+    """Replace the facts of these conversations (and drop those of ``gone``), then recompute the rollups of
+    every hour they were or now are counted in; the number stored."""
+    ids = [f["conversation_id"] for f in facts] + list(gone)
+    if not ids:
+        return 0
+    old = (await tx.conn.execute(select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
+                                 .where(_facts.c.conversation_id.in_(ids)))).mappings().all()
+    hours = _hours(old) | _hours(facts)
+    await tx.conn.execute(delete(_facts).where(_facts.c.conversation_id.in_(ids)))
+    if facts:
+        ts = now()
+        await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in facts])
+    await _roll(tx, hours)
+    return len(facts)
+
+
+async def rebuild(db: Database, *, chunk: int = 500) -> int:
+    """Recompute every fact and rollup from raw history; idempotent. The number of conversations."""
+    from kommutator.conversations.models import Conversation
+
+    async def clear(tx: Tx) -> None:
+        await tx.conn.execute(delete(_hourly))
+        await tx.conn.execute(delete(_facts))
+
+    await db.write(clear)
+    done, after = 0, 0
+    while True:
+        async with db.read() as s:
+            ids = list((await s.execute(select(Conversation.id).where(Conversation.id > after)
+                                        .order_by(Conversation.id).limit(chunk))).scalars())
+            if not ids:
+                break
+            facts, _ = await load_facts(s, ids)
+        after = ids[-1]
+
+        async def store(tx: Tx, rows: list[dict[str, Any]] = facts) -> None:
+            if rows:  # the live worker may have stored some of them meanwhile
+                await tx.conn.execute(delete(_facts).where(
+                    _facts.c.conversation_id.in_([f["conversation_id"] for f in rows])))
+                ts = now()
+                await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in rows])
+
+        await db.write(store)
+        done += len(facts)
+
+    async with db.read() as s:
+        hours: set[dt.datetime] = set()
+        for col in ("started_hour", "resolved_hour", "rated_hour"):
+            hours |= {h for h in (await s.execute(select(_facts.c[col]).distinct())).scalars() if h is not None}
+    ordered = sorted(hours)
+    for i in range(0, len(ordered), 200):
+
+        async def roll(tx: Tx, chunk: list[dt.datetime] = ordered[i:i + 200]) -> None:
+            await _roll(tx, set(chunk))
+
+        await db.write(roll)
+    return done
+
+
+def changed_since_filter(since: dt.datetime) -> Any:
+    """Conversations whose history may have changed since ``since`` (for the catch-up sweep)."""
+    from kommutator.bot.models import BotSession
+    from kommutator.conversations.models import Conversation
+    from kommutator.quality.models import Rating, SlaClock
+
+    return or_(Conversation.updated_at >= since, Conversation.last_message_at >= since,
+               Conversation.id.in_(select(SlaClock.conversation_id).where(SlaClock.updated_at >= since)),
+               Conversation.id.in_(select(Rating.conversation_id).where(Rating.created_at >= since)),
+               Conversation.id.in_(select(BotSession.conversation_id).where(BotSession.updated_at >= since)))
+
+
+async def do_record_presence(tx: Tx, user_ids: Iterable[int]) -> int:
+    """Append each user's current presence to their presence history when it differs from the last entry."""
+    from kommutator.agents.models import User
+    from kommutator.reports.models import PresenceChange
+
+    added = 0
+    for uid in sorted(set(user_ids)):
+        user = await tx.session.get(User, uid)
+        if user is None:
+            continue
+        last = await tx.session.scalar(select(PresenceChange.presence).where(PresenceChange.user_id == uid)
+                                       .order_by(PresenceChange.at.desc(), PresenceChange.id.desc()).limit(1))
+        if last != user.presence and (last is not None or user.presence == "online"):
+            tx.session.add(PresenceChange(user_id=uid, presence=user.presence,
+                                          at=user.presence_changed_at or now()))
+            added += 1
+    return added

@@ -1,0 +1,143 @@
+"""Wire formats of /api/v1/reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class MetricRead(BaseModel):
+    name: str = Field(description="snake_case name, the metric= of the time series")
+    unit: str = Field(description="seconds, percent, score or count")
+    anchor: str = Field(description="started, resolved or rated: the moment that puts a conversation in a period")
+    title: dict[str, str]
+    definition: dict[str, str] = Field(description="What the metric means, in ru and en")
+    has_business_time: bool
+    in_series: bool = Field(description="False for metrics not counted per conversation (occupancy)")
+    higher_is_better: bool
+
+
+class MetricList(BaseModel):
+    items: list[MetricRead]
+
+
+class Period(BaseModel):
+    start: dt.datetime
+    end: dt.datetime = Field(description="Exclusive")
+    tz: str
+
+
+class DistributionRead(BaseModel):
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+class Figure(BaseModel):
+    name: str
+    unit: str
+    value: float | None = Field(description="Sum for counts; the mean (× 100 for percent) otherwise")
+    distribution: DistributionRead
+    previous_value: float | None = None
+    change: float | None = Field(None, description="value − previous_value")
+
+
+class Group(BaseModel):
+    key: Any = Field(description="The cut's value (an id, a channel type or a label); null: none")
+    name: str = ""
+    figures: list[Figure]
+
+
+class Summary(BaseModel):
+    period: Period
+    previous: Period
+    clock: str
+    filters: dict[str, Any]
+    group_by: str | None
+    figures: list[Figure] = Field(description="The whole period (with group_by: all groups together)")
+    groups: list[Group] = Field(default_factory=list)
+
+
+class Point(BaseModel):
+    start: dt.datetime = Field(description="The bucket's local start, with the zone's offset")
+    value: float | None
+    count: int
+
+
+class Series(BaseModel):
+    key: Any = None
+    name: str = ""
+    points: list[Point]
+
+
+class TimeSeries(BaseModel):
+    metric: str
+    unit: str
+    interval: str
+    clock: str
+    period: Period
+    series: list[Series]
+
+
+class AgentRow(BaseModel):
+    agent_id: int | None
+    name: str
+    figures: list[Figure]
+    occupancy: float | None = Field(None, description="Percent of online time with at least one active conversation")
+
+
+class AgentReport(BaseModel):
+    period: Period
+    clock: str
+    items: list[AgentRow]
+
+
+class ConversationFact(BaseModel):
+    conversation_id: int
+    channel_id: int | None
+    channel_type: str | None
+    team_id: int | None
+    queue_id: int | None
+    agent_id: int | None
+    bot_flow_id: int | None
+    labels: list[str]
+    started_at: dt.datetime
+    handoff_at: dt.datetime | None
+    assigned_at: dt.datetime | None
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    rated_at: dt.datetime | None
+    conversations: int
+    messages_in: int
+    messages_out: int
+    resolutions: int | None
+    reopens: int
+    transfers: int
+    wait_s: float | None
+    wait_bs: float | None
+    first_response_s: float | None
+    first_response_bs: float | None
+    response_s: float | None
+    response_bs: float | None
+    responses: int
+    handle_s: float | None
+    handle_bs: float | None
+    resolution_s: float | None
+    resolution_bs: float | None
+    service_level: int | None
+    service_level_bs: int | None
+    sla_compliance: int | None
+    abandonment: int | None
+    bot_containment: int | None
+    csat: int | None
+    csat_score: int | None
+    nps: int | None
+    nps_score: int | None
+
+
+class ConversationFactList(BaseModel):
+    items: list[ConversationFact]
+    next_cursor: str | None = None
