@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from kommutator.agents.models import Team, User
 from kommutator.auth.principal import Principal
@@ -86,6 +86,7 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
                                   next_attempt_at=ts))
         if conv.first_response_at is None:
             conv.first_response_at = ts
+        await tx.session.execute(update(User).where(User.id == principal.user_id).values(last_active_at=ts))
         if conv.assignee_id == principal.user_id and conv.accepted_at is None:
             conv.accepted_at = ts
             await do_cancel(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id)

@@ -41,10 +41,12 @@ from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
+from kommutator.notifications.actions import do_notify
 from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.queues.models import Queue
 from kommutator.routing.engine import Agent, Need, RoutingIndex
 from kommutator.routing.models import ConversationSkill
+from kommutator.routing.texts import agent_text
 from kommutator.routing.texts import text as say
 from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
@@ -129,9 +131,15 @@ async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reas
     await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
     timeout = queue.accept_timeout_seconds if queue is not None else 0
     if timeout > 0:
+        warn_at = at + dt.timedelta(seconds=timeout - warning_lead(timeout))
         await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
-                          due_at=at + dt.timedelta(seconds=timeout), payload={"agent_id": agent_id})
+                          due_at=warn_at, payload={"agent_id": agent_id, "stage": "warn"})
     return True
+
+
+def warning_lead(timeout: int) -> int:
+    """How long before the accept timeout acts the agent is warned: a minute, or half of a short timeout."""
+    return max(1, min(60, timeout // 2))
 
 
 _WAIT_WORDS = re.compile(r"\b(1|wait|will wait|подожд\w*|жд\w*|дожд\w*|менеджер\w*|manager)\b", re.I)
@@ -350,25 +358,55 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
 # --- Timers -----------------------------------------------------------------------------------------------
 
 async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
-    """The assigned agent did not open the conversation in time: back to the queue, and the agent is away."""
+    """The assigned agent has not opened the conversation: first warn them; when the time is up and they are
+    not busy answering anyone (no reply or typing within the timeout), put it back in the queue, say why in
+    the timeline, and set them Away, telling them so. The customer is not told their queue position again."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
     agent_id = int(timer.payload.get("agent_id", 0))
     if conv is None or conv.status != "assigned" or conv.assignee_id != agent_id or conv.accepted_at is not None:
         return
     ts = now()
     user = await tx.session.get(User, agent_id)
-    name = user.name if user else f"user {agent_id}"
     queue = await tx.session.get(Queue, conv.queue_id) if conv.queue_id else None
     seconds = queue.accept_timeout_seconds if queue else 0
-    # The timeline names the agent who let it go; the queue keeps its place (queued_at stays).
+    if seconds <= 0 or user is None:
+        return  # the timeout was switched off meanwhile
+    locale = user.locale
+    lead = warning_lead(seconds)
+    if timer.payload.get("stage") == "warn":
+        waited = int((ts - conv.assigned_at).total_seconds()) if conv.assigned_at else seconds - lead
+        await do_notify(tx, user_ids=[agent_id], kind="accept_warning", severity="warning",
+                        conversation_id=conv.id,
+                        title=agent_text("accept_warning", locale, conversation_id=conv.id, seconds=lead),
+                        body=agent_text("accept_warning_body", locale, waited=waited),
+                        data={"code": "accept_warning", "params": {"conversation_id": conv.id, "seconds": lead}})
+        await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
+                          due_at=ts + dt.timedelta(seconds=lead), payload={"agent_id": agent_id, "stage": "act"})
+        return
+    busy_since = ts - dt.timedelta(seconds=seconds)
+    if user.last_active_at is not None and user.last_active_at >= busy_since:
+        # Answering other customers: never taken from them; looked at again after another timeout.
+        await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
+                          due_at=ts + dt.timedelta(seconds=seconds), payload={"agent_id": agent_id, "stage": "act"})
+        return
+    name = user.name
+    set_away = user.presence == "online"
+    why = f"{name} did not open it within {seconds} s and was not answering other customers; back to the queue"
     lifecycle.apply(tx, conv, lifecycle.move(
-        lifecycle.Now.of(conv), "queued", at=ts, reason=f"{name} did not open it within {seconds} s; back to the queue",
+        lifecycle.Now.of(conv), "queued", at=ts, reason=why + (f"; {name} set to away" if set_away else ""),
         values={"assignee_id": None}, record_assignee=agent_id,
         changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
-    if user is not None and user.presence == "online":
+    # The queue keeps its place (queued_at stays) and the customer, already told, is not told again now.
+    conv.routing_notices = {**conv.routing_notices, "wait": ts.isoformat()}
+    if set_away:
         user.presence, user.presence_changed_at = "away", ts
         tx.publish(AgentChanged(user_id=agent_id, changes={"presence": ["online", "away"],
                                                            "reason": "did not accept a conversation"}))
+    await do_notify(tx, user_ids=[agent_id], kind="accept_missed", severity="warning", conversation_id=conv.id,
+                    title=agent_text("accept_missed", locale, conversation_id=conv.id),
+                    body=agent_text("accept_missed_body", locale, seconds=seconds),
+                    data={"code": "accept_missed", "params": {"conversation_id": conv.id, "seconds": seconds,
+                                                              "set_away": set_away}})
 
 
 async def do_hold_expired(tx: Tx, timer: Timer) -> None:

@@ -60,6 +60,28 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
+# What routing tells an agent (in their interface language, users.locale).
+AGENT_TEXTS: dict[str, dict[str, str]] = {
+    "accept_warning": {
+        "en": "Open conversation #{conversation_id} within {seconds} s",
+        "ru": "Откройте разговор №{conversation_id} в течение {seconds} с",
+    },
+    "accept_warning_body": {
+        "en": "It was assigned to you {waited} s ago and is not opened yet. If you do not open it (or answer "
+              "another customer meanwhile), it goes back to the queue and you are set to Away.",
+        "ru": "Он назначен вам {waited} с назад и ещё не открыт. Если вы его не откроете (и не будете отвечать "
+              "другому клиенту), он вернётся в очередь, а ваш статус станет «Отошёл».",
+    },
+    "accept_missed": {
+        "en": "Conversation #{conversation_id} went back to the queue; you are set to Away",
+        "ru": "Разговор №{conversation_id} вернулся в очередь; ваш статус — «Отошёл»",
+    },
+    "accept_missed_body": {
+        "en": "You did not open it within {seconds} s. Set yourself Online to get conversations again.",
+        "ru": "Вы не открыли его за {seconds} с. Чтобы снова получать разговоры, выберите статус «В сети».",
+    },
+}
+
 _WEEKDAYS = {
     "en": ("on Monday", "on Tuesday", "on Wednesday", "on Thursday", "on Friday", "on Saturday", "on Sunday"),
     "ru": ("в понедельник", "во вторник", "в среду", "в четверг", "в пятницу", "в субботу", "в воскресенье"),
@@ -89,3 +111,8 @@ def when(at: dt.datetime, timezone: str, language: str | None, now: dt.datetime)
         day = _WEEKDAYS[lang][local.weekday()] + " " + local.strftime("%d.%m")
     at_word = "в" if lang == "ru" else "at"
     return f"{day} {at_word} {clock} ({timezone})"
+
+
+def agent_text(key: str, locale: str | None, **values: object) -> str:
+    """A text for an agent, in their interface language."""
+    return AGENT_TEXTS[key][lang_of(locale)].format(**values)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from kommutator.db import UtcDateTime
+
 revision = "0021"
 down_revision = "0014"
 branch_labels = None
@@ -23,8 +25,12 @@ def upgrade() -> None:
     # A language already on a contact was given by someone (the contacts API or a channel's hint): keep it
     # from being overridden by a short message.
     op.execute("UPDATE contacts SET language_source = 'provider' WHERE language IS NOT NULL")
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("last_active_at", UtcDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("last_active_at")
     with op.batch_alter_table("contacts") as batch:
         batch.drop_column("language_source")
