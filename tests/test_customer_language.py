@@ -27,9 +27,8 @@ from .conftest import Actor, post_inbound
 from .fakes.telegram import TOKEN as TG_TOKEN
 from .fakes.telegram import FakeTelegram
 from .fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
-from .fakes.vk import GROUP_ID
+from .fakes.vk import GROUP_ID, FakeVk, event, message_new
 from .fakes.vk import TOKEN as VK_TOKEN
-from .fakes.vk import FakeVk, event, message_new
 from .fakes.whatsapp import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, FakeWhatsApp
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -118,7 +117,8 @@ async def telegram_writer(client: httpx.AsyncClient, admin: Actor, queue: int, r
     fake = FakeTelegram()
     await fake.start()
     bot = await _channel(client, admin, {"type": "telegram", "name": "Shop bot", "queue_id": queue,
-                                         "settings": {"api_base_url": fake.url}, "credentials": {"bot_token": TG_TOKEN}})
+                                         "settings": {"api_base_url": fake.url},
+                                         "credentials": {"bot_token": TG_TOKEN}})
     ids = iter(range(1, 1000))
 
     async def writes(who: str, text: str, hint: str) -> None:

@@ -130,7 +130,7 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
     for field in ("name", "email", "phone", "manager_id"):
         if not getattr(keep, field) and getattr(other, field):
             setattr(keep, field, getattr(other, field))
-    if not keep.language and other.language or other.language_source == "agent" != keep.language_source:
+    if (not keep.language and other.language) or other.language_source == "agent" != keep.language_source:
         keep.language, keep.language_source = other.language, other.language_source
     keep.attributes = {**other.attributes, **keep.attributes}
     keep.updated_at = now()

@@ -239,7 +239,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
             opener.opened(conn, conv_id, start[1], ts)
         lifecycle.apply_core(conn, lifecycle.created(
             conversation_id=conv_id, contact_id=contact_id, status=status, team_id=team_id, at=ts,
-            reason=f"new message on {channel.type} channel {channel.id}"), born)
+            reason=f"new message on {channel.type} channel {channel.id}", code="created",
+            params={"channel_type": channel.type, "channel_id": channel.id}), born)
     else:
         conv_id, status, assignee_id, team_id = row
     _, insert_message = _ignoring_duplicates(conn.dialect.name)
@@ -312,7 +313,7 @@ def _wake(conn: Connection, conv_id: int, status: str, assignee_id: int | None, 
     """The customer wrote to a conversation waiting for them, snoozed, or (answering it) resolved: it needs an
     agent again. No ConversationUpdated: the message's own event tells listeners, as it always has."""
     change = lifecycle.wake(lifecycle.Now(conv_id, status, assignee_id, team_id), at=ts, reason="the customer wrote",
-                            publish=False)
+                            code="customer_wrote", publish=False)
     lifecycle.apply_core(conn, change, [])
     if status == "snoozed":
         conn.execute(cancel_timers_statement(UNSNOOZE, "conversation", conv_id))

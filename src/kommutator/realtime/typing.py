@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from kommutator.auth.principal import Principal
 from kommutator.agents.actions import do_record_activity
+from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.common.jsonsafe import loads_json
 from kommutator.conversations import queries

@@ -41,8 +41,8 @@ from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
-from kommutator.notifications.actions import do_notify
 from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
+from kommutator.notifications.actions import do_notify
 from kommutator.queues.models import Queue
 from kommutator.routing.engine import Agent, Need, RoutingIndex
 from kommutator.routing.models import ConversationSkill
@@ -110,20 +110,20 @@ async def _load_index(tx: Tx) -> tuple[RoutingIndex, dict[int, str]]:
     return index, names
 
 
-def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime) -> None:
+def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime, code: str, **params: object) -> None:
     """A line in the conversation's timeline about what routing did (no status change)."""
-    lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body))
+    lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body, code=code, params=params))
 
 
 async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reason: str, queue: Queue | None,
-                  at: dt.datetime) -> bool:
+                  at: dt.datetime, code: str, params: dict[str, object]) -> bool:
     """Assign if the conversation is still queued and unassigned (it is locked on PostgreSQL)."""
     if conv.status != "queued" or conv.assignee_id is not None:
         return False
     old_team = conv.team_id
     team = queue.team_id if conv.team_id is None and queue is not None else conv.team_id
     lifecycle.apply(tx, conv, lifecycle.move(
-        lifecycle.Now.of(conv), "assigned", at=at, reason=reason,
+        lifecycle.Now.of(conv), "assigned", at=at, reason=reason, code=code, params=params,
         values={"assignee_id": agent_id, "team_id": team, "assigned_at": at, "accepted_at": None,
                 "routing_weight": weight, "routing_hold": "", "hold_until": None},
         changes={"assignee_id": [None, agent_id], "team_id": [old_team, team], "status": ["queued", "assigned"]}))
@@ -180,7 +180,8 @@ async def _ask_choice(tx: Tx, conv: Conversation, manager_name: str, language: s
                             buttons=((WAIT_BUTTON, say("button_wait", language, name=manager_name)),
                                      (OTHER_BUTTON, say("button_other", language))))
     await do_schedule(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id, due_at=until)
-    _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at)
+    _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at,
+          "manager_absent_asked", manager=manager_name)
 
 
 async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str | None, queue: Queue | None,
@@ -208,17 +209,18 @@ async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str |
                                              (OTHER_BUTTON, say("button_other", language))))
             return
         choice = "other"  # asked twice without an answer we understand: do not loop, find a human
-        _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at)
+        _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at,
+              "choice_not_understood")
     if choice == "wait":
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "manager"))
         await do_send_automatic(tx, conv, say("will_wait", language, name=manager_name,
                                               minutes=_wait_minutes(queue)), purpose="will_wait")
-        _note(tx, conv, f"the customer chose to wait for {manager_name}", at)
+        _note(tx, conv, f"the customer chose to wait for {manager_name}", at, "customer_waits", manager=manager_name)
     else:
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
         await do_send_automatic(tx, conv, say("will_route", language), purpose="will_route")
-        _note(tx, conv, "the customer chose another specialist", at)
+        _note(tx, conv, "the customer chose another specialist", at, "customer_chose_other")
 
 
 async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: str | None, position: int,
@@ -317,7 +319,9 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
                 held = conv.routing_hold in ("choice", "manager")
                 if await _assign(tx, conv, manager, weight,
                                  f"routed to the customer's personal manager {name} (online, "
-                                 f"{agent.load:g} of {agent.capacity:g} in use)", queue, at):
+                                 f"{agent.load:g} of {agent.capacity:g} in use)", queue, at, "routed_manager",
+                                 {"agent_id": manager, "agent": name, "load": agent.load,
+                                  "capacity": agent.capacity}):
                     index.assign(manager, weight, t)
                     result.assigned.append((conv.id, manager))
                     if held:
@@ -349,7 +353,9 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
             continue
         reason = (f"routed by {decision.strategy.replace('_', ' ')} to {names.get(decision.agent_id, '')}: "
                   f"{decision.rule}; {decision.considered} candidate(s) examined in {decision.pool}")
-        if await _assign(tx, conv, decision.agent_id, decision.weight, reason, queue, at):
+        params: dict[str, object] = {"agent_id": decision.agent_id, "agent": names.get(decision.agent_id, ""),
+                                     "strategy": decision.strategy, "considered": decision.considered}
+        if await _assign(tx, conv, decision.agent_id, decision.weight, reason, queue, at, "routed", params):
             index.assign(decision.agent_id, decision.weight, t)
             result.assigned.append((conv.id, decision.agent_id))
     return result
@@ -394,6 +400,7 @@ async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
     why = f"{name} did not open it within {seconds} s and was not answering other customers; back to the queue"
     lifecycle.apply(tx, conv, lifecycle.move(
         lifecycle.Now.of(conv), "queued", at=ts, reason=why + (f"; {name} set to away" if set_away else ""),
+        code="accept_timeout", params={"agent_id": agent_id, "agent": name, "seconds": seconds, "set_away": set_away},
         values={"assignee_id": None}, record_assignee=agent_id,
         changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
     # The queue keeps its place (queued_at stays) and the customer, already told, is not told again now.
@@ -427,7 +434,7 @@ async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     else:
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_send_automatic(tx, conv, say("wait_over_queue", language, name=name), purpose="wait_over")
-        _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts)
+        _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts, "manager_wait_over", manager=name)
     lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), values=None,
                                                  routing_hold=conv.routing_hold))
 

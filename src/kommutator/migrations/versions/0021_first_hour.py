@@ -1,5 +1,6 @@
-"""A new team's first hour: where a contact's language came from (agent, provider hint, text), and the
-agents' last answer for the accept timeout.
+"""A new team's first hour: where a contact's language came from (agent, provider hint, text), the agents'
+last reply or typing (the accept timeout leaves busy agents alone), and timeline reasons as a code with values
+that screens render in their reader's language.
 
 Revision ID: 0021
 Revises: 0014
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from kommutator.db import UtcDateTime
+from kommutator.db import JsonType, UtcDateTime
 
 revision = "0021"
 down_revision = "0014"
@@ -27,9 +28,15 @@ def upgrade() -> None:
     op.execute("UPDATE contacts SET language_source = 'provider' WHERE language IS NOT NULL")
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("last_active_at", UtcDateTime(), nullable=True))
+    with op.batch_alter_table("conversation_transitions") as batch:
+        batch.add_column(sa.Column("reason_code", sa.String(40), nullable=False, server_default=""))
+        batch.add_column(sa.Column("reason_params", JsonType, nullable=False, server_default="{}"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversation_transitions") as batch:
+        batch.drop_column("reason_params")
+        batch.drop_column("reason_code")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("last_active_at")
     with op.batch_alter_table("contacts") as batch:

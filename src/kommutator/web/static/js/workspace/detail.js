@@ -5,6 +5,7 @@
 import { ApiError, get, post } from "../api.js";
 import { h, show } from "../dom.js";
 import { has, lang, t } from "../i18n.js";
+import "../texts/timeline.js";
 import { avatar, channelIcon } from "../icons.js";
 import { showContact } from "../contact.js";
 import { clearUnread, markSelected, rerenderList } from "./list.js";
@@ -214,12 +215,30 @@ function deliveryReason(m) {
   m.status_reason);
 }
 
+/** Why an event happened, in the reader's language: the server's code and values through texts/timeline.js;
+ * the server's English sentence for codes this screen does not know (and rows older than codes). */
+export function reasonText(tr) {
+  const code = tr.reason_code || "";
+  const p = { ...(tr.reason_params || {}) };
+  let key = `reason.${code}`;
+  if (code === "accept_timeout" && p.set_away) key = "reason.accept_timeout_away";
+  if (code === "bot_handoff" && p.queue) key = "reason.bot_handoff_queue";
+  if (!code || !has(key)) return tr.reason;
+  if (p.agent_id && !p.agent) p.agent = userName(p.agent_id);
+  if (p.strategy) p.strategy = has(`strategy.${p.strategy}`) ? t(`strategy.${p.strategy}`) : p.strategy;
+  if (p.channel_type) p.channel = has(`channel.${p.channel_type}`) ? t(`channel.${p.channel_type}`) : p.channel_type;
+  let text = t(key, p);
+  if (p.note) text += `: ${p.note}`;
+  else if (p.why && code !== "bot_resolved") text += `: ${p.why}`;
+  return text;
+}
+
 function eventItem(tr) {
   const who = tr.actor_user_id ? userName(tr.actor_user_id) : t("msg.system");
   return h("li", { class: "timeline__event", dataset: { transitionId: tr.id } },
     h("span", { class: "timeline__event-text",
       text: t("ws.event", { status: has(`status.${tr.to_status}`) ? t(`status.${tr.to_status}`) : tr.to_status, who }) }),
-    tr.reason ? h("span", { class: "timeline__event-reason", text: tr.reason }) : null,
+    reasonText(tr) ? h("span", { class: "timeline__event-reason", text: reasonText(tr) }) : null,
     timeEl(tr.at, "timeline__event-time"));
 }
 
