@@ -94,7 +94,8 @@ def _handoff(conn: Connection, conv: dict[str, Any], contact: Any, h: Handoff, t
     summary = h.summary + ("\nNote: " + "; ".join(missing) + "." if missing else "")
     sql.insert_message(conn, conv, events, direction="internal", sender_type="bot", kind="note", text=summary, ts=ts,
                        payload={"pinned": True, "bot": {"event": "handoff", "reason": h.reason, "vars": h.vars,
-                                                        "skills": list(h.skills)}})
+                                                        "skills": list(h.skills), "asked": list(h.asked),
+                                                        "chose": list(h.chose)}})
     return {"status": "handoff", "outcome": "handed_off", "summary": summary, "finished_at": ts}
 
 

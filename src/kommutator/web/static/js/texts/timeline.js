@@ -24,6 +24,10 @@ addTexts({
     "reason.bot_handoff": "Handed off by the bot",
     "reason.bot_handoff_queue": "Handed off by the bot to the queue {queue}",
     "reason.bot_resolved": "Resolved by the bot",
+    "ws.botSummary.asked": "The customer asked: {text}",
+    "ws.botSummary.chose": "Chose: {text}",
+    "ws.botSummary.collected": "Collected: {text}",
+    "ws.botSummary.why": "Handed off: {text}",
   },
   ru: {
     "reason.created": "Новое сообщение в канале {channel}",
@@ -46,5 +50,9 @@ addTexts({
     "reason.bot_handoff": "Бот передал разговор операторам",
     "reason.bot_handoff_queue": "Бот передал разговор в очередь {queue}",
     "reason.bot_resolved": "Бот решил вопрос",
+    "ws.botSummary.asked": "Клиент спросил: {text}",
+    "ws.botSummary.chose": "Выбрал: {text}",
+    "ws.botSummary.collected": "Собрано: {text}",
+    "ws.botSummary.why": "Передано оператору: {text}",
   },
 });

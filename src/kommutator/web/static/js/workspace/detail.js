@@ -284,7 +284,20 @@ function renderHandover(messages) {
   show(el.handover, Boolean(note));
   if (!note) return;
   el.handoverTitle.textContent = handoverText(note) || t("ws.botSummary.title");
-  el.handoverText.textContent = note.text;
+  el.handoverText.textContent = botSummaryText(note) || note.text;
+}
+
+/** The bot's hand-off summary in the reader's language, from what the server recorded (payload.bot). */
+export function botSummaryText(note) {
+  const bot = note.payload && note.payload.bot;
+  if (!bot || bot.event !== "handoff" || !Array.isArray(bot.asked)) return "";
+  const lines = [];
+  if (bot.asked.length) lines.push(t("ws.botSummary.asked", { text: bot.asked.map((a) => `«${a}»`).join(" / ") }));
+  if ((bot.chose || []).length) lines.push(t("ws.botSummary.chose", { text: bot.chose.join(" → ") }));
+  const vars = Object.entries(bot.vars || {}).filter(([k]) => !k.startsWith("http_"));
+  if (vars.length) lines.push(t("ws.botSummary.collected", { text: vars.map(([k, v]) => `${k} = ${v}`).join(", ") }));
+  if (bot.reason) lines.push(t("ws.botSummary.why", { text: bot.reason }));
+  return lines.join("\n");
 }
 
 /** Someone is typing: the visitor (shown here) or a colleague (shown in the list too). */
