@@ -27,6 +27,7 @@ from kommutator.conversations.models import Conversation
 from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, MessageCreate, StatusRequest
 from kommutator.db import Tx
 from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
+from kommutator.demo.service import do_seed_service
 from kommutator.demo.webchat import seed_webchat
 from kommutator.ingest.actions import do_ingest_message
 from kommutator.knowledge.seed import seed_articles
@@ -103,7 +104,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
             await agents.do_set_user_skills(tx, admin, users[who].id,
                                             [SkillLevel(skill_id=skills[k], level=v) for k, v in lv.items()])
         general = Queue(name="General support", team_id=support.id, priority=0, required_skills=[],
-                        strategy="least_busy", accept_timeout_seconds=300, wait_notice_seconds=180,
+                        strategy="least_busy", wait_notice_seconds=180,
                         description="Everything from the website until the bot knows better")
         tx.session.add_all([
             general,
@@ -125,7 +126,8 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
 
     made = await db.write(org)
     channel = config_of(made["channel"], rt.box, rt.settings.public_base_url)
-    await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
+    webchat_id = await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
+    await db.write(lambda tx: do_seed_service(tx, admin, supervisor_id=users["olga"].id))
 
     conv_ids: list[int] = []
     for n, (ext, name, lang, texts) in enumerate(CUSTOMERS):
@@ -183,7 +185,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool) -> None:
     # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
     await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
         name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
-        definition=demo_flow(), channel_ids=[made["channel"].id])))
+        definition=demo_flow(), channel_ids=[made["channel"].id, webchat_id])))
 
 
 def demo_flow() -> dict[str, Any]:
