@@ -123,6 +123,7 @@ async def test_the_move_does_not_tell_the_customer_their_queue_position_again(fl
     r = await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}", json={"wait_notice_seconds": 120},
                                  headers=floor.admin.headers)
     assert r.status_code == 200, r.text
+    await floor.agent("On duty", level=1)  # someone is on duty (without the skill): position notices go out
     r = await post_inbound(floor.client, floor.channel, msg_id="w1", contact="waiting", text="Hello, anyone there?")
     conv = int(r.json()["conversation_id"])
     clock.tick(200)

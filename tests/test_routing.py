@@ -289,6 +289,7 @@ async def test_out_of_hours_the_customer_learns_when_the_team_is_back(floor: Flo
 async def test_a_long_wait_earns_the_queue_position_and_an_estimate_in_russian(floor: Floor, clock: Clock) -> None:
     await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}", json={"wait_notice_seconds": 120},
                              headers=floor.admin.headers)
+    await floor.agent("Busy elsewhere", level=1)  # on duty, but without the queue's skill: the queue waits
     contacts = []
     for i in range(3):
         # The language comes from what the customer writes: the third one writes Russian.
@@ -381,3 +382,19 @@ async def test_a_transfer_to_another_team_leaves_the_old_teams_queue(floor: Floo
     assert await floor.route() == []  # the old team's agent does not get the sales conversation
     await floor.presence(seller, "online")
     assert await floor.route() == [(conv, seller.id)]
+
+
+async def test_with_nobody_on_duty_the_customer_is_told_once_not_their_position_all_night(
+        floor: Floor, clock: Clock) -> None:
+    await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}", json={"wait_notice_seconds": 120},
+                             headers=floor.admin.headers)
+    night = await floor.agent("Night owl", level=4, online=False)
+    conv = await floor.customer_writes("late", "Здравствуйте, вы работаете?")
+    for _ in range(12 * 8):  # a night of passes, five minutes apart
+        clock.tick(300)
+        await floor.route()
+    said = await floor.to_customer(conv)
+    assert said == ["Сейчас все специалисты отошли. Ваше сообщение сохранено, специалист ответит на него, как "
+                    "только вернётся."], said
+    await floor.presence(night, "online")
+    assert await floor.route() == [(conv, night.id)]

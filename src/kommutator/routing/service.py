@@ -224,8 +224,12 @@ async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str |
 
 
 async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: str | None, position: int,
-                   rates: dict[int | None, float], at: dt.datetime) -> int:
-    """Out-of-hours and long-wait notices, each when due; the number sent."""
+                   rates: dict[int | None, float], at: dt.datetime, on_duty: set[int | None]) -> int:
+    """Out-of-hours and long-wait notices, each when due; the number sent.
+
+    Outside business hours the customer is told once when the team is back; with nobody of the queue's team on
+    duty (a team without hours, at night), once that nobody is there now, instead of a queue position every few
+    minutes that no one will change until morning."""
     if queue is None:
         return 0
     notices = conv.routing_notices
@@ -241,6 +245,12 @@ async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: st
     every = queue.wait_notice_seconds
     if every <= 0 or conv.queued_at is None:
         return 0
+    if queue.team_id not in on_duty:
+        if "nobody_on_duty" in notices or at < conv.queued_at + dt.timedelta(seconds=every):
+            return 0
+        conv.routing_notices = {**conv.routing_notices, "nobody_on_duty": at.isoformat(), "wait": at.isoformat()}
+        await do_send_automatic(tx, conv, say("nobody_on_duty", language), purpose="nobody_on_duty")
+        return 1
     last = notices.get("wait")
     due_from = dt.datetime.fromisoformat(last) + dt.timedelta(seconds=max(every, 300)) if last else (
         conv.queued_at + dt.timedelta(seconds=every))
@@ -295,6 +305,12 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
         names.update({r.id: r.name for r in (await tx.session.execute(
             select(User.id, User.name).where(User.id.in_(manager_ids)))).all()})
     rates = await _assignment_rates(tx, {c.queue_id for c, _, _, _ in waiting if c.queue_id is not None}, at)
+    # Teams with someone online (None: anyone online, for queues of no team).
+    on_duty: set[int | None] = set((await tx.session.execute(
+        select(TeamMember.team_id).join(User, User.id == TeamMember.user_id)
+        .where(User.active.is_(True), User.presence == "online").distinct())).scalars())
+    if len(index):
+        on_duty.add(None)
     # Skills a conversation needs beyond its queue's (e.g. named by the bot's hand-off).
     extra: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for cs in (await tx.session.execute(select(ConversationSkill).where(
@@ -339,7 +355,7 @@ async def do_route(tx: Tx, *, limit: int = 500) -> PassResult:
             elif conv.routing_hold == "manager":
                 continue
         # 2. The queue's strategy among agents with the skills.
-        result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at)
+        result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at, on_duty)
         if index.available() == 0:
             continue
         required = tuple((int(r["skill_id"]), int(r.get("min_level", 1))) for r in (queue.required_skills or [])) \

@@ -54,6 +54,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Сейчас мы не работаем и вернёмся {when}. Ваше сообщение сохранено, специалист ответит на него, "
               "как только мы откроемся.",
     },
+    "nobody_on_duty": {
+        "en": "All our specialists are away right now. Your message is saved, and a specialist will answer it as "
+              "soon as one is back.",
+        "ru": "Сейчас все специалисты отошли. Ваше сообщение сохранено, специалист ответит на него, как только "
+              "вернётся.",
+    },
     "out_of_hours_unknown": {
         "en": "We are closed now. Your message is saved, and a specialist will answer it when we open.",
         "ru": "Сейчас мы не работаем. Ваше сообщение сохранено, специалист ответит на него, как только мы откроемся.",
