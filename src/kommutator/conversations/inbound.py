@@ -99,6 +99,9 @@ _TOUCH_CONVERSATION = _conversations.update().where(_conversations.c.id == bindp
     last_message_at=bindparam("ts"), last_customer_message_at=bindparam("ts"), updated_at=bindparam("ts"),
     last_inbound_channel_id=bindparam("channel_id_"))
 
+# In an inbound message's payload: the customer left the message for a person (the web chat's offline form).
+FOR_PEOPLE = "offline"
+
 _by_dialect: dict[str, tuple[Any, Any]] = {}
 
 
@@ -226,7 +229,9 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     if row is None:
         # An opener may start it (the bot, with a flow on the channel: bot/inbound.py); otherwise the
         # conversation waits in the queue for an agent of the channel's team.
-        opener, start = _opening(conn, channel.id)
+        # A message left for people (the web chat's offline form: "answer me by email") goes to them, not to
+        # the bot, so the visitor is not offered a menu after being told a person will write back.
+        opener, start = (None, None) if msg.payload.get(FOR_PEOPLE) else _opening(conn, channel.id)
         status, assignee_id, team_id = (start[0] if start else "queued"), None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
             "contact_id": contact_id, "status": status, "priority": "normal",
@@ -297,6 +302,11 @@ def _threaded_conversation(conn: Connection, channel: ChannelConfig, msg: Inboun
         return conn.execute(_HINTED_CONVERSATION, {"conversation_id_": msg.conversation_hint,
                                                    "contact_id_": contact_id}).first()
     return None
+
+
+def opens_with_self_service(conn: Connection, channel_id: int) -> bool:
+    """Whether a new conversation on the channel starts with self-service (the bot, with a flow attached)."""
+    return _opening(conn, channel_id)[0] is not None
 
 
 def _opening(conn: Connection, channel_id: int) -> tuple[hooks.Opener | None, tuple[str, Any] | None]:
