@@ -166,7 +166,8 @@ def test_the_agent_sees_what_the_bot_said_and_its_summary(watched: Watched, cont
     # ... in the reader's language, with what the customer asked and no step names of the flow.
     expect(page.locator("#handover-text")).to_contain_text(
         re.compile("(Collected|Собрано): complaint = Курьер опоздал на три часа"))
-    expect(page.locator("#handover-text")).to_contain_text(re.compile("(The customer asked|Клиент спросил): «Здравствуйте»"))
+    expect(page.locator("#handover-text")).to_contain_text(
+        re.compile("(The customer asked|Клиент спросил): «Здравствуйте»"))
     expect(page.locator("#handover-text")).not_to_contain_text("complaint_handoff")
     expect(summary.locator(".msg__sender")).to_have_text(re.compile("Private note · Bot|Внутренняя заметка · Бот"))
     shoot(page, shots, "flows-05-agent-sees-the-bot")
