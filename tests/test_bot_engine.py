@@ -177,7 +177,9 @@ def test_english_with_numbered_answers_new_order_collects_details_and_phone(flow
     handoff = only(replies[3], Handoff)
     assert handoff.queue == "sales" and handoff.vars == {"order_details": "Two pizzas, please",
                                                          "phone": "+442079460958"}
-    assert "Bot conversation (en)" in handoff.summary and "main: chose «New order»" in handoff.summary
+    assert "Chose: New order." in handoff.summary and "main:" not in handoff.summary  # no step names
+    assert handoff.asked == ("Two pizzas, please", "my number is +44 20 7946 0958")  # not the "1"
+    assert handoff.chose == ("New order",)
 
 
 def test_free_text_chooses_options_and_the_language_follows_the_first_message(flow: Flow) -> None:
@@ -245,7 +247,7 @@ def test_asking_for_a_person_mid_flow_hands_off_with_what_the_bot_collected(flow
     handoff = only(replies[-1], Handoff)
     assert state.status == "handoff" and handoff.queue == "support"
     assert handoff.reason == "the customer asked for an agent"
-    assert "main: chose «Статус заказа»" in handoff.summary
+    assert "Chose: Статус заказа." in handoff.summary and handoff.asked == ()  # "an agent!" is no request
 
 
 def test_the_summary_carries_the_order_number_when_the_customer_gives_up_after_the_lookup(flow: Flow) -> None:
@@ -255,7 +257,7 @@ def test_the_summary_carries_the_order_number_when_the_customer_gives_up_after_t
     state, actions = step(flow, state, CustomerMessage("оператор"), Env(now=OPEN))
     handoff = only(actions, Handoff)
     assert handoff.vars["order_number"] == "12345" and "order_number = 12345" in handoff.summary
-    assert "lookup_order: request failed (HTTP 404)" in handoff.summary
+    assert "Also: request failed (HTTP 404)." in handoff.summary and "lookup_order" not in handoff.summary
 
 
 def test_ten_nonsense_messages_end_in_one_handoff_not_a_loop(flow: Flow) -> None:

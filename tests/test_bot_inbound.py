@@ -165,7 +165,7 @@ async def test_a_failed_lookup_offers_a_retry_an_agent_or_the_menu(client, runti
     assert f"/crm/orders/{number}?lang=ru → {recorded}" in notes
     assert await me.say("оператор") == ["Соединяю с оператором. Он увидит нашу переписку, повторять ничего не нужно."]
     session = await session_of(runtime, conv.id)
-    assert "lookup_order: request failed" in session.summary or "lookup_order: HTTP" in session.summary, session.summary
+    assert "Also: request failed" in session.summary or "Also: HTTP" in session.summary, session.summary
 
 
 async def test_operator_as_the_first_word_reaches_a_person_at_once(client, runtime, channel, workers, crm, clock):

@@ -100,3 +100,55 @@ def _wait_until(check, message: str, seconds: float = 20) -> None:  # type: igno
     while not check():
         assert time.monotonic() < deadline, message
         time.sleep(0.1)
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the demo is the embedded SQLite set-up")
+def test_demo_on_another_port_names_that_port_and_shows_the_bot_canned_sla_and_csat(tmp_path):
+    """`kommutator demo --port N`: the widget snippet, webhook URLs and the bot's help links name port N; the
+    bot greets on the shop's web chat too; canned responses, an SLA policy and the rating question are set."""
+    import asyncio
+
+    from kommutator.app import create_app
+    from kommutator.config import load_settings
+    from kommutator.runtime import Runtime
+
+    port = free_port()
+    data = tmp_path / "data"
+    seeded = kommutator("demo", "--no-serve", "--port", str(port), cwd=tmp_path, env={"KOMMUTATOR_DATA_DIR": str(data)})
+    assert seeded.returncode == 0, seeded.stderr
+    base = f"http://127.0.0.1:{port}"
+    assert f"Open {base}/" in seeded.stdout
+
+    async def look() -> None:
+        rt = Runtime.build(load_settings(data_dir=data, listen_port=port))
+        assert rt.settings.public_base_url == base
+        await rt.db.start()
+        try:
+            transport = httpx.ASGITransport(app=create_app(runtime=rt), client=("127.0.0.1", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url=base) as c:
+                r = await c.post("/api/v1/auth/login", json={"email": "admin@demo.kommutator.dev",
+                                                             "password": "demo-admin-2026"})
+                assert r.status_code == 200, r.text
+                channels = (await c.get("/api/v1/channels")).json()
+                by_type = {ch["type"]: ch for ch in channels}
+                chat = (await c.get(f"/api/v1/channels/{by_type['webchat']['id']}")).json()
+                assert f'<script src="{base}/widget.js"' in chat["setup"], chat["setup"]
+                api = (await c.get(f"/api/v1/channels/{by_type['api']['id']}")).json()
+                assert api["webhook_url"] == f"{base}/webhooks/{api['id']}"
+                assert ":8000" not in chat["setup"] + api["setup"]
+                flows = (await c.get("/api/v1/bot/flows")).json()["items"]
+                attached = {cid for f in flows for cid in f["channel_ids"]}
+                assert {by_type["webchat"]["id"], by_type["api"]["id"]} <= attached, flows
+                canned = (await c.get("/api/v1/canned-responses")).json()
+                assert {"hello", "privet"} <= {x["shortcut"] for x in canned}
+                policies = (await c.get("/api/v1/quality/policies")).json()
+                assert policies and policies[0]["first_response_seconds"] == 120
+                csat = (await c.get("/api/v1/quality/csat")).json()
+                assert any(x["channel_id"] is None and x["enabled"] for x in csat), csat
+                queues = (await c.get("/api/v1/queues")).json()
+                queues = queues["items"] if isinstance(queues, dict) else queues
+                assert all(q["accept_timeout_seconds"] == 0 for q in queues), "no agent is set away by surprise"
+        finally:
+            await rt.db.close()
+
+    asyncio.run(look())

@@ -70,3 +70,13 @@ def test_broken_toml_is_reported(tmp_path, monkeypatch):
     (tmp_path / "kommutator.toml").write_text("[kommutator\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"kommutator\.toml"):
         load_settings(data_dir=tmp_path / "d")
+
+
+def test_the_public_url_follows_the_listen_port_unless_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(data_dir=tmp_path, listen_port=8123).public_base_url == "http://127.0.0.1:8123"
+    assert load_settings(data_dir=tmp_path, listen_host="0.0.0.0", listen_port=9000).public_base_url == (
+        "http://127.0.0.1:9000")
+    assert load_settings(data_dir=tmp_path, listen_host="::1", listen_port=9001).public_base_url == "http://[::1]:9001"
+    monkeypatch.setenv("KOMMUTATOR_PUBLIC_BASE_URL", "https://support.example.com/")
+    assert load_settings(data_dir=tmp_path, listen_port=8123).public_base_url == "https://support.example.com"

@@ -251,3 +251,27 @@ async def test_alerts_to_a_loopback_relay_or_bot_api_fail_at_once_unless_allowed
     assert rows["email"].last_error.startswith("alert_smtp_host: 127.0.0.1 is a loopback address")
     assert rows["telegram"].last_error.startswith("telegram_api_base_url: 127.1 (127.0.0.1) is a loopback address")
     assert "outbound_allow_hosts" in rows["telegram"].last_error
+
+
+async def test_each_person_gets_an_alert_in_their_own_interface_language_only(
+        client: httpx.AsyncClient, runtime: Runtime, clock: Clock, admin: Actor, two_teams: dict[str, Any]) -> None:
+    await policy(client, admin, first_response_seconds=60, warn_percent=0)
+    sales = two_teams["sales"]
+    r = await client.patch(f"/api/v1/users/{sales['supervisor'].id}", json={"locale": "ru"},
+                           headers=sales["supervisor"].headers)
+    assert r.status_code == 200, r.text
+    await breach(client, runtime, clock, sales, "s9")
+    clock.tick(61)
+    await settle(runtime)
+    [alert] = await alerts(runtime, "sla.breach")
+    assert "\n" in alert.body, "the record (and its emails) keeps both languages for readers we do not know"
+
+    async def notification(who: Actor) -> dict[str, Any]:
+        items = (await client.get("/api/v1/notifications", headers=who.headers)).json()["items"]
+        [found] = [n for n in items if n["kind"] == "sla.breach"]
+        return dict(found)
+
+    ru, en = await notification(sales["supervisor"]), await notification(sales["agent"])
+    cyrillic = [any("\u0400" <= ch <= "\u04ff" for ch in n["title"] + n["body"]) for n in (ru, en)]
+    assert cyrillic == [True, False], (ru, en)
+    assert "\n" not in ru["body"] and "\n" not in en["body"], "one language, not both at once"

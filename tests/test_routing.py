@@ -191,7 +191,9 @@ async def test_an_agent_who_does_not_open_in_time_loses_it_and_is_set_away(floor
     conv = await floor.customer_writes("c1")
     assert await floor.route() == [(conv, slow.id)]
     fast = await floor.agent("Fast", level=3)
-    clock.tick(61)
+    clock.tick(30)
+    assert await TimerWorker(floor.rt.db).run_due() == 1  # the warning (tests/test_accept_timeout.py)
+    clock.tick(31)
     assert await TimerWorker(floor.rt.db).run_due() == 1
     user = (await floor.client.get(f"/api/v1/users/{slow.id}", headers=floor.admin.headers)).json()
     assert user["presence"] == "away"
@@ -322,15 +324,13 @@ async def test_out_of_hours_the_customer_learns_when_the_team_is_back(floor: Flo
 async def test_a_long_wait_earns_the_queue_position_and_an_estimate_in_russian(floor: Floor, clock: Clock) -> None:
     await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}", json={"wait_notice_seconds": 120},
                              headers=floor.admin.headers)
+    await floor.agent("Busy elsewhere", level=1)  # on duty, but without the queue's skill: the queue waits
     contacts = []
     for i in range(3):
-        r = await post_inbound(floor.client, floor.channel, msg_id=f"ru{i}", contact=f"ru{i}", text="Здравствуйте",
-                               name=f"Иван {i}")
+        # The language comes from what the customer writes: the third one writes Russian.
+        r = await post_inbound(floor.client, floor.channel, msg_id=f"ru{i}", contact=f"ru{i}",
+                               text="Здравствуйте" if i == 2 else "Hello there", name=f"Иван {i}")
         contacts.append(r.json()["conversation_id"])
-    # The language comes from the contact: one of them speaks Russian.
-    listed = (await floor.client.get("/api/v1/contacts", params={"q": "Иван 2"}, headers=floor.admin.headers)).json()
-    await floor.client.patch(f"/api/v1/contacts/{listed['items'][0]['id']}", json={"language": "ru"},
-                             headers=floor.admin.headers)
     await floor.route()
     assert await floor.to_customer(contacts[2]) == []
     clock.tick(121)
@@ -417,3 +417,19 @@ async def test_a_transfer_to_another_team_leaves_the_old_teams_queue(floor: Floo
     assert await floor.route() == []  # the old team's agent does not get the sales conversation
     await floor.presence(seller, "online")
     assert await floor.route() == [(conv, seller.id)]
+
+
+async def test_with_nobody_on_duty_the_customer_is_told_once_not_their_position_all_night(
+        floor: Floor, clock: Clock) -> None:
+    await floor.client.patch(f"/api/v1/queues/{floor.queue['id']}", json={"wait_notice_seconds": 120},
+                             headers=floor.admin.headers)
+    night = await floor.agent("Night owl", level=4, online=False)
+    conv = await floor.customer_writes("late", "Здравствуйте, вы работаете?")
+    for _ in range(12 * 8):  # a night of passes, five minutes apart
+        clock.tick(300)
+        await floor.route()
+    said = await floor.to_customer(conv)
+    assert said == ["Сейчас все специалисты отошли. Ваше сообщение сохранено, специалист ответит на него, как "
+                    "только вернётся."], said
+    await floor.presence(night, "online")
+    assert await floor.route() == [(conv, night.id)]

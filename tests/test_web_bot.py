@@ -44,14 +44,14 @@ def test_a_broken_flow_shows_its_problems_in_place_and_a_fixed_one_is_a_new_vers
     open_flows(page)
     default = flow_row(page, "Default")
     expect(default.locator(".flow-row__version")).to_have_text("v1")
-    expect(default.locator(".flow-row__channels")).to_have_text("Website (API)")
+    expect(default.locator(".flow-row__channels")).to_have_text("Website (API), Shop website chat")  # the demo: both
     expect(default.locator(".flow-row__enabled")).to_have_text("enabled")
     shoot(page, shots, "flows-01-list")
 
     default.locator(".flow-edit").click()
     area = page.locator("#flow-source")
     expect(area).to_be_visible()
-    expect(page.locator("#flow-channels input:checked")).to_have_count(1)
+    expect(page.locator("#flow-channels input:checked")).to_have_count(2)
     good = area.input_value()
     assert '"lookup_order"' in good
     area.fill(good.replace('"next": "lookup_order"', '"next": "lookup"', 1))
@@ -163,7 +163,12 @@ def test_the_agent_sees_what_the_bot_said_and_its_summary(watched: Watched, cont
     # may have been switched to Russian by an earlier test of this module).
     expect(page.locator("#handover-title")).to_have_text(
         re.compile("What the bot learned before the hand-off|Что бот узнал до передачи оператору"))
-    expect(page.locator("#handover-text")).to_contain_text("Collected: complaint = Курьер опоздал на три часа")
+    # ... in the reader's language, with what the customer asked and no step names of the flow.
+    expect(page.locator("#handover-text")).to_contain_text(
+        re.compile("(Collected|Собрано): complaint = Курьер опоздал на три часа"))
+    expect(page.locator("#handover-text")).to_contain_text(
+        re.compile("(The customer asked|Клиент спросил): «Здравствуйте»"))
+    expect(page.locator("#handover-text")).not_to_contain_text("complaint_handoff")
     expect(summary.locator(".msg__sender")).to_have_text(re.compile("Private note · Bot|Внутренняя заметка · Бот"))
     shoot(page, shots, "flows-05-agent-sees-the-bot")
     watched.assert_clean(allowed_console=admin_ui.REFUSED)

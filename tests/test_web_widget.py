@@ -94,7 +94,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     settings = load_settings(data_dir=data_dir, listen_port=port, public_base_url=base,
                              database_url=f"sqlite+aiosqlite:///{data_dir / 'kommutator.db'}")
     asyncio.run(upgrade(settings.database_url))
-    assert asyncio.run(seed(settings)) is True
+    assert asyncio.run(seed(settings, bot=False)) is True  # agents answer the chat here
     people = asyncio.run(_tokens(settings))
     with run_server(settings, sock, demo=True) as served:
         chat = next(c for c in httpx.get(f"{served}/api/v1/channels", headers=people["admin"]["headers"]).json()

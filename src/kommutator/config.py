@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'kommutator.db').resolve()}"
+        if "public_base_url" not in self.model_fields_set:
+            # Not given: the address this server listens on (a wildcard listen address is reached via loopback),
+            # so links, the widget snippet and webhook URLs name the port it really serves.
+            host = self.listen_host if self.listen_host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104  (compared, not bound)
+            self.public_base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.listen_port}"
         return self
 
     @property

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+import datetime as dt
+
+from sqlalchemy import delete, func, select, update
 
 from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.agents.schemas import SkillCreate, SkillLevel, TeamCreate, TeamUpdate, UserCreate, UserUpdate
@@ -177,3 +179,8 @@ async def do_set_user_skills(tx: Tx, principal: Principal, user_id: int, skills:
     await tx.session.execute(delete(UserSkill).where(UserSkill.user_id == user_id))
     tx.session.add_all([UserSkill(user_id=user_id, skill_id=s.skill_id, level=s.level) for s in skills])
     do_audit(tx, principal, "user.skills_set", "user", user_id, skills=[s.model_dump() for s in skills])
+
+
+async def do_record_activity(tx: Tx, *, user_id: int, at: dt.datetime) -> None:
+    """The agent is answering someone (typing): the accept timeout leaves their conversations alone."""
+    await tx.session.execute(update(User).where(User.id == user_id).values(last_active_at=at))

@@ -29,6 +29,9 @@ class User(Base):
     # How much one conversation of a channel type weighs against capacity, e.g. {"email": 0.5}; default 1.
     channel_weights: Mapped[dict[str, float]] = mapped_column(JsonType, default=dict)
     last_assigned_at: Mapped[dt.datetime | None]
+    # The agent's last reply or typing in any conversation: the accept timeout never takes a conversation
+    # from an agent who is busy answering (routing/service.py).
+    last_active_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)

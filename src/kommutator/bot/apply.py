@@ -87,13 +87,15 @@ def _handoff(conn: Connection, conv: dict[str, Any], contact: Any, h: Handoff, t
             changes[key] = [conv[key], values[key]]
     where = f" to queue {queue.name}" if queue is not None else ""
     change = lifecycle.move(_now(conv), "queued", at=ts, values=values, changes=changes,
-                            reason=f"handed off by the bot{where}: {h.reason}")
+                            reason=f"handed off by the bot{where}: {h.reason}", code="bot_handoff",
+                            params={"queue": queue.name if queue is not None else "", "why": h.reason})
     lifecycle.apply_core(conn, change, events)
     conv.update(change.values)
     summary = h.summary + ("\nNote: " + "; ".join(missing) + "." if missing else "")
     sql.insert_message(conn, conv, events, direction="internal", sender_type="bot", kind="note", text=summary, ts=ts,
                        payload={"pinned": True, "bot": {"event": "handoff", "reason": h.reason, "vars": h.vars,
-                                                        "skills": list(h.skills)}})
+                                                        "skills": list(h.skills), "asked": list(h.asked),
+                                                        "chose": list(h.chose)}})
     return {"status": "handoff", "outcome": "handed_off", "summary": summary, "finished_at": ts}
 
 
@@ -101,7 +103,8 @@ def _resolve(conn: Connection, conv: dict[str, Any], r: Resolve, outcome: str, t
              events: list[Event]) -> dict[str, Any]:
     lifecycle.apply_core(conn, lifecycle.move(
         _now(conv), "resolved", at=ts, values={"resolved_at": ts},
-        reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot",
+        reason=f"resolved by the bot: {r.reason}" if r.reason else "resolved by the bot", code="bot_resolved",
+        params={"why": r.reason},
         changes={"status": ["bot", "resolved"], "resolved_by": "bot", "outcome": outcome, "reason": r.reason}),
         events)
     return {"status": "resolved", "outcome": outcome, "summary": r.summary, "finished_at": ts}

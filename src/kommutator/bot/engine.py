@@ -49,6 +49,7 @@ __all__ = [
 MAX_HOPS = 50  # moves between nodes within one step; more means the flow loops without asking anything
 HARD_EXTRA = 6  # a question's own retries may exceed the flow's limit by at most this much in a row
 MAX_HTTP_CALLS = 10  # HTTP calls one customer event may cause in ``run``
+ASKED_KEPT, ASKED_CHARS = 3, 300  # the customer's own words kept for the hand-off summary
 
 
 def step(flow: Flow, state: State, event: Event, env: Env | None = None) -> tuple[State, list[Action]]:
@@ -65,6 +66,7 @@ def step(flow: Flow, state: State, event: Event, env: Env | None = None) -> tupl
         state = State(language=_language(flow, env, text))
         if isinstance(event, CustomerMessage):
             state.last_text = event.text[:1000]
+            _remember_asked(state, event)
         state.node = flow.start
         _run(flow, state, env, _enter(flow, state, env, flow.start), actions)
         if isinstance(event, CustomerMessage) and state.status not in FINISHED and _asks_human(state, event):
@@ -89,6 +91,7 @@ def step(flow: Flow, state: State, event: Event, env: Env | None = None) -> tupl
         _receive(flow, state, env, event, actions)
         return state, actions
     state.last_text = event.text[:1000]
+    _remember_asked(state, event)
     if _asks_human(state, event):
         _escalate(flow, state, env, "the customer asked for an agent", actions)
     elif state.status == "waiting":
@@ -139,6 +142,14 @@ def _first_message(flow: Flow, state: State, env: Env, event: CustomerMessage, a
     state.carry = event.text[:1000]
     _run(flow, state, env, Outcome(goto=option.next), actions)
     state.carry = ""
+
+
+def _remember_asked(state: State, event: CustomerMessage) -> None:
+    """Keep the customer's own words (not a button's) for the hand-off summary: the first few, shortened."""
+    words = event.text.strip()
+    letters = sum(ch.isalpha() for ch in words)  # "1" or "ok" answer a menu; they are not the request
+    if event.button is None and letters >= 3 and len(state.asked) < ASKED_KEPT and not _asks_human(state, event):
+        state.asked.append(words[:ASKED_CHARS])
 
 
 def _language(flow: Flow, env: Env, text: str) -> str:

@@ -46,7 +46,8 @@ async def do_create_contact(tx: Tx, principal: Principal | None, data: ContactCr
     if len({(i.channel_type, i.external_id) for i in data.identities}) != len(data.identities):
         raise ProblemError(422, "duplicate_identity", "The same identity is listed twice.")
     contact = Contact(name=data.name, email=str(data.email).lower() if data.email else None, phone=data.phone,
-                      language=data.language, attributes=data.attributes, manager_id=data.manager_id)
+                      language=data.language, language_source="agent" if data.language else None,
+                      attributes=data.attributes, manager_id=data.manager_id)
     tx.session.add(contact)
     await tx.session.flush()
     tx.session.add_all([Identity(contact_id=contact.id, channel_type=i.channel_type, external_id=i.external_id,
@@ -74,6 +75,8 @@ async def do_update_contact(tx: Tx, principal: Principal | None, contact_id: int
             value = {**contact.attributes, **value}
             value = {k: v for k, v in value.items() if v is not None}  # null removes an attribute
         setattr(contact, key, value)
+        if key == "language":  # an explicit language wins over detection; clearing it hands it back
+            contact.language_source = "agent" if value else None
     if consents is not None:
         await _set_consents(tx, contact_id, data.consents or [])
     contact.updated_at = now()
@@ -124,9 +127,11 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
         elif c.updated_at > mine.updated_at:  # the latest decision of the person wins
             mine.granted, mine.source, mine.updated_at = c.granted, c.source, c.updated_at
     await tx.session.execute(delete(Consent).where(Consent.contact_id == other_id))
-    for field in ("name", "email", "phone", "language", "manager_id"):
+    for field in ("name", "email", "phone", "manager_id"):
         if not getattr(keep, field) and getattr(other, field):
             setattr(keep, field, getattr(other, field))
+    if (not keep.language and other.language) or other.language_source == "agent" != keep.language_source:
+        keep.language, keep.language_source = other.language, other.language_source
     keep.attributes = {**other.attributes, **keep.attributes}
     keep.updated_at = now()
     other.merged_into_id = contact_id

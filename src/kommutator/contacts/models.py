@@ -20,6 +20,9 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     language: Mapped[str | None] = mapped_column(String(8))
+    # Where ``language`` came from: "agent" (set explicitly; wins), "provider" (a channel's hint), "text"
+    # (detected from what they wrote); see common/language.py.
+    language_source: Mapped[str | None] = mapped_column(String(10))
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))

@@ -97,6 +97,9 @@ class ContactRead(ReadModel):
     email: str | None
     phone: str | None
     language: str | None
+    language_source: str | None = Field(
+        default=None, description="Where the language came from: agent (set explicitly, wins), provider (the "
+                                  "channel's hint), text (detected from the customer's messages)")
     attributes: dict[str, Any]
     manager_id: int | None
     identities: list[IdentityRead] = []

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from kommutator.agents.models import Team, User
 from kommutator.auth.principal import Principal
@@ -86,6 +86,7 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
                                   next_attempt_at=ts))
         if conv.first_response_at is None:
             conv.first_response_at = ts
+        await tx.session.execute(update(User).where(User.id == principal.user_id).values(last_active_at=ts))
         if conv.assignee_id == principal.user_id and conv.accepted_at is None:
             conv.accepted_at = ts
             await do_cancel(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id)
@@ -93,7 +94,8 @@ async def do_send_message(tx: Tx, principal: Principal, conversation_id: int, da
             # The agent who answers takes it; no event of its own (the message's event tells listeners).
             claim = {"assignee_id": principal.user_id, "assigned_at": ts} if conv.assignee_id is None else {}
             lifecycle.apply(tx, conv, lifecycle.move(lifecycle.Now.of(conv), "assigned", at=ts,
-                                                     reason="the agent replied", actor_user_id=principal.user_id,
+                                                     reason="the agent replied", code="agent_replied",
+                                                     actor_user_id=principal.user_id,
                                                      values=claim, publish=False))
     conv.last_message_at = ts
     conv.updated_at = ts
@@ -141,16 +143,25 @@ async def do_assign(tx: Tx, principal: Principal, conversation_id: int, data: As
             values["team_id"] = queue.team_id
         values.update(routing_hold="free", hold_until=None)  # a deliberate transfer: the queue's agents, now
     to_status = None
-    reason = ""
+    reason, code = "", ""
+    params: dict[str, object] = {"by": principal.name, "note": data.note or ""}
     if conv.status != "resolved":
         to_status = "assigned" if data.assignee_id else "queued"
-        who = "unassigned" if data.assignee_id is None else f"assigned to user {data.assignee_id}"
+        assignee = await tx.session.get(User, data.assignee_id) if data.assignee_id else None
+        code = "unassigned" if data.assignee_id is None else "assigned"
+        who = "unassigned" if assignee is None else f"assigned to {assignee.name}"
+        if assignee is not None:
+            params.update(agent_id=assignee.id, agent=assignee.name)
         if data.queue_id is not None and data.assignee_id is None:
-            who = f"transferred to queue {data.queue_id}"
+            target = await tx.session.get(Queue, data.queue_id)
+            queue_name = target.name if target is not None else str(data.queue_id)
+            code, who = "transferred_queue", f"transferred to queue {queue_name}"
+            params.update(queue_id=data.queue_id, queue=queue_name)
         reason = f"{who} by {principal.name}" + (f": {data.note}" if data.note else "")
         values["assigned_at" if to_status == "assigned" else "queued_at"] = ts
     team_after = values.get("team_id", conv.team_id)
-    change = lifecycle.move(lifecycle.Now.of(conv), to_status, at=ts, reason=reason, actor_user_id=principal.user_id,
+    change = lifecycle.move(lifecycle.Now.of(conv), to_status, at=ts, reason=reason, code=code, params=params,
+                            actor_user_id=principal.user_id,
                             values=values, changes={"assignee_id": [before[0], data.assignee_id],
                                                     "team_id": [before[1], team_after]})
     if to_status is None:  # a resolved conversation changes hands without a line in its timeline
@@ -201,6 +212,8 @@ async def do_set_status(tx: Tx, principal: Principal, conversation_id: int, data
         values["resolved_at"] = ts
     lifecycle.apply(tx, conv, lifecycle.move(lifecycle.Now.of(conv), target, at=ts, values=values,
                                              reason=data.reason or f"set by {principal.name}",
+                                             code="status_set", params={"by": principal.name,
+                                                                        "note": data.reason or ""},
                                              actor_user_id=principal.user_id, changes={"status": [old, target]}))
     await tx.session.flush()
     return conv

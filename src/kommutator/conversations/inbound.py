@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from kommutator.audit.models import AuditEntry
 from kommutator.clock import now
+from kommutator.common.language import follow as follow_language
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.verified import lock_key, normal_email, normal_phone
 from kommutator.conversations import hooks, lifecycle
@@ -42,6 +43,17 @@ _messages = cast(Table, Message.__table__)
 _FIND_IDENTITY = select(_identities.c.contact_id, _identities.c.id, _identities.c.verified_email,
                         _identities.c.verified_phone).where(
     _identities.c.channel_type == bindparam("channel_type"), _identities.c.external_id == bindparam("external_id"))
+# The same, with the contact's language (joined by primary key: the language follows every message).
+_FIND_IDENTITY_LANGUAGE = (
+    select(_identities.c.contact_id, _identities.c.id, _identities.c.verified_email, _identities.c.verified_phone,
+           _contacts.c.language, _contacts.c.language_source)
+    .join(_contacts, _contacts.c.id == _identities.c.contact_id)
+    .where(_identities.c.channel_type == bindparam("channel_type"),
+           _identities.c.external_id == bindparam("external_id")))
+_CONTACT_LANGUAGE = select(_contacts.c.language, _contacts.c.language_source).where(
+    _contacts.c.id == bindparam("contact_id_"))
+_SET_LANGUAGE = _contacts.update().where(_contacts.c.id == bindparam("contact_id_")).values(
+    language=bindparam("language_v"), language_source=bindparam("source_v"), updated_at=bindparam("ts"))
 # A known identity whose channel now vouches for a (new) email or phone: remember it for later links.
 _VERIFY_IDENTITY = _identities.update().where(_identities.c.id == bindparam("identity_id_")).values(
     verified_email=func.coalesce(bindparam("email_v"), _identities.c.verified_email),
@@ -87,6 +99,9 @@ _TOUCH_CONVERSATION = _conversations.update().where(_conversations.c.id == bindp
     last_message_at=bindparam("ts"), last_customer_message_at=bindparam("ts"), updated_at=bindparam("ts"),
     last_inbound_channel_id=bindparam("channel_id_"))
 
+# In an inbound message's payload: the customer left the message for a person (the web chat's offline form).
+FOR_PEOPLE = "offline"
+
 _by_dialect: dict[str, tuple[Any, Any]] = {}
 
 
@@ -113,25 +128,30 @@ def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, 
                  events: list[Event]) -> int:
     """The sender's contact: by their identity on this channel type; for a new identity, the one live contact
     that has the sender's verified email or phone on any channel (never a name or an unverified value);
-    else a new contact."""
+    else a new contact. Its language follows the message (``common.language.follow``)."""
     snd = msg.sender
     key = {"channel_type": channel.type, "external_id": snd.external_id}
     email = normal_email(snd.email) if snd.verified_email else None
     phone = normal_phone(snd.phone) if snd.verified_phone else None
-    found = conn.execute(_FIND_IDENTITY, key).first()
+    found = conn.execute(_FIND_IDENTITY_LANGUAGE, key).first()
     if found is not None:
         if (email and email != found.verified_email) or (phone and phone != found.verified_phone):
             conn.execute(_VERIFY_IDENTITY, {"identity_id_": found.id, "email_v": email, "phone_v": phone})
+        _follow_language(conn, int(found.contact_id), found.language, found.language_source, msg, ts, events)
         return int(found.contact_id)
     identity = {**key, "display": snd.display, "verified_email": email, "verified_phone": phone, "linked_by": None,
                 "created_at": ts}
     if email or phone:
         linked = _link_identity(conn, identity, ts, events)
         if linked is not None:
+            current = conn.execute(_CONTACT_LANGUAGE, {"contact_id_": linked}).one()
+            _follow_language(conn, linked, current.language, current.language_source, msg, ts, events)
             return linked
+    language = follow_language(None, None, hint=snd.language, text=_own_words(msg))
     contact_id = conn.execute(_INSERT_CONTACT, {
         "name": snd.name or snd.display or snd.external_id, "email": snd.email, "phone": snd.phone,
-        "language": snd.language, "attributes": dict(msg.attributes), "created_at": ts, "updated_at": ts,
+        "language": language[0] if language else None, "language_source": language[1] if language else None,
+        "attributes": dict(msg.attributes), "created_at": ts, "updated_at": ts,
     }).scalar_one()
     insert_identity, _ = _ignoring_duplicates(conn.dialect.name)
     mine = conn.execute(insert_identity, {**identity, "contact_id": contact_id}).scalar()
@@ -140,6 +160,22 @@ def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, 
     # Another transaction created this identity first: use its contact, drop ours.
     conn.execute(_DELETE_CONTACT, {"contact_id_": contact_id})
     return int(conn.execute(_FIND_IDENTITY, key).scalar_one())
+
+
+def _own_words(msg: InboundMessage) -> str:
+    """What the customer wrote themselves: a pressed button's text is ours, not theirs."""
+    return "" if msg.button is not None else msg.text
+
+
+def _follow_language(conn: Connection, contact_id: int, current: str | None, source: str | None,
+                     msg: InboundMessage, ts: dt.datetime, events: list[Event]) -> None:
+    """Keep the contact's language current: the channel's hint, else the text (an agent's choice stays)."""
+    changed = follow_language(current, source, hint=msg.sender.language, text=_own_words(msg))
+    if changed is None:
+        return
+    conn.execute(_SET_LANGUAGE, {"contact_id_": contact_id, "language_v": changed[0], "source_v": changed[1],
+                                 "ts": ts})
+    events.append(ContactChanged(contact_id=contact_id, action="updated"))
 
 
 def _link_identity(conn: Connection, identity: dict[str, Any], ts: dt.datetime, events: list[Event]) -> int | None:
@@ -193,7 +229,9 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     if row is None:
         # An opener may start it (the bot, with a flow on the channel: bot/inbound.py); otherwise the
         # conversation waits in the queue for an agent of the channel's team.
-        opener, start = _opening(conn, channel.id)
+        # A message left for people (the web chat's offline form: "answer me by email") goes to them, not to
+        # the bot, so the visitor is not offered a menu after being told a person will write back.
+        opener, start = (None, None) if msg.payload.get(FOR_PEOPLE) else _opening(conn, channel.id)
         status, assignee_id, team_id = (start[0] if start else "queued"), None, channel.team_id
         conv_id = int(conn.execute(_INSERT_CONVERSATION, {
             "contact_id": contact_id, "status": status, "priority": "normal",
@@ -206,7 +244,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
             opener.opened(conn, conv_id, start[1], ts)
         lifecycle.apply_core(conn, lifecycle.created(
             conversation_id=conv_id, contact_id=contact_id, status=status, team_id=team_id, at=ts,
-            reason=f"new message on {channel.type} channel {channel.id}"), born)
+            reason=f"new message on {channel.type} channel {channel.id}", code="created",
+            params={"channel_type": channel.type, "channel_id": channel.id}), born)
     else:
         conv_id, status, assignee_id, team_id = row
     _, insert_message = _ignoring_duplicates(conn.dialect.name)
@@ -265,6 +304,11 @@ def _threaded_conversation(conn: Connection, channel: ChannelConfig, msg: Inboun
     return None
 
 
+def opens_with_self_service(conn: Connection, channel_id: int) -> bool:
+    """Whether a new conversation on the channel starts with self-service (the bot, with a flow attached)."""
+    return _opening(conn, channel_id)[0] is not None
+
+
 def _opening(conn: Connection, channel_id: int) -> tuple[hooks.Opener | None, tuple[str, Any] | None]:
     """The first registered opener that wants a new conversation on this channel, and what it said."""
     for opener in hooks.intake.openers.values():
@@ -279,7 +323,7 @@ def _wake(conn: Connection, conv_id: int, status: str, assignee_id: int | None, 
     """The customer wrote to a conversation waiting for them, snoozed, or (answering it) resolved: it needs an
     agent again. No ConversationUpdated: the message's own event tells listeners, as it always has."""
     change = lifecycle.wake(lifecycle.Now(conv_id, status, assignee_id, team_id), at=ts, reason="the customer wrote",
-                            publish=False)
+                            code="customer_wrote", publish=False)
     lifecycle.apply_core(conn, change, [])
     if status == "snoozed":
         conn.execute(cancel_timers_statement(UNSNOOZE, "conversation", conv_id))

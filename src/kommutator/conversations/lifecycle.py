@@ -59,7 +59,8 @@ class Change:
 
 def move(now: Now, to_status: str | None, *, at: dt.datetime, reason: str, actor_user_id: int | None = None,
          values: Mapping[str, Any] | None = None, changes: Mapping[str, Any] | None = None,
-         record_assignee: int | bool | None = True, publish: bool = True) -> Change:
+         record_assignee: int | bool | None = True, publish: bool = True, code: str = "",
+         params: Mapping[str, Any] | None = None) -> Change:
     """Move the conversation to ``to_status`` (None: keep it) and set ``values`` (assignee, team, queue, …).
 
     The timeline row names the assignee and team after the change (``record_assignee`` may name another, e.g.
@@ -76,7 +77,7 @@ def move(now: Now, to_status: str | None, *, at: dt.datetime, reason: str, actor
     recorded = assignee if record_assignee is True else (None if record_assignee is False else record_assignee)
     transition = {"conversation_id": now.id, "from_status": now.status, "to_status": status,
                   "assignee_id": recorded, "team_id": team, "actor_user_id": actor_user_id, "reason": reason,
-                  "at": at}
+                  "reason_code": code, "reason_params": dict(params or {}), "at": at}
     if changes is None:
         changes = {"status": [now.status, status]} if status != now.status else {}
     event = ConversationUpdated(conversation_id=now.id, team_id=team, assignee_id=assignee, status=status,
@@ -84,11 +85,13 @@ def move(now: Now, to_status: str | None, *, at: dt.datetime, reason: str, actor
     return Change(now.id, new, transition, event)
 
 
-def note(now: Now, *, at: dt.datetime, reason: str) -> Change:
+def note(now: Now, *, at: dt.datetime, reason: str, code: str = "",
+         params: Mapping[str, Any] | None = None) -> Change:
     """A line in the timeline about what happened to the conversation, with no change of status."""
     return Change(now.id, {}, {"conversation_id": now.id, "from_status": now.status, "to_status": now.status,
                                "assignee_id": now.assignee_id, "team_id": now.team_id, "actor_user_id": None,
-                               "reason": reason, "at": at})
+                               "reason": reason, "reason_code": code, "reason_params": dict(params or {}),
+                               "at": at})
 
 
 def announce(now: Now, *, values: Mapping[str, Any] | None = None, **changes: object) -> Change:
@@ -110,16 +113,17 @@ def hold(now: Now, routing_hold: str, *, until: dt.datetime | bool | None = Fals
 
 
 def created(*, conversation_id: int, contact_id: int, status: str, team_id: int | None, at: dt.datetime,
-            reason: str) -> Change:
+            reason: str, code: str = "", params: Mapping[str, Any] | None = None) -> Change:
     """A conversation was inserted (its row written by the caller's prebuilt insert): its first timeline row."""
     return Change(conversation_id, {}, {
         "conversation_id": conversation_id, "from_status": None, "to_status": status, "assignee_id": None,
-        "team_id": team_id, "actor_user_id": None, "at": at, "reason": reason},
+        "team_id": team_id, "actor_user_id": None, "at": at, "reason": reason, "reason_code": code,
+        "reason_params": dict(params or {})},
         ConversationCreated(conversation_id=conversation_id, team_id=team_id, assignee_id=None,
                             contact_id=contact_id, status=status))
 
 
-def wake(now: Now, *, at: dt.datetime, reason: str, publish: bool = True) -> Change:
+def wake(now: Now, *, at: dt.datetime, reason: str, publish: bool = True, code: str = "") -> Change:
     """The customer wrote to a conversation waiting for them, snoozed or resolved (or a snooze ended): it needs
     its agent again, or the queue."""
     target = "assigned" if now.assignee_id else "queued"
@@ -128,7 +132,7 @@ def wake(now: Now, *, at: dt.datetime, reason: str, publish: bool = True) -> Cha
         values["queued_at"] = at
     if now.status == "resolved":
         values.update(reopened_at=at, resolved_at=None)
-    return move(now, target, at=at, reason=reason, values=values, publish=publish)
+    return move(now, target, at=at, reason=reason, values=values, publish=publish, code=code)
 
 
 # --- Writers -----------------------------------------------------------------------------------------------

@@ -80,6 +80,10 @@ class Transition(Base):
     team_id: Mapped[int | None] = mapped_column(BigInteger)
     actor_user_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text, default="")
+    # The same, structured for screens in any language: a code and its values (docs/workspace.md lists them);
+    # "" for reasons written before codes existed, which screens show as ``reason``.
+    reason_code: Mapped[str] = mapped_column(String(40), default="")
+    reason_params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     at: Mapped[dt.datetime] = mapped_column(default=now)
 
 

@@ -49,7 +49,10 @@ class TransitionRead(ReadModel):
     assignee_id: int | None
     team_id: int | None
     actor_user_id: int | None
-    reason: str
+    reason: str = Field(description="Why, in English (kept for integrations)")
+    reason_code: str = Field("", description="Why, as a code screens render in their language "
+                                             "(docs/workspace.md); empty for older rows")
+    reason_params: dict[str, Any] = Field(default_factory=dict, description="The values the code's text names")
     at: dt.datetime
 
 

@@ -17,4 +17,5 @@ async def do_wake_snoozed(tx: Tx, timer: Timer) -> None:
     ts = now()
     if conv is None or conv.status != "snoozed" or (conv.snoozed_until is not None and conv.snoozed_until > ts):
         return  # the customer wrote, an agent acted first, or the snooze was moved later
-    lifecycle.apply(tx, conv, lifecycle.wake(lifecycle.Now.of(conv), at=ts, reason="the snooze ended"))
+    lifecycle.apply(tx, conv, lifecycle.wake(lifecycle.Now.of(conv), at=ts, reason="the snooze ended",
+                                             code="snooze_ended"))

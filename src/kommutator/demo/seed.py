@@ -28,10 +28,11 @@ from kommutator.conversations.schemas import AssignRequest, ConversationUpdate, 
 from kommutator.db import Tx
 from kommutator.demo.history import Demo, write_history
 from kommutator.demo.integrator import DEMO_OUTBOUND_SECRET
+from kommutator.demo.service import do_seed_service
 from kommutator.demo.webchat import seed_webchat
 from kommutator.ingest.actions import do_ingest_message
 from kommutator.knowledge.seed import seed_articles
-from kommutator.quality.models import CsatSetting, SlaPolicy
+from kommutator.quality.models import SlaPolicy
 from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
@@ -108,7 +109,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool, history: bo
             await agents.do_set_user_skills(tx, admin, users[who].id,
                                             [SkillLevel(skill_id=skills[k], level=v) for k, v in lv.items()])
         general = Queue(name="General support", team_id=support.id, priority=0, required_skills=[],
-                        strategy="least_busy", accept_timeout_seconds=300, wait_notice_seconds=180,
+                        strategy="least_busy", wait_notice_seconds=180,
                         description="Everything from the website until the bot knows better")
         tx.session.add_all([
             general,
@@ -131,6 +132,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool, history: bo
     made = await db.write(org)
     channel = config_of(made["channel"], rt.box, rt.settings.public_base_url)
     webchat_id = await seed_webchat(rt, admin, team_id=made["support"], queue_id=made["channel"].queue_id)
+    await db.write(lambda tx: do_seed_service(tx, admin, supervisor_id=users["olga"].id))
 
     conv_ids: list[int] = []
     for n, (ext, name, lang, texts) in enumerate(CUSTOMERS):
@@ -188,7 +190,7 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool, history: bo
         # From now on every new conversation on the demo channel meets the bot (the seeded ones above predate it).
         flow, _ = await db.write(lambda tx: do_create_flow(tx, admin, FlowCreate(
             name="Default", description="Greeting, order status, offices, complaints, agent (Russian and English)",
-            definition=demo_flow(), channel_ids=[made["channel"].id])))
+            definition=demo_flow(), channel_ids=[made["channel"].id, webchat_id])))
         flow_id = flow.id
     if history:
         await _seed_history(rt, admin, made, users, webchat_id=webchat_id, flow_id=flow_id)
@@ -196,13 +198,13 @@ async def _seed(rt: Runtime, outbound_url: str | None, *, bot: bool, history: bo
 
 async def _seed_history(rt: Runtime, admin: Principal, made: dict[str, Any], users: dict[str, User], *,
                         webchat_id: int, flow_id: int | None) -> None:
-    """A mobile-app channel, the standard SLA policy, rating questions, and ~90 days of past conversations."""
+    """A mobile-app channel, the standard SLA policy and ~90 days of past conversations."""
     async def setup(tx: Tx) -> Demo:
         mobile, _ = await do_create_channel(tx, admin, ChannelCreate(
             type="api", name="Mobile app (API)", team_id=made["support"], queue_id=made["channel"].queue_id), rt.box)
         policy = SlaPolicy(name="Standard", first_response_seconds=600, next_response_seconds=900,
                            resolution_seconds=4 * 3600, warn_percent=80)
-        tx.session.add_all([policy, CsatSetting(channel_id=None, enabled=True, scale="csat")])
+        tx.session.add(policy)  # rating questions are on already (demo/service.py)
         await tx.session.flush()
         queues = {q.name: (q.id, q.team_id) for q in (await tx.session.execute(select(Queue))).scalars()}
         support = [(users[w].id, users[w].name) for w in ("anna", "john")]

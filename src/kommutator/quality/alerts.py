@@ -8,7 +8,7 @@ sent by ``quality/delivery.py``: a restart loses none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -20,6 +20,9 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.notifications.actions import do_notify
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
+from kommutator.quality.texts import lang_of
+
+Render = Callable[[str], tuple[str, str]]  # language → (title, body) for a person in the workspace
 
 SEVERITY = {"sla.warning": "warning", "sla.breach": "critical", "standard.violation": "warning",
             "csat.negative": "critical", "channel.failing": "critical", "channel.recovered": "info"}
@@ -54,8 +57,12 @@ async def supervisors_of(tx: Tx, team_id: int | None) -> list[int]:
 async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conversation_id: int | None,
                          team_id: int | None, agent_id: int | None, user_ids: Iterable[int] = (),
                          emails: Iterable[str] = (), data: dict[str, Any] | None = None,
-                         severity: str | None = None) -> QualityAlert | None:
-    """Record an alert and fan it out; None when the kind's rule is switched off for the team."""
+                         severity: str | None = None, render: Render | None = None) -> QualityAlert | None:
+    """Record an alert and fan it out; None when the kind's rule is switched off for the team.
+
+    ``title``/``body`` go to the alert's record, its emails and Telegram messages (whose reader's language is
+    unknown); ``render(language)`` gives the (title, body) each person in the workspace gets, in the language of
+    their interface (one language, not both)."""
     rule = await rule_for(tx, kind=kind, team_id=team_id)
     if rule is not None and not rule.enabled:
         return None
@@ -78,9 +85,18 @@ async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conve
                          data=dict(data or {}), created_at=now())
     tx.session.add(alert)
     await tx.session.flush()
-    if people:
+    if people and render is None:
         await do_notify(tx, user_ids=people, kind=kind, severity=level, title=title, body=body,
                         conversation_id=conversation_id, data={"alert_id": alert.id, **(data or {})})
+    elif people and render is not None:
+        locales = dict((await tx.session.execute(select(User.id, User.locale).where(User.id.in_(people)))).all())
+        by_language: dict[str, list[int]] = {}
+        for person in people:
+            by_language.setdefault(lang_of(locales.get(person)), []).append(person)
+        for language, ids in by_language.items():
+            own_title, own_body = render(language)
+            await do_notify(tx, user_ids=ids, kind=kind, severity=level, title=own_title, body=own_body,
+                            conversation_id=conversation_id, data={"alert_id": alert.id, **(data or {})})
     ts = now()
     tx.session.add_all([AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel="email",
                                       target=m, next_attempt_at=ts) for m in mails])

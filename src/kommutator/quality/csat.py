@@ -15,7 +15,7 @@ from kommutator.db import Tx
 from kommutator.events import RatingRecorded
 from kommutator.quality.alerts import do_raise_alert, rule_for
 from kommutator.quality.models import CsatSetting, QualityState, Rating
-from kommutator.quality.texts import CSAT_LABELS, both, lang_of, text
+from kommutator.quality.texts import CSAT_LABELS, both, lang_of, one, text
 
 ASK_WITHIN = dt.timedelta(hours=24)  # a conversation resolved longer ago is not asked any more (after downtime)
 DEFAULT_NEGATIVE = {"csat": 2, "nps": 6}
@@ -96,7 +96,13 @@ async def do_follow_up(tx: Tx, conv: Conversation, state: QualityState) -> Ratin
             body = both("csat.negative", conversation_id=conv.id, score=rating.score, top=top)
             if rating.comment:
                 body += f"\n«{rating.comment}»"
-            await do_raise_alert(tx, kind="csat.negative", title=body.split("\n")[0], body=body,
+            said = f"\n«{rating.comment}»" if rating.comment else ""
+
+            def render(lang: str) -> tuple[str, str]:
+                own = one("csat.negative", lang, conversation_id=conv.id, score=rating.score, top=top)
+                return own, own + said
+
+            await do_raise_alert(tx, kind="csat.negative", title=body.split("\n")[0], body=body, render=render,
                                  conversation_id=conv.id, team_id=conv.team_id, agent_id=rating.agent_id,
                                  data={"rating_id": rating.id, "score": rating.score, "scale": rating.scale})
         setting = await setting_for(tx, conv.last_inbound_channel_id)

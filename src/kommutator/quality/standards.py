@@ -138,6 +138,8 @@ async def _record(tx: Tx, conv: Conversation, msg: Message, d: Deviation) -> Sta
     en, ru = body.split("\n")
     alert = await do_raise_alert(
         tx, kind="standard.violation", title=en.replace("{rule}", rule_en), conversation_id=conv.id,
+        render=lambda lang: ((en.replace("{rule}", rule_en),) * 2 if lang == "en"
+                             else (ru.replace("{rule}", rule_ru),) * 2),
         body=f"{en.replace('{rule}', rule_en)}\n{ru.replace('{rule}', rule_ru)}", team_id=conv.team_id,
         agent_id=msg.sender_user_id, data={"violation_id": violation.id, "rule": d.rule, "message_id": msg.id})
     violation.alert_id = alert.id if alert else None

@@ -70,13 +70,19 @@ def duration(seconds: float, language: str | None) -> str:
     return " ".join(parts) or ("0 с" if ru else "0 s")
 
 
-def both(key: str, **values: object) -> str:
-    """The English and the Russian text, for emails and Telegram messages whose reader's language is unknown."""
-    en = dict(values)
-    ru = dict(values)
+def one(key: str, language: str | None, **values: object) -> str:
+    """The text in one language, with targets and durations in that language too."""
+    lang = lang_of(language)
+    shown = dict(values)
     for name, val in values.items():
         if name == "target" and isinstance(val, str):
-            en[name], ru[name] = TARGET_NAMES["en"].get(val, val), TARGET_NAMES["ru"].get(val, val)
+            shown[name] = TARGET_NAMES[lang].get(val, val)
         if name in ("left", "gap") and isinstance(val, int | float):
-            en[name], ru[name] = duration(val, "en"), duration(val, "ru")
-    return f"{text(key, 'en', **en)}\n{text(key, 'ru', **ru)}"
+            shown[name] = duration(val, lang)
+    return text(key, lang, **shown)
+
+
+def both(key: str, **values: object) -> str:
+    """The English and the Russian text, for emails and Telegram messages whose reader's language is unknown
+    (people in the workspace get their own language: ``alerts.do_raise_alert``'s ``render``)."""
+    return f"{one(key, 'en', **values)}\n{one(key, 'ru', **values)}"

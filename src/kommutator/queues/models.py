@@ -31,8 +31,9 @@ class Queue(Base):
     # Service level: sl_target_percent of conversations answered within sl_target_seconds.
     sl_target_percent: Mapped[int] = mapped_column(Integer, default=80)
     sl_target_seconds: Mapped[int] = mapped_column(Integer, default=60)
-    # An assigned agent must open the conversation within this many seconds, else it is re-routed (0: off).
-    accept_timeout_seconds: Mapped[int] = mapped_column(Integer, default=120)
+    # An assigned agent must open the conversation within this many seconds, else it is re-routed (0: off,
+    # the default; see docs/routing.md for the warning and the busy-agent rule).
+    accept_timeout_seconds: Mapped[int] = mapped_column(Integer, default=0)
     # Tell the customer their place and the estimated wait after this long in the queue (0: never).
     wait_notice_seconds: Mapped[int] = mapped_column(Integer, default=120)
     # How long a customer may wait for their personal manager, and what happens then ("queue" or "ask").

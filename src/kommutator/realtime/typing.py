@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from kommutator.agents.actions import do_record_activity
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.common.jsonsafe import loads_json
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 1000  # a typing frame is a few dozen bytes; anything longer is not one
 REPEAT_SECONDS = 2.0  # the same "still typing" is passed on at most this often per conversation
+ACTIVITY_SECONDS = 20.0  # typing is recorded as the agent's activity (users.last_active_at) at most this often
 
 
 class TypingBudget:
@@ -52,6 +54,7 @@ class TypingFrames:
         self.principal = principal
         self._last: dict[int, tuple[bool, float]] = {}
         self._budget = TypingBudget()
+        self._recorded = -ACTIVITY_SECONDS
 
     async def handle(self, text: str) -> None:
         if len(text) > MAX_FRAME:
@@ -77,6 +80,11 @@ class TypingFrames:
         except ProblemError:
             return  # a conversation they may not see: nothing is published, nothing is said
         self._last[cid] = (typing, at)
+        if typing and at - self._recorded >= ACTIVITY_SECONDS:
+            # The accept timeout leaves an agent who is answering someone alone (routing/service.py).
+            self._recorded = at
+            user_id, ts = self.principal.user_id, now()
+            await self.rt.db.write(lambda tx: do_record_activity(tx, user_id=user_id, at=ts))
         # Screens only, never stored: published straight on the bus; the hub filters it per socket as any event.
         await self.rt.bus.publish(ConversationTyping(
             conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id, who="agent",

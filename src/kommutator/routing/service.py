@@ -44,9 +44,11 @@ from kommutator.conversations.automatic import do_send_automatic
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.events import AgentChanged, ConversationCreated, ConversationUpdated, Event, MessageCreated
+from kommutator.notifications.actions import do_notify
 from kommutator.queues.models import Queue
 from kommutator.routing.engine import Agent, Need, RoutingIndex
 from kommutator.routing.models import ConversationSkill
+from kommutator.routing.texts import agent_text
 from kommutator.routing.texts import text as say
 from kommutator.routing.texts import when as say_when
 from kommutator.runtime import Runtime
@@ -206,20 +208,20 @@ class LiveIndex:
         return index, self.names
 
 
-def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime) -> None:
+def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime, code: str, **params: object) -> None:
     """A line in the conversation's timeline about what routing did (no status change)."""
-    lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body))
+    lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body, code=code, params=params))
 
 
 async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reason: str, queue: Queue | None,
-                  at: dt.datetime) -> bool:
+                  at: dt.datetime, code: str, params: dict[str, object]) -> bool:
     """Assign if the conversation is still queued and unassigned (it is locked on PostgreSQL)."""
     if conv.status != "queued" or conv.assignee_id is not None:
         return False
     old_team = conv.team_id
     team = queue.team_id if conv.team_id is None and queue is not None else conv.team_id
     lifecycle.apply(tx, conv, lifecycle.move(
-        lifecycle.Now.of(conv), "assigned", at=at, reason=reason,
+        lifecycle.Now.of(conv), "assigned", at=at, reason=reason, code=code, params=params,
         values={"assignee_id": agent_id, "team_id": team, "assigned_at": at, "accepted_at": None,
                 "routing_weight": weight, "routing_hold": "", "hold_until": None},
         changes={"assignee_id": [None, agent_id], "team_id": [old_team, team], "status": ["queued", "assigned"]}))
@@ -227,9 +229,15 @@ async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reas
     await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
     timeout = queue.accept_timeout_seconds if queue is not None else 0
     if timeout > 0:
+        warn_at = at + dt.timedelta(seconds=timeout - warning_lead(timeout))
         await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
-                          due_at=at + dt.timedelta(seconds=timeout), payload={"agent_id": agent_id})
+                          due_at=warn_at, payload={"agent_id": agent_id, "stage": "warn"})
     return True
+
+
+def warning_lead(timeout: int) -> int:
+    """How long before the accept timeout acts the agent is warned: a minute, or half of a short timeout."""
+    return max(1, min(60, timeout // 2))
 
 
 _WAIT_WORDS = re.compile(r"\b(1|wait|will wait|подожд\w*|жд\w*|дожд\w*|менеджер\w*|manager)\b", re.I)
@@ -270,7 +278,8 @@ async def _ask_choice(tx: Tx, conv: Conversation, manager_name: str, language: s
                             buttons=((WAIT_BUTTON, say("button_wait", language, name=manager_name)),
                                      (OTHER_BUTTON, say("button_other", language))))
     await do_schedule(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id, due_at=until)
-    _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at)
+    _note(tx, conv, f"personal manager {manager_name} is not available; the customer was asked whether to wait", at,
+          "manager_absent_asked", manager=manager_name)
 
 
 async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str | None, queue: Queue | None,
@@ -298,22 +307,27 @@ async def _answer(tx: Tx, conv: Conversation, manager_name: str, language: str |
                                              (OTHER_BUTTON, say("button_other", language))))
             return
         choice = "other"  # asked twice without an answer we understand: do not loop, find a human
-        _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at)
+        _note(tx, conv, "the customer's answer was not understood twice; routed to the queue", at,
+              "choice_not_understood")
     if choice == "wait":
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "manager"))
         await do_send_automatic(tx, conv, say("will_wait", language, name=manager_name,
                                               minutes=_wait_minutes(queue)), purpose="will_wait")
-        _note(tx, conv, f"the customer chose to wait for {manager_name}", at)
+        _note(tx, conv, f"the customer chose to wait for {manager_name}", at, "customer_waits", manager=manager_name)
     else:
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_cancel(tx, kind=HOLD_TIMER, subject_type="conversation", subject_id=conv.id)
         await do_send_automatic(tx, conv, say("will_route", language), purpose="will_route")
-        _note(tx, conv, "the customer chose another specialist", at)
+        _note(tx, conv, "the customer chose another specialist", at, "customer_chose_other")
 
 
 async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: str | None, position: int,
-                   rates: dict[int | None, float], at: dt.datetime) -> int:
-    """Out-of-hours and long-wait notices, each when due; the number sent."""
+                   rates: dict[int | None, float], at: dt.datetime, on_duty: set[int | None]) -> int:
+    """Out-of-hours and long-wait notices, each when due; the number sent.
+
+    Outside business hours the customer is told once when the team is back; with nobody of the queue's team on
+    duty (a team without hours, at night), once that nobody is there now, instead of a queue position every few
+    minutes that no one will change until morning."""
     if queue is None:
         return 0
     notices = conv.routing_notices
@@ -329,6 +343,12 @@ async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: st
     every = queue.wait_notice_seconds
     if every <= 0 or conv.queued_at is None:
         return 0
+    if queue.team_id not in on_duty:
+        if "nobody_on_duty" in notices or at < conv.queued_at + dt.timedelta(seconds=every):
+            return 0
+        conv.routing_notices = {**conv.routing_notices, "nobody_on_duty": at.isoformat(), "wait": at.isoformat()}
+        await do_send_automatic(tx, conv, say("nobody_on_duty", language), purpose="nobody_on_duty")
+        return 1
     last = notices.get("wait")
     due_from = dt.datetime.fromisoformat(last) + dt.timedelta(seconds=max(every, 300)) if last else (
         conv.queued_at + dt.timedelta(seconds=every))
@@ -394,6 +414,12 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
         names.update({r.id: r.name for r in (await tx.session.execute(
             select(User.id, User.name).where(User.id.in_(manager_ids)))).all()})
     rates = await _assignment_rates(tx, {c.queue_id for c, _, _, _ in waiting if c.queue_id is not None}, at)
+    # Teams with someone online (None: anyone online, for queues of no team).
+    on_duty: set[int | None] = set((await tx.session.execute(
+        select(TeamMember.team_id).join(User, User.id == TeamMember.user_id)
+        .where(User.active.is_(True), User.presence == "online").distinct())).scalars())
+    if len(index):
+        on_duty.add(None)
     # Skills a conversation needs beyond its queue's (e.g. named by the bot's hand-off).
     extra: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for cs in (await tx.session.execute(select(ConversationSkill).where(
@@ -418,7 +444,9 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
                 held = conv.routing_hold in ("choice", "manager")
                 if await _assign(tx, conv, manager, weight,
                                  f"routed to the customer's personal manager {name} (online, "
-                                 f"{agent.load:g} of {agent.capacity:g} in use)", queue, at):
+                                 f"{agent.load:g} of {agent.capacity:g} in use)", queue, at, "routed_manager",
+                                 {"agent_id": manager, "agent": name, "load": agent.load,
+                                  "capacity": agent.capacity}):
                     index.assign(manager, weight, t)
                     result.assigned.append((conv.id, manager))
                     if held:
@@ -436,7 +464,7 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
             elif conv.routing_hold == "manager":
                 continue
         # 2. The queue's strategy among agents with the skills.
-        result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at)
+        result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at, on_duty)
         if index.available() == 0:
             continue
         required = tuple((int(r["skill_id"]), int(r.get("min_level", 1))) for r in (queue.required_skills or [])) \
@@ -450,7 +478,9 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
             continue
         reason = (f"routed by {decision.strategy.replace('_', ' ')} to {names.get(decision.agent_id, '')}: "
                   f"{decision.rule}; {decision.considered} candidate(s) examined in {decision.pool}")
-        if await _assign(tx, conv, decision.agent_id, decision.weight, reason, queue, at):
+        params: dict[str, object] = {"agent_id": decision.agent_id, "agent": names.get(decision.agent_id, ""),
+                                     "strategy": decision.strategy, "considered": decision.considered}
+        if await _assign(tx, conv, decision.agent_id, decision.weight, reason, queue, at, "routed", params):
             index.assign(decision.agent_id, decision.weight, t)
             result.assigned.append((conv.id, decision.agent_id))
     return result
@@ -459,25 +489,56 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
 # --- Timers -----------------------------------------------------------------------------------------------
 
 async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
-    """The assigned agent did not open the conversation in time: back to the queue, and the agent is away."""
+    """The assigned agent has not opened the conversation: first warn them; when the time is up and they are
+    not busy answering anyone (no reply or typing within the timeout), put it back in the queue, say why in
+    the timeline, and set them Away, telling them so. The customer is not told their queue position again."""
     conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
     agent_id = int(timer.payload.get("agent_id", 0))
     if conv is None or conv.status != "assigned" or conv.assignee_id != agent_id or conv.accepted_at is not None:
         return
     ts = now()
     user = await tx.session.get(User, agent_id)
-    name = user.name if user else f"user {agent_id}"
     queue = await tx.session.get(Queue, conv.queue_id) if conv.queue_id else None
     seconds = queue.accept_timeout_seconds if queue else 0
-    # The timeline names the agent who let it go; the queue keeps its place (queued_at stays).
+    if seconds <= 0 or user is None:
+        return  # the timeout was switched off meanwhile
+    locale = user.locale
+    lead = warning_lead(seconds)
+    if timer.payload.get("stage") == "warn":
+        waited = int((ts - conv.assigned_at).total_seconds()) if conv.assigned_at else seconds - lead
+        await do_notify(tx, user_ids=[agent_id], kind="accept_warning", severity="warning",
+                        conversation_id=conv.id,
+                        title=agent_text("accept_warning", locale, conversation_id=conv.id, seconds=lead),
+                        body=agent_text("accept_warning_body", locale, waited=waited),
+                        data={"code": "accept_warning", "params": {"conversation_id": conv.id, "seconds": lead}})
+        await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
+                          due_at=ts + dt.timedelta(seconds=lead), payload={"agent_id": agent_id, "stage": "act"})
+        return
+    busy_since = ts - dt.timedelta(seconds=seconds)
+    if user.last_active_at is not None and user.last_active_at >= busy_since:
+        # Answering other customers: never taken from them; looked at again after another timeout.
+        await do_schedule(tx, kind=ACCEPT_TIMER, subject_type="conversation", subject_id=conv.id,
+                          due_at=ts + dt.timedelta(seconds=seconds), payload={"agent_id": agent_id, "stage": "act"})
+        return
+    name = user.name
+    set_away = user.presence == "online"
+    why = f"{name} did not open it within {seconds} s and was not answering other customers; back to the queue"
     lifecycle.apply(tx, conv, lifecycle.move(
-        lifecycle.Now.of(conv), "queued", at=ts, reason=f"{name} did not open it within {seconds} s; back to the queue",
+        lifecycle.Now.of(conv), "queued", at=ts, reason=why + (f"; {name} set to away" if set_away else ""),
+        code="accept_timeout", params={"agent_id": agent_id, "agent": name, "seconds": seconds, "set_away": set_away},
         values={"assignee_id": None}, record_assignee=agent_id,
         changes={"assignee_id": [agent_id, None], "status": ["assigned", "queued"]}))
-    if user is not None and user.presence == "online":
+    # The queue keeps its place (queued_at stays) and the customer, already told, is not told again now.
+    conv.routing_notices = {**conv.routing_notices, "wait": ts.isoformat()}
+    if set_away:
         user.presence, user.presence_changed_at = "away", ts
         tx.publish(AgentChanged(user_id=agent_id, changes={"presence": ["online", "away"],
                                                            "reason": "did not accept a conversation"}))
+    await do_notify(tx, user_ids=[agent_id], kind="accept_missed", severity="warning", conversation_id=conv.id,
+                    title=agent_text("accept_missed", locale, conversation_id=conv.id),
+                    body=agent_text("accept_missed_body", locale, seconds=seconds),
+                    data={"code": "accept_missed", "params": {"conversation_id": conv.id, "seconds": seconds,
+                                                              "set_away": set_away}})
 
 
 async def do_hold_expired(tx: Tx, timer: Timer) -> None:
@@ -498,7 +559,7 @@ async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     else:
         lifecycle.apply(tx, conv, lifecycle.hold(lifecycle.Now.of(conv), "free", until=None))
         await do_send_automatic(tx, conv, say("wait_over_queue", language, name=name), purpose="wait_over")
-        _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts)
+        _note(tx, conv, f"the wait for {name} ran out; routed to the queue", ts, "manager_wait_over", manager=name)
     lifecycle.apply(tx, conv, lifecycle.announce(lifecycle.Now.of(conv), values=None,
                                                  routing_hold=conv.routing_hold))
 

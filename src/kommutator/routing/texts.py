@@ -54,9 +54,37 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Сейчас мы не работаем и вернёмся {when}. Ваше сообщение сохранено, специалист ответит на него, "
               "как только мы откроемся.",
     },
+    "nobody_on_duty": {
+        "en": "All our specialists are away right now. Your message is saved, and a specialist will answer it as "
+              "soon as one is back.",
+        "ru": "Сейчас все специалисты отошли. Ваше сообщение сохранено, специалист ответит на него, как только "
+              "вернётся.",
+    },
     "out_of_hours_unknown": {
         "en": "We are closed now. Your message is saved, and a specialist will answer it when we open.",
         "ru": "Сейчас мы не работаем. Ваше сообщение сохранено, специалист ответит на него, как только мы откроемся.",
+    },
+}
+
+# What routing tells an agent (in their interface language, users.locale).
+AGENT_TEXTS: dict[str, dict[str, str]] = {
+    "accept_warning": {
+        "en": "Open conversation #{conversation_id} within {seconds} s",
+        "ru": "Откройте разговор №{conversation_id} в течение {seconds} с",
+    },
+    "accept_warning_body": {
+        "en": "It was assigned to you {waited} s ago and is not opened yet. If you do not open it (or answer "
+              "another customer meanwhile), it goes back to the queue and you are set to Away.",
+        "ru": "Он назначен вам {waited} с назад и ещё не открыт. Если вы его не откроете (и не будете отвечать "
+              "другому клиенту), он вернётся в очередь, а ваш статус станет «Отошёл».",
+    },
+    "accept_missed": {
+        "en": "Conversation #{conversation_id} went back to the queue; you are set to Away",
+        "ru": "Разговор №{conversation_id} вернулся в очередь; ваш статус — «Отошёл»",
+    },
+    "accept_missed_body": {
+        "en": "You did not open it within {seconds} s. Set yourself Online to get conversations again.",
+        "ru": "Вы не открыли его за {seconds} с. Чтобы снова получать разговоры, выберите статус «В сети».",
     },
 }
 
@@ -89,3 +117,8 @@ def when(at: dt.datetime, timezone: str, language: str | None, now: dt.datetime)
         day = _WEEKDAYS[lang][local.weekday()] + " " + local.strftime("%d.%m")
     at_word = "в" if lang == "ru" else "at"
     return f"{day} {at_word} {clock} ({timezone})"
+
+
+def agent_text(key: str, locale: str | None, **values: object) -> str:
+    """A text for an agent, in their interface language."""
+    return AGENT_TEXTS[key][lang_of(locale)].format(**values)

@@ -140,6 +140,8 @@ class Handoff:
     summary: str = ""
     reason: str = ""
     vars: dict[str, Any] = field(default_factory=dict)
+    asked: tuple[str, ...] = ()  # the customer's own words, oldest first
+    chose: tuple[str, ...] = ()  # the menu options they chose, as they saw them
 
 
 @dataclass(frozen=True)
@@ -177,12 +179,14 @@ class State:
     # ("где мой заказ 12345" → the order number); cleared when the bot waits
     carry: str = ""
     kb_offer: str = ""  # a menu node that answered a typed question from the knowledge base and asked "did it help?"
+    # What the customer wrote in their own words (not button presses), for the hand-off summary.
+    asked: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.node, "status": self.status, "language": self.language, "vars": dict(self.vars),
                 "attributes": dict(self.attributes), "retries": self.retries, "misunderstood": self.misunderstood,
                 "trail": list(self.trail), "escalation": self.escalation, "last_text": self.last_text,
-                "carry": self.carry, "kb_offer": self.kb_offer}
+                "carry": self.carry, "kb_offer": self.kb_offer, "asked": list(self.asked)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> State:
@@ -191,7 +195,7 @@ class State:
                    retries=int(data.get("retries", 0)), misunderstood=int(data.get("misunderstood", 0)),
                    trail=list(data.get("trail", [])), escalation=str(data.get("escalation", "")),
                    last_text=str(data.get("last_text", "")), carry=str(data.get("carry", "")),
-                   kb_offer=str(data.get("kb_offer", "")))
+                   kb_offer=str(data.get("kb_offer", "")), asked=[str(a) for a in data.get("asked", [])])
 
     def copy(self) -> State:
         return State.from_dict(self.to_dict())
@@ -343,14 +347,31 @@ class Node(BaseModel):
         return iter(())
 
 
+_NODE_PREFIX = re.compile(r"^[\w.-]+: ")
+_CHOSE = re.compile(r"chose \u00ab(.*)\u00bb$")
+
+
+def chosen(trail: Sequence[str]) -> list[str]:
+    """The menu options chosen, as the customer saw them, from the trail."""
+    return [m.group(1) for line in trail if (m := _CHOSE.search(line))]
+
+
 def summary(ctx: Ctx, reason: str) -> str:
-    """Say in a few lines what the bot learned, so the agent does not ask again."""
-    lines = [f"Bot conversation ({ctx.state.language}); handed off: {reason}."]
-    if ctx.state.trail:
-        lines.append("Steps: " + "; ".join(ctx.state.trail) + ".")
+    """Say in a few lines what the customer asked and what the bot learned, so the agent does not ask again
+    (the flow's step names stay out: the agent never saw them)."""
+    lines = []
+    if ctx.state.asked:
+        lines.append("The customer asked: " + " / ".join(f"\u00ab{a}\u00bb" for a in ctx.state.asked))
+    chose = chosen(ctx.state.trail)
+    if chose:
+        lines.append("Chose: " + " \u2192 ".join(chose) + ".")
     collected = {k: v for k, v in ctx.state.vars.items() if not k.startswith("http_")}
     if collected:
         lines.append("Collected: " + ", ".join(f"{k} = {v}" for k, v in collected.items()) + ".")
+    other = [_NODE_PREFIX.sub("", line) for line in ctx.state.trail if not _CHOSE.search(line)]
+    if other:
+        lines.append("Also: " + "; ".join(other) + ".")
+    lines.append(f"Handed off by the bot: {reason}.")
     return "\n".join(lines)
 
 
@@ -358,4 +379,5 @@ def handoff(ctx: Ctx, reason: str, *, queue: str | int | None = None, skills: Se
             priority: int | None = None, personal_manager: bool = False) -> Handoff:
     """Build the hand-off action with its summary."""
     return Handoff(queue=queue, skills=tuple(skills), priority=priority, personal_manager=personal_manager,
-                   summary=summary(ctx, reason), reason=reason, vars=dict(ctx.state.vars))
+                   summary=summary(ctx, reason), reason=reason, vars=dict(ctx.state.vars),
+                   asked=tuple(ctx.state.asked), chose=tuple(chosen(ctx.state.trail)))

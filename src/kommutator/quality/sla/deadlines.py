@@ -8,7 +8,7 @@ from kommutator.db import Tx
 from kommutator.quality.alerts import do_raise_alert
 from kommutator.quality.models import SlaClock, SlaPolicy
 from kommutator.quality.sla.clocks import do_reconcile_clocks
-from kommutator.quality.texts import both
+from kommutator.quality.texts import both, one
 from kommutator.workers.models import Timer
 
 
@@ -33,6 +33,7 @@ async def _raise(tx: Tx, clock: SlaClock, conv: Conversation, kind: str) -> None
     await do_raise_alert(
         tx, kind=kind, title=title, body=both(kind, conversation_id=conv.id, target=clock.target, left=left),
         conversation_id=conv.id, team_id=conv.team_id, agent_id=conv.assignee_id,
+        render=lambda lang: (one(kind, lang, conversation_id=conv.id, target=clock.target, left=left),) * 2,
         user_ids=(policy.notify_user_ids if policy and kind == "sla.breach" else []),
         emails=(policy.notify_emails if policy and kind == "sla.breach" else []),
         data={"clock_id": clock.id, "target": clock.target, "policy": policy.name if policy else None,

@@ -35,6 +35,7 @@ from kommutator.channels.types.webchat.visitors import (
     contact_of,
     do_open_session,
     do_update_visitor,
+    has_bot,
     load_webchat,
     missing_prechat,
     visitor_by_token,
@@ -44,6 +45,7 @@ from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import FILE, Id, Strict
 from kommutator.conversations.files import safe_filename
 from kommutator.conversations.files_api import file_store
+from kommutator.conversations.inbound import FOR_PEOPLE
 from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.errors import ProblemError, problem_response
 from kommutator.runtime import Runtime
@@ -128,11 +130,11 @@ async def _chat(request: Request, channel_id: int) -> Webchat:
     return chat
 
 
-def _public(chat: Webchat, online: bool, max_upload: int) -> dict[str, Any]:
+def _public(chat: Webchat, online: bool, max_upload: int, bot: bool) -> dict[str, Any]:
     s = chat.settings
     return {"id": chat.id, "title": s.title, "greeting": s.greeting, "color": s.color, "language": s.language,
             "position": s.position, "prechat_fields": list(s.prechat_fields), "offline_form": s.offline_form,
-            "online": online, "max_file_bytes": min(s.max_file_mb * 1_000_000, max_upload),
+            "online": online, "bot": bot, "max_file_bytes": min(s.max_file_mb * 1_000_000, max_upload),
             "file_types": list(s.file_types)}
 
 
@@ -169,7 +171,8 @@ async def open_session(request: Request, channel_id: Id, body: SessionRequest) -
         lambda tx: do_open_session(tx, chat=chat, token=body.token, language=body.language))
     online = await agents_online(rt, chat)
     return {"token": token, "renewed": token != body.token, "visitor": visitor_read(visitor),
-            "missing": missing_prechat(chat, visitor), "channel": _public(chat, online, rt.settings.max_upload_bytes)}
+            "missing": missing_prechat(chat, visitor),
+            "channel": _public(chat, online, rt.settings.max_upload_bytes, await has_bot(rt, chat))}
 
 
 @router.patch("/widget/{channel_id}/visitor", response_model=WidgetVisitorUpdated, **_TYPED)
@@ -232,7 +235,7 @@ async def leave_message(request: Request, channel_id: Id, body: OfflineMessage,
     visitor = await rt.db.write(lambda tx: do_update_visitor(tx, visitor_id=visitor.id, name=body.name,
                                                              email=email))
     result = await msgs.receive(rt, chat, visitor, client_id=body.client_id, text=body.text,
-                                extra={"offline": True, "reply_to_email": email})
+                                extra={FOR_PEOPLE: True, "reply_to_email": email})
     contact_id = await contact_of(rt, visitor)
     if contact_id is not None:
         await msgs.fill_contact_email(rt, contact_id, email)

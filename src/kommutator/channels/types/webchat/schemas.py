@@ -29,7 +29,9 @@ class WidgetChannel(_Answer):
     position: str
     prechat_fields: list[str]
     offline_form: bool
-    online: bool = Field(description="An agent is on duty (else the offline form, when enabled)")
+    online: bool = Field(description="An agent is on duty (else the offline form, when enabled and no bot)")
+    bot: bool = Field(False, description="The bot answers here (a flow is attached): the chat stays open even "
+                                         "with nobody on duty, instead of the offline form")
     max_file_bytes: int
     file_types: list[str]
 

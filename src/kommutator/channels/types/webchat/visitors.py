@@ -15,6 +15,7 @@ from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.channels.types.webchat.settings import WebchatSettings
 from kommutator.clock import now
 from kommutator.contacts.models import Contact, Identity
+from kommutator.conversations.inbound import opens_with_self_service
 from kommutator.crypto import new_token, token_hash
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
@@ -147,6 +148,12 @@ async def agents_online(rt: Runtime, chat: Webchat) -> bool:
             TeamMember.team_id == chat.config.team_id)
     async with rt.db.read() as s:
         return await s.scalar(query.limit(1)) is not None
+
+
+async def has_bot(rt: Runtime, chat: Webchat) -> bool:
+    """Whether the bot answers on this chat (a flow is attached): then the chat stays open with nobody on duty."""
+    async with rt.db.read() as s:
+        return bool(await s.run_sync(lambda sync: opens_with_self_service(sync.connection(), chat.id)))
 
 
 async def do_update_visitor(tx: Tx, *, visitor_id: int, name: str | None = None, email: str | None = None,

@@ -254,7 +254,8 @@
   function view() {
     let form = null;
     if (missing.length) form = "prechat";
-    else if (!online && config.offline_form && !messages.size && !offlineSent && !store.outbox.length) form = "offline";
+    // With a bot on the chat the visitor talks to it even when nobody is on duty (it hands off with a notice).
+    else if (!online && config.offline_form && !config.bot && !messages.size && !offlineSent && !store.outbox.length) form = "offline";
     formView.hidden = !form; body.hidden = !!form; composer.hidden = !!form;
     if (form) showForm(form); else render();
     header();

@@ -5,6 +5,7 @@
 import { ApiError, get, post } from "../api.js";
 import { h, show } from "../dom.js";
 import { has, lang, t } from "../i18n.js";
+import "../texts/timeline.js";
 import { avatar, channelIcon } from "../icons.js";
 import { showContact } from "../contact.js";
 import { clearUnread, markSelected, rerenderList } from "./list.js";
@@ -214,12 +215,30 @@ function deliveryReason(m) {
   m.status_reason);
 }
 
+/** Why an event happened, in the reader's language: the server's code and values through texts/timeline.js;
+ * the server's English sentence for codes this screen does not know (and rows older than codes). */
+export function reasonText(tr) {
+  const code = tr.reason_code || "";
+  const p = { ...(tr.reason_params || {}) };
+  let key = `reason.${code}`;
+  if (code === "accept_timeout" && p.set_away) key = "reason.accept_timeout_away";
+  if (code === "bot_handoff" && p.queue) key = "reason.bot_handoff_queue";
+  if (!code || !has(key)) return tr.reason;
+  if (p.agent_id && !p.agent) p.agent = userName(p.agent_id);
+  if (p.strategy) p.strategy = has(`strategy.${p.strategy}`) ? t(`strategy.${p.strategy}`) : p.strategy;
+  if (p.channel_type) p.channel = has(`channel.${p.channel_type}`) ? t(`channel.${p.channel_type}`) : p.channel_type;
+  let text = t(key, p);
+  if (p.note) text += `: ${p.note}`;
+  else if (p.why && code !== "bot_resolved") text += `: ${p.why}`;
+  return text;
+}
+
 function eventItem(tr) {
   const who = tr.actor_user_id ? userName(tr.actor_user_id) : t("msg.system");
   return h("li", { class: "timeline__event", dataset: { transitionId: tr.id } },
     h("span", { class: "timeline__event-text",
       text: t("ws.event", { status: has(`status.${tr.to_status}`) ? t(`status.${tr.to_status}`) : tr.to_status, who }) }),
-    tr.reason ? h("span", { class: "timeline__event-reason", text: tr.reason }) : null,
+    reasonText(tr) ? h("span", { class: "timeline__event-reason", text: reasonText(tr) }) : null,
     timeEl(tr.at, "timeline__event-time"));
 }
 
@@ -266,7 +285,20 @@ function renderHandover(messages) {
   show(el.handover, Boolean(note));
   if (!note) return;
   el.handoverTitle.textContent = handoverText(note) || t("ws.botSummary.title");
-  el.handoverText.textContent = note.text;
+  el.handoverText.textContent = botSummaryText(note) || note.text;
+}
+
+/** The bot's hand-off summary in the reader's language, from what the server recorded (payload.bot). */
+export function botSummaryText(note) {
+  const bot = note.payload && note.payload.bot;
+  if (!bot || bot.event !== "handoff" || !Array.isArray(bot.asked)) return "";
+  const lines = [];
+  if (bot.asked.length) lines.push(t("ws.botSummary.asked", { text: bot.asked.map((a) => `«${a}»`).join(" / ") }));
+  if ((bot.chose || []).length) lines.push(t("ws.botSummary.chose", { text: bot.chose.join(" → ") }));
+  const vars = Object.entries(bot.vars || {}).filter(([k]) => !k.startsWith("http_"));
+  if (vars.length) lines.push(t("ws.botSummary.collected", { text: vars.map(([k, v]) => `${k} = ${v}`).join(", ") }));
+  if (bot.reason) lines.push(t("ws.botSummary.why", { text: bot.reason }));
+  return lines.join("\n");
 }
 
 /** Someone is typing: the visitor (shown here) or a colleague (shown in the list too). */
