@@ -8,13 +8,14 @@ from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
-from kommutator.contacts.models import Consent, Contact, Identity
+from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.db import Base
 from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
+from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
 from kommutator.quality.models import (
     AlertDelivery,
     AlertRule,
@@ -33,9 +34,9 @@ from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
     "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
-    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelState",
+    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelScore", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
-    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
+    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification", "NotificationAttempt", "OutboundNotification", "OutboxItem",
     "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
     "StandardViolation", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]
