@@ -36,6 +36,7 @@ from kommutator.channels.base import (
     OutboundMessage,
     SendError,
     SendResult,
+    TemplateUse,
 )
 from kommutator.channels.health import note_send
 from kommutator.channels.models import Channel
@@ -169,6 +170,15 @@ def _capabilities(channel_type: str) -> Capabilities:
         return get_adapter(channel_type).capabilities
     except (ProblemError, KeyError):
         return Capabilities()
+
+
+def _template(payload: dict[str, Any]) -> TemplateUse | None:
+    """The provider template a message was queued with (outbound/actions.py), if any."""
+    t = payload.get("template")
+    if not isinstance(t, dict) or not t.get("name"):
+        return None
+    return TemplateUse(name=str(t["name"]), language=str(t.get("language", "")),
+                       parameters=tuple(str(p) for p in t.get("values", ())))
 
 
 def _buttons(payload: dict[str, Any]) -> tuple[Button, ...]:
@@ -325,7 +335,7 @@ class OutboxWorker(PollingWorker):
                     attachments=tuple(files.get(msg.id, ())), buttons=buttons,
                     language=contact.language if contact is not None else None,
                     last_customer_message_at=last_in.get(pair), thread=threads.get(pair, ()),
-                    subject=conv.subject if conv is not None else "")
+                    subject=conv.subject if conv is not None else "", template=_template(msg.payload))
             work.append(_Work(item.id, outbound, channel, item.ordering_key))
         return work
 
