@@ -202,8 +202,9 @@ class WhatsAppChannel(ChannelAdapter):
                           "Клиент не писал в WhatsApp последние 24 часа; теперь WhatsApp разрешает только "
                           "одобренный шаблон. Выберите шаблон.")
         if not draft.template.approved:
-            raise Refusal("whatsapp_template_not_approved", f"The template {draft.template.name!r} is not approved by WhatsApp yet; "
-                          "choose an approved one.",
+            raise Refusal("whatsapp_template_not_approved",
+                          f"The template {draft.template.name!r} is not approved by WhatsApp yet; choose an "
+                          "approved one.",
                           f"Шаблон {draft.template.name!r} ещё не одобрен WhatsApp; выберите одобренный.")
         return to
 
