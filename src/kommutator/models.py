@@ -33,10 +33,11 @@ from kommutator.routing.models import ConversationSkill
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
-    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelScore", "ChannelState",
+    "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base", "BotFlow",
+    "BotFlowChannel", "BotFlowVersion", "BotSession", "CannedResponse", "Channel", "ChannelScore", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
-    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification", "NotificationAttempt", "OutboundNotification", "OutboxItem",
-    "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "Skill", "SlaClock", "SlaPolicy",
-    "StandardViolation", "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
+    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
+    "NotificationAttempt", "OutboundNotification", "OutboxItem", "QualityAlert", "QualityState", "Queue", "Rating",
+    "ReadMark", "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "Team", "TeamMember", "Timer", "Transition",
+    "User", "UserSkill", "WebchatVisitor",
 ]

@@ -37,6 +37,7 @@ TAGS = [
     {"name": "knowledge", "description": "Knowledge-base articles"},
     {"name": "canned responses", "description": "Saved replies"},
     {"name": "notifications", "description": "The caller's notifications"},
+    {"name": "outbound", "description": "Writing first: notifications to customers with fallback, message templates"},
     {"name": "audit", "description": "The audit log (administrators)"},
     {"name": "website chat", "description": "The website chat widget's own endpoints, with the visitor token"},
 ]

@@ -31,7 +31,7 @@ async def contacts_read(session: AsyncSession, contacts: list[Contact]) -> list[
     ranks = await preferred.ranked(session, ids)
     return [ContactRead.model_validate(c).model_copy(update={
         "identities": idents[c.id], "consents": consents[c.id], "channel_ranking": ranks.get(c.id, []),
-        "preferred_channel": (ranks.get(c.id) or [None])[0]}) for c in contacts]
+        "preferred_channel": next(iter(ranks.get(c.id, [])), None)}) for c in contacts]
 
 
 def search_clause(q: str):  # type: ignore[no-untyped-def]
