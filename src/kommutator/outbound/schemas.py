@@ -146,6 +146,6 @@ class NotificationRead(ReadModel):
     text: str
     plan: list[int] = Field(description="The channel ids to try, in order")
     skipped: list[dict[str, object]] = Field(description="Channels left out and why")
-    attempts: list[AttemptRead]
+    attempts: list[AttemptRead] = []
     created_at: dt.datetime
     updated_at: dt.datetime

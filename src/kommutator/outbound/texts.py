@@ -18,7 +18,8 @@ SENTENCES: dict[str, tuple[str, str]] = {
                           "Нет включённого канала {channel}; выберите канал из списка."),
     "template_not_found": ("There is no template {template!r} in {template_language}; create it under Templates "
                            "first.",
-                           "Нет шаблона {template!r} на языке {template_language}; сначала создайте его в разделе «Шаблоны»."),
+                           "Нет шаблона {template!r} на языке {template_language}; сначала создайте его в разделе "
+                           "«Шаблоны»."),
     "template_parameters_missing": ("The template {template!r} needs the parameters {missing}; give them.",
                                     "Шаблону {template!r} нужны параметры {missing}; укажите их."),
     "template_parameters_unknown": ("The template {template!r} has no parameters {unknown}.",
