@@ -198,14 +198,15 @@ async def choose_route(tx: Tx, contact: Contact, channels: list[Channel], draft:
             routes.append(await check_route(tx, contact, channel, draft, purpose, language))
         except ProblemError as exc:
             skipped.append({"channel_id": channel.id, "channel_type": channel.type, "code": exc.code,
-                            "detail": exc.detail})
+                            "detail": exc.detail, "sentences": exc.extra.get("sentences", {})})
     return routes, skipped
 
 
 def no_route(skipped: list[dict[str, Any]], language: str) -> ProblemError:
     if len(skipped) == 1:  # one channel asked for: its own sentence
         only = skipped[0]
-        return ProblemError(422, str(only["code"]), str(only["detail"]), skipped=skipped)
+        return ProblemError(422, str(only["code"]), str(only["detail"]), sentences=only.get("sentences", {}),
+                            skipped=skipped)
     reasons = "; ".join(f"{s['channel_type']}: {s['detail']}" for s in skipped) or "-"
     err = problem(422, "no_reachable_channel", language, reasons=reasons)
     err.extra["skipped"] = skipped

@@ -68,7 +68,8 @@ async def preview_conversation(rt: RuntimeDep, principal: CurrentPrincipal, requ
         if channels:
             measure = get_adapter(channels[0].type).measure(draft)
         return StartPreview(channel_id=first.get("channel_id"), channel_type=first.get("channel_type"),
-                            allowed=False, code=err.code, detail=err.detail, measure=measure)
+                            allowed=False, code=err.code, detail=err.detail, measure=measure,
+                            sentences=dict(err.extra.get("sentences") or {}))
 
     return await rt.db.write(job)  # writes nothing; the actions' helpers take a transaction
 

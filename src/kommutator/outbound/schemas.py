@@ -47,6 +47,7 @@ class StartPreview(ReadModel):
     allowed: bool
     code: str = ""
     detail: str = ""
+    sentences: dict[str, str] = Field(default={}, description="The refusal in English and Russian")
     measure: dict[str, object] = {}
 
 
