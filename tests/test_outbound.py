@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as examples
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -173,7 +174,8 @@ def test_each_adapter_states_its_rule_for_a_first_message():
         with pytest.raises(Refusal) as caught:
             get_adapter(kind).first_message(_cfg(kind), phone_only, Draft("Hi"), at)
         assert caught.value.code == code and caught.value.ru and caught.value.en
-    assert get_adapter("telegram").first_message(_cfg("telegram"), Reach("42", None, None, None), Draft("Hi"), at) == "42"
+    wrote = Reach("42", None, None, None)
+    assert get_adapter("telegram").first_message(_cfg("telegram"), wrote, Draft("Hi"), at) == "42"
     wa = get_adapter("whatsapp")
     with pytest.raises(Refusal, match="24 hours"):
         wa.first_message(_cfg("whatsapp"), phone_only, Draft("Hi"), at)
@@ -272,9 +274,10 @@ async def test_bots_reach_only_people_who_wrote_and_sms_shows_segments(client, a
     r = await client.post("/api/v1/conversations", json={**start, "channel": "sms", "text": "я" * 1601},
                           headers=admin.headers)
     assert r.status_code == 422 and r.json()["code"] == "sms_too_long" and r.json()["segments"] == 24, r.text
+    # The trailing space is dropped: 83 units, two UCS-2 segments.
     r = await client.post("/api/v1/conversations/preview", json={**start, "channel": "sms", "text": "Привет " * 12},
                           headers=admin.headers)
-    assert r.json()["allowed"] and r.json()["measure"] == {"encoding": "UCS-2", "segments": 2, "units": 83}  # the trailing space is dropped, r.text
+    assert r.json()["allowed"] and r.json()["measure"] == {"encoding": "UCS-2", "segments": 2, "units": 83}, r.text
     r = await client.post("/api/v1/conversations", json={**start, "channel": "sms"}, headers=admin.headers)
     assert r.status_code == 201 and r.json()["measure"]["encoding"] == "UCS-2", r.text
     await outbox.run_due()

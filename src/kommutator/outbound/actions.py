@@ -168,7 +168,7 @@ async def candidates(tx: Tx, contact: Contact, choice: str | list[str], language
     channels = await _enabled_channels(tx)
     if choice == "preferred":
         ranking = (await preferred.ranked(tx.session, [contact.id])).get(contact.id, [])
-        last: dict[str, int] = {str(t): int(c) for t, c in (await tx.session.execute(
+        last: dict[str, int | None] = {str(t): c for t, c in (await tx.session.execute(
             select(Channel.type, func.max(Message.channel_id)).join(Message, Message.channel_id == Channel.id)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Conversation.contact_id == contact.id, Message.direction == "in")
