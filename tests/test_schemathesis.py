@@ -86,7 +86,14 @@ DOCUMENTED_CODES = {
     "invalid_scope",
 }
 DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
-DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
+DOCUMENTED_CODES |= {"current_password_required"}
+# Writing first: the customer's channels, consent and templates decide (docs/outbound.md).
+DOCUMENTED_CODES |= {"no_consent", "no_marketing_consent", "no_reachable_channel", "conversation_open",
+                     "contact_ambiguous", "template_parameters_missing", "template_parameters_unknown",
+                     "template_placeholders_mismatch", "template_exists", "sms_too_long", "sms_no_phone",
+                     "email_subject_required", "email_no_address", "whatsapp_template_required",
+                     "whatsapp_template_not_approved", "whatsapp_no_number", "api_never_wrote", "webchat_never_wrote",
+                     "telegram_never_wrote", "vk_never_wrote"}  # your own password changes only with the current one
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
                        "do not exist", "there is no", "is not an active user", "No channel", "no team",
                        "must be a string, number, boolean or null", "attribute names", "business_hours",

@@ -365,28 +365,25 @@ async def _attempt(tx: Tx, note: OutboundNotification, contact: Contact, route: 
     return attempt
 
 
-_RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
-
-
 async def do_follow_attempts(tx: Tx, *, limit: int = 200) -> int:
-    """Carry each pending attempt's message status over; when one failed, try the next planned channel (its rule
-    and consent checked again now), and when none is left the notification failed. Returns attempts changed."""
+    """Settle each attempt still queued whose message has an outcome: sent (later statuses are read live from
+    the message) or failed — then the next planned channel is tried (its rule and consent checked again now), and
+    when none is left the notification failed. Returns the attempts settled."""
     rows = (await tx.session.execute(
         select(NotificationAttempt, Message.status, Message.status_reason)
         .join(Message, Message.id == NotificationAttempt.message_id)
-        .where(NotificationAttempt.status.in_(("queued", "sent", "delivered")),
-               Message.status != NotificationAttempt.status)
+        .where(NotificationAttempt.status == "queued", Message.status != "queued")
         .order_by(NotificationAttempt.id).limit(limit))).all()
     for attempt, status, reason in rows:
-        attempt.status, attempt.reason, attempt.updated_at = status, reason or "", now()
+        failed = status == "failed"
+        attempt.status, attempt.reason, attempt.updated_at = ("failed" if failed else "sent"), reason or "", now()
         note = await tx.session.get(OutboundNotification, attempt.outreach_id)
         if note is None:
             continue
-        if status != "failed":
-            if _RANK.get(status, 0) > _RANK.get(note.status, -1) or note.status == "sending":
-                note.status = status if status in _RANK else note.status
-            continue
-        await _next_attempt(tx, note, attempt.position + 1)
+        if failed:
+            await _next_attempt(tx, note, attempt.position + 1)
+        else:
+            note.status = "sent"
     return len(rows)
 
 

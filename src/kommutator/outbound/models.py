@@ -71,4 +71,5 @@ class NotificationAttempt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
 
-    __table_args__ = (UniqueConstraint("outreach_id", "position"),)
+    # The outreach worker looks only at attempts still "queued": the first outcome of their message decides.
+    __table_args__ = (UniqueConstraint("outreach_id", "position"), Index("ix_outreach_attempts_status", "status", "id"))

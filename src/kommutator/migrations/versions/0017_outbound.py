@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("outreach_id", "position", name="uq_outreach_attempts_outreach_id_position"),
     )
     op.create_index("ix_outreach_attempts_message_id", "outreach_attempts", ["message_id"])
+    op.create_index("ix_outreach_attempts_status", "outreach_attempts", ["status", "id"])
 
 
 def downgrade() -> None:
