@@ -74,6 +74,10 @@ async def channels(client, admin, wa, twilio) -> dict[str, dict[str, Any]]:  # t
         r = await client.post("/api/v1/channels", headers=admin.headers, json=body)
         assert r.status_code == 201, r.text
         made[body["type"]] = r.json()
+    sms = made["sms"]  # delivery reports come back to the channel's webhook
+    r = await client.patch(f"/api/v1/channels/{sms['id']}", headers=admin.headers, json={"settings": {
+        **sms["settings"], "status_callback": True, "webhook_url": sms["webhook_url"]}})
+    assert r.status_code == 200, r.text
     return made
 
 
@@ -349,6 +353,10 @@ async def test_a_failed_whatsapp_notification_falls_back_to_sms_and_reports_each
     assert "131026" in shown["attempts"][0]["reason"], shown
     assert shown["status"] == "sent"
     assert [(m.to, m.body) for m in twilio.messages] == [(PHONE, "Your order A-17 has shipped")]
+    r = await twilio.report(client, twilio.messages[0], "delivered")
+    assert r.status_code == 200, r.text
+    shown = (await client.get(f"/api/v1/notifications/{note['id']}", headers=admin.headers)).json()
+    assert shown["status"] == "delivered" and shown["attempts"][1]["status"] == "delivered"
     # The customer answers by SMS: the conversation the notification opened goes to the queue.
     conv_id = shown["attempts"][1]["conversation_id"]
     await sms_in(client, twilio, channels["sms"], "When will it arrive?")
