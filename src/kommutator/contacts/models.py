@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -79,5 +79,3 @@ class ChannelScore(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0)
     messages: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[dt.datetime] = mapped_column(default=now)
-
-    __table_args__ = (Index("ix_contact_channel_scores_type", "channel_type", "contact_id"),)

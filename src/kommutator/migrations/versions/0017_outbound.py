@@ -30,7 +30,6 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("contact_id", "channel_type", name="pk_contact_channel_scores"),
     )
-    op.create_index("ix_contact_channel_scores_type", "contact_channel_scores", ["channel_type", "contact_id"])
     with op.batch_alter_table("contact_consents") as batch:
         batch.add_column(sa.Column("marketing", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_table(
@@ -106,5 +105,4 @@ def downgrade() -> None:
     op.drop_table("message_templates")
     with op.batch_alter_table("contact_consents") as batch:
         batch.drop_column("marketing")
-    op.drop_index("ix_contact_channel_scores_type", "contact_channel_scores")
     op.drop_table("contact_channel_scores")
