@@ -19,7 +19,8 @@ Purpose = Literal["service", "marketing"]
 class TemplateFields(Strict):
     template: TemplateName | None = Field(default=None, description="A template's name instead of text")
     language: Language | None = Field(default=None, description="The template's language; default: the contact's")
-    parameters: dict[ParameterName, Annotated[str, Field(max_length=1000)]] = Field(
+    # Any key: a name the template does not have is 422 template_parameters_unknown, which says which.
+    parameters: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
         default_factory=dict, max_length=20, description="The template's parameters by name")
 
     @model_validator(mode="after")
