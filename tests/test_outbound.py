@@ -252,6 +252,9 @@ async def test_whatsapp_outside_the_window_needs_an_approved_template(client, ad
              "parameters": {"order": "A-17"}}
     r = await client.post("/api/v1/conversations", json=start, headers=admin.headers)
     assert r.status_code == 422 and r.json()["code"] == "template_parameters_missing", r.text
+    r = await client.post("/api/v1/conversations", json={**start, "parameters": {
+        "order": "A-17", "date": "5 марта", "coupon": "X"}}, headers=admin.headers)
+    assert r.status_code == 422 and r.json()["code"] == "template_parameters_unknown", r.text
     start["parameters"] = {"order": "A-17", "date": "5 марта"}
     r = await client.post("/api/v1/conversations", json=start, headers=admin.headers)
     assert r.status_code == 201, r.text
@@ -325,6 +328,24 @@ async def test_agents_start_only_with_contacts_they_may_see_and_consent_is_respe
     r = await client.post("/api/v1/message-templates", headers=agent.headers, json={
         "name": "x", "language": "en", "body": "x"})
     assert r.status_code == 403
+
+
+async def test_administrators_manage_templates(client, admin):
+    body = {"name": "order_shipped", "language": "en", "body": "Order {{order}} has shipped", "parameters": ["order"]}
+    r = await client.post("/api/v1/message-templates", headers=admin.headers, json={**body, "parameters": []})
+    assert r.status_code == 422 and r.json()["code"] == "template_placeholders_mismatch", r.text
+    r = await client.post("/api/v1/message-templates", headers=admin.headers, json=body)
+    assert r.status_code == 201, r.text
+    template_id = r.json()["id"]
+    r = await client.post("/api/v1/message-templates", headers=admin.headers, json=body)
+    assert r.status_code == 409 and r.json()["code"] == "template_exists"
+    r = await client.patch(f"/api/v1/message-templates/{template_id}", headers=admin.headers, json={
+        "body": "Order {{order}} ships on {{date}}", "parameters": ["order", "date"], "approved": False})
+    assert r.status_code == 200 and r.json()["parameters"] == ["order", "date"] and not r.json()["approved"]
+    listed = (await client.get("/api/v1/message-templates", headers=admin.headers)).json()["items"]
+    assert [t["name"] for t in listed] == ["order_shipped"]
+    assert (await client.delete(f"/api/v1/message-templates/{template_id}", headers=admin.headers)).status_code == 204
+    assert (await client.get("/api/v1/message-templates", headers=admin.headers)).json()["items"] == []
 
 
 # --- Notifications ------------------------------------------------------------------------------------------------
