@@ -23,65 +23,14 @@ from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
-from kommutator.errors import ProblemError, not_found
+from kommutator.errors import ProblemError
 from kommutator.events import MessageCreated
 from kommutator.ingest.models import Channel
 from kommutator.ingest.types import ChannelConfig
 from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
-from kommutator.outbound.schemas import ConversationStart, NotificationCreate, TemplateCreate, TemplateUpdate
-from kommutator.outbound.texts import problem, refused
+from kommutator.outbound.schemas import ConversationStart, NotificationCreate
+from kommutator.outbound.texts import PLACEHOLDER, problem, refused
 from kommutator.workers.models import OutboxItem
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-
-
-# --- Templates -----------------------------------------------------------------------------------------------
-
-def _check_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise ProblemError(403, "admin_required", "Only an administrator may manage message templates.")
-
-
-def _check_placeholders(body: str, parameters: list[str]) -> None:
-    used = set(_PLACEHOLDER.findall(body))
-    if used != set(parameters):
-        raise ProblemError(422, "template_placeholders_mismatch",
-                           f"The body's placeholders {sorted(used)} must be exactly the parameters {parameters}.")
-
-
-async def do_create_template(tx: Tx, principal: Principal, data: TemplateCreate) -> MessageTemplate:
-    _check_admin(principal)
-    _check_placeholders(data.body, data.parameters)
-    taken = await tx.session.scalar(select(MessageTemplate.id).where(
-        MessageTemplate.name == data.name, MessageTemplate.language == data.language))
-    if taken is not None:
-        raise ProblemError(409, "template_exists", f"A template {data.name!r} in {data.language} exists already.",
-                           template_id=taken)
-    row = MessageTemplate(**data.model_dump())
-    tx.session.add(row)
-    await tx.session.flush()
-    return row
-
-
-async def do_update_template(tx: Tx, principal: Principal, template_id: int, data: TemplateUpdate) -> MessageTemplate:
-    _check_admin(principal)
-    row = await tx.session.get(MessageTemplate, template_id)
-    if row is None:
-        raise not_found("template", template_id)
-    for key, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(row, key, value)
-    _check_placeholders(row.body, list(row.parameters))
-    row.updated_at = now()
-    return row
-
-
-async def do_delete_template(tx: Tx, principal: Principal, template_id: int) -> None:
-    _check_admin(principal)
-    row = await tx.session.get(MessageTemplate, template_id)
-    if row is None:
-        raise not_found("template", template_id)
-    await tx.session.delete(row)
-
 
 # --- Choosing a channel ------------------------------------------------------------------------------------------
 
@@ -113,7 +62,7 @@ async def draft_of(tx: Tx, contact: Contact, data: ConversationStart | Notificat
     unknown = sorted(set(data.parameters) - set(row.parameters))
     if unknown:
         raise problem(422, "template_parameters_unknown", language, template=row.name, unknown=", ".join(unknown))
-    text = _PLACEHOLDER.sub(lambda m: data.parameters[m.group(1)], row.body)
+    text = PLACEHOLDER.sub(lambda m: data.parameters[m.group(1)], row.body)
     values = tuple(data.parameters[p] for p in row.parameters)
     use = TemplateUse(name=row.name, language=row.language, parameters=values, approved=row.approved)
     return Draft(text=text, subject=data.subject or "", template=use), row

@@ -12,7 +12,7 @@ from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.contacts import policy
 from kommutator.db import Tx
-from kommutator.outbound import actions, queries
+from kommutator.outbound import actions, queries, templates
 from kommutator.outbound.models import MessageTemplate
 from kommutator.outbound.schemas import (
     ConversationStart,
@@ -84,7 +84,7 @@ async def list_templates(rt: RuntimeDep, principal: CurrentPrincipal) -> Templat
 @router.post("/message-templates", response_model=TemplateRead, status_code=201)
 async def create_template(rt: RuntimeDep, principal: CurrentPrincipal, body: TemplateCreate) -> TemplateRead:
     """Add a template (administrators): name and language as approved at WhatsApp, body with {{parameters}}."""
-    row: MessageTemplate = await rt.db.write(lambda tx: actions.do_create_template(tx, principal, body))
+    row: MessageTemplate = await rt.db.write(lambda tx: templates.do_create_template(tx, principal, body))
     return TemplateRead.model_validate(row)
 
 
@@ -92,14 +92,14 @@ async def create_template(rt: RuntimeDep, principal: CurrentPrincipal, body: Tem
 async def update_template(rt: RuntimeDep, principal: CurrentPrincipal, template_id: Id,
                           body: TemplateUpdate) -> TemplateRead:
     """Change a template's body, parameters, category or approval (administrators)."""
-    row = await rt.db.write(lambda tx: actions.do_update_template(tx, principal, template_id, body))
+    row = await rt.db.write(lambda tx: templates.do_update_template(tx, principal, template_id, body))
     return TemplateRead.model_validate(row)
 
 
 @router.delete("/message-templates/{template_id}", status_code=204)
 async def delete_template(rt: RuntimeDep, principal: CurrentPrincipal, template_id: Id) -> Response:
     """Delete a template (administrators)."""
-    await rt.db.write(lambda tx: actions.do_delete_template(tx, principal, template_id))
+    await rt.db.write(lambda tx: templates.do_delete_template(tx, principal, template_id))
     return Response(status_code=204)
 
 

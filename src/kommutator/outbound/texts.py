@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kommutator.channels.base import Refusal
 from kommutator.errors import ProblemError
+
+# A template's placeholder: {{name}}.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 SENTENCES: dict[str, tuple[str, str]] = {
     "no_consent": ("The customer has refused messages on {channel}; choose another channel.",
