@@ -89,6 +89,13 @@ DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules acros
 DOCUMENTED_CODES |= {"invalid_time_zone", "invalid_period", "period_too_long", "series_too_long"}  # reports
 DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
 DOCUMENTED_CODES |= {"invalid_time_zone", "start_out_of_range", "staffing_out_of_range"}  # the forecast's ranges
+# Writing first: the customer's channels, consent and templates decide (docs/outbound.md).
+DOCUMENTED_CODES |= {"no_consent", "no_marketing_consent", "no_reachable_channel", "conversation_open",
+                     "contact_ambiguous", "template_parameters_missing", "template_parameters_unknown",
+                     "template_placeholders_mismatch", "template_exists", "sms_too_long", "sms_no_phone",
+                     "email_subject_required", "email_no_address", "whatsapp_template_required",
+                     "whatsapp_template_not_approved", "whatsapp_no_number", "api_never_wrote", "webchat_never_wrote",
+                     "telegram_never_wrote", "vk_never_wrote"}
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
                        "do not exist", "there is no", "is not an active user", "No channel", "no team",
                        "must be a string, number, boolean or null", "attribute names", "business_hours",

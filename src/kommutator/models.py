@@ -9,13 +9,14 @@ from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
 from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
-from kommutator.contacts.models import Consent, Contact, Identity
+from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.db import Base
 from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
+from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
 from kommutator.quality.models import (
     AlertDelivery,
     AlertRule,
@@ -36,9 +37,10 @@ from kommutator.workers.models import OutboxItem, Timer
 __all__ = [
     "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
     "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "CannedResponse",
-    "Channel", "ChannelState",
+    "Channel", "ChannelScore", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
-    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "Notification", "OutboxItem",
+    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
+    "NotificationAttempt", "OutboundNotification", "OutboxItem",
     "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
     "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
     "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",

@@ -40,6 +40,7 @@ TAGS = [
     {"name": "canned responses", "description": "Saved replies"},
     {"name": "assist", "description": "Reply suggestions for agents and what agents did with them"},
     {"name": "notifications", "description": "The caller's notifications"},
+    {"name": "outbound", "description": "Writing first: notifications to customers with fallback, message templates"},
     {"name": "audit", "description": "The audit log (administrators)"},
     {"name": "website chat", "description": "The website chat widget's own endpoints, with the visitor token"},
 ]

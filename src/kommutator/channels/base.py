@@ -113,6 +113,60 @@ class OutboundMessage:
     # and the subject of the conversation.
     thread: tuple[str, ...] = ()
     subject: str = ""
+    # A provider template chosen for this message (a first message outside WhatsApp's window): see TemplateUse.
+    template: TemplateUse | None = None
+
+
+@dataclass(frozen=True)
+class TemplateUse:
+    """An approved provider template (WhatsApp) to send, with its parameters in the provider's order."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+    approved: bool = True
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the core knows of one contact for a message that starts a conversation on one channel."""
+
+    chat_id: str | None  # their id on this channel type, from an identity (they wrote to us there)
+    phone: str | None  # the contact's phone (E.164), when known
+    email: str | None
+    last_inbound_at: dt.datetime | None  # their latest message on this channel, if any
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The first message: its text (a template's rendered body when one is used), subject, template."""
+
+    text: str
+    subject: str = ""
+    template: TemplateUse | None = None
+
+
+class Refusal(Exception):
+    """The channel's rules forbid this first message: a machine code and the sentence in English and Russian."""
+
+    def __init__(self, code: str, en: str, ru: str, **extra: Any) -> None:
+        super().__init__(en)
+        self.code, self.en, self.ru, self.extra = code, en, ru, extra
+
+
+NEVER_WROTE = ("The customer has never written to this {what}; {provider} only lets it write to people who wrote "
+               "first. Choose another channel.",
+               "Клиент ни разу не писал в {what_ru}; {provider} разрешает писать только тем, кто написал первым. "
+               "Выберите другой канал.")
+
+
+def needs_chat(reach: Reach, channel_type: str, what: tuple[str, str], provider: str) -> str:
+    """The recipient's chat id, or the refusal for people who never wrote (Telegram bots, VK communities)."""
+    if reach.chat_id:
+        return reach.chat_id
+    en, ru = NEVER_WROTE
+    raise Refusal(f"{channel_type}_never_wrote", en.format(what=what[0], provider=provider),
+                  ru.format(what_ru=what[1], provider=provider))
 
 
 @dataclass(frozen=True)
@@ -265,6 +319,16 @@ class ChannelAdapter:
                     accepted: list[Accepted]) -> InboundResult:
         """The answer to the provider, given only after the events were committed."""
         return InboundResult(200, {"ok": True})
+
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """The recipient's id for a message that starts a conversation (an agent's or a notification), or raise
+        ``Refusal`` saying which of the channel's rules forbids it. The default reaches only people who wrote to
+        the channel before."""
+        return needs_chat(reach, self.type, ("channel", "канал"), self.title)
+
+    def measure(self, draft: Draft) -> dict[str, Any]:
+        """Facts about how the provider will carry the text, shown before sending (SMS: encoding, segments)."""
+        return {}
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

@@ -87,3 +87,21 @@ def clean_text(value: str) -> str:
     except UnicodeEncodeError:
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value
+
+
+# GSM 03.38: the basic character set (one septet each) and the extension table (two septets: escape + char).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> tuple[str, int, int]:
+    """How an SMS carries ``text``: its encoding ("GSM-7" or "UCS-2"), the number of segments, and its length
+    in that encoding's units (septets or UTF-16 units). One segment holds 160 septets or 70 UCS-2 units; a
+    concatenated message gives 7 septets / 3 units of each segment to the header, so 153 / 67."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text):
+        units = sum(2 if c in GSM7_EXTENDED else 1 for c in text)
+        return "GSM-7", (1 if units <= 160 else -(-units // 153)), units
+    units = utf16_length(text)
+    return "UCS-2", (1 if units <= 70 else -(-units // 67)), units

@@ -10,7 +10,7 @@ from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.contacts import policy
-from kommutator.contacts.models import Consent, Contact, Identity
+from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
 from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation, Message
@@ -35,9 +35,29 @@ async def _set_consents(tx: Tx, contact_id: int, consents: list[ConsentIn]) -> N
         row = await tx.session.get(Consent, (contact_id, c.channel_type))
         if row is None:
             tx.session.add(Consent(contact_id=contact_id, channel_type=c.channel_type, granted=c.granted,
-                                   source=c.source))
+                                   marketing=bool(c.marketing) and c.granted, source=c.source))
         else:
             row.granted, row.source, row.updated_at = c.granted, c.source, now()
+            if c.marketing is not None:
+                row.marketing = c.marketing
+            if not c.granted:  # no messages at all on the channel: none for marketing either
+                row.marketing = False
+
+
+async def _merge_scores(tx: Tx, contact_id: int, other_id: int) -> None:
+    """The preferred-channel scores add up (they share one time basis: contacts/preferred.py)."""
+    own = {s.channel_type: s for s in (await tx.session.execute(
+        select(ChannelScore).where(ChannelScore.contact_id == contact_id))).scalars()}
+    theirs = select(ChannelScore).where(ChannelScore.contact_id == other_id)
+    for s in list((await tx.session.execute(theirs)).scalars()):
+        mine = own.get(s.channel_type)
+        if mine is None:
+            tx.session.add(ChannelScore(contact_id=contact_id, channel_type=s.channel_type, score=s.score,
+                                        messages=s.messages, last_at=s.last_at))
+        else:
+            mine.score, mine.messages, mine.last_at = mine.score + s.score, mine.messages + s.messages, max(
+                mine.last_at, s.last_at)
+    await tx.session.execute(delete(ChannelScore).where(ChannelScore.contact_id == other_id))
 
 
 async def do_create_contact(tx: Tx, principal: Principal | None, data: ContactCreate) -> Contact:
@@ -123,11 +143,12 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
         mine = own.get(c.channel_type)
         if mine is None:
             tx.session.add(Consent(contact_id=contact_id, channel_type=c.channel_type, granted=c.granted,
-                                   source=c.source, updated_at=c.updated_at))
+                                   marketing=c.marketing, source=c.source, updated_at=c.updated_at))
         elif c.updated_at > mine.updated_at:  # the latest decision of the person wins
-            mine.granted, mine.source, mine.updated_at = c.granted, c.source, c.updated_at
+            mine.granted, mine.marketing, mine.source, mine.updated_at = c.granted, c.marketing, c.source, c.updated_at
     await tx.session.execute(delete(Consent).where(Consent.contact_id == other_id))
-    for field in ("name", "email", "phone", "manager_id"):
+    await _merge_scores(tx, contact_id, other_id)
+    for field in ("name", "email", "phone", "language", "manager_id"):
         if not getattr(keep, field) and getattr(other, field):
             setattr(keep, field, getattr(other, field))
     if (not keep.language and other.language) or other.language_source == "agent" != keep.language_source:

@@ -11,7 +11,7 @@ from kommutator.auth.principal import Principal
 from kommutator.common.pagination import CursorQuery, decode_id_cursor, encode_id_cursor
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
-from kommutator.contacts import actions, card, policy, queries
+from kommutator.contacts import actions, card, policy, preferred, queries
 from kommutator.contacts.models import Contact
 from kommutator.contacts.schemas import (
     ContactCreate,
@@ -38,6 +38,8 @@ async def list_contacts(
     rt: RuntimeDep, principal: CurrentPrincipal,
     q: str | None = Query(None, max_length=200, description="Search name, email, phone, channel ids"),
     manager_id: int | None = Query(None, ge=1, le=2**62),
+    preferred_channel: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{1,19}$",
+                                          description="Only contacts whose preferred channel is this type"),
     limit: int = Query(50, ge=1, le=200), cursor: CursorQuery = None,
 ) -> ContactList:
     """Contacts the caller may see (agents: those they manage or have a conversation with), newest first."""
@@ -49,6 +51,8 @@ async def list_contacts(
         stmt = stmt.where(queries.search_clause(q.strip()))
     if manager_id is not None:
         stmt = stmt.where(Contact.manager_id == manager_id)
+    if preferred_channel is not None:
+        stmt = stmt.where(preferred.is_preferred(preferred_channel))
     async with rt.db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
         items = await queries.contacts_read(s, rows[:limit])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -60,6 +60,25 @@ class Consent(Base):
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     channel_type: Mapped[str] = mapped_column(String(20), primary_key=True)
-    granted: Mapped[bool] = mapped_column(Boolean)
+    granted: Mapped[bool] = mapped_column(Boolean)  # service messages (replies, notifications) on this channel
+    # Marketing (campaigns, promotional notifications) needs this too; opt-out words withdraw it.
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[dt.datetime] = mapped_column(default=now, onupdate=now)
+
+
+class ChannelScore(Base):
+    """How much a contact writes on a channel type, weighted to recent activity (contacts/preferred.py).
+
+    ``score`` is the sum over the contact's inbound messages of 2 ** ((t - EPOCH) / HALF_LIFE): every score of a
+    contact decays at the same rate, so comparing the stored sums compares the decayed ones, and an intake
+    adds one number instead of reading and rewriting.
+    """
+
+    __tablename__ = "contact_channel_scores"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    channel_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(default=now)

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.auth.principal import Principal
-from kommutator.contacts import policy
+from kommutator.contacts import policy, preferred
 from kommutator.contacts.models import Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentRead, ContactRead, IdentityRead
 
@@ -28,8 +28,10 @@ async def contacts_read(session: AsyncSession, contacts: list[Contact]) -> list[
             idents[i.contact_id].append(IdentityRead.model_validate(i))
         for c in (await session.execute(select(Consent).where(Consent.contact_id.in_(ids)))).scalars():
             consents[c.contact_id].append(ConsentRead.model_validate(c))
-    return [ContactRead.model_validate(c).model_copy(update={"identities": idents[c.id], "consents": consents[c.id]})
-            for c in contacts]
+    ranks = await preferred.ranked(session, ids)
+    return [ContactRead.model_validate(c).model_copy(update={
+        "identities": idents[c.id], "consents": consents[c.id], "channel_ranking": ranks.get(c.id, []),
+        "preferred_channel": next(iter(ranks.get(c.id, [])), None)}) for c in contacts]
 
 
 def search_clause(q: str):  # type: ignore[no-untyped-def]

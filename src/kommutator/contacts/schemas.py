@@ -37,7 +37,9 @@ class IdentityIn(Strict):
 
 class ConsentIn(Strict):
     channel_type: ChannelType
-    granted: bool
+    granted: bool = Field(description="Service messages (replies, notifications) on this channel type")
+    marketing: bool | None = Field(
+        default=None, description="Marketing messages too (campaigns, promotional notifications); null keeps it")
     source: str = Field(default="", max_length=500, description="Where the consent came from")
 
 
@@ -87,6 +89,7 @@ class IdentityRead(ReadModel):
 class ConsentRead(ReadModel):
     channel_type: str
     granted: bool
+    marketing: bool
     source: str
     updated_at: dt.datetime
 
@@ -104,6 +107,11 @@ class ContactRead(ReadModel):
     manager_id: int | None
     identities: list[IdentityRead] = []
     consents: list[ConsentRead] = []
+    preferred_channel: str | None = Field(
+        default=None, description="The channel type of most of the contact's own messages, weighted to recent "
+                                  "activity (a message 30 days old counts half), among those not refused; null "
+                                  "when they never wrote")
+    channel_ranking: list[str] = Field(default=[], description="Their channel types, most preferred first")
     # quality/: past ratings, newest first ({conversation_id, scale, score, comment, created_at}); detail only.
     ratings: list[dict[str, Any]] = []
     created_at: dt.datetime

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from kommutator.audit.models import AuditEntry
 from kommutator.clock import now
 from kommutator.common.language import follow as follow_language
+from kommutator.contacts import optout, preferred
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.verified import lock_key, normal_email, normal_phone
 from kommutator.conversations import hooks, lifecycle
@@ -260,6 +261,8 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     }).scalar()
     if message_id is None:
         return Received(conv_id, None, contact_id, new)
+    # One upsert: the contact's preferred channel stays current (contacts/preferred.py).
+    preferred.note_inbound(conn, contact_id=contact_id, channel_type=channel.type, at=ts)
     if files:
         conn.execute(_INSERT_ATTACHMENT, [
             {"message_id": message_id, "filename": f.filename, "content_type": f.content_type, "size": f.size,
@@ -277,6 +280,9 @@ def receive_message(conn: Connection, *, channel: ChannelConfig, msg: InboundMes
     events.append(MessageCreated(conversation_id=conv_id, team_id=team_id, assignee_id=assignee_id,
                                  message_id=message_id, direction="in", sender_type="contact",
                                  message_kind="text", channel_id=channel.id, conversation_status=status))
+    if optout.is_opt_out(msg.text):  # "стоп", "STOP", …: no more marketing here, and a confirmation says so
+        optout.withdraw(conn, contact_id=contact_id, channel=channel, conversation_id=conv_id, team_id=team_id,
+                        assignee_id=assignee_id, to=msg.sender.external_id, text=msg.text, at=ts, events=events)
     return Received(conv_id, int(message_id), contact_id, new)
 
 

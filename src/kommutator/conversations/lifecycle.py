@@ -123,6 +123,28 @@ def created(*, conversation_id: int, contact_id: int, status: str, team_id: int 
                             contact_id=contact_id, status=status))
 
 
+async def start(tx: Tx, *, contact_id: int, status: str, at: dt.datetime, reason: str, subject: str = "",
+                assignee_id: int | None = None, team_id: int | None = None, queue_id: int | None = None,
+                channel_id: int | None = None, actor_user_id: int | None = None) -> Conversation:
+    """A conversation we start (an agent's first message, a notification): the row, its first timeline line and
+    ConversationCreated, as the intake makes for a customer's."""
+    values: dict[str, Any] = {"assignee_id": assignee_id, "assigned_at": at if assignee_id else None,
+                              "accepted_at": at if assignee_id else None, "team_id": team_id, "queue_id": queue_id,
+                              "waiting_since": at if status == "waiting" else None,
+                              "queued_at": at if status == "queued" else None}
+    conv = Conversation(contact_id=contact_id, priority="normal", subject=subject[:300],
+                        last_inbound_channel_id=channel_id, created_at=at, updated_at=at, last_message_at=at,
+                        **values)
+    conv.status = status
+    tx.session.add(conv)
+    await tx.session.flush()
+    tx.session.add(Transition(conversation_id=conv.id, from_status=None, to_status=status, assignee_id=assignee_id,
+                              team_id=team_id, actor_user_id=actor_user_id, at=at, reason=reason))
+    tx.publish(ConversationCreated(conversation_id=conv.id, team_id=team_id, assignee_id=assignee_id,
+                                   contact_id=contact_id, status=status))
+    return conv
+
+
 def wake(now: Now, *, at: dt.datetime, reason: str, publish: bool = True, code: str = "") -> Change:
     """The customer wrote to a conversation waiting for them, snoozed or resolved (or a snooze ended): it needs
     its agent again, or the queue."""

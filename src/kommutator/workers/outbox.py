@@ -38,6 +38,7 @@ from kommutator.channels.base import (
     OutboundMessage,
     SendError,
     SendResult,
+    TemplateUse,
 )
 from kommutator.channels.health import note_send
 from kommutator.channels.models import Channel
@@ -202,6 +203,30 @@ def _capabilities(channel_type: str) -> Capabilities:
         return Capabilities()
 
 
+def _latest(in_conversation: dt.datetime | None, hint: Any) -> dt.datetime | None:
+    """The customer's latest message on the channel: in this conversation, or as a first message recorded it
+    (outbound/actions.py: they may have written in an earlier conversation)."""
+    try:
+        earlier = dt.datetime.fromisoformat(hint) if isinstance(hint, str) else None
+    except ValueError:
+        earlier = None
+    if earlier is not None and earlier.tzinfo is None:
+        earlier = earlier.replace(tzinfo=dt.UTC)
+    if in_conversation is not None and in_conversation.tzinfo is None:
+        in_conversation = in_conversation.replace(tzinfo=dt.UTC)
+    found = [t for t in (in_conversation, earlier) if t is not None]
+    return max(found) if found else None
+
+
+def _template(payload: dict[str, Any]) -> TemplateUse | None:
+    """The provider template a message was queued with (outbound/actions.py), if any."""
+    t = payload.get("template")
+    if not isinstance(t, dict) or not t.get("name"):
+        return None
+    return TemplateUse(name=str(t["name"]), language=str(t.get("language", "")),
+                       parameters=tuple(str(p) for p in t.get("values", ())))
+
+
 def _buttons(payload: dict[str, Any]) -> tuple[Button, ...]:
     raw = payload.get("buttons") or []
     return tuple(Button(id=str(b["id"]), label=str(b["label"])) for b in raw
@@ -358,8 +383,9 @@ class OutboxWorker(PollingWorker):
                     to=str(item.payload.get("to", "")), text=text, kind=msg.kind, created_at=msg.created_at,
                     attachments=tuple(files.get(msg.id, ())), buttons=buttons,
                     language=contact.language if contact is not None else None,
-                    last_customer_message_at=last_in.get(pair), thread=threads.get(pair, ()),
-                    subject=conv.subject if conv is not None else "")
+                    last_customer_message_at=_latest(last_in.get(pair), msg.payload.get("customer_wrote_at")),
+                    thread=threads.get(pair, ()),
+                    subject=conv.subject if conv is not None else "", template=_template(msg.payload))
             work.append(_Work(item.id, outbound, channel, item.ordering_key))
         return work
 

@@ -1,7 +1,7 @@
 """Bot intents as the business's data: intents with examples and synonyms, and trained intent models by version.
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from kommutator.db import BigId, JsonType, UtcDateTime
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

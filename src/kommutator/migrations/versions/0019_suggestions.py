@@ -1,7 +1,7 @@
 """Agent assist: what agents did with reply suggestions (events) and counters per suggestion (the ranking's prior).
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from kommutator.db import BigId, UtcDateTime
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

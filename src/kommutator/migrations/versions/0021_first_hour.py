@@ -3,7 +3,7 @@ last reply or typing (the accept timeout leaves busy agents alone), and timeline
 that screens render in their reader's language.
 
 Revision ID: 0021
-Revises: 0014
+Revises: 0019
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from kommutator.db import JsonType, UtcDateTime
 
 revision = "0021"
-down_revision = "0014"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

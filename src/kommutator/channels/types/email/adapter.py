@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 from typing import Any
@@ -18,10 +19,13 @@ from kommutator.channels.base import (
     ChannelHost,
     ChannelProblem,
     Check,
+    Draft,
     InboundItem,
     InboundRequest,
     OutboundMessage,
     OutboundTarget,
+    Reach,
+    Refusal,
     SendError,
     SendResult,
 )
@@ -189,6 +193,17 @@ class EmailChannel(ChannelAdapter):
 
     def parse(self, channel: ChannelConfig, request: InboundRequest) -> list[InboundItem]:
         raise ProblemError(404, "no_webhook_for_email", "Email channels receive mail over SMTP or IMAP, not webhooks.")
+
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """Any address can be written to; a letter that starts a conversation needs a subject."""
+        to = reach.chat_id or reach.email
+        if not to:
+            raise Refusal("email_no_address", "The customer has no email address; add one to the contact first.",
+                          "У клиента нет адреса электронной почты; сначала добавьте его в карточку.")
+        if not draft.subject.strip():
+            raise Refusal("email_subject_required", "An email needs a subject; write one.",
+                          "У письма должна быть тема; укажите её.")
+        return to
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage, client: httpx.AsyncClient) -> SendResult:
         """Send the reply over the channel's SMTP server (not through ``client``: it is not HTTP)."""

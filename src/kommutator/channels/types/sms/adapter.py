@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -14,15 +15,18 @@ from kommutator.channels.base import (
     ChannelAdapter,
     ChannelConfig,
     Check,
+    Draft,
     InboundItem,
     InboundRequest,
     InboundResult,
     OutboundMessage,
+    Reach,
+    Refusal,
     SendError,
     SendResult,
 )
 from kommutator.channels.files import download
-from kommutator.channels.text import split_text, utf16_length
+from kommutator.channels.text import sms_segments, split_text, utf16_length
 from kommutator.channels.types.sms.inbound import form_params, parse_form
 from kommutator.channels.types.sms.outbound import account_check, outcome
 from kommutator.channels.types.sms.signature import matches
@@ -119,6 +123,24 @@ class SmsChannel(ChannelAdapter):
     def acknowledge(self, channel: ChannelConfig, request: InboundRequest,
                     accepted: list[Accepted]) -> InboundResult:
         return InboundResult(200, _EMPTY_TWIML, "text/xml")
+
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """Any phone number can be texted; the text must fit the gateway's limit."""
+        to = reach.chat_id or reach.phone
+        if not to:
+            raise Refusal("sms_no_phone", "The customer has no phone number; add one to the contact first.",
+                          "У клиента нет номера телефона; сначала добавьте его в карточку.")
+        encoding, segments, _ = sms_segments(draft.text)
+        length = utf16_length(draft.text)
+        if length > MAX_TEXT:
+            raise Refusal("sms_too_long", f"The SMS is {length} characters long; at most {MAX_TEXT} fit — shorten it.",
+                          f"В SMS {length} символов, а помещается не больше {MAX_TEXT} — сократите текст.",
+                          encoding=encoding, segments=segments)
+        return to
+
+    def measure(self, draft: Draft) -> dict[str, Any]:
+        encoding, segments, units = sms_segments(draft.text)
+        return {"encoding": encoding, "segments": segments, "units": units}
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

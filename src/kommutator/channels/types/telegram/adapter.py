@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from typing import Any, Literal
@@ -16,12 +17,15 @@ from kommutator.channels.base import (
     ChannelConfig,
     ChannelHost,
     Check,
+    Draft,
     InboundItem,
     InboundRequest,
     InboundResult,
     OutboundMessage,
+    Reach,
     SendError,
     SendResult,
+    needs_chat,
 )
 from kommutator.channels.types.telegram.botapi import (
     DEFAULT_API_BASE_URL,
@@ -144,6 +148,10 @@ class TelegramChannel(ChannelAdapter):
             return [Check("getMe", False, exc.reason, problem_code(exc))]
         name = me.get("username", "") if isinstance(me, dict) else ""
         return [Check("getMe", True, f"Telegram accepts the token of the bot @{name}")]
+
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """A bot can write only to people who started a chat with it (Telegram refuses others)."""
+        return needs_chat(reach, self.type, ("bot", "бот"), "Telegram")
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

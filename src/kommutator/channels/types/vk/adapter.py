@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import string
@@ -16,12 +17,15 @@ from kommutator.channels.base import (
     ChannelAdapter,
     ChannelConfig,
     Check,
+    Draft,
     InboundItem,
     InboundRequest,
     InboundResult,
     OutboundMessage,
+    Reach,
     SendError,
     SendResult,
+    needs_chat,
 )
 from kommutator.channels.files import download
 from kommutator.channels.text import split_text
@@ -123,6 +127,10 @@ class VkChannel(ChannelAdapter):
             return [Check("community token", False, f"the token belongs to community {group_id} ({name}), not to "
                           f"the channel's group_id {wanted}; use a token of community {wanted}", "config")]
         return [Check("community token", True, f"VK accepts the token of community {group_id} ({name})")]
+
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """A community can write only to people who wrote to it (and allowed its messages)."""
+        return needs_chat(reach, self.type, ("community", "сообщество"), "VK")
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:

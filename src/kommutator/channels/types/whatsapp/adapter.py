@@ -20,10 +20,13 @@ from kommutator.channels.base import (
     ChannelAdapter,
     ChannelConfig,
     Check,
+    Draft,
     InboundItem,
     InboundRequest,
     InboundResult,
     OutboundMessage,
+    Reach,
+    Refusal,
     SendError,
     SendResult,
 )
@@ -181,6 +184,30 @@ class WhatsAppChannel(ChannelAdapter):
             return [Check.failed("access token", exc)]
         return [Check("access token", True, f"WhatsApp accepts the token for {number}")]
 
+    def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
+        """Free text only within 24 hours of the customer's last message; otherwise an approved template."""
+        to = reach.chat_id or (reach.phone or "").lstrip("+") or None
+        if not to:
+            raise Refusal("whatsapp_no_number", "The customer has no WhatsApp number or phone; add a phone first.",
+                          "У клиента нет номера WhatsApp или телефона; сначала добавьте телефон.")
+        last = reach.last_inbound_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=dt.UTC)
+        if last is not None and at - last < REPLY_WINDOW:
+            return to
+        if draft.template is None:
+            raise Refusal("whatsapp_template_required",
+                          "The customer has not written on WhatsApp in the last 24 hours; WhatsApp allows only an "
+                          "approved template now. Choose a template.",
+                          "Клиент не писал в WhatsApp последние 24 часа; теперь WhatsApp разрешает только "
+                          "одобренный шаблон. Выберите шаблон.")
+        if not draft.template.approved:
+            raise Refusal("whatsapp_template_not_approved",
+                          f"The template {draft.template.name!r} is not approved by WhatsApp yet; choose an "
+                          "approved one.",
+                          f"Шаблон {draft.template.name!r} ещё не одобрен WhatsApp; выберите одобренный.")
+        return to
+
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
         """Send the parts of ``message`` in order; the result carries the last part's wamid, which the status
@@ -190,6 +217,15 @@ class WhatsAppChannel(ChannelAdapter):
         except ValueError as exc:
             raise SendError(retryable=False, reason=f"The channel's settings are invalid: {exc}") from None
         api = _graph(channel, settings)
+        if message.template is not None:  # chosen for this message (e.g. a first message outside the window)
+            use = message.template
+            body: dict[str, Any] = {"name": use.name, "language": {"code": use.language}}
+            if use.parameters:
+                body["components"] = [{"type": "body", "parameters": [
+                    {"type": "text", "text": composing.template_parameter(p)} for p in use.parameters]}]
+            chosen = composing.Template(use.name, use.language, False)
+            return SendResult(await self._deliver(client, api, channel.id, message,
+                                                  [composing.Part({"type": "template", "template": body})], chosen))
         template = (composing.Template(settings.template_name, settings.template_language,
                                        settings.template_text_parameter) if settings.template_name else None)
         if not window_open(message, now()):

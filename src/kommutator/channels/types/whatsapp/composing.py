@@ -114,6 +114,11 @@ def buttons_part(body: str, buttons: tuple[Button, ...], language: str | None) -
         "action": {"button": shorten(_prompt(language)[1], LIST_BUTTON_LIMIT), "sections": [{"rows": rows}]}}}
 
 
+def template_parameter(text: str) -> str:
+    """A template parameter as WhatsApp takes it: no line breaks, tabs or runs of spaces (error 132018)."""
+    return shorten(re.sub(r"\s+", " ", text), TEMPLATE_PARAMETER_LIMIT) or "-"
+
+
 def template_part(template: Template, text: str) -> dict[str, Any]:
     body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
     if template.with_text:

@@ -5,13 +5,14 @@ const BASE = "/api/v1";
 let csrfToken = "";
 
 export class ApiError extends Error {
-  constructor(status, code, detail, errors) {
+  constructor(status, code, detail, errors, sentences) {
     super(detail || code);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.errors = Array.isArray(errors) ? errors : []; // a problem's list of {field or where, message}
+    this.sentences = sentences || null; // {en, ru} where the server gives both (outbound refusals)
   }
 }
 
@@ -45,7 +46,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     throw new ApiError(response.status, (data && data.code) || "http_error", (data && data.detail) || "",
-      data && data.errors);
+      data && data.errors, data && data.sentences);
   }
   return data;
 }

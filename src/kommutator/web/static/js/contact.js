@@ -9,6 +9,8 @@
 import { ApiError, get, patch, post } from "./api.js";
 import { h } from "./dom.js";
 import { fullTime, has, lang, shortTime, t } from "./i18n.js";
+import { openStartDialog } from "./outbound.js";
+import "./texts/outbound.js";
 import "./texts/ratings.js";
 
 const HISTORY_LIMIT = 50;
@@ -180,10 +182,14 @@ function render() {
       field("contact.email", c.email, "contact__email"),
       field("contact.phone", c.phone, "contact__phone"),
       field("contact.language", languageName(c.language), "contact__language"),
-      field("contact.manager", userName(c.manager_id), "contact__manager")),
+      field("contact.manager", userName(c.manager_id), "contact__manager"),
+      field("contact.preferred", c.preferred_channel || t("contact.preferred.none"), "contact__preferred")),
     h("div", { class: "contact__actions" },
       button("contact.edit", () => editDialog(c), "btn btn--small",
         { props: { id: "contact-edit", dataset: { focus: "edit" } } }),
+      button("out.new", () => openStartDialog({ contact: c, channels: state.hooks.channels,
+        onStarted: state.hooks.openConversation, onError: state.hooks.onError }), "btn btn--small",
+      { props: { id: "contact-start", dataset: { focus: "start" } } }),
       isSupervisor() ? button("contact.merge", () => mergeDialog(c), "btn btn--small",
         { props: { id: "contact-merge", dataset: { focus: "merge" } } }) : null),
     section("contact.identities", identityList(c), (c.identities || []).length),

@@ -9,6 +9,7 @@ import { ADMIN_SECTIONS, adminLangChanged, initAdmin, refreshAdmin, resetAdmin, 
 import { PEOPLE_SECTIONS, initPeople, peopleLangChanged, resetPeople, showPeople } from "./admin/people.js";
 import { ApiError, get, patch, post, setCsrfToken } from "./api.js";
 import { initContact, resetContact } from "./contact.js";
+import { openStartDialog } from "./outbound.js";
 import { show } from "./dom.js";
 import { initialLang, lang, LANGUAGES, setLang, t } from "./i18n.js";
 import { LiveSocket } from "./live.js";
@@ -400,6 +401,8 @@ function wire() {
   el.assignMe.addEventListener("click", () => act(el.assignMe, "assign", { assignee_id: state.me.id },
     "action.done.assigned"));
   el.transfer.addEventListener("click", transferDialog);
+  document.getElementById("new-conversation").addEventListener("click", () => openStartDialog({ contact: null,
+    channels: () => state.channels, onStarted: hooks.openConversation, onError: failed }));
   el.snooze.addEventListener("click", snoozeDialog);
   el.labels.addEventListener("click", labelsDialog);
   for (const b of el.sideTabButtons) b.addEventListener("click", () => sidePanel(b.dataset.panel));

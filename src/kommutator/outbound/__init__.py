@@ -1,0 +1,1 @@
+"""The company writes first: agents start conversations, integrators send notifications, templates, fallbacks."""

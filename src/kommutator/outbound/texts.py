@@ -1,0 +1,59 @@
+"""The sentences outbound refusals say, in English and Russian; the API answers in the caller's language."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kommutator.channels.base import Refusal
+from kommutator.errors import ProblemError
+
+# A template's placeholder: {{name}}.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+SENTENCES: dict[str, tuple[str, str]] = {
+    "no_consent": ("The customer has refused messages on {channel}; choose another channel.",
+                   "Клиент отказался от сообщений в канале {channel}; выберите другой канал."),
+    "no_marketing_consent": ("The customer has not agreed to marketing messages on {channel}.",
+                             "Клиент не давал согласия на рекламные сообщения в канале {channel}."),
+    "no_reachable_channel": ("None of the customer's channels can take this message: {reasons}.",
+                             "Ни один канал клиента не может принять это сообщение: {reasons}."),
+    "channel_not_found": ("There is no enabled channel {channel}; choose one from the list of channels.",
+                          "Нет включённого канала {channel}; выберите канал из списка."),
+    "template_not_found": ("There is no template {template!r} in {template_language}; create it under Templates "
+                           "first.",
+                           "Нет шаблона {template!r} на языке {template_language}; сначала создайте его в разделе "
+                           "«Шаблоны»."),
+    "template_parameters_missing": ("The template {template!r} needs the parameters {missing}; give them.",
+                                    "Шаблону {template!r} нужны параметры {missing}; укажите их."),
+    "template_parameters_unknown": ("The template {template!r} has no parameters {unknown}.",
+                                    "У шаблона {template!r} нет параметров {unknown}."),
+    "conversation_open": ("The customer already has an open conversation ({conversation_id}); write there.",
+                          "У клиента уже есть открытый диалог ({conversation_id}); напишите в нём."),
+    "contact_ambiguous": ("Several contacts have this {what}; send by contact_id.",
+                          "Этот {what} есть у нескольких клиентов; отправьте по contact_id."),
+    "contact_not_found": ("There is no contact with this {what}.", "Нет клиента с таким {what}."),
+}
+
+
+def pick_language(accept_language: str) -> str:
+    """ru when the caller prefers Russian (Accept-Language), else en."""
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("ru"):
+            return "ru"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def problem(status: int, code: str, language: str, **params: Any) -> ProblemError:
+    en, ru = SENTENCES[code]
+    sentences = {"en": en.format(**params), "ru": ru.format(**params)}
+    return ProblemError(status, code, sentences[language], sentences=sentences)
+
+
+def refused(refusal: Refusal, language: str) -> ProblemError:
+    """A channel rule's refusal as a 422 in the caller's language, with both sentences."""
+    sentences = {"en": refusal.en, "ru": refusal.ru}
+    return ProblemError(422, refusal.code, sentences[language], sentences=sentences, **refusal.extra)
