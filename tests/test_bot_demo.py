@@ -50,7 +50,7 @@ def test_a_newcomer_on_the_demo_channel_gets_the_order_status_from_the_demo_crm(
             except httpx.HTTPError:
                 return False
 
-        _wait(healthy, "the demo server did not start")
+        _wait(healthy, "the demo server did not start", 180)  # seeds 90 days of history first
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {DEMO_INBOUND_TOKEN}"}) as c:
             for n, text in enumerate(["Здравствуйте!", "Статус заказа", "12345"]):
                 before = len(texts())

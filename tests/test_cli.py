@@ -62,7 +62,7 @@ def test_demo_seeds_once_serves_and_delivers_replies(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until(lambda: _healthy(base), "the demo server did not start")
+        _wait_until(lambda: _healthy(base), "the demo server did not start", 180)  # seeds 90 days of history first
         with httpx.Client(base_url=base) as c:
             r = c.post("/api/v1/auth/login", json={"email": "anna@demo.kommutator.dev",
                                                    "password": "demo-agent-2026"})
