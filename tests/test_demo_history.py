@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from kommutator.bot.models import BotSession
+from kommutator.channels.models import Channel
 from kommutator.config import Settings
+from kommutator.contacts.models import ChannelScore
 from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.demo.seed import seed
 from kommutator.quality.models import Rating, SlaClock
@@ -39,6 +41,12 @@ async def test_history_is_consistent_seasonal_and_ends_before_now(settings: Sett
             outcomes = Counter((await s.execute(select(BotSession.outcome))).scalars())
             scores = Counter((await s.execute(select(Rating.score))).scalars())
             clocks = Counter((await s.execute(select(SlaClock.target, SlaClock.status))).all())
+            # Each customer's preferred channel is known from the history, as the intake would have kept it.
+            inbound = Counter((await s.execute(
+                select(Conversation.contact_id, Channel.type).join(Message, Message.conversation_id == Conversation.id)
+                .join(Channel, Channel.id == Message.channel_id).where(Message.direction == "in"))).all())
+            counted = {(r.contact_id, r.channel_type): r.messages
+                       for r in (await s.execute(select(ChannelScore))).scalars()}
     finally:
         await rt.db.close()
     history = [c for c in convs if c.created_at < started - dt.timedelta(hours=2)]
@@ -56,6 +64,7 @@ async def test_history_is_consistent_seasonal_and_ends_before_now(settings: Sett
         if c.first_response_at is not None:
             assert c.assigned_at is not None and c.queued_at is not None
             assert c.queued_at <= c.assigned_at <= c.first_response_at <= c.resolved_at
+    assert counted == dict(inbound) and len(counted) > 1000
     assert {"contained", "handed_off"} == set(outcomes) and 0.15 < outcomes["contained"] / len(history) < 0.4
     assert set(scores) == {1, 2, 3, 4, 5} and scores[5] > scores[1] > 0
     assert clocks[("first_response", "missed")] > 0 and clocks[("first_response", "hit")] > 10 * clocks[

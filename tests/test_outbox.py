@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +39,7 @@ from kommutator.workers.models import OutboxItem
 from kommutator.workers.outbox import OutboxWorker, RetryPolicy
 
 from .conftest import post_inbound
+from .fakes.serving import Served
 
 # --- The fake integrator --------------------------------------------------------------------------------
 
@@ -94,8 +94,7 @@ class Integrator:
         self.plans: dict[str | None, list[Answer]] = {}
         self.always: Answer | None = None
         self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     def answer(self, *answers: Answer, text: str | None = None) -> None:
         """Queue answers for the next requests (for one message text, or any)."""
@@ -123,18 +122,10 @@ class Integrator:
 
     async def start(self) -> None:
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/hook"
+        self.url = await self._http.start(app) + "/hook"
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
+        await self._http.stop()
 
     def ids(self) -> list[str]:
         return [r.webhook_id for r in self.received]

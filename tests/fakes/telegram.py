@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .serving import Served
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw8"
 BOT_ID = 123456789
@@ -94,8 +95,7 @@ class FakeTelegram:
         self._failures: list[tuple[str | None, Failure]] = []
         self._message_ids: dict[str, itertools.count[int]] = {}
         self._new_update = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     # --- What tests set up ---------------------------------------------------------------------------
 
@@ -122,19 +122,11 @@ class FakeTelegram:
             Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
             Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
         ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await self._http.start(app)
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
         self._new_update.set()
-        await self._task
+        await self._http.stop()
 
     async def _params(self, request: Request) -> tuple[dict[str, Any], dict[str, tuple[str, bytes, str]]]:
         params: dict[str, Any] = dict(request.query_params)

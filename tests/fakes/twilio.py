@@ -14,7 +14,6 @@ sorted parameters, HMAC-SHA1 with the auth token, Base64).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -27,11 +26,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from .serving import Served
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f00dfeedc0ffee00deadbeef12345678"
@@ -110,7 +110,7 @@ class FakeTwilio:
         self._answers: list[Answer] = []
         self._media: dict[str, tuple[bytes, str]] = {}
         self._inbound_ids = itertools.count(1)
-        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._api, self._storage = Served(), Served()  # the REST API and the media storage it redirects to
 
     def answer(self, *answers: Answer) -> None:
         self._answers.extend(answers)
@@ -236,19 +236,9 @@ class FakeTwilio:
             Route(prefix + "/Messages/{message}/Media/{media}", self._get_media),
         ])
         storage = Starlette(routes=[Route("/storage/{media}", self._storage)])
-        self.url = await self._serve(api)
-        self.storage_url = await self._serve(storage)
-
-    async def _serve(self, app: Starlette) -> str:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        self._servers.append((server, task))
-        while not server.started:
-            await asyncio.sleep(0.01)
-        return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        self.url = await self._api.start(api)
+        self.storage_url = await self._storage.start(storage)
 
     async def stop(self) -> None:
-        for server, _ in self._servers:
-            server.should_exit = True
-        for _, task in self._servers:
-            await task
+        await self._api.stop()
+        await self._storage.stop()

@@ -18,7 +18,6 @@ files at public URLs (documents behind a redirect, as vk.com/doc… links are).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -27,11 +26,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from .serving import Served
 
 TOKEN = "vk1.a.community-token-for-tests-0123456789"
 GROUP_ID = 218000111
@@ -168,8 +168,7 @@ class FakeVk:
         self._pending_photos: dict[str, tuple[bytes, str, str]] = {}  # upload key -> data, name, type
         self._pending_docs: dict[str, tuple[bytes, str, str]] = {}  # file token -> data, name, type
         self._files: dict[str, bytes] = {}
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     # --- What tests program ---------------------------------------------------------------------------
 
@@ -415,18 +414,10 @@ class FakeVk:
             Route("/userapi/{name}", self._file),
             Route("/doc/{name}", self._doc),
         ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await self._http.start(app)
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
+        await self._http.stop()
 
 
 def event(kind: str, obj: dict[str, Any] | None, *, secret: str, event_id: str, group_id: int = GROUP_ID,

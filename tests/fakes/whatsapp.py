@@ -17,7 +17,6 @@ before the send was answered.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -29,13 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kommutator.clock import now
+
+from .serving import Served
 
 ACCESS_TOKEN = "EAAGm0PX4ZCpsBO" + "ZCZAZBz7Xq3tK9vL2mN8pR4sT6uW1yY3zA5bC7dE9fG" * 3
 APP_SECRET = "3f6b9c2e8a1d4f7b0c5e9a2d6f8b1c4e"
@@ -221,8 +221,7 @@ class FakeWhatsApp:
         self.on_send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.base_url = ""
         self._ids = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = Served()
 
     # --- The server ---------------------------------------------------------------------------------
 
@@ -233,18 +232,10 @@ class FakeWhatsApp:
             Route("/{version}/{phone_number_id}/media", self._upload, methods=["POST"]),
             Route("/{version}/{media_id}", self._media, methods=["GET"]),
         ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = await self._http.start(app)
 
     async def stop(self) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        await self._task
+        await self._http.stop()
 
     async def _record(self, request: Request) -> Call:
         raw = await request.body()

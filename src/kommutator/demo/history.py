@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, bindparam, func, insert, select
 
 from kommutator.bot.models import BotSession
-from kommutator.contacts.models import Contact, Identity
+from kommutator.contacts.models import ChannelScore, Contact, Identity
+from kommutator.contacts.preferred import weight
 from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.db import Tx
 from kommutator.quality.csat import ASK_WITHIN
@@ -412,4 +413,25 @@ async def write_history(tx: Tx, demo: Demo, *, now: dt.datetime, days: int = DAY
     for model, batch in ((Message, messages), (Transition, transitions), (BotSession, sessions),
                          (SlaClock, clocks), (Rating, ratings), (QualityState, quality)):
         await _insert(tx, _table(model), batch)
+    await _insert(tx, _table(ChannelScore), _channel_scores(demo, rows.conversations, conv_ids, messages))
     return len(conv_ids)
+
+
+def _channel_scores(demo: Demo, conversations: list[dict[str, Any]], conv_ids: list[Any],
+                    messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The preferred-channel scores the intake would have kept for these customers' messages (contacts/preferred.py):
+    so the card and the contacts list show a preferred channel for the demo's history too."""
+    types = {channel_id: ctype for channel_id, ctype, _ in demo.channels}
+    contact_of = {cid: c["contact_id"] for cid, c in zip(conv_ids, conversations, strict=True)}
+    scores: dict[tuple[int, str], dict[str, Any]] = {}
+    for m in messages:
+        ctype = types.get(m["channel_id"])
+        if m["direction"] != "in" or ctype is None:
+            continue
+        key = (int(contact_of[m["conversation_id"]]), ctype)
+        row = scores.setdefault(key, {"contact_id": key[0], "channel_type": ctype, "score": 0.0, "messages": 0,
+                                      "last_at": m["created_at"]})
+        row["score"] += weight(m["created_at"])
+        row["messages"] += 1
+        row["last_at"] = max(row["last_at"], m["created_at"])
+    return list(scores.values())
