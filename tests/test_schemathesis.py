@@ -85,7 +85,7 @@ DOCUMENTED_CODES = {
     "body_too_large",  # past max_body_bytes, before validation
     "invalid_scope",
 }
-DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets"}  # rules across fields
+DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets", "intent_examples_required"}  # rules across fields
 DOCUMENTED_CODES |= {"invalid_time_zone", "invalid_period", "period_too_long", "series_too_long"}  # reports
 DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
 DOCUMENTED_CODES |= {"invalid_time_zone", "start_out_of_range", "staffing_out_of_range"}  # the forecast's ranges

@@ -54,13 +54,14 @@ def test_the_workspace_passes_wcag_aa_in_english_and_russian(shop: dict[str, Any
         settled(page)
         found[f"{locale} conversation"] = blocking(page)
         assert page.locator("main:not([hidden])").count() == 1, "one main landmark after login"
-        for section in ("live", "quality", "channels", "queues", "users", "canned", "flows"):
+        for section in ("live", "quality", "reports", "forecast", "channels", "queues", "users", "canned", "flows",
+                        "intents"):
             page.goto(f"/#{section}")
             expect(page.locator(f".mainnav__link[href='#{section}'][aria-current=page]")).to_be_visible()
             settled(page)
             found[f"{locale} {section}"] = blocking(page)
         ctx.close()
-    assert not {k: v for k, v in found.items() if v}, found
+    assert not {k: v for k, v in found.items() if v}, "\n".join(f"{k}: {line}" for k, v in found.items() for line in v)
 
 
 def test_the_help_pages_pass_wcag_aa(shop: dict[str, Any], browser: Browser) -> None:

@@ -213,6 +213,10 @@ def test_api_docs_render_offline_under_the_csp(watched: Watched) -> None:
     page.goto("/api/v1/docs")
     # Swagger UI parses a 1 MB bundle before it draws anything: on a busy machine that alone can take seconds.
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Kommutator API", timeout=60_000)
+    # Every domain's section is listed, closed; opening one draws its operations.
+    expect(page.locator(".opblock-tag")).to_have_count(len(page.evaluate(
+        "fetch('/api/v1/openapi.json').then(r => r.json()).then(s => s.tags)")))
+    page.locator(".opblock-tag[data-tag=conversations]").click()
     operation = page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/v1/conversations$")).first
     expect(operation).to_be_visible()
     # expanding an operation renders parameters and schemas: more chances to break the CSP

@@ -110,7 +110,7 @@ class FakeTwilio:
         self._answers: list[Answer] = []
         self._media: dict[str, tuple[bytes, str]] = {}
         self._inbound_ids = itertools.count(1)
-        self._api, self._storage = Served(), Served()  # the REST API and the media storage it redirects to
+        self._api_http, self._storage_http = Served(), Served()  # the REST API and the media storage it redirects to
 
     def answer(self, *answers: Answer) -> None:
         self._answers.extend(answers)
@@ -236,9 +236,9 @@ class FakeTwilio:
             Route(prefix + "/Messages/{message}/Media/{media}", self._get_media),
         ])
         storage = Starlette(routes=[Route("/storage/{media}", self._storage)])
-        self.url = await self._api.start(api)
-        self.storage_url = await self._storage.start(storage)
+        self.url = await self._api_http.start(api)
+        self.storage_url = await self._storage_http.start(storage)
 
     async def stop(self) -> None:
-        await self._api.stop()
-        await self._storage.stop()
+        await self._api_http.stop()
+        await self._storage_http.stop()

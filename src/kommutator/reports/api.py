@@ -56,8 +56,12 @@ CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
 AGENT_METRICS = ("resolutions", "first_response_time", "response_time", "handle_time", "csat", "sla_compliance")
 # Allowed values are listed in the OpenAPI document (enum) but checked here, so that a wrong one is a 422 with
 # its own code (unknown_cut, unknown_metric, …) and a sentence naming what is allowed.
+# (The enum goes inside the string branch: beside "anyOf" it broke Swagger UI, which then drew no operation after
+# the first few.)
 CutName = Annotated[str | None, Query(max_length=20, description="A cut: " + ", ".join(queries.CUTS),
-                                      json_schema_extra={"enum": list(queries.CUTS)})]
+                                      json_schema_extra={"anyOf": [{"type": "string", "maxLength": 20,
+                                                                    "enum": list(queries.CUTS)},
+                                                                   {"type": "null"}]})]
 METRIC_NAMES = [m.name for m in BUILTIN]
 SERIES_NAMES = [m.name for m in BUILTIN if m.column]  # occupancy is per agent, not per conversation
 

@@ -22,6 +22,7 @@
     url: root.getAttribute("data-openapi-url"),
     domNode: root,
     deepLinking: true,
+    docExpansion: "none", // tags closed at first: the page draws quickly however many operations there are
     validatorUrl: null,
     presets: [window.SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",

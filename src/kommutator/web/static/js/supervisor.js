@@ -73,7 +73,8 @@ function beep() {
 
 function ensureView() {
   if (el.view) return;
-  el.view = h("section", { class: "qlive", attrs: { id: "live-view", "aria-live": "polite" } });
+  // Focusable: the live view scrolls, and a keyboard user must be able to scroll it.
+  el.view = h("section", { class: "qlive", attrs: { id: "live-view", "aria-live": "polite", tabindex: "0" } });
   el.view.hidden = true;
   document.getElementById("workspace-view").append(el.view);
 }

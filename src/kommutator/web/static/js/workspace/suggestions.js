@@ -81,7 +81,8 @@ function render(list) {
     return h("li", { class: "suggestion-row" }, h("button", {
       class: "suggestion", type: "button",
       dataset: { key: s.key, source: s.source, n },
-      attrs: { "aria-keyshortcuts": `Alt+${n}`, "aria-label": label, title: label },
+      // Named by its own text (source, title, reply, reason), so voice control finds what it shows.
+      attrs: { "aria-keyshortcuts": `Alt+${n}`, title: label },
       on: { click: () => use(i) },
     },
     h("kbd", { class: "suggestion__n", attrs: { "aria-hidden": "true" }, text: `Alt+${n}` }),
