@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def api(page: Page, path: str) -> Any:
 
 
 def _fmt(x: float, digits: int) -> str:
-    return f"{x:,.{digits}f}"
+    """As the browser formats it: halves round away from zero (2.25 → "2.3"; Python's format gives "2.2")."""
+    rounded = Decimal(repr(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{digits}f}"
 
 
 def test_supervisor_reads_the_week_tries_a_what_if_and_checks_past_weeks(server: str, watched: Watched,
