@@ -351,6 +351,10 @@ async def test_a_relay_refusing_the_helo_name_is_explained_to_the_administrator_
     reason = shown["status_reason"]
     assert "HELO name 'testserver'" in reason and "smtp_helo_name" in reason and "Helo command rejected" in reason
     assert "refused the address" not in reason and CUSTOMER not in reason, "the customer's address is not at fault"
+    health = (await client.get(f"/api/v1/channels/{made['id']}", headers=admin.headers)).json()["health"]
+    assert (health["status"], health["error_code"]) == ("failing", "config"), \
+        "the channel's set-up is wrong: its health must say so, with the same sentence, to the administrator"
+    assert health["last_error"] and health["last_error"] in reason, (health["last_error"], reason)
 
     r = await client.patch(f"/api/v1/channels/{made['id']}", headers=admin.headers,
                            json={"settings": {**made["settings"], "smtp_helo_name": "support.shop.example"}})

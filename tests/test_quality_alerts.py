@@ -227,6 +227,47 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
     assert (d.status, d.attempts, d.last_error) == ("sent", 2, "")
 
 
+async def test_alert_mail_greets_the_relay_with_alert_smtp_helo_name(client: httpx.AsyncClient, runtime: Runtime,
+                                                                     clock: Clock, admin: Actor,
+                                                                     two_teams: dict[str, Any]) -> None:
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP as SMTPServer
+
+    from kommutator.config import Settings
+    from kommutator.quality.delivery import AlertDeliveryWorker
+
+    from .live_server import free_port
+    from .test_quality_csat import Inbox
+
+    with pytest.raises(ValueError, match="alert_smtp_helo_name"):
+        Settings(alert_smtp_helo_name="no spaces allowed")
+    support = two_teams["support"]
+    port = free_port()
+    runtime.settings.alert_smtp_host, runtime.settings.alert_smtp_port = "127.0.0.1", port
+    runtime.settings.outbound_allow_hosts = [f"127.0.0.1:{port}"]
+    # A public URL that names no host the relay could accept: the setting gives the name instead.
+    runtime.settings.public_base_url = "http://localhost:8000"
+    runtime.settings.alert_smtp_helo_name = "alerts.shop.example"
+    r = await client.post(f"{Q}/rules", headers=support["supervisor"].headers, json={
+        "team_id": support["team"], "kind": "sla.breach", "emails": ["night-lead@shop.example"]})
+    assert r.status_code == 201, r.text
+    await policy(client, admin, first_response_seconds=60, warn_percent=0)
+    await customer_writes(client, support["channel"], "p9")
+    await settle(runtime)
+    clock.tick(61)
+    await settle(runtime)
+    inbox = Inbox()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTPServer(inbox), "127.0.0.1", port)
+    try:
+        assert await AlertDeliveryWorker(runtime).run_due() == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [m.rcpt_tos for m in inbox.mails] == [["night-lead@shop.example"]]
+    assert inbox.helo_names == ["alerts.shop.example"]
+
+
 async def test_alerts_to_a_loopback_relay_or_bot_api_fail_at_once_unless_allowed(
         client: httpx.AsyncClient, runtime: Runtime, clock: Clock, admin: Actor, two_teams: dict[str, Any]) -> None:
     from kommutator.quality.delivery import AlertDeliveryWorker

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kommutator.net.addresses import parse_allow_entry
+from kommutator.net.mail import check_helo_name
 
 ENV_PREFIX = "KOMMUTATOR_"
 
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     alert_smtp_username: str = ""
     alert_smtp_password: str = ""
     alert_email_from: str = Field(default="kommutator@localhost", description="From address of alert emails")
+    alert_smtp_helo_name: str = Field(
+        default="", description="The name given in EHLO to the alert relay, e.g. alerts.shop.example; empty: the host "
+                                "of public_base_url")
     telegram_api_base_url: str = Field(default="https://api.telegram.org",
                                        description="Telegram Bot API for alerts to a supervisor's chat")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
@@ -127,6 +131,11 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("redis", "rediss"):
             raise ValueError("must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0")
         return value
+
+    @field_validator("alert_smtp_helo_name")
+    @classmethod
+    def _check_helo_name(cls, value: str) -> str:
+        return check_helo_name(value) if value.strip() else ""
 
     @field_validator("public_base_url")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import imaplib
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -17,6 +18,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kommutator.net.guard import OutboundGuard
+
+# An EHLO argument (RFC 5321 4.1.1.1): a domain name, or an address literal such as [192.0.2.1].
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HELO = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\])$")
+
+
+def check_helo_name(value: str) -> str:
+    """A configured EHLO name, without a trailing dot; ValueError saying what is wanted when it is not one."""
+    value = value.strip().rstrip(".")
+    if not _HELO.match(value) or len(value) > 253:
+        raise ValueError("must be a fully qualified host name such as support.shop.example, or an address "
+                         "literal such as [192.0.2.1]")
+    return value
 
 
 @functools.cache

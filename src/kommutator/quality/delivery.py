@@ -55,7 +55,8 @@ def _send_mail(settings: Settings, guard: OutboundGuard, to: str, subject: str, 
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "base64")
     host, port = settings.alert_smtp_host, settings.alert_smtp_port
-    helo = helo_name_for(settings.public_base_url)  # a relay may refuse the bare machine name (localhost)
+    # A relay may refuse the bare machine name (localhost): the configured name, else the public URL's host.
+    helo = settings.alert_smtp_helo_name or helo_name_for(settings.public_base_url)
     client: smtplib.SMTP
     if settings.alert_smtp_security == "ssl":
         client = GuardedSMTP_SSL(guard, host, port, local_hostname=helo, timeout=SMTP_TIMEOUT,

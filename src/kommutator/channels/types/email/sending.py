@@ -133,8 +133,9 @@ def _helo_refused(reply: bytes | str) -> bool:
 
 def _helo_error(code: int, reply: bytes | str, where: str, helo: str) -> SendError:
     # The mail and the customer's address are fine: this server's set-up is not. Keep the reply queued (as
-    # for a refused login) so that it goes out once an administrator has set the name.
-    return SendError(retryable=True, reason=(
+    # for a refused login) so that it goes out once an administrator has set the name; the channel's health
+    # shows it as a set-up problem (failing at once), not as a server that cannot be reached.
+    return SendError(retryable=True, channel_problem="config", reason=(
         f"the mail server {where} refused this server's HELO name {helo!r} ({code} {_reply_text(reply)}); an "
         "administrator must set the channel's smtp_helo_name to a fully qualified name of this server that the "
         "relay accepts (e.g. support.shop.example), or KOMMUTATOR_PUBLIC_BASE_URL to the public URL whose host "

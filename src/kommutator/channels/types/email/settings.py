@@ -9,13 +9,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kommutator.channels.oauth import OAuthCredentials, OAuthSettings
+from kommutator.net.mail import check_helo_name
 
 # One @, something on each side, no spaces or brackets; internal domains (corp.local) are fine here.
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]*[A-Za-z0-9])?$")
-# An EHLO argument (RFC 5321 4.1.1.1): a domain name, or an address literal such as [192.0.2.1].
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HELO = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\])$")
 
 
 Inbound = Literal["smtp", "imap"]
@@ -114,13 +112,7 @@ class _Mailbox(BaseModel):
     @field_validator("smtp_helo_name")
     @classmethod
     def _helo(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().rstrip(".")
-        if not _HELO.match(value):
-            raise ValueError("must be a fully qualified host name such as support.shop.example, or an address "
-                             "literal such as [192.0.2.1]")
-        return value
+        return None if value is None else check_helo_name(value)
 
     @field_validator("inbound")
     @classmethod
