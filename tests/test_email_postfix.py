@@ -18,6 +18,7 @@ be started by this user (only root can run a Postfix instance).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import pwd
 import re
@@ -26,13 +27,15 @@ import smtplib
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kommutator.channels.types.email import SmtpListener
+from kommutator.channels.types.email.parsing import parse_email
 from kommutator.config import Settings
 
 from .live_server import free_port
@@ -43,12 +46,15 @@ from .test_channel_email import (  # noqa: F401
     SUPPORT,
     channel,
     clock,
+    conversation,
     host,
     inbound_messages,
     mail,
     mailbox,
     provider,
+    reply,
     settings,
+    worker,
 )
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "channels" / "email.md"
@@ -165,7 +171,8 @@ class Postfix:
         path = self.root / "maillog"
         return "Postfix log:\n" + path.read_text(errors="replace")[-6000:] if path.exists() else "(no Postfix log)"
 
-    def configure(self, docs: Recipe, *, listener_port: int, verify: bool) -> None:
+    def configure(self, docs: Recipe, *, listener_port: int, verify: bool, extra_main_cf: str = "",
+                  extra_transport: str = "") -> None:
         self.config.mkdir(parents=True)
         self.port = free_port()
         main_cf = docs.main_cf.replace("/etc/postfix/", f"{self.config}/")
@@ -194,10 +201,10 @@ smtputf8_enable = yes
 # The test acts as a sending server on the internet (not in mynetworks) through XCLIENT.
 smtpd_authorized_xclient_hosts = 127.0.0.1
 """
-        (self.config / "main.cf").write_text(base + main_cf)
+        (self.config / "main.cf").write_text(base + main_cf + extra_main_cf)
         (self.config / "master.cf").write_text(BASE_MASTER_CF.format(port=f"127.0.0.1:{self.port}")
                                                + docs.master_cf)
-        (self.config / "transport").write_text(docs.transport.replace(":2525", f":{listener_port}"))
+        (self.config / "transport").write_text(docs.transport.replace(":2525", f":{listener_port}") + extra_transport)
         (self.config / "relay_recipients").write_text(docs.relay_recipients)
         for name in ("transport", "relay_recipients"):
             self.run("postmap", str(self.config / name))
@@ -239,13 +246,15 @@ async def listener(host, channel, listener_limit) -> AsyncIterator[SmtpListener]
     await smtp.stop()
 
 
-def _postfix(listener: SmtpListener, *, verify: bool) -> Iterator[Postfix]:
+def _postfix(listener: SmtpListener, *, verify: bool, extra_main_cf: str = "",
+             extra_transport: str = "") -> Iterator[Postfix]:
     # Not under pytest's tmp_path: the daemons, running as the postfix user, must reach the queue.
     root = Path(tempfile.mkdtemp(prefix="kommutator-postfix-"))
     root.chmod(0o755)
     instance = Postfix(root)
     try:
-        instance.configure(recipe(), listener_port=listener.port, verify=verify)
+        instance.configure(recipe(), listener_port=listener.port, verify=verify, extra_main_cf=extra_main_cf,
+                           extra_transport=extra_transport)
         instance.start()
         yield instance
     finally:
@@ -261,6 +270,16 @@ def postfix(listener) -> Iterator[Postfix]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def verifying_postfix(listener) -> Iterator[Postfix]:  # type: ignore[no-untyped-def]
     yield from _postfix(listener, verify=True)
+
+
+@pytest.fixture
+def relaying_postfix(listener, provider) -> Iterator[Postfix]:  # type: ignore[no-untyped-def]
+    """The recipe's Postfix also as the relay for replies, strict about HELO names as many relays are, and
+    handing mail for the customer's domain to ``provider`` (the customer's mail server) instead of its MX."""
+    yield from _postfix(listener, verify=False,
+                        extra_main_cf="smtpd_helo_required = yes\n"
+                                      "smtpd_helo_restrictions = reject_non_fqdn_helo_hostname\n",
+                        extra_transport=f"customer.example    smtp:[127.0.0.1]:{provider.port}\n")
 
 
 # --- A sending server on the internet -----------------------------------------------------------------
@@ -377,3 +396,91 @@ async def test_with_recipient_verification_postfix_asks_the_listener_and_refuses
     assert answer.startswith("550") and "nobody@shop.example" in answer, f"{answer}\n{postfix.log()}"
     assert len(await arrived(runtime, postfix, 1)) == 1
     assert "status=bounced" not in postfix.log()
+
+
+@needs_postfix
+@pytest.mark.parametrize("charset", ["windows-1251", "koi8-r"])
+async def test_a_mail_in_a_russian_charset_through_postfix_is_kept_byte_for_byte(
+        client, admin, runtime, listener, postfix, charset, clock):
+    text = "Здравствуйте! Заказ 1042 не пришёл. Ёлка, щётка, объём, ЪЫЬЭЮЯ."
+    original = (f"From: Anna <{CUSTOMER}>\r\nTo: {SUPPORT}\r\nSubject: =?{charset}?q?=C7=E0=EA=E0=E7?=\r\n"
+                f"Date: Sat, 01 Mar 2031 09:00:00 +0300\r\nMessage-ID: <{charset}@customer.example>\r\n"
+                f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n"
+                f"Content-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n").encode(charset)
+    answer = await asyncio.to_thread(send, postfix.port, original)
+    assert answer.startswith("250"), f"{answer}\n{postfix.log()}"
+    (message,) = await arrived(runtime, postfix, 1)
+    assert message.text == text
+    r = await client.get(f"/api/v1/messages/{message.id}/raw", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    # What Postfix and the listener add goes before the mail (trace headers); the mail itself is untouched:
+    # not re-encoded to quoted-printable (the listener announces 8BITMIME), not read as UTF-8.
+    assert r.content.endswith(original), r.content[:2000]
+    added = r.content[:-len(original)].decode("ascii").split("\r\n")
+    names = {line.split(":", 1)[0] for line in added if line and not line[0].isspace()}
+    assert names == {"Return-Path", "Received"}, added
+
+
+@needs_postfix
+async def test_replies_through_postfix_wait_for_a_helo_name_it_accepts_and_its_bounces_fail_them(
+        client, admin, runtime, channel, listener, relaying_postfix, provider, worker, clock):
+    postfix = relaying_postfix
+    # Replies go through the Postfix on this machine, as the docs recommend (loopback is in mynetworks).
+    settings = {**channel["settings"], "inbound": ["smtp"], "smtp_host": "127.0.0.1", "smtp_port": postfix.port,
+                "smtp_security": "none"}
+    r = await client.patch(f"/api/v1/channels/{channel['id']}", headers=admin.headers, json={"settings": settings})
+    assert r.status_code == 200, r.text
+    assert (await asyncio.to_thread(send, postfix.port, mail())).startswith("250")
+    (incoming,) = await arrived(runtime, postfix, 1)
+
+    # The test client's public URL is http://testserver: a name Postfix refuses (at RCPT, smtpd_delay_reject).
+    first = await reply(client, admin, incoming.conversation_id, "Заказ передан курьеру")
+    await worker.run_due()
+    shown = await message_of(client, admin, incoming.conversation_id, first["id"])
+    assert shown["status"] == "queued", "a set-up problem must not fail the reply"
+    reason = shown["status_reason"]
+    assert "HELO name 'testserver'" in reason and "need fully-qualified hostname" in reason, reason
+    assert "smtp_helo_name" in reason and CUSTOMER not in reason, "the administrator is told what to set"
+    health = (await client.get(f"/api/v1/channels/{channel['id']}", headers=admin.headers)).json()["health"]
+    assert (health["status"], health["error_code"]) == ("failing", "config"), health
+
+    r = await client.patch(f"/api/v1/channels/{channel['id']}", headers=admin.headers,
+                           json={"settings": {**settings, "smtp_helo_name": "support.shop.example"}})
+    assert r.status_code == 200, r.text
+    clock[0] += dt.timedelta(minutes=5)
+    await worker.run_due()
+    assert (await message_of(client, admin, incoming.conversation_id, first["id"]))["status"] == "sent"
+    await until(lambda: len(provider.delivered) == 1, postfix, "the reply reaches the customer's server")
+    (delivered,) = provider.delivered
+    assert delivered.rcpt_tos == [CUSTOMER] and "Заказ передан курьеру" in parse_email(delivered.raw).text
+
+    # The customer's server refuses the next reply after Postfix took it: Postfix bounces it to the support
+    # address, through the recipe's transport to the listener, and the reply turns failed.
+    provider.rcpt_answers.append("550 5.1.1 <anna@customer.example>: Recipient address rejected: User unknown")
+    second = await reply(client, admin, incoming.conversation_id, "Уточните адрес, пожалуйста")
+    await worker.run_due()
+    assert (await message_of(client, admin, incoming.conversation_id, second["id"]))["status"] == "sent"
+
+    async def failed() -> dict[str, Any]:
+        return await message_of(client, admin, incoming.conversation_id, second["id"])
+
+    deadline = time.monotonic() + DEADLINE
+    while (shown := await failed())["status"] != "failed":
+        assert time.monotonic() < deadline, f"no bounce marked the reply failed: {shown}\n{postfix.log()}"
+        await asyncio.sleep(0.2)
+    assert shown["status_reason"].startswith("Bounced") and "User unknown" in shown["status_reason"], shown
+    assert len(await inbound_messages(runtime)) == 1, "a bounce never becomes a customer's message"
+    assert (await message_of(client, admin, incoming.conversation_id, first["id"]))["status"] == "sent"
+
+
+async def message_of(client, admin, conversation_id: int, message_id: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    shown = await conversation(client, admin, conversation_id)
+    (found,) = [m for m in shown["messages"] if m["id"] == message_id]
+    return dict(found)
+
+
+async def until(done: Callable[[], bool], postfix: Postfix, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not within {DEADLINE} s\n{postfix.log()}"
+        await asyncio.sleep(0.1)
