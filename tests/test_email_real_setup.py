@@ -20,6 +20,7 @@ import random
 import re
 import smtplib
 import socket
+import unicodedata
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
@@ -30,13 +31,16 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from starlette.responses import FileResponse
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError
 from kommutator.channels.types.email import SmtpListener
 from kommutator.channels.types.email.parsing import parse_email
+from kommutator.channels.types.email.parsing import safe_filename as email_safe_filename
 from kommutator.channels.types.email.sending import send_blocking
 from kommutator.channels.types.email.smtp_server import read_data
 from kommutator.clock import now
+from kommutator.conversations.files import safe_filename as store_safe_filename
 from kommutator.ingest.actions import raw_body
 from kommutator.ingest.models import InboundEvent
 from kommutator.net.guard import OutboundGuard
@@ -506,3 +510,34 @@ def test_the_data_reader_undoes_what_a_sender_does(lines: list[tuple[bytes, byte
     assert asyncio.run(read(10_000_000)) == (expected, b"NEXT COMMAND\r\n")
     if len(wire) > 40:
         assert asyncio.run(read(20)) == (None, b"NEXT COMMAND\r\n")
+
+
+# --- Download names: every printable character kept, nothing that breaks a path or a header ----------------
+
+_KEPT = st.sampled_from([*"Актприёмки№7«»—–„“”‘’éèçñüößøåÆŒ€$%&'()+,;=@[]^`{}~!#",
+    "😀", "👨\u200d👩\u200d👧", "🇷🇺", "e\u0301", "中文", "العربية", "7", "z", " "])
+
+
+@given(st.lists(_KEPT, min_size=1, max_size=20).map("".join), st.sampled_from([".pdf", ".docx", ".png", ""]))
+@hsettings(max_examples=200, deadline=None)
+def test_download_names_keep_printable_characters(stem: str, ext: str):
+    name = " ".join(stem.split()) + ext  # single spaces: runs of white space are folded, by design
+    expected = unicodedata.normalize("NFC", name).strip(" ._") or None
+    got = store_safe_filename(email_safe_filename(name, "application/pdf"))
+    if expected is not None and len(expected) <= 140:
+        assert got == expected, "a printable character of the name was dropped or replaced"
+
+
+@given(st.text(min_size=0, max_size=300))
+@hsettings(max_examples=300, deadline=None)
+def test_any_attachment_name_gives_a_safe_download_header(name: str):
+    safe = store_safe_filename(email_safe_filename(name, "application/pdf"))
+    assert safe and len(safe) <= 200 and safe not in (".", "..")
+    assert not any(c in safe for c in '/\\\x00"<>:|?*') and "\r" not in safe and "\n" not in safe
+    assert all(unicodedata.category(c) not in ("Cc", "Zl", "Zp", "Cs") for c in safe)
+    header = FileResponse(__file__, filename=safe, content_disposition_type="attachment").headers[
+        "content-disposition"]
+    assert header.isascii() and "\r" not in header and "\n" not in header
+    parsed = EmailMessage()
+    parsed["Content-Disposition"] = header
+    assert parsed.get_content_disposition() == "attachment" and parsed.get_filename() == safe, header
