@@ -600,9 +600,13 @@ def test_a_mailbox_signs_in_with_oauth_from_the_channel_screen(watched: Watched,
                          "oauth_token_url": provider.token_endpoint, "oauth_scope": "https://mail.google.com/"},
             "credentials": {"oauth_client_secret": OAUTH_CLIENT_SECRET}})
         open_section(page, "channels")
-        page.locator(f".channel-row[data-channel-id='{made['id']}'] .channel-edit").click()
+        # Mail comes over SMTP or IMAP: an email channel shows no webhook URL, in its row or its side card.
+        email_row = page.locator(f".channel-row[data-channel-id='{made['id']}']")
+        expect(email_row.locator(".channel-row__webhook .copyable")).to_have_count(0)
+        email_row.locator(".channel-edit").click()
         section = page.locator("#channel-signin-section")
         expect(section).to_contain_text("not signed in yet")
+        expect(page.locator(".side-card .copyable__value", has_text="/webhooks/")).to_have_count(0)
         shoot(page, shots, "18-channel-oauth-sign-in")
         page.click("#channel-signin")
         expect(page.locator(".notice")).to_contain_text("Signed in: the channel can read and send mail.")
