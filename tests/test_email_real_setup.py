@@ -35,6 +35,7 @@ from starlette.responses import FileResponse
 
 from kommutator.channels.base import ChannelConfig, OutboundMessage, SendError
 from kommutator.channels.types.email import SmtpListener
+from kommutator.channels.types.email.imap import poll_once
 from kommutator.channels.types.email.parsing import parse_email
 from kommutator.channels.types.email.parsing import safe_filename as email_safe_filename
 from kommutator.channels.types.email.sending import send_blocking
@@ -285,6 +286,22 @@ async def test_raw_mail_in_a_russian_charset_is_stored_and_returned_byte_exact(c
     assert r.content == received and r.headers["content-type"] == "message/rfc822"
     assert "attachment" in r.headers["content-disposition"]
     assert parse_email(r.content).text == text, "re-parsing the returned original gives the same text"
+
+
+async def test_raw_mail_taken_over_imap_is_kept_byte_exact(client, admin, runtime, host, channel, mailbox, clock):
+    state, _ = mailbox
+    text = "Добрый день! Счёт 7 оплачен, жду акт. Ёж, щётка, ЪЫЬЭЮЯ."
+    raw = (f"From: Anna <{CUSTOMER}>\r\nTo: {SUPPORT}\r\nSubject: =?koi8-r?b?7c/T?=\r\n"
+           "Message-ID: <imap-koi8@customer.example>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           f"{text}\r\n").encode("koi8-r")
+    state.add(raw)
+    (cfg,) = [c for c in await host.channels("email") if c.id == channel["id"]]
+    assert (await poll_once(host, cfg)).taken == 1
+    (message,) = await inbound_messages(runtime)
+    assert message.text == text
+    r = await client.get(f"/api/v1/messages/{message.id}/raw", headers=admin.headers)
+    assert r.status_code == 200 and r.content == raw, "IMAP gives the mail as stored: kept exactly so"
 
 
 async def test_the_raw_original_is_hidden_like_its_conversation(client, admin, factory, runtime, listener, clock):
