@@ -387,6 +387,26 @@ async def test_a_relay_refusing_the_helo_name_is_explained_to_the_administrator_
     assert shown["status"] == "sent"
 
 
+async def test_the_connection_test_finds_a_helo_name_refused_only_at_rcpt(client, admin, relay, clock):
+    """Postfix checks the HELO name at RCPT: the test asks for the support address (and resets, sending nothing)
+    so that 'Test connection' does not pass while every reply is refused."""
+    made = await email_channel(client, admin, relay)
+    r = await client.post(f"/api/v1/channels/{made['id']}/test", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    (smtp,) = r.json()["checks"]
+    assert not r.json()["ok"] and not smtp["ok"], r.json()
+    assert "HELO name 'testserver'" in smtp["detail"] and "smtp_helo_name" in smtp["detail"], smtp
+    assert r.json()["health"]["error_code"] == "config"
+    assert relay.delivered == [], "the connection test sends nothing"
+
+    r = await client.patch(f"/api/v1/channels/{made['id']}", headers=admin.headers,
+                           json={"settings": {**made["settings"], "smtp_helo_name": "support.shop.example"}})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/channels/{made['id']}/test", headers=admin.headers)
+    assert r.json()["ok"], r.json()
+    assert relay.helo_names[-1] == "support.shop.example" and relay.delivered == []
+
+
 async def test_the_helo_name_defaults_to_the_public_urls_host(settings, relay, clock):
     cfg = ChannelConfig(id=1, type="email", name="x", enabled=True, settings=channel_settings(relay),
                         credentials={}, webhook_url="https://support.shop.example/webhooks/1")

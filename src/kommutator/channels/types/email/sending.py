@@ -187,7 +187,8 @@ def _deliver(settings: EmailSettings, credentials: dict[str, Any], sender: str, 
             client.ehlo()
         _sign_in(client, settings, credentials)
         if not recipient:
-            return  # the connection test: greeted and logged in, nothing to send
+            _probe_helo(client, sender)  # the connection test: nothing is sent
+            return
         options = ["SMTPUTF8"] if smtputf8 else []
         client.sendmail(sender, [recipient], data, mail_options=options)
     finally:
@@ -197,13 +198,28 @@ def _deliver(settings: EmailSettings, credentials: dict[str, Any], sender: str, 
             client.close()
 
 
+def _probe_helo(client: smtplib.SMTP, address: str) -> None:
+    """Begin a mail to ``address`` and reset it: a relay that judges the HELO name only at MAIL or RCPT
+    (Postfix's smtpd_delay_reject) refuses there. Any other answer is not the connection test's business."""
+    options = [] if address.isascii() else ["SMTPUTF8"]
+    if options and not client.has_extn("smtputf8"):
+        return  # the address cannot be named to this server; replies will say so
+    code, reply = client.mail(address, options)
+    if code < 400:
+        code, reply = client.rcpt(address)
+    client.rset()
+    if code >= 400 and _helo_refused(reply):
+        raise smtplib.SMTPHeloError(code, reply)
+
+
 def check_blocking(channel: ChannelConfig, guard: OutboundGuard = STRICT) -> SendResult:
     """Greet the SMTP server (EHLO, STARTTLS, AUTH) and leave without sending: the connection test."""
     settings = EmailSettings.model_validate(channel.settings)
     helo = helo_name(settings, channel.webhook_url)
     where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
     try:
-        _deliver(settings.model_copy(update={"smtp_helo_name": helo}), channel.credentials, "", "", b"", False, guard)
+        _deliver(settings.model_copy(update={"smtp_helo_name": helo}), channel.credentials, settings.address, "", b"",
+                 False, guard)
     except OutboundRefused as exc:
         raise SendError(retryable=False, reason=f"smtp_host: {exc.reason}", channel_problem="refused") from None
     except smtplib.SMTPHeloError as exc:
