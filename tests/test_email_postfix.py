@@ -434,6 +434,9 @@ async def test_replies_through_postfix_wait_for_a_helo_name_it_accepts_and_its_b
     (incoming,) = await arrived(runtime, postfix, 1)
 
     # The test client's public URL is http://testserver: a name Postfix refuses (at RCPT, smtpd_delay_reject).
+    # The connection test finds it, sending nothing.
+    tested = (await client.post(f"/api/v1/channels/{channel['id']}/test", headers=admin.headers)).json()
+    assert not tested["ok"] and "HELO name 'testserver'" in tested["checks"][0]["detail"], tested
     first = await reply(client, admin, incoming.conversation_id, "Заказ передан курьеру")
     await worker.run_due()
     shown = await message_of(client, admin, incoming.conversation_id, first["id"])
@@ -450,6 +453,8 @@ async def test_replies_through_postfix_wait_for_a_helo_name_it_accepts_and_its_b
     clock[0] += dt.timedelta(minutes=5)
     await worker.run_due()
     assert (await message_of(client, admin, incoming.conversation_id, first["id"]))["status"] == "sent"
+    tested = (await client.post(f"/api/v1/channels/{channel['id']}/test", headers=admin.headers)).json()
+    assert tested["ok"], tested
     await until(lambda: len(provider.delivered) == 1, postfix, "the reply reaches the customer's server")
     (delivered,) = provider.delivered
     assert delivered.rcpt_tos == [CUSTOMER] and "Заказ передан курьеру" in parse_email(delivered.raw).text
