@@ -204,3 +204,65 @@ async def _resolution_clocks(rt: Runtime, cid: int) -> list[Any]:
         return list((await s.execute(select(SlaClock).where(SlaClock.conversation_id == cid,
                                                             SlaClock.target == "resolution")
                                      .order_by(SlaClock.id))).scalars())
+
+
+# --- Service level today, in the queue's time zone -------------------------------------------------------
+
+async def test_service_level_today_follows_the_queues_midnight_across_a_dst_change(
+        client: httpx.AsyncClient, runtime: Runtime, clock: Clock, admin: Actor, desk: dict[str, Any]) -> None:
+    anna, sup = desk["anna"], desk["supervisor"]
+    week = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    r = await client.post("/api/v1/queues", headers=admin.headers, json={
+        "name": "New York line", "team_id": desk["team"], "sl_target_seconds": 60,
+        "business_hours": {"timezone": "America/New_York", "days": week}})
+    assert r.status_code == 201, r.text
+    queue = r.json()["id"]
+    r = await client.patch(f"/api/v1/channels/{desk['channel']['id']}", json={"queue_id": queue},
+                           headers=admin.headers)
+    assert r.status_code == 200, r.text
+
+    async def today() -> dict[str, Any]:
+        r = await client.get(f"{Q}/live", headers=sup.headers)
+        assert r.status_code == 200, r.text
+        (line,) = [q for q in r.json()["queues"] if q["id"] == queue]
+        return dict(line["service_level"])
+
+    # 8 March 23:30 EST (04:30 UTC on the 9th): yesterday in New York, though the same UTC day as what follows.
+    clock.t = dt.datetime(2031, 3, 9, 4, 30, tzinfo=UTC)
+    late_evening = await customer_writes(client, desk["channel"], "ny-1")
+    clock.tick(30)
+    await reply(client, anna, late_evening, "Hello")
+    # 9 March 00:30 EST: today; answered in 30 s.
+    clock.t = dt.datetime(2031, 3, 9, 5, 30, tzinfo=UTC)
+    just_after_midnight = await customer_writes(client, desk["channel"], "ny-2")
+    clock.tick(30)
+    await reply(client, anna, just_after_midnight, "Hello")
+    # The clocks jump forward at 02:00 that night. 23:00 EDT (03:00 UTC on the 10th): still the 9th; unanswered.
+    clock.t = dt.datetime(2031, 3, 10, 3, 0, tzinfo=UTC)
+    await customer_writes(client, desk["channel"], "ny-3")
+    clock.t = dt.datetime(2031, 3, 10, 3, 30, tzinfo=UTC)
+    sl = await today()
+    assert sl["day_start"] == "2031-03-09T05:00:00Z" and sl["timezone"] == "America/New_York"
+    assert (sl["met"], sl["counted"], sl["percent"]) == (1, 2, 50.0), \
+        "the 00:30 one met, the 23:00 one waited past 60 s; yesterday's 23:30 is not today's"
+    # 00:30 EDT on the 10th (04:30 UTC): a new day, which began 23 hours after the last one.
+    clock.t = dt.datetime(2031, 3, 10, 4, 30, tzinfo=UTC)
+    sl = await today()
+    assert sl["day_start"] == "2031-03-10T04:00:00Z" and (sl["counted"], sl["percent"]) == (0, None)
+    fresh = await customer_writes(client, desk["channel"], "ny-4")
+    clock.tick(10)
+    await reply(client, anna, fresh, "Hello")
+    sl = await today()
+    assert (sl["met"], sl["counted"], sl["percent"]) == (1, 1, 100.0)
+
+
+def test_the_day_of_a_zone_is_23_or_25_hours_around_dst() -> None:
+    from kommutator.quality.service_level import day_bounds, zone_of
+
+    ny = zone_of({"timezone": "America/New_York"})
+    start, end = day_bounds(dt.datetime(2031, 3, 9, 12, tzinfo=UTC), ny)
+    assert (start, end - start) == (dt.datetime(2031, 3, 9, 5, tzinfo=UTC), dt.timedelta(hours=23))
+    start, end = day_bounds(dt.datetime(2031, 11, 2, 12, tzinfo=UTC), ny)
+    assert (start, end - start) == (dt.datetime(2031, 11, 2, 4, tzinfo=UTC), dt.timedelta(hours=25))
+    assert day_bounds(dt.datetime(2031, 1, 1, 23, 59, tzinfo=UTC), zone_of(None))[0] == dt.datetime(
+        2031, 1, 1, tzinfo=UTC)

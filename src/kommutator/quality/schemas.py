@@ -247,11 +247,14 @@ class WhisperCreated(BaseModel):
 
 
 class ServiceLevel(BaseModel):
-    percent: float | None = Field(description="Answered within the target today, in %; null before any")
+    percent: float | None = Field(description="Answered within the target today (in the queue's time zone), "
+                                               "in %; null before any")
     met: int
     counted: int
     target_percent: int
     target_seconds: int
+    day_start: dt.datetime = Field(description="When today began in the queue's time zone (UTC instant)")
+    timezone: str = Field(description="The queue's time zone (its business hours'; UTC without them)")
 
 
 class LiveQueue(BaseModel):
