@@ -123,7 +123,7 @@ async def live_gap(tx: Tx, conv: Conversation, standard: CommunicationStandard |
     if held is None:
         return None
     start = max(waiting[1], held.start)
-    pauses = [(a, b) for a, b in held.pauses if b is not None and b > start]
+    pauses: Pauses = [(a, b) for a, b in held.pauses if b is not None and b > start]
     due = deadline(None, start, limit, pauses)
     if due is None or await already_judged(tx, conv.id, conv.assignee_id, waiting[0]):
         return None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from kommutator.common import hours
 from kommutator.common.schemas import MAX_ID, ReadModel, Strict
+from kommutator.conversations.schemas import WaitingReason
 
 Seconds = Field(default=None, ge=1, le=90 * 86400)
 AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative", "channel.failing",
@@ -293,11 +294,25 @@ class LiveAtRisk(BaseModel):
     warned: bool
 
 
+class LiveWaiting(BaseModel):
+    conversation_id: int
+    subject: str
+    contact_name: str
+    queue_id: int | None
+    team_id: int | None
+    queued_at: dt.datetime | None
+    waited_seconds: int
+    waiting_reason: WaitingReason | None = Field(description="Why no agent has it yet (null before the first "
+                                                             "routing pass looked at it)")
+
+
 class LiveView(BaseModel):
-    """The supervisor's live view: queues, agents, the conversations nearest to a missed deadline."""
+    """The supervisor's live view: queues, agents, the conversations nearest to a missed deadline, and the
+    conversations waiting for an agent with why."""
 
     at: dt.datetime
     queues: list[LiveQueue]
     agents: list[LiveAgent]
     at_risk: list[LiveAtRisk]
+    waiting: list[LiveWaiting] = Field(description="Waiting longest first (at most 50), each with why")
     open_alerts: int

@@ -129,6 +129,7 @@ function startLive() {
     h("div", { class: "qgrid" },
       h("div", { class: "qcol" },
         panel(t("q.live.risk"), el.risk = h("ol", { class: "qrisk" })),
+        panel(t("q.live.why"), el.why = h("ol", { class: "qrisk qwhy" })),
         panel(t("q.live.queues"), el.queues = h("div"))),
       h("div", { class: "qcol" },
         panel(t("q.live.alertFeed"), el.alerts = h("ol", { class: "qalerts" })),
@@ -187,6 +188,7 @@ function render() {
     kpi(t("q.live.alerts"), String(live.open_alerts), live.open_alerts ? "bad" : "good"),
     kpi(t("q.live.online"), `${online} / ${live.agents.length}`));
   renderRisk();
+  renderWhy();
   el.queues.replaceChildren(table([t("q.col.queue"), t("q.col.waiting"), t("q.col.longest"), t("q.col.sl")],
     live.queues.map((q) => [q.name, String(q.waiting), duration(q.longest_wait_seconds),
       q.service_level.percent === null ? t("q.sl.none") : t("q.sl.value", { percent: q.service_level.percent,
@@ -238,6 +240,22 @@ function renderRisk() {
       typing ? h("span", { class: "qtyping", text: t("q.typing", { name: typing.name }) }) : null));
   }));
   tick();
+}
+
+// Every conversation waiting for an agent, longest first, with why (the routing pass's finding).
+function renderWhy() {
+  const items = state.live && state.live.waiting ? state.live.waiting : [];
+  if (!items.length) {
+    el.why.replaceChildren(h("li", { class: "empty", text: t("q.live.whyEmpty") }));
+    return;
+  }
+  el.why.replaceChildren(...items.map((w) => h("li", { class: "qwhy__item",
+    dataset: { conversationId: w.conversation_id }, on: { click: () => openDrawer(w.conversation_id) } },
+  h("span", { class: "qwhy__time", text: duration(w.waited_seconds) }),
+  h("span", { class: "qrisk__main" },
+    h("span", { class: "qrisk__name", text: w.contact_name || `#${w.conversation_id}` }),
+    h("span", { class: "qwhy__reason", text: w.waiting_reason
+      ? t(`q.why.${w.waiting_reason.code}`, w.waiting_reason.params) : t("q.why.unknown") })))));
 }
 
 function tick() {
