@@ -12,8 +12,10 @@ from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.policy import check_see as check_see_contact
 from kommutator.errors import ProblemError, not_found
+from kommutator.net.guard import OutboundGuard
 from kommutator.quality import actions
 from kommutator.quality.alerts import can_see_alert, do_acknowledge
+from kommutator.quality.destinations import base as destinations
 from kommutator.quality.live import live_view
 from kommutator.quality.models import (
     AlertRule,
@@ -58,7 +60,17 @@ def _rule(r: AlertRule) -> RuleRead:
     return RuleRead(id=r.id, team_id=r.team_id, kind=r.kind, enabled=r.enabled, to_agent=r.to_agent,
                     to_supervisors=r.to_supervisors, user_ids=r.user_ids, emails=r.emails,
                     telegram_chat_id=r.telegram_chat_id, telegram_bot_token_set=bool(r.telegram_token),
-                    threshold=r.threshold)
+                    threshold=r.threshold, language=r.language or "",
+                    destinations={name: _shown(name, values) for name, values in (r.destinations or {}).items()})
+
+
+def _shown(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A destination's settings as the API shows them: each secret only as whether it is set."""
+    found = destinations.get(name)
+    secrets = found.secret_fields if found else ()
+    shown = {k: v for k, v in values.items() if k not in secrets}
+    shown.update({f"{k}_set": bool(values.get(k)) for k in secrets})
+    return shown
 
 
 # --- SLA policies -----------------------------------------------------------------------------------------
@@ -108,11 +120,15 @@ async def list_rules(rt: RuntimeDep, principal: CurrentPrincipal,
 @router.post("/rules", response_model=RuleRead, status_code=201)
 async def create_rule(rt: RuntimeDep, principal: CurrentPrincipal, body: RuleCreate) -> RuleRead:
     """Who hears of one kind of alert in a team (supervisors)."""
+    principal.require_supervisor()
+    await actions.check_destination_targets(OutboundGuard(rt.settings.outbound_allow_hosts), body.destinations)
     return _rule(await rt.db.write(lambda tx: actions.do_save_rule(tx, principal, rt.box, body)))
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleRead)
 async def update_rule(rt: RuntimeDep, principal: CurrentPrincipal, rule_id: Id, body: RuleUpdate) -> RuleRead:
+    principal.require_supervisor()
+    await actions.check_destination_targets(OutboundGuard(rt.settings.outbound_allow_hosts), body.destinations)
     return _rule(await rt.db.write(lambda tx: actions.do_save_rule(tx, principal, rt.box, body, rule_id)))
 
 

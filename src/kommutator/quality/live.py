@@ -109,12 +109,12 @@ async def live_view(s: AsyncSession, *, team_id: int | None = None) -> dict[str,
                  .order_by(Conversation.queued_at, Conversation.id).limit(AT_RISK_LIMIT))
     if team_id is not None:
         waiting_q = waiting_q.where(Conversation.team_id == team_id)
-    waiting = [{"conversation_id": conv.id, "subject": conv.subject, "contact_name": contact_name,
+    waiting_rows = [{"conversation_id": conv.id, "subject": conv.subject, "contact_name": contact_name,
                 "queue_id": conv.queue_id, "team_id": conv.team_id, "queued_at": conv.queued_at,
                 "waited_seconds": round((at - (conv.queued_at or conv.created_at)).total_seconds()),
                 "waiting_reason": conv.waiting_reason}
                for conv, contact_name in (await s.execute(waiting_q)).all()]
     open_alerts = await s.scalar(select(func.count()).select_from(QualityAlert)
                                  .where(QualityAlert.acknowledged_at.is_(None)))
-    return {"at": at, "queues": queues, "agents": agents, "at_risk": at_risk, "waiting": waiting,
+    return {"at": at, "queues": queues, "agents": agents, "at_risk": at_risk, "waiting": waiting_rows,
             "open_alerts": int(open_alerts or 0)}

@@ -110,6 +110,13 @@ class RuleFields(BaseModel):
     telegram_bot_token: str | None = Field(default=None, max_length=100, pattern=r"^$|^[0-9]{3,15}:[\w-]{20,80}$",
                                            description="Write-only; empty string removes it")
     threshold: int | None = Field(default=None, ge=1, le=4, description="csat.negative: alert at this score or less")
+    destinations: dict[str, dict[str, Any]] | None = Field(
+        default=None, max_length=10,
+        description="Settings of further alert destinations by name, e.g. {\"webhook\": {\"url\": …, \"secret\": …}}; "
+                    "secrets are write-only (omit one to keep it); an empty object removes the destination")
+    language: Literal["", "ru", "en"] | None = Field(
+        default=None, description="The language of readers outside the workspace who are not users "
+                                  "(emails to other addresses, chats, webhooks); empty: both")
 
     @field_validator("emails")
     @classmethod
@@ -138,6 +145,9 @@ class RuleRead(ReadModel):
     telegram_chat_id: str
     telegram_bot_token_set: bool
     threshold: int | None
+    destinations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Further destinations' settings; a secret shows as <name>_set: true")
+    language: str = ""
 
 
 class StandardWrite(Strict):
