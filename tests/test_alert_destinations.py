@@ -231,3 +231,18 @@ async def test_emails_go_in_the_language_of_the_user_behind_the_address(
     both = worker.message(alert, rows["night@shop.example"])
     assert "Диалог" in ru.title and "Conversation" not in ru.body
     assert "Conversation" in both.body and "Диалог" in both.body
+
+
+async def test_the_alert_feed_speaks_its_readers_language(client: httpx.AsyncClient, runtime: Runtime, clock: Clock,
+                                                          admin: Actor, desk: dict[str, Any], factory: Factory) -> None:
+    ru_lead = await factory.user("supervisor", teams=[desk["team"]], name="Lena Lead")
+    r = await client.patch(f"/api/v1/users/{ru_lead.id}", json={"locale": "ru"}, headers=ru_lead.headers)
+    assert r.status_code == 200, r.text
+    await breach(client, runtime, clock, admin, desk, "d5")
+    (ru_alert,) = (await client.get(f"{Q}/alerts", headers=ru_lead.headers)).json()["items"]
+    (en_alert,) = (await client.get(f"{Q}/alerts", headers=desk["supervisor"].headers)).json()["items"]
+    assert ru_alert["title"].startswith("Диалог #") and "\n" not in ru_alert["body"]
+    assert en_alert["title"].startswith("Conversation #") and "Диалог" not in en_alert["body"]
+    assert set(en_alert["data"]["texts"]) == {"en", "ru"}, "the screen can follow a language switch"
+    r = await client.post(f"{Q}/alerts/{ru_alert['id']}/ack", headers=ru_lead.headers)
+    assert r.status_code == 200 and r.json()["title"].startswith("Диалог #")

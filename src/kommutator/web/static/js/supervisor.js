@@ -8,7 +8,7 @@
 import "./texts/quality.js";
 import { ApiError, get, post } from "./api.js";
 import { h } from "./dom.js";
-import { shortTime, t } from "./i18n.js";
+import { lang, shortTime, t } from "./i18n.js";
 import { showQualityAdmin } from "./quality-admin.js";
 import { closeDrawer, drawerId, initDrawer, loadDrawer, openDrawer, renderDrawer, renderTyping } from "./supervisor-drawer.js";
 
@@ -268,6 +268,12 @@ function tick() {
   for (const [id, typing] of state.typing) if (typing.until < now) state.typing.delete(id);
 }
 
+// The alert's title in the interface's language (the server keeps both in data.texts), else as recorded.
+function alertTitle(a) {
+  const own = a.data && a.data.texts && a.data.texts[lang()];
+  return (own && own.title) || a.title;
+}
+
 function renderAlerts() {
   if (!state.alerts.length) {
     el.alerts.replaceChildren(h("li", { class: "empty", text: t("q.live.alertsEmpty") }));
@@ -276,7 +282,7 @@ function renderAlerts() {
   el.alerts.replaceChildren(...state.alerts.map((a) => h("li", { class: ["qalert", `qalert--${a.severity}`,
     a.acknowledged_at && "qalert--acked"] },
   h("span", { class: "qalert__kind", text: t(`q.kind.${a.kind}`) }),
-  h("span", { class: "qalert__title", text: a.title }),
+  h("span", { class: "qalert__title", text: alertTitle(a) }),
   h("span", { class: "qalert__time muted", text: shortTime(a.created_at) }),
   h("span", { class: "qalert__actions" },
     a.conversation_id ? h("button", { class: "btn btn--small", attrs: { type: "button" }, text: t("q.alert.open"),
