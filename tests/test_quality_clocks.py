@@ -195,6 +195,16 @@ async def test_a_reopened_conversation_gets_a_new_resolution_clock(
     await settle(runtime)
     got = await _resolution_clocks(runtime, cid)
     assert [(c.status, c.elapsed_seconds) for c in got] == [("hit", 600), ("missed", 3601)]
+    (fact,) = await facts(runtime, cid)
+    assert fact["sla_compliance"] == 0, "the report's SLA compliance comes from the same clocks: one was missed"
+
+
+async def facts(rt: Runtime, *cids: int) -> list[dict[str, Any]]:
+    from kommutator.reports.facts import load_facts
+
+    async with rt.db.read() as s:
+        found, _ = await load_facts(s, list(cids))
+    return found
 
 
 async def _resolution_clocks(rt: Runtime, cid: int) -> list[Any]:
@@ -242,6 +252,8 @@ async def test_service_level_today_follows_the_queues_midnight_across_a_dst_chan
     await customer_writes(client, desk["channel"], "ny-3")
     clock.t = dt.datetime(2031, 3, 10, 3, 30, tzinfo=UTC)
     sl = await today()
+    # The report's per-conversation figure follows the same rule (an open unanswered one is judged at resolution).
+    assert [f["service_level"] for f in await facts(runtime, late_evening, just_after_midnight)] == [1, 1]
     assert sl["day_start"] == "2031-03-09T05:00:00Z" and sl["timezone"] == "America/New_York"
     assert (sl["met"], sl["counted"], sl["percent"]) == (1, 2, 50.0), \
         "the 00:30 one met, the 23:00 one waited past 60 s; yesterday's 23:30 is not today's"
