@@ -149,6 +149,26 @@ def test_supervisor_adds_a_policy_in_russian(server: str, watched: Watched, tmp_
     watched.assert_clean(NOT_LOGGED_IN)
 
 
+def test_supervisor_adds_an_alert_rule_with_a_signed_webhook_in_russian(server: str, watched: Watched) -> None:
+    page = watched.page
+    log_in(page, "olga")
+    page.select_option("#lang-select", "ru")
+    page.goto("/#quality")
+    view = page.locator("#live-view")
+    rules = view.locator(".qpanel").filter(has=page.get_by_role("heading", name="Правила оповещений"))
+    expect(rules).to_be_visible()
+    rules.get_by_label("Событие").select_option("standard.violation")
+    rules.get_by_label("Адрес подписанного вебхука").fill("https://93.184.216.34/hooks/alerts")
+    rules.get_by_label("Секрет вебхука (от 24 символов или whsec_…)").fill("a passphrase of 24+ characters")
+    rules.get_by_label("Язык вне рабочего места").select_option("ru")
+    rules.get_by_role("button", name="Новое правило").click()
+    row = rules.locator("tbody tr").filter(has_text="https://93.184.216.34/hooks/alerts")
+    expect(row).to_contain_text("Вебхук")
+    expect(row).to_contain_text("Русский")
+    expect(rules).not_to_contain_text("a passphrase of 24+ characters")
+    watched.assert_clean(NOT_LOGGED_IN)
+
+
 def test_agents_get_no_live_view(server: str, watched: Watched) -> None:
     page = watched.page
     log_in(page, "anna")
