@@ -114,6 +114,8 @@ async def test_a_wrong_imap_password_fails_the_channel_alerts_admins_once_and_re
     state, _ = mailbox
     agent = await factory.user("agent")
     second_admin = await factory.user("admin")
+    r = await client.patch(f"/api/v1/users/{second_admin.id}", json={"locale": "ru"}, headers=second_admin.headers)
+    assert r.status_code == 200, r.text
     channel_id = mail_channel["id"]
     r = await client.patch(f"/api/v1/channels/{channel_id}", headers=admin.headers,
                            json={"credentials": {"imap_password": "wrong-password"}})
@@ -128,10 +130,13 @@ async def test_a_wrong_imap_password_fails_the_channel_alerts_admins_once_and_re
     assert "refused the login" in seen["last_error"] and "imap_password" in seen["last_error"], \
         "the sentence must say what to fix"
     assert seen["last_error_at"] is not None and seen["last_receive_at"] is None
-    for person in (admin, second_admin):
+    for person, said in ((admin, "Channel “Support mail” is failing"),
+                         (second_admin, "Канал «Support mail» не работает")):
         (alert,) = await notifications(runtime, person.id)
         assert alert.kind == "channel.failing" and alert.severity == "critical"
-        assert "Support mail" in alert.title and "Канал «Support mail» не работает" in alert.body
+        assert alert.title.startswith(said) and alert.body.startswith(said), "each admin in their own language"
+        assert ("Канал" in alert.body) != ("Channel" in alert.body), "one language per notification, not both"
+        assert "imap_password" in alert.body, "with the error that says what to fix"
     assert await notifications(runtime, agent.id) == [], "channel alerts go to administrators"
 
     clock[0] += dt.timedelta(minutes=5)  # the poller keeps failing: the error is kept fresh, no new alert

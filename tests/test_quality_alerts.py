@@ -184,6 +184,7 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
 
     from kommutator.quality.delivery import AlertDeliveryWorker
     from kommutator.quality.models import AlertDelivery
+    from kommutator.workers.retry import RetryPolicy
 
     from .live_server import free_port
     from .test_quality_csat import Inbox
@@ -200,20 +201,20 @@ async def test_an_alert_email_waits_for_the_relay_and_is_sent_once(client: httpx
     await settle(runtime)
     clock.tick(61)
     await settle(runtime)
-    worker = AlertDeliveryWorker(runtime)
+    worker = AlertDeliveryWorker(runtime, policy=RetryPolicy(jitter=0))  # the outbox's schedule, without jitter
     assert await worker.run_due() == 1
     async with runtime.db.read() as s:
         (d,) = (await s.execute(select(AlertDelivery))).scalars()
     assert (d.status, d.attempts, d.claimed_until) == ("pending", 1, None)
     assert "cannot send through 127.0.0.1" in d.last_error
-    assert d.next_attempt_at == clock.t + dt.timedelta(seconds=30)
+    assert d.next_attempt_at == clock.t + dt.timedelta(seconds=RetryPolicy().base_delay), "the outbox's first wait"
     assert await worker.run_due() == 0, "not before the backoff"
 
     inbox = Inbox()
     server = await asyncio.get_running_loop().create_server(lambda: SMTPServer(inbox), "127.0.0.1", port)
     runtime.settings.public_base_url = "https://support.shop.example"
     try:
-        clock.tick(30)
+        clock.tick(RetryPolicy().base_delay)
         assert await worker.run_due() == 1
         clock.tick(3600)
         assert await worker.run_due() == 0

@@ -82,6 +82,7 @@ DOCUMENTED_CODES = {
     "invalid_cursor",  # a cursor is opaque: only one the API returned is valid
     "definition_required", "invalid_flow", "invalid_flow_source",  # a flow: definition or source, and valid
     "unknown_channel_type", "unknown_strategy", "invalid_channel_config",  # values of the server's registries
+    "unknown_destination",  # an alert rule's destinations are named by the server's registry
     "body_too_large",  # past max_body_bytes, before validation
     "invalid_scope",
 }

@@ -6,6 +6,7 @@ none of it. Screenshots go to the test's tmp folder."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +14,18 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from kommutator.agents.models import Skill
+from kommutator.clock import now
 from kommutator.config import load_settings
+from kommutator.contacts.models import Contact
+from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.demo.seed import seed
 from kommutator.migrate import upgrade
 from kommutator.quality.alerts import do_raise_alert
 from kommutator.quality.models import SlaPolicy
+from kommutator.queues.models import Queue
 from kommutator.runtime import Runtime
 
 from . import test_web_browser as web
@@ -47,6 +53,20 @@ async def _quality_demo(settings) -> None:  # type: ignore[no-untyped-def]
                                  agent_id=convs[0].assignee_id)
 
         await rt.db.write(job)
+
+        async def waiting(tx: Tx) -> None:  # a customer whose question needs a skill nobody has
+            skill = Skill(name="Quantum")
+            tx.session.add(skill)
+            await tx.session.flush()
+            queue = Queue(name="Quantum desk", required_skills=[{"skill_id": skill.id, "min_level": 3}],
+                          wait_notice_seconds=0)
+            contact = Contact(name="Quinn Quantum")
+            tx.session.add_all([queue, contact])
+            await tx.session.flush()
+            await lifecycle.start(tx, contact_id=contact.id, status="queued", at=now(), reason="test",
+                                  subject="entanglement", queue_id=queue.id)
+
+        await rt.db.write(waiting)
     finally:
         await rt.db.close()
 
@@ -79,6 +99,9 @@ def test_supervisor_watches_acknowledges_opens_and_whispers(server: str, watched
     risk = view.locator(".qrisk__item")
     expect(risk.first).to_be_visible()
     expect(risk.first.locator(".qrisk__time")).to_contain_text("left")
+    # The conversation in the queue that needs a skill nobody has says why (routing's finding, the reader's language).
+    waiting = view.locator(".qwhy__item").filter(has_text="Quinn Quantum")
+    expect(waiting.locator(".qwhy__reason")).to_contain_text(re.compile(r"Quantum ≥ 3 is online|Nobody .* online"))
     expect(view.locator(".qtable").first).to_contain_text("General support")
     expect(view.locator(".qtable").nth(1)).to_contain_text("Anna Petrova")
     alerts = view.locator(".qalert")
@@ -123,6 +146,26 @@ def test_supervisor_adds_a_policy_in_russian(server: str, watched: Watched, tmp_
     expect(policies.locator("tbody tr")).to_have_count(2)
     expect(policies).to_contain_text("60s")
     page.screenshot(path=str(tmp_path / "quality-ru.png"), full_page=True)
+    watched.assert_clean(NOT_LOGGED_IN)
+
+
+def test_supervisor_adds_an_alert_rule_with_a_signed_webhook_in_russian(server: str, watched: Watched) -> None:
+    page = watched.page
+    log_in(page, "olga")
+    page.select_option("#lang-select", "ru")
+    page.goto("/#quality")
+    view = page.locator("#live-view")
+    rules = view.locator(".qpanel").filter(has=page.get_by_role("heading", name="Правила оповещений"))
+    expect(rules).to_be_visible()
+    rules.get_by_label("Событие").select_option("standard.violation")
+    rules.get_by_label("Адрес подписанного вебхука").fill("https://93.184.216.34/hooks/alerts")
+    rules.get_by_label("Секрет вебхука (от 24 символов или whsec_…)").fill("a passphrase of 24+ characters")
+    rules.get_by_label("Язык вне рабочего места").select_option("ru")
+    rules.get_by_role("button", name="Новое правило").click()
+    row = rules.locator("tbody tr").filter(has_text="https://93.184.216.34/hooks/alerts")
+    expect(row).to_contain_text("Вебхук")
+    expect(row).to_contain_text("Русский")
+    expect(rules).not_to_contain_text("a passphrase of 24+ characters")
     watched.assert_clean(NOT_LOGGED_IN)
 
 

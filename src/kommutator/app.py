@@ -46,6 +46,7 @@ from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation
 from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
 from kommutator.outbound.worker import outreach_worker_of
+from kommutator.quality import destinations as alert_destinations
 from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
@@ -95,6 +96,7 @@ def register_all() -> None:
     conversations_setup.register_all()
     bot_setup.register_all()
     quality_setup.register_all()
+    alert_destinations.register_all()
     routing_setup.register_all()
     reports_setup.register_all()
 

@@ -117,14 +117,19 @@ async def do_record_problem(tx: Tx, *, channel_id: int, problem: ChannelProblem)
 async def _alert(tx: Tx, channel: Channel, health: ChannelHealth, *, recovered: bool) -> None:
     admins = list((await tx.session.execute(
         select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id))).scalars())
+    detail = ""
     if recovered:
         en, ru = f"Channel “{channel.name}” works again", f"Канал «{channel.name}» снова работает"
         body = f"{en}\n{ru}"
     else:
         en = f"Channel “{channel.name}” is failing: {headline(health.error_code, 'en')}"
         ru = f"Канал «{channel.name}» не работает: {headline(health.error_code, 'ru')}"
-        body = f"{en}\n{ru}\n\n{health.last_error}"
+        detail = f"\n\n{health.last_error}"
+        body = f"{en}\n{ru}{detail}"
+    # Each administrator in their own language (one language per notification); the record keeps both.
+    titles = {"en": en, "ru": ru}
     await do_raise_alert(tx, kind="channel.recovered" if recovered else "channel.failing", title=en, body=body,
+                         render=lambda lang: (titles[lang], titles[lang] + detail),
                          conversation_id=None, team_id=None, agent_id=None, user_ids=admins,
                          data={"channel_id": channel.id, "code": health.error_code},
                          severity="info" if recovered else "critical")

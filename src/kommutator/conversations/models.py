@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Te
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
+from kommutator.common.waiting import describe
 from kommutator.db import Base, BigId, JsonType
 
 STATUSES = ("bot", "queued", "assigned", "waiting", "snoozed", "resolved")
@@ -50,8 +51,16 @@ class Conversation(Base):
     hold_until: Mapped[dt.datetime | None]
     accepted_at: Mapped[dt.datetime | None]
     routing_weight: Mapped[float] = mapped_column(Float, default=1.0)
-    # When each routing notice went to the customer: {"out_of_hours": iso, "wait": iso, "manager": iso, ...}
+    # When each routing notice went to the customer: {"out_of_hours": iso, "wait": iso, "manager": iso, ...};
+    # "why": why it is still waiting for an agent ({"code", "params", "since"}; common/waiting.py).
     routing_notices: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    @property
+    def waiting_reason(self) -> dict[str, Any] | None:
+        """Why a conversation in the queue has no agent yet (None when it is not waiting for one)."""
+        if self.status != "queued" or self.assignee_id is not None:
+            return None
+        return describe((self.routing_notices or {}).get("why"))
 
     __table_args__ = (Index("ix_conversations_status_activity", "status", "last_message_at", "id"),
                       Index("ix_conversations_activity", "last_message_at", "id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from kommutator.common.pagination import Page
 from kommutator.common.schemas import MAX_ID, ReadModel, Strict
@@ -62,6 +62,15 @@ class LastMessage(ReadModel):
     kind: str
 
 
+class WaitingReason(BaseModel):
+    code: str = Field(description="closed, closed_unknown, nobody_online, nobody_online_team, no_skill, "
+                                  "no_skill_together, at_capacity, manager_away, manager_waited")
+    params: dict[str, Any] = Field(description="The values the texts name (skill, level, team, manager, opens …)")
+    since: dt.datetime | None = Field(None, description="Since when this has been the reason")
+    en: str
+    ru: str
+
+
 class ConversationRead(ReadModel):
     id: int
     contact_id: int
@@ -90,6 +99,8 @@ class ConversationRead(ReadModel):
     routing_hold: str = Field("", description="'choice': the customer is asked whether to wait for their manager; "
                                               "'manager': waiting for the manager; 'free': any agent")
     hold_until: dt.datetime | None = None
+    waiting_reason: WaitingReason | None = Field(
+        None, description="In the queue without an agent: why (the routing pass's latest finding)")
     unread: int | None = Field(None, description="In lists: customer messages you have not read yet "
                                                  "(POST /conversations/{id}/read marks them read)")
     last_message: LastMessage | None = Field(None, description="In lists: the latest message, for a preview")

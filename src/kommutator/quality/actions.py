@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from kommutator.agents.models import Team, User
@@ -15,8 +19,10 @@ from kommutator.crypto import SecretBox
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.events import MessageCreated
+from kommutator.net.guard import OutboundGuard, refusal_at_save
 from kommutator.notifications.actions import do_notify
 from kommutator.quality.alerts import DEFAULT_RECIPIENTS
+from kommutator.quality.destinations import base as destinations
 from kommutator.quality.models import AlertRule, CommunicationStandard, CsatSetting, SlaPolicy
 from kommutator.quality.schemas import (
     CsatWrite,
@@ -109,6 +115,9 @@ async def do_save_rule(tx: Tx, principal: Principal, box: SecretBox, data: RuleC
     token = fields.pop("telegram_bot_token", None)
     fields.pop("team_id", None)
     fields.pop("kind", None)
+    wanted = fields.pop("destinations", None)
+    if wanted is not None:
+        rule.destinations = destination_settings(box, rule.destinations or {}, wanted)
     for key, value in fields.items():
         if value is not None or key == "threshold":
             setattr(rule, key, value)
@@ -117,8 +126,62 @@ async def do_save_rule(tx: Tx, principal: Principal, box: SecretBox, data: RuleC
     rule.updated_at = now()
     await tx.session.flush()
     do_audit(tx, principal, "alert_rule.saved", "alert_rule", rule.id,
-                    detail={**fields, "telegram_bot_token": "set" if token else ("removed" if token == "" else None)})
+                    detail={**fields, "telegram_bot_token": "set" if token else ("removed" if token == "" else None),
+                            "destinations": sorted(wanted) if wanted is not None else None})
     return rule
+
+
+def destination_settings(box: SecretBox, stored: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The rule's new destination settings: each validated by its destination's model (422 for an unknown name),
+    secrets encrypted, a secret left out kept, an empty object removing the destination."""
+    result = dict(stored)
+    for name, value in wanted.items():
+        destination = destinations.get(name)
+        if destination is None or destination.settings_model is None:
+            known = sorted(d.name for d in destinations.registered() if d.settings_model is not None)
+            raise ProblemError(422, "unknown_destination",
+                               f"destinations.{name}: no alert destination by that name takes settings; "
+                               f"known: {', '.join(known)}.")
+        if not value:
+            result.pop(name, None)
+            continue
+        old = stored.get(name) or {}
+        merged = {**{k: v for k, v in old.items() if k not in destination.secret_fields}, **value}
+        try:
+            valid = destination.settings_model.model_validate(merged).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            errors = [{"field": f"destinations.{name}." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                      for e in exc.errors()]
+            raise ProblemError(422, "validation_failed", f"{errors[0]['field']}: {errors[0]['message']}",
+                               errors=errors) from None
+        for secret in destination.secret_fields:
+            if valid.get(secret):
+                valid[secret] = box.encrypt({"value": valid[secret]})
+            elif secret not in value and old.get(secret):
+                valid[secret] = old[secret]
+        result[name] = valid
+    return result
+
+
+async def check_destination_targets(guard: OutboundGuard, wanted: dict[str, Any] | None) -> None:
+    """422 outbound_target_refused when a destination's URL is a special address the configuration does not allow
+    (a convenience at save; the guard refuses it again at connect time)."""
+    errors = []
+    for name, value in (wanted or {}).items():
+        destination = destinations.get(name)
+        if destination is None or not isinstance(value, dict):
+            continue
+        for url in destination.outbound_targets(value):
+            parts = urlsplit(url)
+            if not parts.hostname:
+                continue
+            refused = await refusal_at_save(guard, parts.hostname, parts.port or (443 if parts.scheme == "https"
+                                                                                   else 80))
+            if refused is not None:
+                errors.append({"field": f"destinations.{name}.url", "message": refused.reason})
+    if errors:
+        raise ProblemError(422, "outbound_target_refused", f"{errors[0]['field']}: {errors[0]['message']}",
+                           errors=errors)
 
 
 async def do_delete_rule(tx: Tx, principal: Principal, rule_id: int) -> None:

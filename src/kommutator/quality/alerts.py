@@ -1,9 +1,9 @@
-"""Raise an alert: record it, tell the people in the workspace, queue its emails and Telegram messages.
+"""Raise an alert: record it, tell the people in the workspace, queue its deliveries to the destinations.
 
 Who hears of an alert comes from the alert rule of its kind for the conversation's team (a rule with no
 team serves teams without their own; with no rule at all, the responsible agent and the team's
-supervisors). Emails and Telegram messages are ``alert_deliveries`` rows written in the same transaction,
-sent by ``quality/delivery.py``: a restart loses none.
+supervisors). What goes outside (email, Telegram, a signed webhook …: ``quality/destinations/``) is
+``alert_deliveries`` rows written in the same transaction, sent by ``quality/delivery.py``: a restart loses none.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.notifications.actions import do_notify
+from kommutator.quality.destinations import base as destinations
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
 from kommutator.quality.texts import lang_of
 
@@ -76,13 +77,17 @@ async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conve
     people.extend(rule.user_ids if rule else [])
     people.extend(user_ids)
     people = list(dict.fromkeys(people))
-    mails = list(dict.fromkeys([*(rule.emails if rule else []), *emails]))
-    chats = [rule.telegram_chat_id] if rule and rule.telegram_chat_id and rule.telegram_token else []
+    # Outside the workspace: each registered destination says where this alert goes under the rule.
+    extra = {"email": list(emails)}
+    outside = {d.name: d.targets(rule, extra) for d in destinations.registered()}
+    outside = {name: targets for name, targets in outside.items() if targets}
     level = severity or SEVERITY.get(kind, "warning")
+    texts = {lang: dict(zip(("title", "body"), render(lang), strict=True)) for lang in ("en", "ru")} if render else {}
+    recipients: dict[str, Any] = {"user_ids": people, "emails": outside.pop("email", [])}
+    recipients.update(outside)
     alert = QualityAlert(kind=kind, severity=level, conversation_id=conversation_id, team_id=team_id,
-                         agent_id=agent_id, title=title[:300], body=body,
-                         recipients={"user_ids": people, "emails": mails, "telegram": chats},
-                         data=dict(data or {}), created_at=now())
+                         agent_id=agent_id, title=title[:300], body=body, recipients=recipients,
+                         data={**(data or {}), **({"texts": texts} if texts else {})}, created_at=now())
     tx.session.add(alert)
     await tx.session.flush()
     if people and render is None:
@@ -97,11 +102,20 @@ async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conve
             own_title, own_body = render(language)
             await do_notify(tx, user_ids=ids, kind=kind, severity=level, title=own_title, body=own_body,
                             conversation_id=conversation_id, data={"alert_id": alert.id, **(data or {})})
+    # Each delivery in its reader's language: a user's own (an address that is a user's), else the rule's
+    # (empty: both, for readers whose language nobody told us).
     ts = now()
-    tx.session.add_all([AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel="email",
-                                      target=m, next_attempt_at=ts) for m in mails])
-    tx.session.add_all([AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel="telegram",
-                                      target=c, next_attempt_at=ts) for c in chats])
+    rule_language = (rule.language if rule else "") or ""
+    mail_users: dict[str, str] = {}
+    if recipients["emails"] and texts:
+        mail_users = {m.lower(): lang_of(loc) for m, loc in (await tx.session.execute(
+            select(User.email, User.locale).where(User.active.is_(True),
+                                                  User.email.in_(recipients["emails"])))).all()}
+    for name in ["email", *outside]:
+        for target in (recipients["emails"] if name == "email" else outside[name]):
+            language = (mail_users.get(target.lower(), rule_language) if name == "email" else rule_language)
+            tx.session.add(AlertDelivery(alert_id=alert.id, rule_id=rule.id if rule else None, channel=name,
+                                         target=target, language=language if texts else "", next_attempt_at=ts))
     return alert
 
 

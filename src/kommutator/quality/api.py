@@ -6,14 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kommutator.agents.models import User
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import MAX_ID, Id
 from kommutator.contacts.policy import check_see as check_see_contact
 from kommutator.errors import ProblemError, not_found
+from kommutator.net.guard import OutboundGuard
 from kommutator.quality import actions
 from kommutator.quality.alerts import can_see_alert, do_acknowledge
+from kommutator.quality.destinations import base as destinations
 from kommutator.quality.live import live_view
 from kommutator.quality.models import (
     AlertRule,
@@ -47,6 +51,7 @@ from kommutator.quality.schemas import (
     WhisperCreate,
     WhisperCreated,
 )
+from kommutator.quality.texts import lang_of
 
 # A team's or channel's id, or "default" (everyone else).
 Scope = Annotated[str, Path(pattern=r"^(default|[1-9][0-9]{0,15})$", description="An id, or default")]
@@ -58,7 +63,31 @@ def _rule(r: AlertRule) -> RuleRead:
     return RuleRead(id=r.id, team_id=r.team_id, kind=r.kind, enabled=r.enabled, to_agent=r.to_agent,
                     to_supervisors=r.to_supervisors, user_ids=r.user_ids, emails=r.emails,
                     telegram_chat_id=r.telegram_chat_id, telegram_bot_token_set=bool(r.telegram_token),
-                    threshold=r.threshold)
+                    threshold=r.threshold, language=r.language or "",
+                    destinations={name: _shown(name, values) for name, values in (r.destinations or {}).items()})
+
+
+def _shown(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A destination's settings as the API shows them: each secret only as whether it is set."""
+    found = destinations.get(name)
+    secrets = found.secret_fields if found else ()
+    shown = {k: v for k, v in values.items() if k not in secrets}
+    shown.update({f"{k}_set": bool(values.get(k)) for k in secrets})
+    return shown
+
+
+async def _language(s: AsyncSession, user_id: int) -> str:
+    return lang_of(await s.scalar(select(User.locale).where(User.id == user_id)))
+
+
+def _alert(a: QualityAlert, language: str) -> AlertRead:
+    """The alert with its title and body in the reader's language (kept in ``data.texts``; older alerts as
+    recorded)."""
+    read = AlertRead.model_validate(a)
+    own = ((a.data or {}).get("texts") or {}).get(language)
+    if isinstance(own, dict) and own.get("title"):
+        return read.model_copy(update={"title": str(own["title"]), "body": str(own.get("body") or own["title"])})
+    return read
 
 
 # --- SLA policies -----------------------------------------------------------------------------------------
@@ -108,11 +137,15 @@ async def list_rules(rt: RuntimeDep, principal: CurrentPrincipal,
 @router.post("/rules", response_model=RuleRead, status_code=201)
 async def create_rule(rt: RuntimeDep, principal: CurrentPrincipal, body: RuleCreate) -> RuleRead:
     """Who hears of one kind of alert in a team (supervisors)."""
+    principal.require_supervisor()
+    await actions.check_destination_targets(OutboundGuard(rt.settings.outbound_allow_hosts), body.destinations)
     return _rule(await rt.db.write(lambda tx: actions.do_save_rule(tx, principal, rt.box, body)))
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleRead)
 async def update_rule(rt: RuntimeDep, principal: CurrentPrincipal, rule_id: Id, body: RuleUpdate) -> RuleRead:
+    principal.require_supervisor()
+    await actions.check_destination_targets(OutboundGuard(rt.settings.outbound_allow_hosts), body.destinations)
     return _rule(await rt.db.write(lambda tx: actions.do_save_rule(tx, principal, rt.box, body, rule_id)))
 
 
@@ -180,15 +213,18 @@ async def list_alerts(rt: RuntimeDep, principal: CurrentPrincipal, unacknowledge
         stmt = stmt.where(QualityAlert.conversation_id == conversation_id)
     async with rt.db.read() as s:
         rows = [a for a in (await s.execute(stmt.limit(limit * 4))).scalars() if can_see_alert(principal, a)]
+        language = await _language(s, principal.user_id)
     items = rows[:limit]
-    return AlertList(items=[AlertRead.model_validate(a) for a in items],
+    return AlertList(items=[_alert(a, language) for a in items],
                      unacknowledged=sum(1 for a in rows if a.acknowledged_at is None))
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertRead)
 async def acknowledge_alert(rt: RuntimeDep, principal: CurrentPrincipal, alert_id: Id) -> AlertRead:
     """Acknowledge an alert: who and when are recorded (404 for an alert I may not see)."""
-    return AlertRead.model_validate(await rt.db.write(lambda tx: do_acknowledge(tx, principal, alert_id)))
+    alert = await rt.db.write(lambda tx: do_acknowledge(tx, principal, alert_id))
+    async with rt.db.read() as s:
+        return _alert(alert, await _language(s, principal.user_id))
 
 
 # --- Live view, a conversation's quality, whispers, ratings ---------------------------------------------
@@ -216,11 +252,12 @@ async def conversation_quality(rt: RuntimeDep, principal: CurrentPrincipal, conv
         rating = await s.scalar(select(Rating).where(Rating.conversation_id == conversation_id))
         alerts = (await s.execute(select(QualityAlert).where(QualityAlert.conversation_id == conversation_id)
                                   .order_by(QualityAlert.id))).scalars()
+        language = await _language(s, principal.user_id)
         return ConversationQuality(
             clocks=[ClockRead.model_validate(c) for c in clocks],
             violations=[ViolationRead.model_validate(v) for v in violations],
             rating=RatingRead.model_validate(rating) if rating else None,
-            alerts=[AlertRead.model_validate(a) for a in alerts if can_see_alert(principal, a)])
+            alerts=[_alert(a, language) for a in alerts if can_see_alert(principal, a)])
 
 
 @router.post("/conversations/{conversation_id}/whisper", status_code=201, response_model=WhisperCreated)

@@ -11,37 +11,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommutator.agents.models import TeamMember, User
 from kommutator.clock import now
 from kommutator.contacts.models import Contact
-from kommutator.conversations.models import Conversation, Message
+from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.quality.models import QualityAlert, SlaClock
+from kommutator.quality.service_level import HANDOFF, day_bounds, within_target, zone_of
 from kommutator.queues.models import Queue
 
 AT_RISK_LIMIT = 50
 _IN_PROGRESS = ("assigned", "waiting", "snoozed")
 
 
-def _day_start(at: dt.datetime) -> dt.datetime:
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 async def service_level(s: AsyncSession, queue: Queue, at: dt.datetime) -> dict[str, Any]:
-    """Today's share of the queue's conversations answered within its target (unanswered ones past the target
-    count as missed; unanswered ones still within it are not counted yet)."""
-    since = _day_start(at)
+    """Today's (in the queue's time zone) share of the queue's conversations answered within its target, by the
+    rule of ``quality/service_level.py`` that the reports use too."""
+    since, until = day_bounds(at, zone_of(queue.business_hours))
+    handoff = (select(func.min(Transition.at)).where(Transition.conversation_id == Conversation.id,
+                                                      Transition.to_status.in_(HANDOFF))
+               .correlate(Conversation).scalar_subquery())
     rows = (await s.execute(
-        select(Conversation.id, Conversation.created_at, Conversation.first_response_at, SlaClock.started_at)
-        .outerjoin(SlaClock, (SlaClock.conversation_id == Conversation.id)
-                   & (SlaClock.target == "first_response"))
-        .where(Conversation.queue_id == queue.id, Conversation.created_at >= since))).all()
+        select(Conversation.id, Conversation.status, Conversation.first_response_at, handoff.label("handoff"))
+        .where(Conversation.queue_id == queue.id, Conversation.created_at >= since,
+               Conversation.created_at < until))).all()
     met = counted = 0
     for r in rows:
-        start = r.started_at or r.created_at
-        if r.first_response_at is not None:
+        result = within_target(r.handoff, r.first_response_at, queue.sl_target_seconds, at=at,
+                               ended=r.status == "resolved")
+        if result is not None:
             counted += 1
-            met += (r.first_response_at - start).total_seconds() <= queue.sl_target_seconds
-        elif (at - start).total_seconds() > queue.sl_target_seconds:
-            counted += 1
+            met += result
     return {"percent": round(100 * met / counted, 1) if counted else None, "met": met, "counted": counted,
-            "target_percent": queue.sl_target_percent, "target_seconds": queue.sl_target_seconds}
+            "target_percent": queue.sl_target_percent, "target_seconds": queue.sl_target_seconds,
+            "day_start": since, "timezone": zone_of(queue.business_hours).key}
 
 
 async def live_view(s: AsyncSession, *, team_id: int | None = None) -> dict[str, Any]:
@@ -104,6 +103,18 @@ async def live_view(s: AsyncSession, *, team_id: int | None = None) -> dict[str,
                         "target": clock.target, "due_at": clock.due_at,
                         "seconds_left": round((clock.due_at - at).total_seconds()),
                         "breached": clock.breached_at is not None, "warned": clock.warned_at is not None})
+    waiting_q = (select(Conversation, Contact.name)
+                 .join(Contact, Contact.id == Conversation.contact_id)
+                 .where(Conversation.status == "queued", Conversation.assignee_id.is_(None))
+                 .order_by(Conversation.queued_at, Conversation.id).limit(AT_RISK_LIMIT))
+    if team_id is not None:
+        waiting_q = waiting_q.where(Conversation.team_id == team_id)
+    waiting_rows = [{"conversation_id": conv.id, "subject": conv.subject, "contact_name": contact_name,
+                "queue_id": conv.queue_id, "team_id": conv.team_id, "queued_at": conv.queued_at,
+                "waited_seconds": round((at - (conv.queued_at or conv.created_at)).total_seconds()),
+                "waiting_reason": conv.waiting_reason}
+               for conv, contact_name in (await s.execute(waiting_q)).all()]
     open_alerts = await s.scalar(select(func.count()).select_from(QualityAlert)
                                  .where(QualityAlert.acknowledged_at.is_(None)))
-    return {"at": at, "queues": queues, "agents": agents, "at_risk": at_risk, "open_alerts": int(open_alerts or 0)}
+    return {"at": at, "queues": queues, "agents": agents, "at_risk": at_risk, "waiting": waiting_rows,
+            "open_alerts": int(open_alerts or 0)}

@@ -166,6 +166,11 @@ class AlertRule(Base):
     emails: Mapped[list[str]] = mapped_column(JsonType, default=list)
     telegram_chat_id: Mapped[str] = mapped_column(String(64), default="")
     telegram_token: Mapped[str] = mapped_column(Text, default="")  # encrypted (crypto.SecretBox)
+    # Settings of further destinations by name (quality/destinations/): {"webhook": {"url": …, "secret": enc}}.
+    destinations: Mapped[dict[str, dict[str, Any]]] = mapped_column(JsonType, default=dict)
+    # The language of this rule's readers outside the workspace (emails to non-users, chats, webhooks):
+    # "ru", "en", or "" for both; people who are users get their own interface language.
+    language: Mapped[str] = mapped_column(String(2), default="")
     # csat.negative: a score at or below this (1-5) alerts; NPS ratings alert at 0-6.
     threshold: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
@@ -195,15 +200,16 @@ class QualityAlert(Base):
 
 
 class AlertDelivery(Base):
-    """One email or Telegram message of an alert; claimed by the delivery worker, retried until sent."""
+    """One message of an alert to one target of a destination; claimed by the delivery worker, retried."""
 
     __tablename__ = "alert_deliveries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("quality_alerts.id", ondelete="CASCADE"), index=True)
     rule_id: Mapped[int | None] = mapped_column(BigInteger)
-    channel: Mapped[str] = mapped_column(String(10))  # email, telegram
+    channel: Mapped[str] = mapped_column(String(10))  # the destination's name: email, telegram, webhook, …
     target: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(2), default="")  # its reader's: ru, en; "": both
     status: Mapped[str] = mapped_column(String(8), default="pending")  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=now)

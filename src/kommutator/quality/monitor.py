@@ -24,10 +24,11 @@ from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
 from kommutator.quality.csat import ASK_WITHIN, do_ask_rating, do_follow_up
 from kommutator.quality.models import CommunicationStandard, QualityState, SlaPolicy
+from kommutator.quality.reply_gap import do_keep_gap_timer
 from kommutator.quality.sla import deadlines  # noqa: F401  (registers the SLA timer handlers)
 from kommutator.quality.sla.clocks import do_reconcile_clocks
 from kommutator.quality.sla.policies import enabled_policies
-from kommutator.quality.standards import all_standards, do_check_new_replies
+from kommutator.quality.standards import all_standards, do_check_new_replies, standard_for
 from kommutator.runtime import Runtime
 from kommutator.workers.base import BackgroundTask, wait_for_wake
 
@@ -49,6 +50,7 @@ async def do_reconcile(tx: Tx, conversation_id: int, *, resolved_by_bot: bool = 
         await tx.session.flush()
     await do_reconcile_clocks(tx, conv, policies=policies)
     await do_check_new_replies(tx, conv, state, standards=standards)
+    await do_keep_gap_timer(tx, conv, await standard_for(tx, conv.team_id, standards=standards))
     if conv.status == "resolved":
         await do_ask_rating(tx, conv, state, resolved_by_bot=resolved_by_bot)
     await do_follow_up(tx, conv, state)

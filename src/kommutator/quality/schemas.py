@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from kommutator.common import hours
 from kommutator.common.schemas import MAX_ID, ReadModel, Strict
+from kommutator.conversations.schemas import WaitingReason
 
 Seconds = Field(default=None, ge=1, le=90 * 86400)
 AlertKind = Literal["sla.warning", "sla.breach", "standard.violation", "csat.negative", "channel.failing",
@@ -109,6 +110,13 @@ class RuleFields(BaseModel):
     telegram_bot_token: str | None = Field(default=None, max_length=100, pattern=r"^$|^[0-9]{3,15}:[\w-]{20,80}$",
                                            description="Write-only; empty string removes it")
     threshold: int | None = Field(default=None, ge=1, le=4, description="csat.negative: alert at this score or less")
+    destinations: dict[str, dict[str, Any]] | None = Field(
+        default=None, max_length=10,
+        description="Settings of further alert destinations by name, e.g. {\"webhook\": {\"url\": …, \"secret\": …}}; "
+                    "secrets are write-only (omit one to keep it); an empty object removes the destination")
+    language: Literal["", "ru", "en"] | None = Field(
+        default=None, description="The language of readers outside the workspace who are not users "
+                                  "(emails to other addresses, chats, webhooks); empty: both")
 
     @field_validator("emails")
     @classmethod
@@ -137,6 +145,9 @@ class RuleRead(ReadModel):
     telegram_chat_id: str
     telegram_bot_token_set: bool
     threshold: int | None
+    destinations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Further destinations' settings; a secret shows as <name>_set: true")
+    language: str = ""
 
 
 class StandardWrite(Strict):
@@ -247,11 +258,14 @@ class WhisperCreated(BaseModel):
 
 
 class ServiceLevel(BaseModel):
-    percent: float | None = Field(description="Answered within the target today, in %; null before any")
+    percent: float | None = Field(description="Answered within the target today (in the queue's time zone), "
+                                               "in %; null before any")
     met: int
     counted: int
     target_percent: int
     target_seconds: int
+    day_start: dt.datetime = Field(description="When today began in the queue's time zone (UTC instant)")
+    timezone: str = Field(description="The queue's time zone (its business hours'; UTC without them)")
 
 
 class LiveQueue(BaseModel):
@@ -290,11 +304,25 @@ class LiveAtRisk(BaseModel):
     warned: bool
 
 
+class LiveWaiting(BaseModel):
+    conversation_id: int
+    subject: str
+    contact_name: str
+    queue_id: int | None
+    team_id: int | None
+    queued_at: dt.datetime | None
+    waited_seconds: int
+    waiting_reason: WaitingReason | None = Field(description="Why no agent has it yet (null before the first "
+                                                             "routing pass looked at it)")
+
+
 class LiveView(BaseModel):
-    """The supervisor's live view: queues, agents, the conversations nearest to a missed deadline."""
+    """The supervisor's live view: queues, agents, the conversations nearest to a missed deadline, and the
+    conversations waiting for an agent with why."""
 
     at: dt.datetime
     queues: list[LiveQueue]
     agents: list[LiveAgent]
     at_risk: list[LiveAtRisk]
+    waiting: list[LiveWaiting] = Field(description="Waiting longest first (at most 50), each with why")
     open_alerts: int

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from kommutator.agents.models import User
+from kommutator.clock import now
 from kommutator.common.text import stems
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.quality.alerts import do_raise_alert
 from kommutator.quality.models import CommunicationStandard, QualityState, StandardViolation
-from kommutator.quality.texts import both, duration, lang_of, text
+from kommutator.quality.reply_gap import already_judged, gap_seconds, load_steps
+from kommutator.quality.texts import duration, lang_of, one, text
 
 GREETING_WORDS = 8  # a greeting must open the reply
 DEFAULT_GREETINGS = {
@@ -100,47 +102,77 @@ async def do_check_new_replies(tx: Tx, conv: Conversation, state: QualityState, 
         Message.conversation_id == conv.id, Message.id < messages[0].id, Message.direction == "out",
         Message.sender_type == "agent", Message.kind == "text").limit(1))
     replied_before = earlier_reply is not None
-    awaiting: dt.datetime | None = await _awaiting_since(tx, conv, messages[0].id)
+    waiting = await _awaiting_since(tx, conv, messages[0].id)
+    steps = await load_steps(tx, conv.id) if standard.max_reply_gap_seconds else []
     out: list[StandardViolation] = []
     for msg in messages:
         if msg.direction == "in":
-            awaiting = awaiting or msg.created_at
+            waiting = waiting or (msg.id, msg.created_at)
             continue
         if not (msg.direction == "out" and msg.sender_type == "agent" and msg.kind == "text"):
             continue
-        gap = (msg.created_at - awaiting).total_seconds() if awaiting else None
+        # Only the time the conversation was this agent's and waited for them (not the bot's, not the queue's).
+        gap = None
+        if waiting is not None and msg.sender_user_id is not None and standard.max_reply_gap_seconds \
+                and not await already_judged(tx, conv.id, msg.sender_user_id, waiting[0]):
+            gap = gap_seconds(steps, msg.sender_user_id, waiting[1], msg.created_at)
         for d in check(msg.text, standard, language=language, first_reply=not replied_before, gap_seconds=gap):
-            out.append(await _record(tx, conv, msg, d))
-        replied_before, awaiting = True, None
+            out.append(await _record(tx, conv, msg, d, waited_id=waiting[0] if waiting else None))
+        replied_before, waiting = True, None
     return out
 
 
-async def _awaiting_since(tx: Tx, conv: Conversation, before_id: int) -> dt.datetime | None:
-    """When the customer's oldest message still unanswered before ``before_id`` came in."""
+async def _awaiting_since(tx: Tx, conv: Conversation, before_id: int) -> tuple[int, dt.datetime] | None:
+    """The customer's oldest message still unanswered before ``before_id``: (id, when it came in)."""
     last_reply = await tx.session.scalar(select(Message.id).where(
         Message.conversation_id == conv.id, Message.id < before_id, Message.direction == "out",
         Message.sender_type == "agent", Message.kind == "text").order_by(Message.id.desc()).limit(1))
-    return await tx.session.scalar(select(Message.created_at).where(
+    row = (await tx.session.execute(select(Message.id, Message.created_at).where(
         Message.conversation_id == conv.id, Message.direction == "in", Message.id > (last_reply or 0),
-        Message.id < before_id).order_by(Message.id).limit(1))
+        Message.id < before_id).order_by(Message.id).limit(1))).first()
+    return (row.id, row.created_at) if row else None
 
 
-async def _record(tx: Tx, conv: Conversation, msg: Message, d: Deviation) -> StandardViolation:
-    agent = await tx.session.get(User, msg.sender_user_id) if msg.sender_user_id else None
+async def do_record_live_gap(tx: Tx, conv: Conversation, agent_id: int, waited_id: int, limit: int) -> None:
+    """The limit passed while the customer waited for ``agent_id``: a violation now, before any reply."""
+    d = Deviation("reply_gap", f"no reply within {limit} s", gap=float(limit))
+    violation = StandardViolation(conversation_id=conv.id, message_id=waited_id, agent_id=agent_id,
+                                  team_id=conv.team_id, rule=d.rule, detail=d.detail, created_at=now())
+    await _raise_violation(tx, conv, violation, d, agent_id, live=True)
+
+
+async def _record(tx: Tx, conv: Conversation, msg: Message, d: Deviation, *,
+                  waited_id: int | None = None) -> StandardViolation:
+    # A reply-gap violation names the customer's message that waited (one per agent and message).
+    violation = StandardViolation(conversation_id=conv.id,
+                                  message_id=waited_id if d.rule == "reply_gap" and waited_id else msg.id,
+                                  agent_id=msg.sender_user_id, team_id=conv.team_id, rule=d.rule, detail=d.detail,
+                                  created_at=msg.created_at)
+    return await _raise_violation(tx, conv, violation, d, msg.sender_user_id, reply_id=msg.id)
+
+
+async def _raise_violation(tx: Tx, conv: Conversation, violation: StandardViolation, d: Deviation,
+                           agent_id: int | None, *, live: bool = False,
+                           reply_id: int | None = None) -> StandardViolation:
+    agent = await tx.session.get(User, agent_id) if agent_id else None
     name = agent.name if agent else "?"
-    rule_en = text(f"rule.{d.rule}", "en", phrase=d.phrase, gap=duration(d.gap, "en"))
-    rule_ru = text(f"rule.{d.rule}", "ru", phrase=d.phrase, gap=duration(d.gap, "ru"))
-    violation = StandardViolation(conversation_id=conv.id, message_id=msg.id, agent_id=msg.sender_user_id,
-                                  team_id=conv.team_id, rule=d.rule, detail=d.detail, created_at=msg.created_at)
+    key = "rule.reply_gap_live" if live else f"rule.{d.rule}"
+
+    def rule_in(lang: str) -> str:
+        return text(key, lang, phrase=d.phrase, gap=duration(d.gap, lang))
+
     tx.session.add(violation)
     await tx.session.flush()
-    body = both("standard.violation", conversation_id=conv.id, rule="{rule}", agent=name)
-    en, ru = body.split("\n")
+
+    def render(lang: str) -> tuple[str, str]:
+        line = one("standard.violation", lang, conversation_id=conv.id, rule=rule_in(lang), agent=name)
+        return line, line
+
+    data: dict[str, object] = {"violation_id": violation.id, "rule": d.rule, "message_id": reply_id}
+    if d.rule == "reply_gap":
+        data["waited_message_id"] = violation.message_id
     alert = await do_raise_alert(
-        tx, kind="standard.violation", title=en.replace("{rule}", rule_en), conversation_id=conv.id,
-        render=lambda lang: ((en.replace("{rule}", rule_en),) * 2 if lang == "en"
-                             else (ru.replace("{rule}", rule_ru),) * 2),
-        body=f"{en.replace('{rule}', rule_en)}\n{ru.replace('{rule}', rule_ru)}", team_id=conv.team_id,
-        agent_id=msg.sender_user_id, data={"violation_id": violation.id, "rule": d.rule, "message_id": msg.id})
+        tx, kind="standard.violation", title=render("en")[0], conversation_id=conv.id, render=render,
+        body=f"{render('en')[0]}\n{render('ru')[0]}", team_id=conv.team_id, agent_id=agent_id, data=data)
     violation.alert_id = alert.id if alert else None
     return violation

@@ -21,6 +21,7 @@ from kommutator.conversations.models import Conversation, Message, Transition
 from kommutator.ingest.models import Channel
 from kommutator.quality.business_time import business_seconds
 from kommutator.quality.models import Rating, SlaClock
+from kommutator.quality.service_level import within_target
 from kommutator.queues.models import Queue
 
 HUMAN = ("queued", "assigned")
@@ -105,11 +106,8 @@ def compute(h: History, *, hours: dict[str, Any] | None, sl_target_seconds: int 
     res_s, res_bs = span(started, resolved)
 
     def within(value: float | None) -> int | None:
-        if handoff is None or sl_target_seconds is None:
-            return None
-        if value is not None:
-            return int(value <= sl_target_seconds)
-        return 0 if resolved is not None else None  # never answered: missed; still open: not known yet
+        # The live view's rule (quality/service_level.py); never answered: missed once resolved.
+        return within_target(handoff, first_response, sl_target_seconds, ended=resolved is not None, elapsed=value)
 
     clocks = [s for s in h.clocks if s != "cancelled"]
     sla = None

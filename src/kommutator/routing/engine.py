@@ -312,6 +312,23 @@ class RoutingIndex:
         return Decision(agent_id=agent.id, weight=weight, strategy=strat.name, considered=considered, pool=pool,
                         rule=self._rule(strat, agent, need, weight, now))
 
+    def explain(self, need: Need) -> tuple[str, dict[str, Any]]:
+        """Why ``choose(need)`` finds nobody: a code of ``common/waiting.py`` and its values. Walks the agents
+        the index knows (the online ones), so a pass asks once per distinct need, not per conversation."""
+        pool = [a for a in self._agents.values() if a.online and (need.team_id is None or need.team_id in a.teams)]
+        if not pool:
+            return ("nobody_online_team", {"team_id": need.team_id}) if need.team_id is not None \
+                else ("nobody_online", {})
+        for skill, level in need.required:
+            if not any(a.skills.get(skill, 0) >= level for a in pool):
+                return "no_skill", {"skill_id": skill, "skill": self._skill_names.get(skill, str(skill)),
+                                    "level": level}
+        fit = [a for a in pool if all(a.skills.get(s, 0) >= lvl for s, lvl in need.required)]
+        if not fit:
+            return "no_skill_together", {"skills": ", ".join(
+                f"{self._skill_names.get(s, str(s))} ≥ {lvl}" for s, lvl in need.required)}
+        return "at_capacity", {"agents": len(fit)}
+
     def _walk(self, order: _Order, group: _Group, need: Need) -> tuple[Agent, float, int] | None:
         """Pop the group's heap best first until an eligible agent comes up; push everything back."""
         heap = order.heaps.get(group)

@@ -31,13 +31,15 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, case, func, select, text, type_coerce, update
 
-from kommutator.agents.models import Skill, TeamMember, User, UserSkill
+from kommutator.agents.models import Skill, Team, TeamMember, User, UserSkill
 from kommutator.channels.models import Channel
 from kommutator.clock import now
 from kommutator.common import hours
+from kommutator.common.waiting import text_of as waiting_text
 from kommutator.contacts.models import Contact
 from kommutator.conversations import lifecycle
 from kommutator.conversations.automatic import do_send_automatic
@@ -213,6 +215,24 @@ def _note(tx: Tx, conv: Conversation, body: str, at: dt.datetime, code: str, **p
     lifecycle.apply(tx, conv, lifecycle.note(lifecycle.Now.of(conv), at=at, reason=body, code=code, params=params))
 
 
+_QUIET = frozenset({"agents"})  # values that may change without a new timeline line (how many are busy)
+
+
+def _why(tx: Tx, conv: Conversation, code: str, params: dict[str, Any], at: dt.datetime) -> None:
+    """Keep why the conversation still waits (common/waiting.py); a timeline line only when the reason changes."""
+    notices = conv.routing_notices or {}
+    old = notices.get("why") or {}
+    if old.get("code") == code and old.get("params") == params:
+        return
+    conv.routing_notices = {**notices, "why": {"code": code, "params": params,
+                                               "since": old.get("since") if old.get("code") == code
+                                               else at.isoformat()}}
+    if old.get("code") == code and {k: v for k, v in (old.get("params") or {}).items() if k not in _QUIET} == \
+            {k: v for k, v in params.items() if k not in _QUIET}:
+        return
+    _note(tx, conv, f"waiting: {waiting_text(code, params, 'en')}", at, f"waiting_{code}", **params)
+
+
 async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reason: str, queue: Queue | None,
                   at: dt.datetime, code: str, params: dict[str, object]) -> bool:
     """Assign if the conversation is still queued and unassigned (it is locked on PostgreSQL)."""
@@ -220,6 +240,8 @@ async def _assign(tx: Tx, conv: Conversation, agent_id: int, weight: float, reas
         return False
     old_team = conv.team_id
     team = queue.team_id if conv.team_id is None and queue is not None else conv.team_id
+    if "why" in (conv.routing_notices or {}):
+        conv.routing_notices = {k: v for k, v in conv.routing_notices.items() if k != "why"}
     lifecycle.apply(tx, conv, lifecycle.move(
         lifecycle.Now.of(conv), "assigned", at=at, reason=reason, code=code, params=params,
         values={"assignee_id": agent_id, "team_id": team, "assigned_at": at, "accepted_at": None,
@@ -364,6 +386,12 @@ async def _notices(tx: Tx, conv: Conversation, queue: Queue | None, language: st
     return 1
 
 
+async def _team_name(tx: Tx, team_id: int, cache: dict[int, str]) -> str:
+    if team_id not in cache:
+        cache[team_id] = await tx.session.scalar(select(Team.name).where(Team.id == team_id)) or str(team_id)
+    return cache[team_id]
+
+
 async def _assignment_rates(tx: Tx, queue_ids: set[int], at: dt.datetime) -> dict[int | None, float]:
     """Assignments per minute in each queue over the last hour (for the estimated wait)."""
     if not queue_ids:
@@ -426,6 +454,8 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
             ConversationSkill.conversation_id.in_([c.id for c, _, _, _ in waiting])))).scalars():
         extra[cs.conversation_id].append((cs.skill_id, cs.min_level))
     positions: dict[int | None, int] = defaultdict(int)
+    explained: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}  # why nobody: once per distinct need
+    team_names: dict[int, str] = {}
     t = at.timestamp()
     for conv, contact_manager, language, channel_type in waiting:
         result.examined += 1
@@ -455,26 +485,46 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
                 continue
             if conv.routing_hold == "":
                 await _ask_choice(tx, conv, name, language, queue, at)
+                _why(tx, conv, "manager_away", {"manager_id": manager, "manager": name}, at)
                 result.notices += 1
                 continue
             if conv.routing_hold == "choice":
                 await _answer(tx, conv, name, language, queue, at)
+                if conv.routing_hold == "choice":
+                    _why(tx, conv, "manager_away", {"manager_id": manager, "manager": name}, at)
                 if conv.routing_hold != "free":
+                    if conv.routing_hold == "manager":
+                        _why(tx, conv, "manager_waited", {"manager_id": manager, "manager": name}, at)
                     continue
             elif conv.routing_hold == "manager":
+                _why(tx, conv, "manager_waited", {"manager_id": manager, "manager": name}, at)
                 continue
         # 2. The queue's strategy among agents with the skills.
         result.notices += await _notices(tx, conv, queue, language, positions[conv.queue_id], rates, at, on_duty)
-        if index.available() == 0:
-            continue
         required = tuple((int(r["skill_id"]), int(r.get("min_level", 1))) for r in (queue.required_skills or [])) \
             if queue is not None else ()
         required += tuple(extra.get(conv.id, ()))
         need = Need(conversation_id=conv.id, required=required,
                     team_id=queue.team_id if queue is not None else conv.team_id, channel_type=ctype)
-        strategy = queue.strategy if queue is not None else DEFAULT_STRATEGY
-        decision = index.choose(need, strategy, t)
+        decision = None
+        if index.available() > 0:
+            strategy = queue.strategy if queue is not None else DEFAULT_STRATEGY
+            decision = index.choose(need, strategy, t)
         if decision is None:
+            if queue is not None and queue.business_hours and not hours.is_open(queue.business_hours, at):
+                opens = hours.next_open(queue.business_hours, at)
+                zone = str(queue.business_hours.get("timezone") or "UTC")
+                _why(tx, conv, "closed" if opens else "closed_unknown",
+                     {"opens": f"{opens.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})", "opens_at":
+                      opens.astimezone(dt.UTC).isoformat()} if opens else {}, at)
+                continue
+            key = (need.required, need.team_id)
+            if key not in explained:
+                code, found = index.explain(need)
+                if "team_id" in found:
+                    found["team"] = await _team_name(tx, found["team_id"], team_names)
+                explained[key] = (code, found)
+            _why(tx, conv, explained[key][0], dict(explained[key][1]), at)
             continue
         reason = (f"routed by {decision.strategy.replace('_', ' ')} to {names.get(decision.agent_id, '')}: "
                   f"{decision.rule}; {decision.considered} candidate(s) examined in {decision.pool}")

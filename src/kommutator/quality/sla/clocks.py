@@ -9,7 +9,8 @@ not change keeps its timers untouched.
   there was no bot) to the first agent reply the customer sees (notes and bot messages do not count);
 - next_response: from the first customer message after the latest agent reply to the next agent reply,
   once the first response happened and while the conversation is open;
-- resolution: from the start to resolution, paused while the conversation waits for the customer.
+- resolution: from the start to resolution, paused while the conversation waits for the customer; a reopened
+  conversation gets a new one from the reopening (``seq``: the reopening's transition id).
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ class History:
     replies: list[tuple[int, dt.datetime]]  # agent replies visible to the customer: (message id, at)
     awaiting: tuple[int, dt.datetime] | None  # first customer message after the latest agent reply
     pauses: list[tuple[dt.datetime, dt.datetime | None]]
+    reopens: list[tuple[int, dt.datetime]]  # (transition id, at) of each reopening after a resolution
+    resolutions: list[dt.datetime]  # each move to resolved
 
 
 async def load_history(tx: Tx, conv: Conversation) -> History:
     s = tx.session
-    transitions = (await s.execute(select(Transition.at, Transition.to_status)
+    transitions = (await s.execute(select(Transition.id, Transition.at, Transition.from_status, Transition.to_status)
                                    .where(Transition.conversation_id == conv.id)
                                    .order_by(Transition.at, Transition.id))).all()
     frt_start = next((t.at for t in transitions if t.to_status in ("queued", "assigned")), None)
@@ -64,7 +67,9 @@ async def load_history(tx: Tx, conv: Conversation) -> History:
     row = (await s.execute(select(Message.id, Message.created_at)
                            .where(Message.conversation_id == conv.id, Message.direction == "in", Message.id > after)
                            .order_by(Message.id).limit(1))).first()
-    return History(frt_start, replies, (row.id, row.created_at) if row else None, pauses)
+    reopens = [(t.id, t.at) for t in transitions if t.from_status == "resolved" and t.to_status != "resolved"]
+    resolutions = [t.at for t in transitions if t.to_status == "resolved" and t.from_status != "resolved"]
+    return History(frt_start, replies, (row.id, row.created_at) if row else None, pauses, reopens, resolutions)
 
 
 def counted(hours: dict[str, Any] | None, start: dt.datetime, end: dt.datetime,
@@ -165,15 +170,22 @@ async def do_reconcile_clocks(tx: Tx, conv: Conversation, *,
         c = await _clock(tx, conv, "first_response", 0, history.frt_start, targets)
         touched[c.id] = c
     if "resolution" in targets.seconds:
+        # One per stretch of work: from the start, and again from each reopening (seq: its transition id).
         c = await _clock(tx, conv, "resolution", 0, conv.created_at, targets)
         touched[c.id] = c
+        if history.reopens:
+            reopen_id, reopen_at = history.reopens[-1]
+            c = await _clock(tx, conv, "resolution", reopen_id, reopen_at, targets)
+            touched[c.id] = c
     if "next_response" in targets.seconds and first_reply is not None and history.awaiting and not resolved:
         c = await _clock(tx, conv, "next_response", history.awaiting[0], history.awaiting[1], targets)
         touched[c.id] = c
     paused_now = bool(history.pauses) and history.pauses[-1][1] is None
     for c in touched.values():
         if c.target == "resolution":
-            hit = conv.resolved_at if resolved else None
+            hit = next((r for r in history.resolutions if r >= c.started_at), None)
+            if hit is None and resolved:
+                hit = conv.resolved_at
             await settle(tx, c, hit_at=hit, ended=False, paused=paused_now, targets=targets, pauses=history.pauses)
         else:
             after = c.seq if c.target == "next_response" else 0

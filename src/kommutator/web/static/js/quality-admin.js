@@ -107,7 +107,9 @@ function rulesSection({ rules, teams }) {
     h("td", { text: teamName(r.team_id) }),
     h("td", { text: t(`q.kind.${r.kind}`) }),
     h("td", { text: [r.to_agent && t("q.f.toAgent"), r.to_supervisors && t("q.f.toSupervisors"), ...r.emails,
-      r.telegram_chat_id && `Telegram ${r.telegram_chat_id}${r.telegram_bot_token_set ? ` (${t("q.f.tokenSet")})` : ""}`]
+      r.telegram_chat_id && `Telegram ${r.telegram_chat_id}${r.telegram_bot_token_set ? ` (${t("q.f.tokenSet")})` : ""}`,
+      r.destinations && r.destinations.webhook && `${t("q.f.webhook")} ${r.destinations.webhook.url}`,
+      r.language && t(`q.f.lang.${r.language}`)]
       .filter(Boolean).join(", ") }),
     h("td", { text: r.threshold ?? "" }),
     h("td", {}, h("button", { class: "btn btn--small", attrs: { type: "button" }, text: t("q.admin.delete"),
@@ -120,6 +122,10 @@ function rulesSection({ rules, teams }) {
     sups: h("input", { attrs: { type: "checkbox", checked: true } }),
     emails: input({ placeholder: "quality@example.com" }), chat: input({ placeholder: "-1001234567890" }),
     token: input({ type: "password", autocomplete: "off" }), threshold: input({ type: "number", min: 1, max: 4 }),
+    hookUrl: input({ type: "url", placeholder: "https://chat.example.com/hooks/…" }),
+    hookSecret: input({ type: "password", autocomplete: "off", placeholder: "whsec_…" }),
+    language: h("select", {}, ["", "ru", "en"].map((x) => h("option", { attrs: { value: x },
+      text: t(`q.f.lang.${x || "both"}`) }))),
   };
   const form = h("form", { class: "qform", on: { submit: (e) => {
     e.preventDefault();
@@ -127,12 +133,18 @@ function rulesSection({ rules, teams }) {
       to_supervisors: f.sups.checked, emails: csv(f.emails.value), telegram_chat_id: f.chat.value.trim() };
     if (f.token.value.trim()) body.telegram_bot_token = f.token.value.trim();
     if (f.threshold.value) body.threshold = Number(f.threshold.value);
+    body.language = f.language.value;
+    if (f.hookUrl.value.trim()) {
+      body.destinations = { webhook: { url: f.hookUrl.value.trim(), secret: f.hookSecret.value.trim() } };
+    }
     saving(form, () => post("/quality/rules", body));
   } } },
   h("div", { class: "qform__row" }, field(t("q.f.team"), f.team), field(t("q.f.kind"), f.kind),
     check(t("q.f.toAgent"), f.agent), check(t("q.f.toSupervisors"), f.sups)),
   h("div", { class: "qform__row" }, field(t("q.f.emails"), f.emails), field(t("q.f.chat"), f.chat),
     field(t("q.f.token"), f.token), field(t("q.f.threshold"), f.threshold)),
+  h("div", { class: "qform__row" }, field(t("q.f.webhookUrl"), f.hookUrl), field(t("q.f.webhookSecret"), f.hookSecret),
+    field(t("q.f.ruleLanguage"), f.language)),
   h("button", { class: "btn btn--primary", attrs: { type: "submit" }, text: t("q.admin.ruleNew") }));
   return section(t("q.admin.rules"), h("table", { class: "qtable" },
     h("thead", {}, h("tr", {}, [t("q.f.team"), t("q.f.kind"), "", t("q.f.threshold"), ""].map((x) => h("th", { text: x })))),

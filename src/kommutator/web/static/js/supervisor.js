@@ -8,7 +8,7 @@
 import "./texts/quality.js";
 import { ApiError, get, post } from "./api.js";
 import { h } from "./dom.js";
-import { shortTime, t } from "./i18n.js";
+import { lang, shortTime, t } from "./i18n.js";
 import { showQualityAdmin } from "./quality-admin.js";
 import { closeDrawer, drawerId, initDrawer, loadDrawer, openDrawer, renderDrawer, renderTyping } from "./supervisor-drawer.js";
 
@@ -129,6 +129,7 @@ function startLive() {
     h("div", { class: "qgrid" },
       h("div", { class: "qcol" },
         panel(t("q.live.risk"), el.risk = h("ol", { class: "qrisk" })),
+        panel(t("q.live.why"), el.why = h("ol", { class: "qrisk qwhy" })),
         panel(t("q.live.queues"), el.queues = h("div"))),
       h("div", { class: "qcol" },
         panel(t("q.live.alertFeed"), el.alerts = h("ol", { class: "qalerts" })),
@@ -187,6 +188,7 @@ function render() {
     kpi(t("q.live.alerts"), String(live.open_alerts), live.open_alerts ? "bad" : "good"),
     kpi(t("q.live.online"), `${online} / ${live.agents.length}`));
   renderRisk();
+  renderWhy();
   el.queues.replaceChildren(table([t("q.col.queue"), t("q.col.waiting"), t("q.col.longest"), t("q.col.sl")],
     live.queues.map((q) => [q.name, String(q.waiting), duration(q.longest_wait_seconds),
       q.service_level.percent === null ? t("q.sl.none") : t("q.sl.value", { percent: q.service_level.percent,
@@ -240,6 +242,22 @@ function renderRisk() {
   tick();
 }
 
+// Every conversation waiting for an agent, longest first, with why (the routing pass's finding).
+function renderWhy() {
+  const items = state.live && state.live.waiting ? state.live.waiting : [];
+  if (!items.length) {
+    el.why.replaceChildren(h("li", { class: "empty", text: t("q.live.whyEmpty") }));
+    return;
+  }
+  el.why.replaceChildren(...items.map((w) => h("li", { class: "qwhy__item",
+    dataset: { conversationId: w.conversation_id }, on: { click: () => openDrawer(w.conversation_id) } },
+  h("span", { class: "qwhy__time", text: duration(w.waited_seconds) }),
+  h("span", { class: "qrisk__main" },
+    h("span", { class: "qrisk__name", text: w.contact_name || `#${w.conversation_id}` }),
+    h("span", { class: "qwhy__reason", text: w.waiting_reason
+      ? t(`q.why.${w.waiting_reason.code}`, w.waiting_reason.params) : t("q.why.unknown") })))));
+}
+
 function tick() {
   for (const node of document.querySelectorAll(".qrisk__time[data-due-at]")) {
     const left = secondsTo(node.dataset.dueAt);
@@ -250,6 +268,12 @@ function tick() {
   for (const [id, typing] of state.typing) if (typing.until < now) state.typing.delete(id);
 }
 
+// The alert's title in the interface's language (the server keeps both in data.texts), else as recorded.
+function alertTitle(a) {
+  const own = a.data && a.data.texts && a.data.texts[lang()];
+  return (own && own.title) || a.title;
+}
+
 function renderAlerts() {
   if (!state.alerts.length) {
     el.alerts.replaceChildren(h("li", { class: "empty", text: t("q.live.alertsEmpty") }));
@@ -258,7 +282,7 @@ function renderAlerts() {
   el.alerts.replaceChildren(...state.alerts.map((a) => h("li", { class: ["qalert", `qalert--${a.severity}`,
     a.acknowledged_at && "qalert--acked"] },
   h("span", { class: "qalert__kind", text: t(`q.kind.${a.kind}`) }),
-  h("span", { class: "qalert__title", text: a.title }),
+  h("span", { class: "qalert__title", text: alertTitle(a) }),
   h("span", { class: "qalert__time muted", text: shortTime(a.created_at) }),
   h("span", { class: "qalert__actions" },
     a.conversation_id ? h("button", { class: "btn btn--small", attrs: { type: "button" }, text: t("q.alert.open"),
