@@ -59,6 +59,8 @@ from kommutator.reports.worker import reports_worker_of
 from kommutator.routing import setup as routing_setup
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
+from kommutator.subscriptions.api import router as subscriptions_router
+from kommutator.subscriptions.worker import subscription_worker_of
 from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
 
@@ -123,7 +125,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
-                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt)]
+                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
+                               subscription_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,7 +158,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
-                   intent_router, quality_router, forecast_router, assist_router, reports_router):
+                   intent_router, quality_router, forecast_router, assist_router, reports_router,
+                   subscriptions_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

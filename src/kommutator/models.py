@@ -32,6 +32,7 @@ from kommutator.quality.models import (
 from kommutator.queues.models import Queue
 from kommutator.reports.models import PresenceChange, ReportFact, ReportHourly
 from kommutator.routing.models import ConversationSkill
+from kommutator.subscriptions.models import Delivery, DeliveryAttempt, Subscription
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
@@ -39,9 +40,10 @@ __all__ = [
     "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "CannedResponse",
     "Channel", "ChannelScore", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
-    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
+    "CsatSetting", "Delivery", "DeliveryAttempt",
+    "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
     "NotificationAttempt", "OutboundNotification", "OutboxItem",
     "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
-    "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
+    "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "Subscription", "SuggestionEvent", "SuggestionStats",
     "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]

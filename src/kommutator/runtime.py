@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from kommutator.realtime.hub import Hub
     from kommutator.reports.worker import ReportsWorker
     from kommutator.routing.service import Router
+    from kommutator.subscriptions.journal import Journal
+    from kommutator.subscriptions.worker import SubscriptionWorker
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Runtime:
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
     suggester: Suggester | None = None  # assist/service.py suggester_of: the past-reply index
     outreach_worker: OutreachWorker | None = None  # outbound/worker.py outreach_worker_of
+    journal: Journal | None = None  # subscriptions/journal.py journal_of: deliveries written before each commit
+    subscription_worker: SubscriptionWorker | None = None  # subscriptions/worker.py subscription_worker_of
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.
