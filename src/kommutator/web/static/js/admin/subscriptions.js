@@ -17,6 +17,9 @@ export const subscriptionsScreen = {
     state.onError = onError;
     state.mode = "list";
     state.secret = null;
+    root.dataset.section = "subscriptions";
+    root.dataset.mode = "list";
+    root.replaceChildren(h("p", { class: "empty", text: t("app.loading") }));
     await load(true);
   },
   async refresh() {
