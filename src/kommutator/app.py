@@ -46,6 +46,7 @@ from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation
 from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
 from kommutator.outbound.worker import outreach_worker_of
+from kommutator.privacy.api import router as privacy_router
 from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
                    intent_router, quality_router, forecast_router, assist_router, reports_router,
-                   subscriptions_router):
+                   subscriptions_router, privacy_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)
