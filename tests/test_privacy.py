@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -88,3 +89,54 @@ async def test_the_export_has_everything_about_the_person_and_nothing_else(
         actions = (await s.execute(select(AuditEntry.action, AuditEntry.actor_user_id)
                                    .where(AuditEntry.subject_id == str(contact_id)))).all()
     assert ("contact.exported", supervisor.id) in actions
+
+
+async def test_after_erasure_no_trace_of_the_person_is_left(
+        client: httpx.AsyncClient, runtime: Runtime, factory: Factory, admin: Actor, settings: Any,
+        api_channel: dict[str, Any]) -> None:
+    phone, email, secret_text = "+79120001122", "irina.erase@example.com", "заказ 55501 на улицу Ленина 7"
+    r = await post_inbound(client, api_channel, msg_id="e1", contact="irina-erase", text=secret_text,
+                           name="Ирина Эрасова")
+    cid = int(r.json()["conversation_id"])
+    contact_id = (await client.get(f"/api/v1/conversations/{cid}", headers=admin.headers)).json()["contact_id"]
+    r = await client.patch(f"/api/v1/contacts/{contact_id}", json={"phone": phone, "email": email},
+                           headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/conversations/{cid}/attachments", headers=admin.headers,
+                          files={"file": ("договор.txt", f"Договор с {email}".encode(), "text/plain")},
+                          data={"text": f"Перезвоню на {phone}", "kind": "text"})
+    assert r.status_code == 201, r.text
+    keep = await post_inbound(client, api_channel, msg_id="e2", contact="someone-else", text="остаётся")
+    assert keep.status_code == 200
+    r = await client.get(f"/api/v1/contacts/{contact_id}/export", headers=admin.headers)  # audited, with a row count
+    assert r.status_code == 200
+
+    supervisor = await factory.user("supervisor")
+    r = await client.delete(f"/api/v1/contacts/{contact_id}", headers=supervisor.headers)
+    assert r.status_code == 403 and r.json()["code"] == "admin_required"
+    r = await client.delete(f"/api/v1/contacts/{contact_id}", headers=admin.headers)
+    assert r.status_code == 204, r.text
+    r = await client.get(f"/api/v1/contacts/{contact_id}", headers=admin.headers)
+    assert r.status_code == 404
+
+    traces = [phone, email, secret_text, "Ирина Эрасова", "irina-erase", f"Договор с {email}"]
+    async with runtime.db.read() as s:
+        for table in Base.metadata.sorted_tables:
+            for row in (await s.execute(select(table))).all():
+                text = " ".join(str(v) for v in row)
+                assert not [t for t in traces if t in text], f"{table.name} still has {row}"
+        assert "остаётся" in " ".join((await s.execute(select(Base.metadata.tables["messages"].c.text)))
+                                      .scalars()), "another customer's data stays"
+        erased = (await s.execute(select(AuditEntry.action).where(AuditEntry.subject_id == str(contact_id)))) \
+            .scalars().all()
+    assert "contact.erased" in erased and "contact.exported" in erased, "what was done stays in the audit log"
+    for path in settings.data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [t for t in traces if t.encode() in data], f"{path} still has the person's data"
+    if runtime.db.is_sqlite:  # the database file itself, free pages and the write-ahead log included
+        db_file = Path(runtime.db.url.split(":///", 1)[1])
+        for f in (db_file, db_file.with_name(db_file.name + "-wal")):
+            if f.exists():
+                data = f.read_bytes()
+                assert not [t for t in traces if t.encode() in data], f"{f.name} still has the person's data"

@@ -118,6 +118,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # Deleted content is overwritten with zeros, so an erased person's data does not linger in free pages.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

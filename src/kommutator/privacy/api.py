@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, Response
 
 from kommutator.audit.actions import do_audit
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
@@ -17,6 +17,7 @@ from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.contacts import policy
 from kommutator.db import Tx
+from kommutator.privacy.erase import do_erase_person, remove_files
 from kommutator.privacy.export import collect, write_archive
 
 router = APIRouter(tags=["contacts"], route_class=SafeRoute)
@@ -45,3 +46,16 @@ async def export_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id
     await asyncio.to_thread(write_archive, path, contact_id, tables, rt.settings.data_dir / "files")
     return FileResponse(path, media_type="application/zip", filename=f"contact-{contact_id}.zip",
                         background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> Response:
+    """Erase a person (administrators only): the contact and the profiles merged into it, their conversations,
+    messages, files, raw provider events, notifications and deliveries about them; the audit log keeps what was
+    done but no longer their data (docs/privacy.md)."""
+    files = await rt.db.write(lambda tx: do_erase_person(tx, principal, contact_id))
+    await asyncio.to_thread(remove_files, rt.settings.data_dir / "files", files)
+    if rt.db.is_sqlite:  # the write-ahead log still holds the pages as they were: fold it in and empty it
+        async with rt.db.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Response(status_code=204)

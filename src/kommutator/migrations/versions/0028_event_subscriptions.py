@@ -1,4 +1,6 @@
 """Event subscriptions: subscribed URLs, the deliveries owed to them and each attempt (the delivery log).
+The audit log stays append-only but for one change: erasing a person pseudonymises the details of entries
+(every other column unchanged, the new details marked "_pseudonymised").
 
 Revision ID: 0028
 Revises: 0021
@@ -73,9 +75,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_event_delivery_attempts"),
     )
     op.create_index("ix_event_delivery_attempts_delivery_id", "event_delivery_attempts", ["delivery_id"])
+    _audit_triggers(pseudonymise=True)
+
+
+SAME = ("NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.subject_type = OLD.subject_type "
+        "AND NEW.subject_id = OLD.subject_id AND NEW.ip = OLD.ip AND NEW.actor_user_id IS {same} OLD.actor_user_id "
+        "AND NEW.actor_token_id IS {same} OLD.actor_token_id")
+
+
+def _audit_triggers(*, pseudonymise: bool) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        when = (f" WHEN NOT ({SAME.format(same='')} AND json_extract(NEW.detail, '$._pseudonymised') = 1)"
+                if pseudonymise else "")
+        op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log{when} "
+                   "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+        return
+    allowed = (f"IF TG_OP = 'UPDATE' AND {SAME.format(same='NOT DISTINCT FROM')} "
+               "AND (NEW.detail ->> '_pseudonymised') = 'true' THEN RETURN NEW; END IF; " if pseudonymise else "")
+    op.execute("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+               f"$$ BEGIN {allowed}RAISE EXCEPTION 'audit_log is append-only'; END $$")
 
 
 def downgrade() -> None:
+    _audit_triggers(pseudonymise=False)
     op.drop_index("ix_event_delivery_attempts_delivery_id", table_name="event_delivery_attempts")
     op.drop_table("event_delivery_attempts")
     op.drop_index("ix_event_deliveries_log", table_name="event_deliveries")
