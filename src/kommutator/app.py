@@ -35,6 +35,9 @@ from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations import setup as conversations_setup
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
+from kommutator.crm import setup as crm_setup
+from kommutator.crm.api import router as crm_card_router
+from kommutator.crm.service import crm_enricher_of
 from kommutator.errors import install_error_handlers
 from kommutator.forecast.api import router as forecast_router
 from kommutator.inbox.api import router as inbox_router
@@ -100,6 +103,7 @@ def register_all() -> None:
     quality_setup.register_all()
     routing_setup.register_all()
     reports_setup.register_all()
+    crm_setup.register_all()
 
 
 class Service(Protocol):
@@ -127,7 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
                                suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
-                               subscription_worker_of(rt)]
+                               subscription_worker_of(rt), crm_enricher_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,7 +164,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
                    intent_router, quality_router, forecast_router, assist_router, reports_router,
-                   subscriptions_router, privacy_router):
+                   subscriptions_router, privacy_router, crm_card_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

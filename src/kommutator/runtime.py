@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kommutator.bot.worker import BotWorker
     from kommutator.channels.health import HealthBook
     from kommutator.channels.types.webchat.socket import WidgetHub
+    from kommutator.crm.service import CrmEnricher
     from kommutator.ingest.types import ChannelConfig
     from kommutator.outbound.worker import OutreachWorker
     from kommutator.quality.monitor import QualityMonitor
@@ -57,6 +58,7 @@ class Runtime:
     outreach_worker: OutreachWorker | None = None  # outbound/worker.py outreach_worker_of
     journal: Journal | None = None  # subscriptions/journal.py journal_of: deliveries written before each commit
     subscription_worker: SubscriptionWorker | None = None  # subscriptions/worker.py subscription_worker_of
+    crm_enricher: CrmEnricher | None = None  # crm/service.py crm_enricher_of: asks the CRM about new customers
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.

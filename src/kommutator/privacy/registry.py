@@ -25,6 +25,7 @@ HOLDINGS: dict[str, Holding] = {
     "contact_identities": Holding("contact_id", "contact"),
     "contact_consents": Holding("contact_id", "contact"),
     "contact_channel_scores": Holding("contact_id", "contact"),
+    "crm_cards": Holding("contact_id", "contact"),
     "webchat_visitors": Holding("external_id", "identity:webchat"),
     "outreach": Holding("contact_id", "contact"),
     "outreach_attempts": Holding("outreach_id", "outreach"),
@@ -70,6 +71,6 @@ UNRELATED: dict[str, str] = {
     "assist_suggestion_stats": "counts per suggestion, over many conversations",
     "timers": "due times naming a conversation by id only; removed with it",
     "idempotency_keys": "a client's retries of its own requests, deleted after 24 hours",
-    "event_subscriptions": "configuration",
+    "event_subscriptions": "configuration", "crm_settings": "configuration",
     "event_delivery_attempts": "receivers' answers to deliveries (status codes and excerpts)",
 }

@@ -1,4 +1,5 @@
-"""Event subscriptions: subscribed URLs, the deliveries owed to them and each attempt (the delivery log).
+"""Integrations and personal data. Event subscriptions: subscribed URLs, the deliveries owed to them and each
+attempt (the delivery log). The CRM card: the integration's settings and each contact's cached answer.
 The audit log stays append-only but for one change: erasing a person pseudonymises the details of entries
 (every other column unchanged, the new details marked "_pseudonymised").
 
@@ -75,6 +76,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_event_delivery_attempts"),
     )
     op.create_index("ix_event_delivery_attempts_delivery_id", "event_delivery_attempts", ["delivery_id"])
+    op.create_table(
+        "crm_settings",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("url", sa.String(2000), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("secret_encrypted", sa.Text(), nullable=False),
+        sa.Column("ttl_seconds", sa.Integer(), nullable=False),
+        sa.Column("timeout_seconds", sa.Integer(), nullable=False),
+        sa.Column("set_manager", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_crm_settings"),
+    )
+    op.create_table(
+        "crm_cards",
+        sa.Column("contact_id", BigId, sa.ForeignKey(
+            "contacts.id", ondelete="CASCADE", name="fk_crm_cards_contact_id_contacts"), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("data", JsonType, nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("fetched_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("contact_id", name="pk_crm_cards"),
+    )
     _audit_triggers(pseudonymise=True)
 
 
@@ -99,6 +122,8 @@ def _audit_triggers(*, pseudonymise: bool) -> None:
 
 def downgrade() -> None:
     _audit_triggers(pseudonymise=False)
+    op.drop_table("crm_cards")
+    op.drop_table("crm_settings")
     op.drop_index("ix_event_delivery_attempts_delivery_id", table_name="event_delivery_attempts")
     op.drop_table("event_delivery_attempts")
     op.drop_index("ix_event_deliveries_log", table_name="event_deliveries")
