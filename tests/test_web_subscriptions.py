@@ -102,3 +102,56 @@ def test_admin_subscribes_a_crm_tests_it_and_reads_the_log(watched: Watched, con
     delivered.locator(".delivery-replay").click()
     expect(page.locator("#sub-notice")).to_contain_text("Queued to be sent again")
     watched.assert_clean(allowed_console=REFUSED)
+
+
+class FakeCrmServer:
+    """Answers every lookup with the same card (one value is hostile markup, which must show as text)."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                body = json.dumps({"tier": "VIP", "note": "<img src=x onerror=alert(1)>",
+                                   "orders": [{"number": "55501", "status": "в пути"}]}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/lookup"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_the_crm_card_shows_on_the_customer_card(watched: Watched, context: BrowserContext) -> None:
+    crm = FakeCrmServer()
+    try:
+        page = watched.page
+        log_in(page, "admin")
+        headers = {"X-CSRF-Token": context.request.get("/api/v1/auth/me").json()["csrf_token"]}
+        r = context.request.put("/api/v1/integrations/crm", data={"url": crm.url, "enabled": True}, headers=headers)
+        assert r.ok, r.text()
+        channel = api_post(context, "/channels", {"type": "api", "name": "CRM card shop"})
+        token = channel["generated_credentials"]["inbound_token"]
+        r = context.request.post(f"/webhooks/{channel['id']}", data={
+            "id": "crm-card-1", "contact": {"id": "vip-77", "name": "Карточка Клиентова"}, "text": "Где заказ?"},
+            headers={"Authorization": f"Bearer {token}"})
+        assert r.ok, r.text()
+        row = page.locator(".conv-row").filter(has=page.locator(".conv-row__name", has_text="Карточка Клиентова"))
+        row.first.click()
+        crm_section = page.locator(".contact__crm")
+        expect(crm_section).to_have_attribute("data-status", "ok", timeout=15_000)
+        expect(crm_section.locator(".contact__crm-value[data-key=tier]")).to_have_text("VIP")
+        expect(crm_section.locator(".contact__crm-value[data-key=note]")).to_have_text("<img src=x onerror=alert(1)>")
+        expect(crm_section.locator(".contact__crm-order")).to_have_text("55501 · в пути")
+        watched.assert_clean(allowed_console=REFUSED)
+    finally:
+        crm.close()
