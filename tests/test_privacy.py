@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import kommutator.models  # noqa: F401  (every table in the metadata)
 from kommutator.audit.models import AuditEntry
@@ -140,3 +140,62 @@ async def test_after_erasure_no_trace_of_the_person_is_left(
             if f.exists():
                 data = f.read_bytes()
                 assert not [t for t in traces if t.encode() in data], f"{f.name} still has the person's data"
+
+
+async def test_retention_removes_exactly_what_expired(
+        client: httpx.AsyncClient, runtime: Runtime, admin: Actor, clock: Any, settings: Any,
+        api_channel: dict[str, Any]) -> None:
+    from kommutator.conversations.models import Attachment, Conversation
+    from kommutator.ingest.models import InboundEvent
+
+    async def counts() -> tuple[int, ...]:
+        found = []
+        async with runtime.db.read() as s:
+            for model in (Conversation, Attachment, InboundEvent):
+                found.append(int(await s.scalar(select(func.count()).select_from(model)) or 0))
+        return tuple(found)
+
+    old = await post_inbound(client, api_channel, msg_id="r-old", contact="old", text="давнее")
+    old_cid = int(old.json()["conversation_id"])
+    r = await client.post(f"/api/v1/conversations/{old_cid}/attachments", headers=admin.headers,
+                          files={"file": ("old.txt", b"old file", "text/plain")}, data={"text": "файл"})
+    assert r.status_code == 201
+    old_key = r.json()["attachments"][0]["id"]
+    await client.post(f"/api/v1/conversations/{old_cid}/status", json={"status": "resolved"}, headers=admin.headers)
+    clock.tick(40 * 86400)
+    open_old = await post_inbound(client, api_channel, msg_id="r-open", contact="still-open", text="открытое")
+    assert open_old.status_code == 200
+    clock.tick(20 * 86400)  # "давнее" is 60 days old, "открытое" 20 days and not resolved
+    fresh = await post_inbound(client, api_channel, msg_id="r-new", contact="new", text="свежее")
+    assert fresh.status_code == 200
+    before = await counts()
+
+    r = await client.post("/api/v1/retention-policies", json={"kind": "conversations", "days": 30},
+                          headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/retention-policies", json={"kind": "raw_events", "days": 10,
+                                                              "channel_id": api_channel["id"]}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/retention-policies", json={"kind": "raw_events", "days": 10, "channel_id": 9999},
+                          headers=admin.headers)
+    assert r.status_code == 422 and r.json()["code"] == "channel_not_found"
+
+    r = await client.post("/api/v1/retention/run", headers=admin.headers)  # a dry run by default
+    # each policy counts on its own: the 60-day-old conversation's raw event is older than 10 days too
+    assert [(o["kind"], o["count"]) for o in r.json()] == [("conversations", 1), ("raw_events", 2)]
+    assert await counts() == before, "a dry run changes nothing"
+
+    r = await client.post("/api/v1/retention/run?dry_run=false", headers=admin.headers)
+    # applied in order: the conversation took its raw event with it, the raw-event policy the remaining one
+    assert [(o["kind"], o["count"]) for o in r.json()] == [("conversations", 1), ("raw_events", 1)]
+    conversations, attachments, events = await counts()
+    assert (conversations, attachments) == (before[0] - 1, 0)
+    assert events == before[2] - 2, "the old conversation's raw event went with it, the 20-day-old one by age"
+    async with runtime.db.read() as s:
+        left = (await s.execute(select(Conversation.id))).scalars().all()
+    assert old_cid not in left and len(left) == 2
+    assert not [p for p in (settings.data_dir / "files").rglob("*") if p.is_file()], f"file {old_key} removed"
+    r = await client.post("/api/v1/retention/run?dry_run=false", headers=admin.headers)
+    assert [o["count"] for o in r.json()] == [0, 0], "applied again, nothing more goes"
+    r = await client.get("/api/v1/retention-policies", headers=admin.headers)
+    assert r.json()[0]["last_removed"] == 1

@@ -50,6 +50,7 @@ from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
 from kommutator.outbound.worker import outreach_worker_of
 from kommutator.privacy.api import router as privacy_router
+from kommutator.privacy.retention import retention_worker_of
 from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
@@ -131,7 +132,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
                                suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
-                               subscription_worker_of(rt), crm_enricher_of(rt)]
+                               subscription_worker_of(rt), crm_enricher_of(rt),
+                               retention_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

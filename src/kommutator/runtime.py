@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kommutator.crm.service import CrmEnricher
     from kommutator.ingest.types import ChannelConfig
     from kommutator.outbound.worker import OutreachWorker
+    from kommutator.privacy.retention import RetentionWorker
     from kommutator.quality.monitor import QualityMonitor
     from kommutator.realtime.hub import Hub
     from kommutator.reports.worker import ReportsWorker
@@ -58,6 +59,7 @@ class Runtime:
     outreach_worker: OutreachWorker | None = None  # outbound/worker.py outreach_worker_of
     journal: Journal | None = None  # subscriptions/journal.py journal_of: deliveries written before each commit
     subscription_worker: SubscriptionWorker | None = None  # subscriptions/worker.py subscription_worker_of
+    retention_worker: RetentionWorker | None = None  # privacy/retention.py retention_worker_of: daily
     crm_enricher: CrmEnricher | None = None  # crm/service.py crm_enricher_of: asks the CRM about new customers
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)

@@ -71,6 +71,6 @@ UNRELATED: dict[str, str] = {
     "assist_suggestion_stats": "counts per suggestion, over many conversations",
     "timers": "due times naming a conversation by id only; removed with it",
     "idempotency_keys": "a client's retries of its own requests, deleted after 24 hours",
-    "event_subscriptions": "configuration", "crm_settings": "configuration",
+    "event_subscriptions": "configuration", "crm_settings": "configuration", "retention_policies": "configuration",
     "event_delivery_attempts": "receivers' answers to deliveries (status codes and excerpts)",
 }

@@ -1,5 +1,6 @@
 """Integrations and personal data. Event subscriptions: subscribed URLs, the deliveries owed to them and each
 attempt (the delivery log). The CRM card: the integration's settings and each contact's cached answer.
+Retention policies.
 The audit log stays append-only but for one change: erasing a person pseudonymises the details of entries
 (every other column unchanged, the new details marked "_pseudonymised").
 
@@ -98,6 +99,19 @@ def upgrade() -> None:
         sa.Column("fetched_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("contact_id", name="pk_crm_cards"),
     )
+    op.create_table(
+        "retention_policies",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("channel_id", BigId, sa.ForeignKey(
+            "channels.id", ondelete="CASCADE", name="fk_retention_policies_channel_id_channels"), nullable=True),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("last_run_at", UtcDateTime(), nullable=True),
+        sa.Column("last_removed", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_retention_policies"),
+    )
     _audit_triggers(pseudonymise=True)
 
 
@@ -122,6 +136,7 @@ def _audit_triggers(*, pseudonymise: bool) -> None:
 
 def downgrade() -> None:
     _audit_triggers(pseudonymise=False)
+    op.drop_table("retention_policies")
     op.drop_table("crm_cards")
     op.drop_table("crm_settings")
     op.drop_index("ix_event_delivery_attempts_delivery_id", table_name="event_delivery_attempts")
