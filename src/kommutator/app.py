@@ -35,6 +35,9 @@ from kommutator.contacts.api import router as contacts_router
 from kommutator.conversations import setup as conversations_setup
 from kommutator.conversations.api import router as conversations_router
 from kommutator.conversations.files_api import router as files_router
+from kommutator.crm import setup as crm_setup
+from kommutator.crm.api import router as crm_card_router
+from kommutator.crm.service import crm_enricher_of
 from kommutator.errors import install_error_handlers
 from kommutator.forecast.api import router as forecast_router
 from kommutator.inbox.api import router as inbox_router
@@ -46,6 +49,8 @@ from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation
 from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
 from kommutator.outbound.worker import outreach_worker_of
+from kommutator.privacy.api import router as privacy_router
+from kommutator.privacy.retention import retention_worker_of
 from kommutator.quality import destinations as alert_destinations
 from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
@@ -60,6 +65,8 @@ from kommutator.reports.worker import reports_worker_of
 from kommutator.routing import setup as routing_setup
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
+from kommutator.subscriptions.api import router as subscriptions_router
+from kommutator.subscriptions.worker import subscription_worker_of
 from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.timers import TimerWorker
 
@@ -99,6 +106,7 @@ def register_all() -> None:
     alert_destinations.register_all()
     routing_setup.register_all()
     reports_setup.register_all()
+    crm_setup.register_all()
 
 
 class Service(Protocol):
@@ -125,7 +133,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
-                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt)]
+                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
+                               subscription_worker_of(rt), crm_enricher_of(rt),
+                               retention_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,7 +167,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
-                   intent_router, quality_router, forecast_router, assist_router, reports_router):
+                   intent_router, quality_router, forecast_router, assist_router, reports_router,
+                   subscriptions_router, privacy_router, crm_card_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

@@ -153,6 +153,19 @@ class NotificationCreated(Event):
     notification_kind: str = ""
 
 
+@dataclass(frozen=True)
+class AlertRaised(Event):
+    """A quality alert was raised (quality/alerts.py): an SLA breach, a bad rating, a failing channel, …"""
+
+    kind: ClassVar[str] = "alert.raised"
+    alert_id: int
+    alert_kind: str
+    severity: str = "warning"
+    conversation_id: int | None = None
+    team_id: int | None = None
+    target: str = ""  # what the alert is about where it has one (the SLA target: first_response, resolution, …)
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 

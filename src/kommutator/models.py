@@ -11,6 +11,7 @@ from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
+from kommutator.crm.models import CrmCard, CrmSetting
 from kommutator.db import Base
 from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
@@ -32,16 +33,68 @@ from kommutator.quality.models import (
 from kommutator.queues.models import Queue
 from kommutator.reports.models import PresenceChange, ReportFact, ReportHourly
 from kommutator.routing.models import ConversationSkill
+from kommutator.subscriptions.models import Delivery, DeliveryAttempt, Subscription
 from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
-    "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
-    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "CannedResponse",
-    "Channel", "ChannelScore", "ChannelState",
-    "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
-    "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
-    "NotificationAttempt", "OutboundNotification", "OutboxItem",
-    "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
-    "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
-    "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
+    "AlertDelivery",
+    "AlertRule",
+    "ApiToken",
+    "Article",
+    "Attachment",
+    "AuditEntry",
+    "AuthSession",
+    "Base",
+    "BotFlow",
+    "BotFlowChannel",
+    "BotFlowVersion",
+    "BotIntent",
+    "BotIntentModel",
+    "BotSession",
+    "CannedResponse",
+    "Channel",
+    "ChannelScore",
+    "ChannelState",
+    "CommunicationStandard",
+    "Consent",
+    "Contact",
+    "Conversation",
+    "ConversationLabel",
+    "ConversationSkill",
+    "CrmCard",
+    "CrmSetting",
+    "CsatSetting",
+    "Delivery",
+    "DeliveryAttempt",
+    "IdempotencyKey",
+    "Identity",
+    "InboundEvent",
+    "Message",
+    "MessageTemplate",
+    "Notification",
+    "NotificationAttempt",
+    "OutboundNotification",
+    "OutboxItem",
+    "PresenceChange",
+    "QualityAlert",
+    "QualityState",
+    "Queue",
+    "Rating",
+    "ReadMark",
+    "ReportFact",
+    "ReportHourly",
+    "Skill",
+    "SlaClock",
+    "SlaPolicy",
+    "StandardViolation",
+    "Subscription",
+    "SuggestionEvent",
+    "SuggestionStats",
+    "Team",
+    "TeamMember",
+    "Timer",
+    "Transition",
+    "User",
+    "UserSkill",
+    "WebchatVisitor",
 ]

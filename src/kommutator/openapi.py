@@ -36,6 +36,8 @@ TAGS = [
     {"name": "quality", "description": "Service standards, SLA and CSAT policies, alerts, live view"},
     {"name": "forecast", "description": "Staffing forecast per queue: arrivals, handle time, agents (Erlang C)"},
     {"name": "reports", "description": "KPIs, time series, agents and conversation-level export (JSON or CSV)"},
+    {"name": "subscriptions", "description": "Event subscriptions: signed webhooks to CRMs and other integrations, "
+                                             "their delivery log and replay (docs/subscriptions.md)"},
     {"name": "knowledge", "description": "Knowledge-base articles"},
     {"name": "canned responses", "description": "Saved replies"},
     {"name": "assist", "description": "Reply suggestions for agents and what agents did with them"},

@@ -27,12 +27,16 @@ if TYPE_CHECKING:
     from kommutator.bot.worker import BotWorker
     from kommutator.channels.health import HealthBook
     from kommutator.channels.types.webchat.socket import WidgetHub
+    from kommutator.crm.service import CrmEnricher
     from kommutator.ingest.types import ChannelConfig
     from kommutator.outbound.worker import OutreachWorker
+    from kommutator.privacy.retention import RetentionWorker
     from kommutator.quality.monitor import QualityMonitor
     from kommutator.realtime.hub import Hub
     from kommutator.reports.worker import ReportsWorker
     from kommutator.routing.service import Router
+    from kommutator.subscriptions.journal import Journal
+    from kommutator.subscriptions.worker import SubscriptionWorker
 
 
 @dataclass
@@ -53,6 +57,10 @@ class Runtime:
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
     suggester: Suggester | None = None  # assist/service.py suggester_of: the past-reply index
     outreach_worker: OutreachWorker | None = None  # outbound/worker.py outreach_worker_of
+    journal: Journal | None = None  # subscriptions/journal.py journal_of: deliveries written before each commit
+    subscription_worker: SubscriptionWorker | None = None  # subscriptions/worker.py subscription_worker_of
+    retention_worker: RetentionWorker | None = None  # privacy/retention.py retention_worker_of: daily
+    crm_enricher: CrmEnricher | None = None  # crm/service.py crm_enricher_of: asks the CRM about new customers
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.

@@ -17,7 +17,7 @@ from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.events import ContactChanged
-from kommutator.ingest.models import Channel, InboundEvent
+from kommutator.ingest.models import Channel
 
 
 async def check_identities_free(tx: Tx, identities: list[IdentityIn], *, contact_id: int | None = None) -> None:
@@ -224,19 +224,3 @@ async def do_split_identity(tx: Tx, principal: Principal, contact_id: int,
     return new, moved_ids
 
 
-async def do_erase_contact(tx: Tx, principal: Principal, contact_id: int) -> None:
-    """Erase a person's data (GDPR / 152-FZ): the contact, identities, conversations and messages."""
-    policy.check_may(principal, "erase")
-    contact = await policy.check_see(tx.session, principal, contact_id)
-    merged = select(Contact.id).where(Contact.merged_into_id == contact_id)
-    conversations = select(Conversation.id).where(
-        (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged))
-    # The raw provider payloads carry the same personal data as the messages they became.
-    await tx.session.execute(delete(InboundEvent).where(InboundEvent.message_id.in_(
-        select(Message.id).where(Message.conversation_id.in_(conversations)))))
-    await tx.session.execute(delete(Conversation).where(
-        (Conversation.contact_id == contact_id) | Conversation.contact_id.in_(merged)))
-    await tx.session.execute(delete(Contact).where(Contact.merged_into_id == contact_id))
-    await tx.session.delete(contact)
-    do_audit(tx, principal, "contact.erased", "contact", contact_id)
-    tx.publish(ContactChanged(contact_id=contact_id, action="deleted"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from kommutator.audit.actions import audit_read
@@ -116,8 +116,4 @@ async def split_identity(rt: RuntimeDep, principal: CurrentPrincipal, contact_id
                              moved_conversation_ids=moved)
 
 
-@router.delete("/contacts/{contact_id}", status_code=204)
-async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id: Id) -> Response:
-    """Erase the contact and all their conversations (administrators only)."""
-    await rt.db.write(lambda tx: actions.do_erase_contact(tx, principal, contact_id))
-    return Response(status_code=204)
+# DELETE /contacts/{id} (erasure) lives in privacy/api.py: it reads the registry of every table.

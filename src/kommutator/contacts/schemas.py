@@ -114,6 +114,8 @@ class ContactRead(ReadModel):
     channel_ranking: list[str] = Field(default=[], description="Their channel types, most preferred first")
     # quality/: past ratings, newest first ({conversation_id, scale, score, comment, created_at}); detail only.
     ratings: list[dict[str, Any]] = []
+    # crm/: what the company's CRM said about them ({status, data, error, fetched_at}); detail only.
+    crm: dict[str, Any] | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

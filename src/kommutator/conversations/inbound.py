@@ -157,6 +157,7 @@ def _contact_for(conn: Connection, channel: ChannelConfig, msg: InboundMessage, 
     insert_identity, _ = _ignoring_duplicates(conn.dialect.name)
     mine = conn.execute(insert_identity, {**identity, "contact_id": contact_id}).scalar()
     if mine is not None:
+        events.append(ContactChanged(contact_id=int(contact_id), action="created"))
         return int(contact_id)
     # Another transaction created this identity first: use its contact, drop ours.
     conn.execute(_DELETE_CONTACT, {"contact_id_": contact_id})

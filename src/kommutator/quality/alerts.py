@@ -18,6 +18,7 @@ from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.events import AlertRaised
 from kommutator.notifications.actions import do_notify
 from kommutator.quality.destinations import base as destinations
 from kommutator.quality.models import AlertDelivery, AlertRule, QualityAlert
@@ -90,6 +91,8 @@ async def do_raise_alert(tx: Tx, *, kind: str, title: str, body: str = "", conve
                          data={**(data or {}), **({"texts": texts} if texts else {})}, created_at=now())
     tx.session.add(alert)
     await tx.session.flush()
+    tx.publish(AlertRaised(alert_id=alert.id, alert_kind=kind, severity=level, conversation_id=conversation_id,
+                           team_id=team_id, target=str((data or {}).get("target", ""))))
     if people and render is None:
         await do_notify(tx, user_ids=people, kind=kind, severity=level, title=title, body=body,
                         conversation_id=conversation_id, data={"alert_id": alert.id, **(data or {})})

@@ -8,13 +8,14 @@ import { LIVE, reload, render, screens, SECTIONS, state } from "./admin/common.j
 import { queueForm, queueList } from "./admin/queues.js";
 import { flowsScreen } from "./admin/flows.js";
 import { intentsScreen } from "./admin/intents.js";
+import { subscriptionsScreen } from "./admin/subscriptions.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 screens.channels = { list: channelList, pick: typePicker, create: channelForm, edit: channelForm, result: createdView };
 screens.queues = { list: queueList, queue: queueForm };
 // Screens that keep their own state in their own module: {show(root, {onError}), refresh(), langChanged()}.
-const SCREENS = { flows: flowsScreen, intents: intentsScreen };
+const SCREENS = { flows: flowsScreen, intents: intentsScreen, subscriptions: subscriptionsScreen };
 
 // ---- wiring from main.js ---------------------------------------------------------------------------------
 

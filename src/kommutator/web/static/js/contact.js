@@ -12,6 +12,7 @@ import { fullTime, has, lang, shortTime, t } from "./i18n.js";
 import { openStartDialog } from "./outbound.js";
 import "./texts/outbound.js";
 import "./texts/ratings.js";
+import "./texts/crm.js";
 
 const HISTORY_LIMIT = 50;
 const HISTORY_MAX_AGE_MS = 30_000; // a new conversation of the same customer shows up within this
@@ -195,6 +196,7 @@ function render() {
     section("contact.identities", identityList(c), (c.identities || []).length),
     section("contact.attributes", attributeList(c)),
     section("contact.consent", consentList(c)),
+    c.crm ? section("contact.crm", crmCard(c), null) : null,
     section("contact.ratings", ratingList(c), (c.ratings || []).length || null),
     section("contact.conversations", historyList(), state.history ? state.history.length : null),
   ].flat(2).filter(Boolean));
@@ -268,6 +270,34 @@ function consentList(c) {
   timeEl(x.updated_at, "contact__consent-time muted"),
   x.source ? h("div", { class: "contact__consent-source muted", text: t("contact.consent.source", { source: x.source }) })
     : null)));
+}
+
+/** What the company's CRM said (its own field names and values, shown as text), or why it said nothing. */
+function crmCard(c) {
+  const crm = c.crm;
+  const refresh = button("contact.crm.refresh", async () => {
+    try {
+      await post(`/contacts/${c.id}/crm/refresh`, {});
+      state.hooks.onChanged();
+    } catch (err) {
+      state.hooks.onError(err);
+    }
+  }, "btn btn--small", { props: { id: "contact-crm-refresh" } });
+  const asked = h("div", { class: "muted contact__crm-time" }, t("contact.crm.asked"), " ", timeEl(crm.fetched_at, ""));
+  if (crm.status !== "ok") {
+    return h("div", { class: "contact__crm", dataset: { status: crm.status } },
+      h("p", { class: "contact__crm-problem", text: t(`contact.crm.${crm.status}`, { error: crm.error || "" }) }), asked, refresh);
+  }
+  const data = crm.data || {};
+  const rows = Object.entries(data).filter(([k]) => k !== "orders").map(([k, v]) =>
+    [h("dt", { text: k }), h("dd", { class: "contact__crm-value", dataset: { key: k },
+      text: typeof v === "object" ? JSON.stringify(v) : String(v) })]);
+  const orders = Array.isArray(data.orders) ? h("div", { class: "contact__crm-orders" },
+    h("h4", { text: t("contact.crm.orders") }),
+    h("ul", {}, data.orders.map((o) => h("li", { class: "contact__crm-order",
+      text: typeof o === "object" && o ? Object.values(o).map(String).join(" · ") : String(o) })))) : null;
+  return h("div", { class: "contact__crm", dataset: { status: "ok" } }, h("dl", { class: "contact__fields" }, rows.flat()),
+    orders, asked, refresh);
 }
 
 /** Past ratings, newest first; a low one is marked (the comment is the customer's own text). */
