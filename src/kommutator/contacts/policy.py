@@ -21,7 +21,7 @@ from kommutator.conversations.models import Conversation
 from kommutator.conversations.queries import visible as visible_conversations
 from kommutator.errors import ProblemError, not_found
 
-Operation = Literal["create", "set_manager", "merge", "add_identity", "split", "erase"]
+Operation = Literal["create", "set_manager", "merge", "add_identity", "split", "erase", "export"]
 
 # What each operation needs beyond seeing the contact, and how the refusal reads.
 _NEEDS: dict[Operation, tuple[Literal["supervisor", "admin"], str]] = {
@@ -31,6 +31,7 @@ _NEEDS: dict[Operation, tuple[Literal["supervisor", "admin"], str]] = {
     "add_identity": ("supervisor", "add an identity to a contact"),
     "split": ("supervisor", "split an identity off a contact"),
     "erase": ("admin", "erase a contact"),
+    "export": ("supervisor", "export the contacts list (it is personal data in bulk)"),
 }
 
 # Roles a personal manager may have: people who serve customers (an administrator sees everything anyway).
