@@ -448,7 +448,10 @@ async function boot() {
   applyLang(initialLang());
   wire();
   // For tests and support: drop the live connection as a network failure would (it reconnects and catches up).
-  window.kommutator = { dropConnection: (holdMs) => live.drop(holdMs), connection: () => state.connection };
+  // keys.js (shortcuts, the command palette) opens conversations through the same path as a click in the list.
+  window.kommutator = { dropConnection: (holdMs) => live.drop(holdMs), connection: () => state.connection,
+    openConversation: (id) => { if (state.section !== "inbox") window.location.hash = ""; hooks.openConversation(id); },
+    selectedId: () => state.selectedId };
   let me = null;
   try {
     me = await get("/auth/me");
