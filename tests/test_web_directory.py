@@ -13,6 +13,7 @@ import uuid
 from playwright.sync_api import Dialog, Page, expect
 
 from . import test_web_workspace as ws
+from .a11y import blocking
 from .test_web_admin import csrf
 from .test_web_browser import NOT_LOGGED_IN, Watched, log_in
 from .test_web_workspace import admin_api, customer_says, live, open_row, user_id
@@ -86,6 +87,7 @@ def test_the_contacts_list_filters_and_exports_what_it_shows(watched: Watched, s
     channels = view.locator(".cl-channel").evaluate_all("(cells) => cells.map((c) => c.dataset.channelType)")
     assert channels and set(channels) == {"api"}, channels
     ws.shoot(page, shots, "40-contacts-list")
+    assert blocking(page, "#contacts-view") == []
 
     page.select_option("#lang-select", "ru")
     expect(view.get_by_role("heading", name="Клиенты")).to_be_visible()
@@ -132,6 +134,7 @@ def test_the_knowledge_base_editor_writes_previews_publishes_and_deletes(watched
     expect(view.locator(".kbe-notice")).to_have_text("Saved.")
     expect(view.locator(".kbe-status--draft")).to_be_visible()
     ws.shoot(page, shots, "41-kb-editor")
+    assert blocking(page, "#kb-view") == []
 
     view.locator("#kbe-publish").click()
     expect(view.locator(".kbe-notice")).to_have_text("Published.")
@@ -216,6 +219,7 @@ def test_keyboard_moves_resolves_assigns_and_the_palette_finds(watched: Watched,
     expect(help_box).to_be_visible()
     expect(help_box).to_contain_text("Command palette")
     ws.shoot(page, shots, "42-keyboard-help")
+    assert blocking(page, "#keys-help") == []
     page.keyboard.press("Escape")
     expect(help_box).to_have_count(0)
 
@@ -246,6 +250,7 @@ def test_keyboard_moves_resolves_assigns_and_the_palette_finds(watched: Watched,
     expect(hit).to_be_visible()
     expect(palette.locator(".palette__item[data-group=contacts]", has_text="Ivan Kuznetsov").first).to_be_visible()
     ws.shoot(page, shots, "43-command-palette")
+    assert blocking(page, "#palette") == []
     while palette.locator(".palette__item--active").get_attribute("data-group") != "conversations":
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")

@@ -65,7 +65,7 @@ function build(view, me) {
     ui.count, ui.more));
 }
 
-async function loadManagers() {
+async function loadManagers(keep = null) {
   try {
     const users = await get("/users?limit=200");
     ui.users = new Map(users.items.map((u) => [u.id, u.name]));
@@ -74,7 +74,7 @@ async function loadManagers() {
     if (state.me) ui.users.set(state.me.id, state.me.name);
   }
   const select = document.getElementById("cl-manager");
-  const kept = select.value;
+  const kept = keep === null ? select.value : keep;
   select.replaceChildren(h("option", { attrs: { value: "" }, text: t("cl.any") }),
     ...[...ui.users].map(([id, name]) => h("option", { attrs: { value: id }, text: name })));
   select.value = kept;
@@ -129,6 +129,6 @@ standaloneSection({
     const kept = [...view.querySelectorAll("input, select")].map((x) => [x.id, x.value]);
     build(view, me);
     for (const [id, value] of kept) document.getElementById(id).value = value;
-    loadManagers().then(() => load(false));
+    loadManagers(new Map(kept).get("cl-manager") || "").then(() => load(false));
   },
 });
