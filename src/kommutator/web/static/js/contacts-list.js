@@ -74,6 +74,7 @@ async function loadManagers(keep = null) {
     if (state.me) ui.users.set(state.me.id, state.me.name);
   }
   const select = document.getElementById("cl-manager");
+  if (!select) return;
   const kept = keep === null ? select.value : keep;
   select.replaceChildren(h("option", { attrs: { value: "" }, text: t("cl.any") }),
     ...[...ui.users].map(([id, name]) => h("option", { attrs: { value: id }, text: name })));
@@ -81,6 +82,7 @@ async function loadManagers(keep = null) {
 }
 
 async function load(more) {
+  if (!document.getElementById("cl-q")) return; // the section was left before a delayed search ran
   const seq = ++state.seq;
   const p = filters();
   ui.exportLink.href = `/api/v1/contacts/export${p.toString() ? `?${p}` : ""}`;

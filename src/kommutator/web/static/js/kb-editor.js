@@ -71,7 +71,7 @@ async function showList() {
     state.view.replaceChildren(h("p", { class: "form-error", text: String(err.detail || err.message || err) }));
     return;
   }
-  if (seq !== state.seq) return;
+  if (seq !== state.seq || state.view.hidden) return; // the user went elsewhere meanwhile
   state.articles = page.items;
   drawList();
 }
@@ -110,6 +110,7 @@ async function openArticle(id) {
       return;
     }
   }
+  if (state.view.hidden) return;
   state.mode = "edit";
   drawEditor();
 }
@@ -194,6 +195,6 @@ standaloneSection({
   navKey: "kbe.nav",
   allowed: isSupervisor,
   build: (view) => { state.view = view; },
-  shown: () => { state.notice = null; showList(); },
+  shown: () => { state.notice = null; state.seq += 1; showList(); },
   langChanged: () => { if (state.mode === "list") drawList(); },
 });

@@ -12,7 +12,7 @@ import { t } from "./i18n.js";
  * allowed: who may open it; navFor: who gets the top-bar link (defaults to allowed and a supervisor's bar).
  */
 export function standaloneSection(spec) {
-  const state = { me: null, view: null };
+  const state = { me: null, view: null, built: false };
   const active = () => {
     const hash = window.location.hash.replace(/^#/, "");
     return Boolean(state.me) && (hash === spec.name || hash.startsWith(`${spec.name}?`)) && spec.allowed(state.me);
@@ -49,8 +49,17 @@ export function standaloneSection(spec) {
     }
     const was = !state.view.hidden;
     state.view.hidden = !on;
-    if (!on) return;
+    if (!on) {
+      // Drawn only while open, like the workspace's own sections: nothing of it lingers in the page meanwhile.
+      if (state.built) state.view.replaceChildren();
+      state.built = false;
+      return;
+    }
     hideOthers();
+    if (!state.built) {
+      spec.build(state.view, state.me);
+      state.built = true;
+    }
     if (!was) spec.shown(state.view, state.me);
   }
 
@@ -58,7 +67,11 @@ export function standaloneSection(spec) {
     const workspace = document.getElementById("workspace-view");
     if (!workspace || workspace.hidden) {
       state.me = null;
-      if (state.view) state.view.hidden = true;
+      if (state.view) {
+        state.view.hidden = true;
+        state.view.replaceChildren();
+        state.built = false;
+      }
       return;
     }
     if (state.me) return;
@@ -72,7 +85,6 @@ export function standaloneSection(spec) {
       state.view = h("main", { class: ["admin", `section-${spec.name}`], attrs: { id: `${spec.name}-view` },
         hidden: true });
       workspace.append(state.view);
-      spec.build(state.view, state.me);
     }
     navLink();
     route();
@@ -91,7 +103,7 @@ export function standaloneSection(spec) {
     if (select) {
       select.addEventListener("change", () => setTimeout(() => {
         navLink();
-        if (state.view && state.me) spec.langChanged(state.view, state.me);
+        if (state.view && state.me && state.built) spec.langChanged(state.view, state.me);
       }, 0));
     }
     window.addEventListener("hashchange", route);
