@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import BrowserContext, expect
 from sqlalchemy import select
 
 from kommutator.agents.models import Skill
@@ -140,11 +140,17 @@ def test_supervisor_adds_a_policy_in_russian(server: str, watched: Watched, tmp_
     expect(view.get_by_role("heading", name="Качество обслуживания")).to_be_visible()
     policies = view.locator(".qpanel").first
     expect(policies).to_contain_text("Standard")
+    # Durations are written and shown as people say them, not in seconds.
+    standard = policies.locator("tbody tr").filter(has=page.get_by_role("cell", name="Standard", exact=True))
+    expect(standard.locator(".qdurations")).to_have_text("15 мин / 10 мин / 8 ч")
+    before = policies.locator("tbody tr").count()
     policies.get_by_label("Название").fill("VIP")
-    policies.get_by_label("Первый ответ (с)").fill("60")
+    policies.get_by_label("Первый ответ").fill("1 ч 30 мин")
+    policies.get_by_label("Решение").fill("2 д")
     policies.get_by_role("button", name="Новая политика").click()
-    expect(policies.locator("tbody tr")).to_have_count(2)
-    expect(policies).to_contain_text("60s")
+    expect(policies.locator("tbody tr")).to_have_count(before + 1)
+    expect(policies.locator("tr", has_text="VIP").locator(".qdurations")).to_have_text("1 ч 30 мин / — / 2 д")
+    expect(policies.locator(".qnote")).to_have_text("Сохранено.")
     page.screenshot(path=str(tmp_path / "quality-ru.png"), full_page=True)
     watched.assert_clean(NOT_LOGGED_IN)
 
@@ -166,6 +172,74 @@ def test_supervisor_adds_an_alert_rule_with_a_signed_webhook_in_russian(server: 
     expect(row).to_contain_text("Вебхук")
     expect(row).to_contain_text("Русский")
     expect(rules).not_to_contain_text("a passphrase of 24+ characters")
+    watched.assert_clean(NOT_LOGGED_IN)
+
+
+def test_supervisor_edits_a_policy_and_a_rule_with_human_durations(server: str, watched: Watched,
+                                                                    context: BrowserContext) -> None:
+    page = watched.page
+    log_in(page, "olga")
+    page.select_option("#lang-select", "en")
+    page.goto("/#quality")
+    view = page.locator("#live-view")
+    policies = view.locator(".qpanel").first
+    row = policies.locator("tbody tr").filter(has=page.get_by_role("cell", name="Standard", exact=True))
+    row.get_by_role("button", name="Edit").click()
+    expect(policies.get_by_label("First response")).to_have_value("15 min")
+    expect(policies.get_by_label("Resolution")).to_have_value("8 h")
+    policies.get_by_label("First response").fill("banana")
+    policies.get_by_role("button", name="Save").click()
+    expect(policies.locator(".qnote")).to_have_text("Write a duration such as 5 min or 1 h 30 min.")
+    policies.get_by_label("First response").fill("5 min")
+    policies.get_by_label("Next response").fill("1:30")
+    policies.get_by_role("button", name="Save").click()
+    expect(policies.locator(".qnote")).to_have_text("Saved.")
+    expect(row.locator(".qdurations")).to_have_text("5 min / 1 h 30 min / 8 h")
+    stored = next(p for p in context.request.get("/api/v1/quality/policies").json() if p["name"] == "Standard")
+    assert (stored["first_response_seconds"], stored["next_response_seconds"]) == (300, 5400)
+
+    rules = view.locator(".qpanel").nth(1)
+    rules.locator(".qform").get_by_label("Emails").fill("quality@example.com")
+    rules.get_by_role("button", name="New rule").click()
+    expect(rules.locator(".qnote")).to_have_text("Saved.")
+    rule_row = rules.locator("tbody tr", has_text="quality@example.com")
+    rule_row.get_by_role("button", name="Edit").click()
+    expect(rules.locator(".qform").get_by_label("Emails")).to_have_value("quality@example.com")  # drawn anew
+    rules.locator(".qform").get_by_label("Emails").fill("head@example.com")
+    rules.get_by_role("button", name="Save").click()
+    expect(rules.locator(".qnote")).to_have_text("Saved.")
+    expect(rules.locator("tbody tr", has_text="head@example.com")).to_have_count(1)
+
+    standards = view.locator(".qpanel").nth(2)
+    standards.get_by_label("Max time between replies").fill("2 min")
+    standards.get_by_role("button", name="Save").click()
+    expect(standards.locator(".qnote")).to_have_text("Saved.")
+    expect(standards.get_by_label("Max time between replies")).to_have_value("2 min")
+    watched.assert_clean(NOT_LOGGED_IN)
+
+
+def test_durations_read_and_write_back_alike_in_both_languages(server: str, watched: Watched) -> None:
+    """The one parser and formatter every duration field uses: whatever it shows, it reads back the same."""
+    page = watched.page
+    log_in(page, "olga")
+    values = [1, 45, 60, 61, 300, 3599, 3600, 5400, 86399, 86400, 90061, 7 * 86400 + 5]
+    for lang in ("en", "ru"):
+        page.select_option("#lang-select", lang)
+        back = page.evaluate("""async (values) => {
+          const d = await import("/static/js/duration.js");
+          return values.map((v) => [d.formatDuration(v), d.parseDuration(d.formatDuration(v))]);
+        }""", values)
+        assert [b for _, b in back] == values, back
+    page.select_option("#lang-select", "en")
+    parsed = page.evaluate("""async () => {
+      const d = await import("/static/js/duration.js");
+      return ["5 min", "1 h 30 min", "1ч 30м", "90 s", "1:30", "15", "2 days", "1,5 h", "", "soon", "5 parsecs",
+        "1 ч и 30 мин"]
+        .map((x) => d.parseDuration(x));
+    }""")
+    assert parsed[:9] == [300, 5400, 5400, 90, 5400, 900, 172800, 5400, None], parsed
+    assert all(x is None or x != x for x in parsed[9:11]), parsed  # NaN: not a duration
+    assert parsed[11] == 5400
     watched.assert_clean(NOT_LOGGED_IN)
 
 

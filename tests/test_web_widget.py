@@ -415,3 +415,41 @@ def test_administrator_connects_a_website_and_gets_the_tag_to_paste(shop, browse
     expect(page.locator("#created-setup")).to_contain_text(tag)
     shot(page, shop, "12-admin-created-webchat")
     ctx.close()
+
+
+def test_on_a_phone_a_tap_on_send_sends_the_message(shop, browser: Browser) -> None:
+    """390×844 with touch: the panel fills the screen, the launcher steps aside, and a real tap on Send sends."""
+    ctx = browser.new_context(base_url=shop["base"], locale="en-US", viewport={"width": 390, "height": 844},
+                              device_scale_factor=3, is_mobile=True, has_touch=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.add_init_script(WATCH_CSP + XSS_INIT + OPEN_SHADOW)
+    try:
+        page = ctx.new_page()
+        page.goto("/demo/shop?lang=en")
+        widget(page, ".launcher").tap()
+        expect(widget(page, ".panel")).to_be_visible()
+        expect(widget(page, ".launcher")).to_be_hidden()  # the panel is the whole screen and has its own close
+        send = widget(page, ".send")
+        box = send.bounding_box()
+        assert box is not None
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        assert 0 < cx < 390 and 0 < cy < 844, f"Send is off screen at {box}"
+        # What a finger there would touch is Send itself (or its icon), not anything laid over it.
+        on_top = page.evaluate("""([x, y]) => {
+          const host = document.querySelector("kommutator-chat");
+          const hit = host.shadowRoot.elementFromPoint(x, y);
+          return hit ? (hit.closest(".send") ? "send" : hit.className.baseVal ?? hit.className) : "";
+        }""", [cx, cy])
+        assert on_top == "send", f"a tap on Send lands on {on_top!r}"
+        text = f"Sent from a phone {time.monotonic_ns() % 100000}"
+        widget(page, ".row textarea").fill(text)
+        page.tap("kommutator-chat .send")  # Playwright taps the centre, after checking nothing covers it
+        expect(widget(page, ".msg.in:not(.pending)")).to_have_count(1)
+        expect(widget(page, ".panel")).to_be_visible()  # the tap did not close the chat
+        conversation_with(shop, text)
+        shot(page, shop, "9-phone-sent")
+        widget(page, ".head .icon-btn").tap()  # its own close button; the launcher comes back
+        expect(widget(page, ".panel")).to_be_hidden()
+        expect(widget(page, ".launcher")).to_be_visible()
+    finally:
+        ctx.close()

@@ -166,6 +166,19 @@ class AlertRaised(Event):
     target: str = ""  # what the alert is about where it has one (the SLA target: first_response, resolution, …)
 
 
+@dataclass(frozen=True)
+class CannedChanged(Event):
+    """A canned response was created, changed or deleted: open workspaces read the list again.
+
+    ``team_ids``: the response's team before and after the change; empty when it was or is for everyone.
+    """
+
+    kind: ClassVar[str] = "canned.changed"
+    canned_id: int
+    action: str  # created, updated, deleted
+    team_ids: tuple[int, ...] = ()  # empty: a response for everyone
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 

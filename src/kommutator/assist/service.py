@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,18 +37,11 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 5000
 REQUEST_ROWS = 2000
 ARTICLE_CHARS = 700
-_INLINE_MARKUP = [(re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)\)"), r"\1 (\2)"),  # [text](url) → text (url)
-                  (re.compile(r"(\*\*|__|~~|`+)(.+?)\1"), r"\2"),  # **bold**, __bold__, `code`
-                  (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), r"\1"),  # *emphasis*
-                  (re.compile(r"^\s*>\s?", re.M), ""),  # > quote
-                  (re.compile(r"^\s*([-*_]\s*){3,}$", re.M), "")]  # --- rule
 
 
 def plain_text(body: str) -> str:
     """An article body as plain text: no heading or list marks (knowledge.text.plain), no inline markdown."""
-    out = ktext.plain(body)
-    for pattern, repl in _INLINE_MARKUP:
-        out = pattern.sub(repl, out)
+    out = ktext.strip_inline(ktext.plain(body))
     return "\n".join(line.strip() for line in out.splitlines() if line.strip())
 
 

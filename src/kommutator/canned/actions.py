@@ -12,6 +12,14 @@ from kommutator.canned.schemas import CannedCreate, CannedUpdate
 from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
+from kommutator.events import CannedChanged
+
+
+def _teams(*team_ids: int | None) -> tuple[int, ...]:
+    """The teams a change concerns; empty when the response was or is everyone's (then everybody hears of it)."""
+    if any(t is None for t in team_ids):
+        return ()
+    return tuple(sorted({t for t in team_ids if t is not None}))
 
 
 async def check_shortcut_free(tx: Tx, shortcut: str, team_id: int | None, *, except_id: int | None = None) -> None:
@@ -41,6 +49,7 @@ async def do_create_canned(tx: Tx, principal: Principal, data: CannedCreate) -> 
     tx.session.add(row)
     await tx.session.flush()
     do_audit(tx, principal, "canned.created", "canned_response", row.id, shortcut=data.shortcut)
+    tx.publish(CannedChanged(canned_id=row.id, action="created", team_ids=_teams(row.team_id)))
     return row
 
 
@@ -54,6 +63,7 @@ async def do_update_canned(tx: Tx, principal: Principal, canned_id: int, data: C
         if key in fields and fields[key] is None:
             raise ProblemError(422, "validation_failed", f"{key}: may not be null.")
     team_id = fields.get("team_id", row.team_id)
+    before_team = row.team_id
     await check_team(tx, team_id)
     if "shortcut" in fields or "team_id" in fields:
         await check_shortcut_free(tx, fields.get("shortcut") or row.shortcut, team_id, except_id=row.id)
@@ -61,6 +71,7 @@ async def do_update_canned(tx: Tx, principal: Principal, canned_id: int, data: C
         setattr(row, key, value)
     row.updated_at = now()
     do_audit(tx, principal, "canned.updated", "canned_response", row.id, fields=sorted(fields))
+    tx.publish(CannedChanged(canned_id=row.id, action="updated", team_ids=_teams(before_team, row.team_id)))
     return row
 
 
@@ -71,3 +82,4 @@ async def do_delete_canned(tx: Tx, principal: Principal, canned_id: int) -> None
         raise not_found("canned_response", canned_id)
     await tx.session.delete(row)
     do_audit(tx, principal, "canned.deleted", "canned_response", canned_id, shortcut=row.shortcut)
+    tx.publish(CannedChanged(canned_id=canned_id, action="deleted", team_ids=_teams(row.team_id)))

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from kommutator.audit.actions import audit_read
+from kommutator.audit.actions import audit_read, do_audit
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.auth.principal import Principal
 from kommutator.common.pagination import CursorQuery, decode_id_cursor, encode_id_cursor
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
-from kommutator.contacts import actions, card, policy, preferred, queries
+from kommutator.contacts import actions, card, export, policy, queries
 from kommutator.contacts.models import Contact
 from kommutator.contacts.schemas import (
     ContactCreate,
+    ContactFilters,
     ContactList,
     ContactMerge,
     ContactRead,
@@ -33,31 +35,54 @@ async def _read(rt: RuntimeDep, principal: Principal, contact_id: int) -> Contac
         return (await queries.contacts_read(s, [contact]))[0]
 
 
+SEGMENT = Query(None, max_length=100, description='Only contacts whose "segment" attribute is this value')
+LABEL = Query(None, max_length=50, description="Only contacts with a conversation carrying this label")
+PREFERRED = Query(None, pattern=r"^[a-z][a-z0-9_]{1,19}$", description="Only contacts whose preferred channel is "
+                                                                         "this type")
+SEARCH = Query(None, max_length=200, description="Search name, email, phone, channel ids")
+MANAGER = Query(None, ge=1, le=2**62, description="Only contacts whose personal manager is this user")
+
+
 @router.get("/contacts", response_model=ContactList)
 async def list_contacts(
     rt: RuntimeDep, principal: CurrentPrincipal,
-    q: str | None = Query(None, max_length=200, description="Search name, email, phone, channel ids"),
-    manager_id: int | None = Query(None, ge=1, le=2**62),
-    preferred_channel: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{1,19}$",
-                                          description="Only contacts whose preferred channel is this type"),
+    q: str | None = SEARCH, manager_id: int | None = MANAGER, preferred_channel: str | None = PREFERRED,
+    segment: str | None = SEGMENT, label: str | None = LABEL,
     limit: int = Query(50, ge=1, le=200), cursor: CursorQuery = None,
 ) -> ContactList:
     """Contacts the caller may see (agents: those they manage or have a conversation with), newest first."""
+    filters = ContactFilters(q=q, manager_id=manager_id, preferred_channel=preferred_channel, segment=segment,
+                             label=label)
     stmt = policy.visible(select(Contact).where(Contact.merged_into_id.is_(None)), principal)
-    stmt = stmt.order_by(Contact.id.desc()).limit(limit + 1)
+    stmt = queries.filtered(stmt.order_by(Contact.id.desc()).limit(limit + 1), filters)
     if cursor:
         stmt = stmt.where(Contact.id < decode_id_cursor(cursor))
-    if q and q.strip():
-        stmt = stmt.where(queries.search_clause(q.strip()))
-    if manager_id is not None:
-        stmt = stmt.where(Contact.manager_id == manager_id)
-    if preferred_channel is not None:
-        stmt = stmt.where(preferred.is_preferred(preferred_channel))
     async with rt.db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
         items = await queries.contacts_read(s, rows[:limit])
     nxt = encode_id_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ContactList(items=items, next_cursor=nxt)
+
+
+@router.get("/contacts/export", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}, "description": "One row per contact, with a header"}})
+async def export_contacts(
+    rt: RuntimeDep, principal: CurrentPrincipal,
+    q: str | None = SEARCH, manager_id: int | None = MANAGER, preferred_channel: str | None = PREFERRED,
+    segment: str | None = SEGMENT, label: str | None = LABEL,
+) -> StreamingResponse:
+    """The contacts list as CSV, with the list's filters (supervisors and administrators; the export is recorded
+    in the audit log). Streamed a page at a time, so a large base does not sit in memory."""
+    policy.check_may(principal, "export")
+    filters = ContactFilters(q=q, manager_id=manager_id, preferred_channel=preferred_channel, segment=segment,
+                             label=label)
+    await rt.db.write(lambda tx: _audit_export(tx, principal, filters))
+    return StreamingResponse(export.rows(rt, principal, filters), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
+
+
+async def _audit_export(tx: Tx, principal: Principal, filters: ContactFilters) -> None:
+    do_audit(tx, principal, "contacts.exported", "contact", "*", **filters.model_dump(exclude_none=True))
 
 
 @router.post("/contacts", response_model=ContactRead, status_code=201)

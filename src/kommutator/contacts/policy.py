@@ -31,7 +31,7 @@ _NEEDS: dict[Operation, tuple[Literal["supervisor", "admin"], str]] = {
     "add_identity": ("supervisor", "add an identity to a contact"),
     "split": ("supervisor", "split an identity off a contact"),
     "erase": ("admin", "erase a contact"),
-    "export": ("supervisor", "export a person's data"),
+    "export": ("supervisor", "export personal data (a person's archive or the contacts list)"),
 }
 
 # Roles a personal manager may have: people who serve customers (an administrator sees everything anyway).

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.auth.principal import Principal
 from kommutator.contacts import policy, preferred
 from kommutator.contacts.models import Consent, Contact, Identity
-from kommutator.contacts.schemas import ConsentRead, ContactRead, IdentityRead
+from kommutator.contacts.schemas import ConsentRead, ContactFilters, ContactRead, IdentityRead
+from kommutator.conversations.models import Conversation, ConversationLabel
 
 
 async def get_contact(session: AsyncSession, principal: Principal, *, contact_id: int) -> Contact:
@@ -44,3 +46,21 @@ def search_clause(q: str):  # type: ignore[no-untyped-def]
     ident = select(Identity.contact_id).where(or_(*(Identity.external_id.ilike(like) for like in likes)))
     return or_(*(column.ilike(like) for like in likes for column in (Contact.name, Contact.email, Contact.phone)),
                Contact.id.in_(ident))
+
+
+def filtered(stmt: Select[Any], f: ContactFilters) -> Select[Any]:
+    """Narrow a query on contacts by the list's filters (the screen, the API and the CSV export share them)."""
+    if f.q and f.q.strip():
+        stmt = stmt.where(search_clause(f.q.strip()))
+    if f.manager_id is not None:
+        stmt = stmt.where(Contact.manager_id == f.manager_id)
+    if f.preferred_channel is not None:
+        stmt = stmt.where(preferred.is_preferred(f.preferred_channel))
+    if f.segment:
+        stmt = stmt.where(Contact.attributes["segment"].as_string() == f.segment)
+    if f.label:
+        labelled = (select(Conversation.contact_id).join(ConversationLabel,
+                                                         ConversationLabel.conversation_id == Conversation.id)
+                    .where(ConversationLabel.label == f.label.strip().lower()))
+        stmt = stmt.where(Contact.id.in_(labelled))
+    return stmt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
 from kommutator.common.pagination import Page
 from kommutator.common.schemas import MAX_ID, ReadModel, Strict
@@ -118,6 +118,16 @@ class ContactRead(ReadModel):
     crm: dict[str, Any] | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ContactFilters(BaseModel):
+    """What the contacts list is narrowed by (GET /contacts and its CSV export take the same)."""
+
+    q: str | None = None
+    manager_id: int | None = None
+    preferred_channel: str | None = None
+    segment: str | None = None
+    label: str | None = None
 
 
 class ContactList(Page):

@@ -10,6 +10,7 @@ from kommutator.errors import not_found
 from kommutator.knowledge.models import Article
 from kommutator.knowledge.render import render_body
 from kommutator.knowledge.schemas import ArticleRead, CategoryRead
+from kommutator.knowledge.text import reply_text
 
 
 async def get_article(session: AsyncSession, *, article_id: int, published_only: bool = False) -> Article:
@@ -21,7 +22,7 @@ async def get_article(session: AsyncSession, *, article_id: int, published_only:
 
 def article_read(article: Article) -> ArticleRead:
     return ArticleRead.model_validate(article).model_copy(update={
-        "body_html": render_body(article.body),
+        "body_html": render_body(article.body), "body_text": reply_text(article.body),
         "help_path": f"/help/{article.id}" if article.status == "published" else None})
 
 

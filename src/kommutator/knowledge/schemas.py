@@ -64,6 +64,8 @@ class ArticleSummary(ReadModel):
 class ArticleRead(ArticleSummary):
     body: str
     body_html: str = Field("", description="The body as HTML made here from escaped text (paragraphs, lists)")
+    body_text: str = Field("", description="The body as plain text to send a customer: paragraphs kept, headings "
+                                           "and list marks and inline markdown taken out (bullets as \"• \")")
     help_path: str | None = Field(None, description="Where the public help page shows it; null for a draft")
 
 

@@ -94,6 +94,32 @@ def plain(body: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+# Inline markdown an author may type; a customer on a plain-text channel should see the words, not the marks.
+INLINE_MARKUP = [(re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)\)"), r"\1 (\2)"),  # [text](url) → text (url)
+                 (re.compile(r"(\*\*|__|~~|`+)(.+?)\1"), r"\2"),  # **bold**, __bold__, `code`
+                 (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), r"\1"),  # *emphasis*
+                 (re.compile(r"^\s*>\s?", re.M), ""),  # > quote
+                 (re.compile(r"^\s*([-*_]\s*){3,}$", re.M), "")]  # --- rule
+_BULLET_MARK = re.compile(r"^\s*[-*•]\s+")
+
+
+def strip_inline(text: str) -> str:
+    """``text`` without inline markdown (bold, emphasis, code, links as "text (url)", quotes, rules)."""
+    for pattern, repl in INLINE_MARKUP:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def reply_text(body: str) -> str:
+    """The body as a reply to a customer: paragraphs kept, headings as plain lines, bullets as "• ", no markup."""
+    lines: list[str] = []
+    for raw in body.splitlines():
+        line = strip_inline(_BULLET_MARK.sub("• ", _HEADING_MARK.sub("", raw))).strip()
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
 def snippet(body: str, stems: Iterable[str], *, size: int = 28, max_chars: int = 300) -> str:
     """About ``size`` words of the body around its first search term (its beginning when none is there)."""
     # Headings and list items become sentences, so the pieces do not run into each other.

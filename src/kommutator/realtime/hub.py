@@ -18,6 +18,7 @@ from kommutator.events import (
     AccessRevoked,
     AgentChanged,
     Bus,
+    CannedChanged,
     ConversationEvent,
     ConversationUpdated,
     Event,
@@ -55,7 +56,7 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self._connections: set[Connection] = set()
         self._seq = itertools.count(1)
-        bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated))
+        bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated, CannedChanged))
         bus.subscribe(self._on_agent, kinds=(AgentChanged,))
         bus.subscribe(self._on_revoked, kinds=(AccessRevoked,))
 
@@ -131,6 +132,8 @@ class Hub:
     def _wants(principal: Principal, event: Event) -> bool:
         if isinstance(event, NotificationCreated):
             return principal.user_id == event.user_id  # a notification is for its recipient only
+        if isinstance(event, CannedChanged):  # whoever may use the response (as GET /canned-responses lists them)
+            return not event.team_ids or principal.is_supervisor or bool(principal.team_ids & set(event.team_ids))
         assert isinstance(event, ConversationEvent)
         return may_see(principal, event)
 

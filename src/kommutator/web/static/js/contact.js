@@ -34,6 +34,7 @@ const state = {
   historyStamp: "",
   historyAt: 0,
   historyRequest: 0,
+  conversationStatus: "", // the open conversation's status as last shown; a change reads the history again
   notice: null, // {key, params}: what the last action here did; kept until another conversation is opened
   signature: "",
   dialog: null,
@@ -47,8 +48,11 @@ export function initContact({ root, me, users, channels, onError, onChanged, ope
 }
 
 /** Show the card of the open conversation's contact; called on every refresh, draws only what changed. */
-export function showContact(contact, conversationId) {
+export function showContact(contact, conversationId, conversationStatus = "") {
   const switched = !state.contact || state.contact.id !== contact.id;
+  // The open conversation was resolved, reopened, assigned…: its line in the history must say so at once.
+  const statusChanged = conversationId === state.conversationId && conversationStatus !== state.conversationStatus;
+  state.conversationStatus = conversationStatus;
   if (conversationId !== state.conversationId) state.notice = null;
   if (switched) {
     state.history = null;
@@ -56,7 +60,8 @@ export function showContact(contact, conversationId) {
   }
   state.contact = contact;
   state.conversationId = conversationId;
-  if (switched || contact.updated_at !== state.historyStamp || Date.now() - state.historyAt > HISTORY_MAX_AGE_MS) {
+  if (switched || statusChanged || contact.updated_at !== state.historyStamp
+    || Date.now() - state.historyAt > HISTORY_MAX_AGE_MS) {
     loadHistory();
   }
   render();
@@ -64,7 +69,8 @@ export function showContact(contact, conversationId) {
 
 export function resetContact() {
   closeDialog();
-  Object.assign(state, { contact: null, conversationId: null, history: null, notice: null, signature: "" });
+  Object.assign(state, { contact: null, conversationId: null, conversationStatus: "", history: null, notice: null,
+    signature: "" });
   state.historyRequest += 1;
   if (state.root) state.root.replaceChildren();
 }
@@ -169,8 +175,8 @@ function render() {
   const c = state.contact;
   if (!c || !state.root) return;
   const me = state.hooks.me();
-  const signature = JSON.stringify([lang(), c, state.conversationId, state.history, state.historyMore,
-    state.historyFailed, state.notice, me && me.role, state.hooks.users().size, state.hooks.channels().size]);
+  const signature = JSON.stringify([lang(), c, state.conversationId, state.conversationStatus, state.history,
+    state.historyMore, state.historyFailed, state.notice, me && me.role, state.hooks.users().size, state.hooks.channels().size]);
   if (signature === state.signature && state.root.firstChild) return;
   state.signature = signature;
   const focused = document.activeElement && state.root.contains(document.activeElement)
@@ -321,10 +327,11 @@ function historyList() {
   if (!state.history.length) return none();
   const items = state.history.map((conv) => {
     const current = conv.id === state.conversationId;
+    const status = current && state.conversationStatus ? state.conversationStatus : conv.status;
     const body = [
       h("span", { class: "contact__conv-top" },
         h("span", { class: "contact__conv-subject", text: conv.subject || t("contact.history.noSubject") }),
-        statusBadge(conv.status)),
+        statusBadge(status)),
       h("span", { class: "contact__conv-meta muted" },
         current ? tx("span", "contact.history.current", null, { class: "contact__conv-current" })
           : h("span", { text: channelName(conv.last_inbound_channel_id) || t("msg.noChannel") }),

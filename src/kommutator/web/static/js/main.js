@@ -15,7 +15,7 @@ import { initialLang, lang, LANGUAGES, setLang, t } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { alertAgent, askPermission, unlockAudio } from "./notify.js";
 import { fillChannels, initComposer, stopTyping, updateComposerMode } from "./workspace/composer.js";
-import { catchUp, markRead, openConversation, refreshDetail, renderDetail, resetDetail,
+import { catchUp, initTimeline, markRead, openConversation, refreshDetail, renderDetail, resetDetail,
   showTyping } from "./workspace/detail.js";
 import { closeDialogs, labelsDialog, snoozeDialog, transferDialog } from "./workspace/dialogs.js";
 import { initKb, kbOpened } from "./workspace/kb.js";
@@ -257,6 +257,16 @@ async function loadDirectory() {
   if (state.detail) renderDetail();
 }
 
+/** The canned responses again (one was added, changed or deleted: the socket said so). */
+async function loadCanned() {
+  try {
+    const canned = await get("/canned-responses");
+    if (state.me) state.canned = canned;
+  } catch (err) {
+    failed(err);
+  }
+}
+
 // ---- live events -------------------------------------------------------------------------------------------
 
 function startSafety() {
@@ -346,6 +356,9 @@ function onEvent(event) {
     case "notification.created":
       notificationArrived(event);
       return;
+    case "canned.changed":
+      loadCanned();
+      return;
     default:
   }
 }
@@ -358,7 +371,7 @@ async function act(button, path, body, doneKey) {
   button.disabled = true;
   try {
     await post(`/conversations/${id}/${path}`, body);
-    showBanner(t(doneKey), "info");
+    showBanner(t(doneKey), "info", id); // about this conversation: it goes when another one is opened
     await refreshDetail();
     refreshList();
   } catch (err) {
@@ -429,12 +442,16 @@ async function boot() {
     onError: failed, onChanged: () => Promise.all([refreshDetail(), refreshList()]), openConversation });
   initComposer(live);
   initKb();
+  initTimeline();
   initSuggestions();
   initTopbar();
   applyLang(initialLang());
   wire();
   // For tests and support: drop the live connection as a network failure would (it reconnects and catches up).
-  window.kommutator = { dropConnection: (holdMs) => live.drop(holdMs), connection: () => state.connection };
+  // keys.js (shortcuts, the command palette) opens conversations through the same path as a click in the list.
+  window.kommutator = { dropConnection: (holdMs) => live.drop(holdMs), connection: () => state.connection,
+    openConversation: (id) => { if (state.section !== "inbox") window.location.hash = ""; hooks.openConversation(id); },
+    selectedId: () => state.selectedId };
   let me = null;
   try {
     me = await get("/auth/me");

@@ -60,7 +60,10 @@ export async function loadDrawer() {
 function senderLabel(m) {
   if (m.payload && m.payload.whisper_to) return t("q.sender.whisper");
   if (m.kind === "note") return t("q.sender.note");
-  return m.direction === "in" ? t("q.sender.customer") : t("q.sender.agent");
+  if (m.direction === "in") return t("q.sender.customer");
+  if (m.sender_type === "bot") return t("q.sender.bot");
+  if (m.sender_type === "system") return t("q.sender.system");
+  return t("q.sender.agent");
 }
 
 export function renderDrawer() {
@@ -96,7 +99,7 @@ export function renderDrawer() {
     rating ? h("span", { class: ["qclock", rating.score <= 2 ? "qclock--missed" : "qclock--hit"],
       text: t("q.drawer.rating", { score: rating.score, top: rating.scale === "nps" ? 10 : 5 }) }) : null),
     h("ol", { class: "qtimeline" }, messages.map((m) => h("li", { class: ["qmsg", `qmsg--${m.direction}`,
-      m.kind === "note" && "qmsg--note"] },
+      m.kind === "note" && "qmsg--note"], dataset: { senderType: m.sender_type || "" } },
     h("span", { class: "qmsg__meta", text: `${senderLabel(m)} · ${shortTime(m.created_at)}` }),
     h("span", { class: "qmsg__text", text: m.text })))),
     el.typing = h("p", { class: "qtyping" }),

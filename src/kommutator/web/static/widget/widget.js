@@ -263,6 +263,7 @@
 
   function setOpen(open) {
     panel.hidden = !open; store.open = open; persist();
+    root.classList.toggle("open", open); // on a phone the panel fills the screen: the launcher steps aside
     launcher.replaceChildren(icon(open ? ICONS.close : ICONS.chat), badge);
     launcher.setAttribute("aria-label", t(open ? "close" : "open"));
     if (open) { connect(); view(); if (!missing.length) input.focus(); }

@@ -9,13 +9,33 @@ import "../texts/timeline.js";
 import { avatar, channelIcon } from "../icons.js";
 import { showContact } from "../contact.js";
 import { clearUnread, markSelected, rerenderList } from "./list.js";
-import { el, hooks, state, statusBadge, timeEl, userName } from "./state.js";
+import { el, hideBannerOf, hooks, state, statusBadge, timeEl, userName } from "./state.js";
 
 const MESSAGE_LIMIT = 200;
 const REOPENABLE = ["resolved", "waiting", "snoozed"];
 const TYPING_MS = 6000;
 let timelineSignature = "";
 let catchingUp = null;
+// Whether the timeline follows its newest message. It is decided by the agent's scrolling, not measured at each
+// render: the handover note and the suggestions appear after the timeline is drawn and shrink it, which would
+// otherwise leave the newest messages below the view.
+let followNewest = true;
+const NEAR_BOTTOM_PX = 60;
+
+function scrollToNewest() {
+  el.timeline.scrollTop = el.timeline.scrollHeight;
+}
+
+/** Keep the newest message in view while the timeline's box changes size (note, suggestions, window). */
+export function initTimeline() {
+  const box = el.timeline;
+  box.addEventListener("scroll", () => {
+    followNewest = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+  }, { passive: true });
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(() => { if (followNewest) scrollToNewest(); }).observe(box);
+  }
+}
 
 export function resetDetail() {
   state.selectedId = null;
@@ -23,12 +43,14 @@ export function resetDetail() {
   state.messages = new Map();
   state.lastMessageId = 0;
   timelineSignature = "";
+  followNewest = true;
   el.timeline.replaceChildren();
 }
 
 export async function openConversation(id) {
   if (state.selectedId !== null) state.drafts.set(state.selectedId, el.replyText.value);
   resetDetail();
+  hideBannerOf(id);
   state.selectedId = id;
   el.replyText.value = state.drafts.get(id) || "";
   el.timeline.replaceChildren(h("li", { class: "timeline__info", text: t("conv.loading") }));
@@ -145,7 +167,7 @@ export function renderDetail() {
   show(el.snooze, d.status !== "resolved");
   show(el.assignMe, !state.me || d.assignee_id !== state.me.id);
   renderTimeline();
-  showContact(d.contact, d.id);
+  showContact(d.contact, d.id, d.status);
   hooks.detailChanged();
 }
 
@@ -251,8 +273,6 @@ export function renderTimeline() {
   if (sig === timelineSignature) return;
   timelineSignature = sig;
   const box = el.timeline;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-  const firstRender = !box.querySelector(".msg");
   const contactName = d.contact.name || d.contact_name || t("msg.customer");
   const entries = [...messages.map((m) => ({ at: m.created_at, order: 1, node: () => messageItem(m, contactName) })),
     ...(d.transitions || []).map((tr) => ({ at: tr.at, order: 0, node: () => eventItem(tr) }))];
@@ -261,9 +281,9 @@ export function renderTimeline() {
   if (d.more_messages_before) items.unshift(h("li", { class: "timeline__info", text: t("conv.olderHidden") }));
   if (!messages.length) items.push(h("li", { class: "timeline__info", text: t("conv.noMessages") }));
   box.replaceChildren(...items);
-  if (atBottom || firstRender) box.scrollTop = box.scrollHeight;
   renderHandover(messages);
   hooks.timelineChanged();
+  if (followNewest) scrollToNewest(); // after the note and suggestions took their room
 }
 
 /** The newest handover note to me (or my team), or the bot's hand-off summary (a pinned note), stands above

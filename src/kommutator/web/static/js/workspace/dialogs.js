@@ -93,7 +93,7 @@ export async function transferDialog() {
     if (team.value) body.team_id = Number(team.value);
     await post(`/conversations/${d.id}/assign`, body);
     showBanner(t("ws.transfer.done", { name: agent.value ? state.users.get(Number(agent.value)).name
-      : state.teams.get(Number(team.value)).name }), "info");
+      : state.teams.get(Number(team.value)).name }), "info", d.id);
     refreshAfterClose();
   });
 }
@@ -124,7 +124,7 @@ export function snoozeDialog() {
     const when = new Date(at.value);
     if (Number.isNaN(when.getTime())) throw new Error(t("ws.snooze.pick"));
     await post(`/conversations/${d.id}/status`, { status: "snoozed", snoozed_until: when.toISOString() });
-    showBanner(t("ws.snooze.done"), "info");
+    showBanner(t("ws.snooze.done"), "info", d.id);
     refreshAfterClose();
   });
 }

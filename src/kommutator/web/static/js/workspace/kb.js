@@ -61,9 +61,9 @@ function hitItem(hit) {
         try {
           const article = await get(`/knowledge/articles/${hit.id}`);
           body.dataset.loaded = "1";
-          body.replaceChildren(h("p", { class: "kb-hit__text", text: article.body }),
+          body.replaceChildren(h("p", { class: "kb-hit__text", text: article.body_text || article.body }),
             h("button", { class: "btn btn--small btn--primary kb-insert", type: "button", text: t("ws.kb.insert"),
-              on: { click: () => insertText(article.body) } }));
+              on: { click: () => insertText(article.body_text || article.body) } }));
         } catch (err) {
           hooks.failed(err);
         }

@@ -42,15 +42,25 @@ export function errorText(err) {
   return String((err && err.message) || err);
 }
 
-export function showBanner(text, kind = "error") {
+/** A message above the workspace; with a conversation id it is about that conversation and goes when another
+ * one is opened ("Conversation resolved." must not stand over the next customer). */
+export function showBanner(text, kind = "error", conversationId = null) {
   el.bannerText.textContent = text;
   el.banner.className = `banner banner--${kind}`;
+  el.banner.dataset.conversationId = conversationId === null ? "" : String(conversationId);
   show(el.banner);
 }
 
 export function hideBanner() {
   show(el.banner, false);
   el.bannerText.textContent = "";
+  el.banner.dataset.conversationId = "";
+}
+
+/** Opening another conversation: a banner about the previous one goes. */
+export function hideBannerOf(otherThan) {
+  const about = el.banner.dataset.conversationId;
+  if (about && about !== String(otherThan)) hideBanner();
 }
 
 export function isSupervisor() {
