@@ -211,6 +211,35 @@ async def test_with_the_shipped_intents_turned_off_only_the_business_intents_are
     assert [i["name"] for i in r.json()["items"]] == ["lost_parcel", "opening_hours"]  # no shipped ones listed
 
 
+async def test_a_model_saved_in_an_older_format_is_trained_again_not_loaded(runtime):  # type: ignore[no-untyped-def]
+    import io
+    import json
+
+    import numpy as np
+
+    from kommutator.bot.intent_actions import do_request_training, do_store_model
+    from kommutator.bot.nlu import intents as engine
+
+    model = IntentModel.train({"a": ["apple", "apples"], "b": ["banana", "bananas"]}, "en")
+    with np.load(io.BytesIO(model.to_bytes())) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["format"] = engine.FORMAT - 1  # saved by the engine before Russian lemmas: its vocabulary means stems
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    version = await runtime.db.write(lambda tx: do_request_training(tx, None))
+    for language in ("ru", "en"):
+        await runtime.db.write(lambda tx, lang=language: do_store_model(  # type: ignore[misc]
+            tx, version, lang, blob=buf.getvalue(), report={}))
+    trainer = IntentTrainer(runtime, processes=False)
+    await trainer.load()  # no crash: the old models are not used, a new version is asked for
+    assert intents_of(runtime).get("ru") is None
+    assert await trainer.run_due() == 2
+    assert intents_of(runtime).version("ru") == version + 1
+    assert intents_of(runtime).get("ru").predict("где мой заказ").intent == "order_status"  # type: ignore[union-attr]
+
+
 async def test_a_bot_step_never_waits_for_training(client, admin, runtime, channel, workers, crm,  # type: ignore[no-untyped-def]
                                                    trained, monkeypatch):
     started, release = threading.Event(), threading.Event()

@@ -44,7 +44,7 @@ DEFAULT_INTENTS = (
     "new_order", "order_status", "nearest_office", "complaint", "talk_to_agent", "greeting", "thanks",
     "delivery", "refund", "payment",
 )
-FORMAT = 2  # the layout of to_bytes; a saved model of another format is retrained
+FORMAT = 3  # the layout of to_bytes and the features it means (3: Russian lemmas); another format is retrained
 CHAR_RANGE = (2, 5)
 DEFAULT_C = 0.5
 CALIBRATION_CAP = 30
