@@ -472,6 +472,7 @@ class IntentModel(_Scorer):
         """The model as one compressed blob (numpy arrays and JSON; no pickle)."""
         meta = {"format": FORMAT, "language": self.language, "intents": list(self.intents),
                 "threshold": self.threshold, "temperature": self.temperature, "embed": self.embed,
+                "embedding_dims": EMBEDDING_DIMS if self.embed else 0,
                 "vocab": [sorted(p.vocab, key=p.vocab.__getitem__) for p in self._parts],
                 "calibration": None if self.calibration is None else {
                     "threshold": self.calibration.threshold, "temperature": self.calibration.temperature,
@@ -493,6 +494,9 @@ class IntentModel(_Scorer):
                 meta = json.loads(bytes(z["meta"]).decode())
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"a saved intent model of format {meta.get('format')}, expected {FORMAT}")
+                if meta.get("embed") and meta.get("embedding_dims") != EMBEDDING_DIMS:
+                    raise ValueError(f"a saved intent model with {meta.get('embedding_dims')}-dimension embeddings, "
+                                     f"expected {EMBEDDING_DIMS}")
                 parts = [_Part({f: i for i, f in enumerate(vocab)}, np.array(z[f"idf{n}"]))
                          for n, vocab in enumerate(meta["vocab"])]
                 cal = meta.get("calibration")
