@@ -187,6 +187,59 @@ async def test_training_runs_in_the_background_saves_the_model_and_reports_on_it
     assert fresh.registry.version("ru") == 2
 
 
+async def test_with_the_shipped_intents_turned_off_only_the_business_intents_are_trained(  # type: ignore[no-untyped-def]
+        client, admin, runtime):
+    runtime.settings.bot_shipped_intents = False
+    trainer = IntentTrainer(runtime, processes=False)
+    # nothing defined yet: the first version has nothing to train on and says so instead of failing obscurely
+    assert await trainer.run_due() == 0
+    r = await client.get("/api/v1/bot/intents/models", headers=admin.headers)
+    assert {(m["language"], m["status"]) for m in r.json()["items"]} == {("ru", "failed"), ("en", "failed")}
+    assert all("at least two intents" in m["error"] for m in r.json()["items"])
+
+    r = await client.post("/api/v1/bot/intents", headers=admin.headers, json=REFUND_TICKET)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/bot/intents", headers=admin.headers, json={
+        "name": "opening_hours", "examples": {"ru": ["когда вы открыты", "часы работы", "до скольки работаете",
+                                                     "во сколько открываетесь", "работаете в субботу"]}})
+    assert r.status_code == 201, r.text
+    assert await trainer.run_due() == 1  # Russian: two intents; English: one, so no model
+    model = intents_of(runtime).get("ru")
+    assert model is not None and model.intents == ("lost_parcel", "opening_hours")
+    assert model.predict("до скольки вы работаете").intent == "opening_hours"
+    r = await client.get("/api/v1/bot/intents", headers=admin.headers)
+    assert [i["name"] for i in r.json()["items"]] == ["lost_parcel", "opening_hours"]  # no shipped ones listed
+
+
+async def test_a_model_saved_in_an_older_format_is_trained_again_not_loaded(runtime):  # type: ignore[no-untyped-def]
+    import io
+    import json
+
+    import numpy as np
+
+    from kommutator.bot.intent_actions import do_request_training, do_store_model
+    from kommutator.bot.nlu import intents as engine
+
+    model = IntentModel.train({"a": ["apple", "apples"], "b": ["banana", "bananas"]}, "en")
+    with np.load(io.BytesIO(model.to_bytes())) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["format"] = engine.FORMAT - 1  # saved by the engine before Russian lemmas: its vocabulary means stems
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    version = await runtime.db.write(lambda tx: do_request_training(tx, None))
+    for language in ("ru", "en"):
+        await runtime.db.write(lambda tx, lang=language: do_store_model(  # type: ignore[misc]
+            tx, version, lang, blob=buf.getvalue(), report={}))
+    trainer = IntentTrainer(runtime, processes=False)
+    await trainer.load()  # no crash: the old models are not used, a new version is asked for
+    assert intents_of(runtime).get("ru") is None
+    assert await trainer.run_due() == 2
+    assert intents_of(runtime).version("ru") == version + 1
+    assert intents_of(runtime).get("ru").predict("где мой заказ").intent == "order_status"  # type: ignore[union-attr]
+
+
 async def test_a_bot_step_never_waits_for_training(client, admin, runtime, channel, workers, crm,  # type: ignore[no-untyped-def]
                                                    trained, monkeypatch):
     started, release = threading.Event(), threading.Event()

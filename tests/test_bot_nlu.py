@@ -362,6 +362,40 @@ def test_fast_prediction_agrees_with_the_matrix_arithmetic(language: str) -> Non
         assert abs(sum(probs.values()) - 1) < 1e-9
 
 
+def test_training_features_from_shared_counts_equal_those_from_the_texts() -> None:
+    """Training extracts every text's features once (``_Corpus``) and derives each probe's vocabulary, idf and
+    rows by array arithmetic: they must equal what fitting on the texts themselves gives."""
+    from kommutator.bot.nlu import intents as engine
+
+    examples = load_examples("ru")
+    texts = [p for phrases in examples.intents.values() for p in phrases] + ["", "ыыы", "12345"]
+    corpus = engine._Corpus(texts, embed=True)
+    for rows in (np.arange(len(texts)), np.arange(0, len(texts), 3)):
+        fitted = corpus.fit(rows)
+        reference = engine._fit_parts([texts[i] for i in rows])
+        for ours, theirs in zip(corpus.parts(fitted), reference, strict=True):
+            assert ours.vocab == theirs.vocab
+            np.testing.assert_allclose(ours.idf, theirs.idf)
+        every = np.arange(len(texts))
+        np.testing.assert_allclose(corpus.matrix(every, fitted).toarray(),
+                                   engine._matrix(reference, texts, True).toarray(), atol=1e-12)
+        model = engine._Scorer(reference, np.random.default_rng(0).normal(size=(3, corpus.matrix(every, fitted)
+                                                                                  .shape[1])), np.zeros(3), True)
+        scores, known = corpus.scores(every, fitted, model._coef, np.zeros(3))
+        for text, row, seen in zip(texts, scores, known, strict=True):
+            expected, familiar = model.scores_known(text)
+            assert seen == familiar, text
+            np.testing.assert_allclose(row, expected, atol=1e-9)
+
+
+def test_russian_words_are_featured_by_their_dictionary_form() -> None:
+    from kommutator.bot.nlu.intents import word_features
+
+    assert word_features("Где мои заказы") == ["где", "мой", "заказ", "где мой", "мой заказ"]
+    assert word_features("шла домой")[:1] == ["идти"]  # an irregular form a stemmer cannot fold
+    assert word_features("orders") == ["order"]  # other words: their stem
+
+
 def test_a_saved_model_predicts_exactly_as_the_trained_one() -> None:
     model = default_model("ru")
     loaded = IntentModel.from_bytes(model.to_bytes())

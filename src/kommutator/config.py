@@ -88,6 +88,9 @@ class Settings(BaseSettings):
                                 "of public_base_url")
     telegram_api_base_url: str = Field(default="https://api.telegram.org",
                                        description="Telegram Bot API for alerts to a supervisor's chat")
+    bot_shipped_intents: bool = Field(
+        default=True, description="Train the bot's intent models on the shipped intents (new_order, order_status, "
+                                  "…) besides the business's own; false: on the business's intents alone")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts, addresses or networks (CIDR) outbound connections may reach although they are private "

@@ -53,7 +53,8 @@ async def list_intents(rt: RuntimeDep, principal: CurrentPrincipal,
         custom = await custom_intents(s)
         pending = await pending_version(s)
     registry = intents_of(rt)
-    return IntentList(items=(_builtin() if builtin else []) + [_read(i) for i in custom],
+    shipped = builtin and rt.settings.bot_shipped_intents
+    return IntentList(items=(_builtin() if shipped else []) + [_read(i) for i in custom],
                       model_version=registry.version("ru") or registry.version("en"), training=pending is not None)
 
 

@@ -21,10 +21,12 @@ async def known_intents(s: AsyncSession) -> set[str]:
     return set(DEFAULT_INTENTS) | set((await s.execute(select(BotIntent.name))).scalars())
 
 
-def training_set(custom: Sequence[BotIntent], language: str) -> dict[str, list[str]]:
-    """Phrases per intent for one language: the shipped examples, then each custom intent's examples and
-    synonyms (a custom intent with no phrases in this language is left out of its model)."""
-    out = {name: list(phrases) for name, phrases in load_examples(language).intents.items()}  # type: ignore[arg-type]
+def training_set(custom: Sequence[BotIntent], language: str, *, shipped: bool = True) -> dict[str, list[str]]:
+    """Phrases per intent for one language: the shipped examples (unless ``shipped`` is false: the setting
+    ``bot_shipped_intents``), then each custom intent's examples and synonyms (a custom intent with no phrases
+    in this language is left out of its model)."""
+    out = ({name: list(phrases) for name, phrases in load_examples(language).intents.items()}  # type: ignore[arg-type]
+           if shipped else {})
     for intent in custom:
         phrases = [*intent.examples.get(language, []), *intent.synonyms.get(language, [])]
         if phrases:
@@ -32,9 +34,9 @@ def training_set(custom: Sequence[BotIntent], language: str) -> dict[str, list[s
     return out
 
 
-async def training_sets(s: AsyncSession) -> dict[str, dict[str, list[str]]]:
+async def training_sets(s: AsyncSession, *, shipped: bool = True) -> dict[str, dict[str, list[str]]]:
     custom = await custom_intents(s)
-    return {language: training_set(custom, language) for language in LANGUAGES}
+    return {language: training_set(custom, language, shipped=shipped) for language in LANGUAGES}
 
 
 async def latest_version(s: AsyncSession) -> int:

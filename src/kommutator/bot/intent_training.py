@@ -142,9 +142,14 @@ class IntentTrainer(PollingWorker):
             version = await pending_version(s)
             if version is None:
                 return 0
-            sets = await training_sets(s)
+            sets = await training_sets(s, shipped=self.rt.settings.bot_shipped_intents)
         stored = 0
         for language, examples in sets.items():
+            if len(examples) < 2:  # e.g. the shipped intents turned off and fewer than two of the business's
+                await self.rt.db.write(functools.partial(
+                    do_store_model, version=version, language=language, blob=None, report={},
+                    error="an intent model needs at least two intents with phrases in this language"))
+                continue
             try:
                 blob, report, model = await self._train(examples, language)
             except Exception as e:  # bad data must not stop the trainer; the failure is shown in the API

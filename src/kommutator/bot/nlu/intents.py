@@ -25,6 +25,7 @@ import io
 import json
 import math
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -37,19 +38,24 @@ from typing import Any, NamedTuple
 import numpy as np
 import yaml
 
-from kommutator.common.text import LANGUAGES, Language, normalize, stems
+from kommutator.common.text import LANGUAGES, Language, normalize, stem, stems, words
 
 DEFAULT_INTENTS = (
     "new_order", "order_status", "nearest_office", "complaint", "talk_to_agent", "greeting", "thanks",
     "delivery", "refund", "payment",
 )
-FORMAT = 2  # the layout of to_bytes; a saved model of another format is retrained
+FORMAT = 3  # the layout of to_bytes and the features it means (3: Russian lemmas); another format is retrained
 CHAR_RANGE = (2, 5)
 DEFAULT_C = 0.5
 CALIBRATION_CAP = 30
 KNOWN_CHARS = 0.5  # the share of a message's character n-grams seen in training that makes it familiar
 EMBED = True  # add WordLlama sentence embeddings to the n-grams
+SOLVER = "svm"
+TOL = 1e-3
 WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
+
+
+_CYRILLIC = re.compile(r"[а-я]")
 
 
 class Prediction(NamedTuple):
@@ -78,10 +84,35 @@ def load_examples(language: Language) -> Examples:
     return Examples(language, intents, [str(x) for x in data.get("out_of_scope", [])])
 
 
+LEMMAS = True  # Russian words by their dictionary form (pymorphy3), not only by their snowball stem
+
+
+_morph: Any = None
+_morph_lock = threading.Lock()
+
+
+def _analyzer() -> Any:
+    global _morph
+    with _morph_lock:
+        if _morph is None:
+            import pymorphy3
+
+            _morph = pymorphy3.MorphAnalyzer(lang="ru")
+        return _morph
+
+
+@lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """The dictionary form of a Russian word (``заказы`` → ``заказ``, ``шла`` → ``идти``); other words' stem."""
+    if not _CYRILLIC.search(word):
+        return stem(word)
+    return str(_analyzer().parse(word)[0].normal_form).replace("ё", "е")
+
+
 @lru_cache(maxsize=65536)
 def word_features(text: str) -> list[str]:
-    """Return the stems of ``text`` and their adjacent pairs (the word n-grams of the model)."""
-    ss = stems(text)
+    """Return the word units of ``text`` (Russian lemmas, other words' stems) and their adjacent pairs."""
+    ss = [lemma(w) for w in words(text)] if LEMMAS else stems(text)
     return ss + [f"{a} {b}" for a, b in pairwise(ss)]
 
 
@@ -203,6 +234,94 @@ def _matrix(parts: Sequence[_Part], texts: Sequence[str], embed: bool) -> Any:
     return x
 
 
+class _Corpus:
+    """Every training text's feature counts under one vocabulary per analyzer, extracted once per training.
+
+    The probes of the calibration and the final model each take their vocabulary (the features their own texts
+    have), idf and tf-idf rows from these counts by array arithmetic, as ``_fit_parts`` and ``_matrix`` would
+    from the texts (same sorted vocabulary, same weights), without analysing a text twice."""
+
+    def __init__(self, texts: Sequence[str], embed: bool) -> None:
+        from scipy.sparse import csr_matrix
+
+        self.counts: list[Any] = []
+        self.features: list[list[str]] = []
+        for analyze in ANALYZERS:
+            vocab: dict[str, int] = {}
+            indptr = [0]
+            ids: list[int] = []
+            for t in texts:
+                ids.extend(vocab.setdefault(f, len(vocab)) for f in analyze(t))
+                indptr.append(len(ids))
+            names = list(vocab)
+            order = sorted(range(len(names)), key=names.__getitem__)
+            rank = np.empty(len(names), dtype=np.intp)
+            rank[order] = np.arange(len(names))
+            m = csr_matrix((np.ones(len(ids)), rank[np.array(ids, dtype=np.intp)], np.array(indptr)),
+                           shape=(len(texts), len(names)))
+            m.sum_duplicates()
+            self.counts.append(m)
+            self.features.append([names[i] for i in order])
+        self.embedding = (np.array([embedder()(t) for t in texts]) * EMBEDDING_WEIGHT) if embed else None
+        words = self.counts[0]
+        chars = self.counts[1]
+        # familiar to a model that saw all of these features: see _Scorer.scores_known
+        self._word_nnz = np.diff(words.indptr)
+        self._grams = np.diff(chars.indptr)
+
+    def fit(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per analyzer: the columns the texts at ``rows`` use (their vocabulary) and the smoothed idf."""
+        out = []
+        n = len(rows)
+        for m in self.counts:
+            df = np.bincount(m[rows].indices, minlength=m.shape[1])
+            keep = np.flatnonzero(df)
+            out.append((keep, np.log((1 + n) / (1 + df[keep])) + 1.0))
+        return out
+
+    def parts(self, fitted: list[tuple[np.ndarray, np.ndarray]]) -> list[_Part]:
+        return [_Part({names[c]: i for i, c in enumerate(keep)}, idf)
+                for names, (keep, idf) in zip(self.features, fitted, strict=True)]
+
+    def transform(self, rows: np.ndarray, fitted: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Any, np.ndarray]:
+        """The l2-normalised sublinear tf-idf rows (n-gram blocks only) of the texts at ``rows`` under a fitted
+        vocabulary, and which of them are familiar to it."""
+        from scipy.sparse import diags, hstack
+
+        blocks = []
+        seen = []
+        for m, (keep, idf) in zip(self.counts, fitted, strict=True):
+            sub = m[rows][:, keep].tocsr()
+            sub.data = (1.0 + np.log(sub.data)) * idf[sub.indices]
+            norms = np.sqrt(np.asarray(sub.multiply(sub).sum(axis=1)).ravel())
+            blocks.append(diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ sub)
+            seen.append(np.diff(sub.indptr))
+        grams = self._grams[rows]
+        known = (seen[0] > 0) | ((grams > 0) & (seen[1] >= KNOWN_CHARS * grams))
+        return hstack(blocks, format="csr"), known
+
+    def matrix(self, rows: np.ndarray, fitted: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+        """``transform`` with the embedding block: what a linear model is fitted on."""
+        from scipy.sparse import csr_matrix, hstack
+
+        x, _ = self.transform(rows, fitted)
+        if self.embedding is not None:
+            x = hstack([x, csr_matrix(self.embedding[rows])], format="csr")
+        return x
+
+    def scores(self, rows: np.ndarray, fitted: list[tuple[np.ndarray, np.ndarray]], coef: np.ndarray,
+               intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A fitted model's scores of the texts at ``rows`` (the embedding counted for familiar ones only, as
+        ``scores_known`` does), and which are familiar."""
+        x, known = self.transform(rows, fitted)
+        width = x.shape[1]
+        scores = np.asarray(x @ coef[:, :width].T) + intercept
+        if self.embedding is not None and known.any():
+            at = np.flatnonzero(known)
+            scores[at] += self.embedding[rows[at]] @ coef[:, width:].T
+        return scores, known
+
+
 class _Scorer:
     """Linear scores of a fitted model, computed on the vocabularies directly (sklearn validates its input on
     every call, about twenty times the arithmetic for one short message)."""
@@ -238,9 +357,12 @@ class _Scorer:
 
 def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance)."""
-    from sklearn.svm import LinearSVC
-
-    classifier = LinearSVC(C=c, tol=1e-3, max_iter=5000, dual=True)
+    if SOLVER == "lr":
+        from sklearn.linear_model import LogisticRegression
+        classifier = LogisticRegression(C=c, tol=1e-4, max_iter=2000)
+    else:
+        from sklearn.svm import LinearSVC
+        classifier = LinearSVC(C=c, tol=TOL, max_iter=5000, dual=True)
     classifier.fit(x, y)
     coef, intercept = classifier.coef_, classifier.intercept_
     if n_classes == 2:  # liblinear's binary form: one row scoring the second class
@@ -310,11 +432,14 @@ class IntentModel(_Scorer):
         intents = sorted(set(labels))
         # One BLAS thread: on a busy two-core machine more threads spin against each other.
         with threadpool_limits(1):
-            calibration = _calibrate(texts, labels, intents, folds=folds, c=c, seed=seed,
-                                     target_recall=target_recall, embed=embed)
-            parts = _fit_parts(texts)
+            corpus = _Corpus(texts, embed)
+            calibration = _calibrate(corpus, texts, labels, intents, folds=folds, c=c, seed=seed,
+                                     target_recall=target_recall)
+            every = np.arange(len(texts))
+            fitted = corpus.fit(every)
+            parts = corpus.parts(fitted)
             index = {name: i for i, name in enumerate(intents)}
-            coef, intercept = _fit_linear(_matrix(parts, texts, embed), np.array([index[x] for x in labels]),
+            coef, intercept = _fit_linear(corpus.matrix(every, fitted), np.array([index[x] for x in labels]),
                                           len(intents), c)
         return cls(language=language, intents=intents, parts=parts, coef=coef, intercept=intercept,
                    temperature=calibration.temperature if calibration else 1.0,
@@ -347,6 +472,7 @@ class IntentModel(_Scorer):
         """The model as one compressed blob (numpy arrays and JSON; no pickle)."""
         meta = {"format": FORMAT, "language": self.language, "intents": list(self.intents),
                 "threshold": self.threshold, "temperature": self.temperature, "embed": self.embed,
+                "embedding_dims": EMBEDDING_DIMS if self.embed else 0,
                 "vocab": [sorted(p.vocab, key=p.vocab.__getitem__) for p in self._parts],
                 "calibration": None if self.calibration is None else {
                     "threshold": self.calibration.threshold, "temperature": self.calibration.temperature,
@@ -368,6 +494,9 @@ class IntentModel(_Scorer):
                 meta = json.loads(bytes(z["meta"]).decode())
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"a saved intent model of format {meta.get('format')}, expected {FORMAT}")
+                if meta.get("embed") and meta.get("embedding_dims") != EMBEDDING_DIMS:
+                    raise ValueError(f"a saved intent model with {meta.get('embedding_dims')}-dimension embeddings, "
+                                     f"expected {EMBEDDING_DIMS}")
                 parts = [_Part({f: i for i, f in enumerate(vocab)}, np.array(z[f"idf{n}"]))
                          for n, vocab in enumerate(meta["vocab"])]
                 cal = meta.get("calibration")
@@ -384,8 +513,8 @@ class IntentModel(_Scorer):
             raise ValueError(f"not a saved intent model: {e}") from e
 
 
-def _calibrate(texts: list[str], labels: list[str], intents: list[str], *, folds: int, c: float, seed: int,
-               target_recall: float | None, embed: bool) -> Calibration | None:
+def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], intents: list[str], *, folds: int, c: float,
+               seed: int, target_recall: float | None) -> Calibration | None:
     """Score held-out examples and withheld intents fold by fold; fit the temperature and the threshold."""
     per_intent = Counter(labels)
     if len(intents) < 2 or min(per_intent.values()) < 2:
@@ -418,21 +547,20 @@ def _calibrate(texts: list[str], labels: list[str], intents: list[str], *, folds
             # examples × intents; the confidences they give barely move past a few dozen examples)
             fit_at.extend([i for i in idxs if i not in held][:CALIBRATION_CAP])
         index = {name: i for i, name in enumerate(known)}
-        fit_texts = [texts[i] for i in fit_at]
-        parts = _fit_parts(fit_texts)
-        coef, intercept = _fit_linear(_matrix(parts, fit_texts, embed), np.array([index[labels[i]] for i in fit_at]),
-                                      len(known), c)
-        probe = _Scorer(parts, coef, intercept, embed)
+        fitted = corpus.fit(np.array(fit_at))
+        coef, intercept = _fit_linear(corpus.matrix(np.array(fit_at), fitted),
+                                      np.array([index[labels[i]] for i in fit_at]), len(known), c)
         columns = [intents.index(n) for n in known]
-        for i in score_at:
-            s = np.full(len(intents), -1e4)
-            s[columns] = probe.scores(texts[i])
-            in_scores.append(s)
-            in_labels.append(intents.index(labels[i]))
-        for name in withheld:
-            for i in by_intent[name]:
-                scored, known_ = probe.scores_known(texts[i])
-                withheld_scores.append(scored if known_ else None)
+        if score_at:
+            scored, _ = corpus.scores(np.array(score_at), fitted, coef, intercept)
+            block = np.full((len(score_at), len(intents)), -1e4)
+            block[:, columns] = scored
+            in_scores.extend(block)
+            in_labels.extend(intents.index(labels[i]) for i in score_at)
+        out_at = [i for name in withheld for i in by_intent[name]]
+        if out_at:
+            scored, seen = corpus.scores(np.array(out_at), fitted, coef, intercept)
+            withheld_scores.extend(row if ok else None for row, ok in zip(scored, seen, strict=True))
     scores = np.array(in_scores)
     y = np.array(in_labels)
     temperature = _fit_temperature(scores, y)
