@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, delete, or_, select
 from kommutator.clock import now
 from kommutator.db import Database, Tx
 from kommutator.reports.facts import load_facts
+from kommutator.reports.histogram import bucket_of
 from kommutator.reports.metrics import metrics
 from kommutator.reports.models import ReportFact, ReportHourly
 
@@ -49,7 +50,8 @@ def _plan() -> list[tuple[str, list[str], Any]]:
 
 
 async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
-    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate, insert.
+    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate per histogram
+    bucket, insert.
 
     Facts are read in conversation order so that a live pass and a rebuild add the same floats in the same order.
     """
@@ -66,12 +68,13 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                     value = row[1 + len(DIMS) + j]
                     if value is None:
                         continue
-                    acc = sums.setdefault((head[0], col, *head[1:]), [0, 0.0])
+                    acc = sums.setdefault((head[0], col, *head[1:], bucket_of(value)), [0, 0.0])
                     acc[0] += 1
                     acc[1] += value
         if sums:
             await tx.conn.execute(_hourly.insert(), [
-                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:], strict=True)), "n": n, "total": float(total)}
+                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:-1], strict=True)), "bucket": k[-1], "n": n,
+                 "total": float(total)}
                 for k, (n, total) in sums.items()])
 
 

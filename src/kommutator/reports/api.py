@@ -167,7 +167,7 @@ async def get_summary(
     names = [queries.check_metric(n).name for n in (metric or [n for n, m in metrics().items() if m.column])]
     names = [n for n in names if queries.check_metric(n).column]
     async with rt.db.read() as s:
-        now_all = (await queries.summarise(s, scope, names, percentiles=True)).get(None, {})
+        now_all = (await queries.summarise(s, scope, names)).get(None, {})
         prev_all = (await queries.summarise(s, scope.previous(), names)).get(None, {})
         grouped = await queries.summarise(s, scope, names, group_by=group_by) if group_by else {}
         labels = await _names(s, group_by, grouped)

@@ -87,7 +87,9 @@ class ReportFact(Base):
 
 
 class ReportHourly(Base):
-    """Count and sum of one metric's values over the facts of one UTC hour and one combination of cuts."""
+    """Count and sum of one metric's values over the facts of one UTC hour and one combination of cuts, per
+    histogram bucket of the values (``reports/histogram.py``): summing rows gives counts and means, summing
+    them per bucket gives medians and percentiles of any period."""
 
     __tablename__ = "report_hourly"
 
@@ -100,6 +102,7 @@ class ReportHourly(Base):
     queue_id: Mapped[int | None] = mapped_column(BigInteger)
     agent_id: Mapped[int | None] = mapped_column(BigInteger)
     bot_flow_id: Mapped[int | None] = mapped_column(BigInteger)
+    bucket: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
