@@ -9,8 +9,8 @@ For the summary it also times hand-written SQL giving the same figures (each met
 
 - ``sql on facts``: straight from the fact rows (one per conversation) — count and mean by aggregate, median and
   p90 exactly (PostgreSQL: ``percentile_disc``; SQLite, which has none: ``ORDER BY … LIMIT 1 OFFSET`` per metric);
-- ``sql on rollups``: the one GROUP BY over the hourly rollups' histogram buckets that the API itself needs
-  (percentiles then come from summed buckets), i.e. what the API costs beyond its query.
+- ``sql on rollups``: the one GROUP BY per period over the daily histograms that the API itself reads (the
+  periods here are whole UTC days), percentiles from the summed buckets: what the API costs beyond its query.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ async def sql_on_facts(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt.d
 
 
 async def sql_on_rollups(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt.datetime) -> int:
-    """The same figures by hand-written SQL over the rollups' histogram buckets (both periods)."""
+    """The same figures by hand-written SQL over the histograms the API reads (both periods start and end on UTC
+    midnights here: the daily histograms alone), percentiles from the summed buckets."""
     from kommutator.reports.histogram import Histogram
 
     out = 0
@@ -78,7 +79,7 @@ async def sql_on_rollups(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt
         for a, b in ((lo, hi), (prev, lo)):
             hists: dict[str, Histogram] = {}
             for metric, bucket, n, total in (await s.execute(text(
-                    "SELECT metric, bucket, sum(n), sum(total) FROM report_hourly WHERE hour >= :lo AND hour < :hi "
+                    "SELECT metric, bucket, sum(n), sum(total) FROM report_daily WHERE day >= :lo AND day < :hi "
                     "GROUP BY metric, bucket"), {"lo": a, "hi": b})).all():
                 hists.setdefault(metric, Histogram()).add(bucket, n, total)
             out += sum(1 for h in hists.values() if h.median() is not None and h.p90() is not None)

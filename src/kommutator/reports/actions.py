@@ -7,18 +7,20 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kommutator.clock import now
 from kommutator.db import Database, Tx
 from kommutator.reports.facts import load_facts
 from kommutator.reports.histogram import bucket_of
 from kommutator.reports.metrics import metrics
-from kommutator.reports.models import ReportFact, ReportHourly
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 
 DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
 HOUR_OF_ANCHOR = {"started": "started_hour", "resolved": "resolved_hour", "rated": "rated_hour"}
 _facts = cast(Table, ReportFact.__table__)
 _hourly = cast(Table, ReportHourly.__table__)
+_daily = cast(Table, ReportDaily.__table__)
 
 
 def rolled_columns() -> dict[str, str]:
@@ -46,6 +48,10 @@ def _plan() -> list[tuple[str, list[str], Any]]:
              .order_by(_facts.c.conversation_id))
             for hour_col, cols in sorted(by_hour.items())]
         _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
+        _statements["old"] = (select(_hourly.c.hour, _hourly.c.metric, _hourly.c.bucket, _hourly.c.n, _hourly.c.total)
+                              .where(_hourly.c.hour.in_(bindparam("hours", expanding=True))))
+        _statements["daily_gone"] = delete(_daily).where(_daily.c.day.in_(bindparam("days", expanding=True)),
+                                                         _daily.c.n == 0)
     return cast(list[tuple[str, list[str], Any]], _statements["plan"])
 
 
@@ -59,6 +65,12 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
     ordered = sorted(hours)
     for i in range(0, len(ordered), 200):
         chunk = ordered[i:i + 200]
+        # The daily histograms change by what these hours' rollups change: minus the old rows, plus the new.
+        delta: dict[tuple[Any, ...], list[Any]] = {}
+        for hour, metric, bucket, n, total in (await tx.conn.execute(_statements["old"], {"hours": chunk})).all():
+            acc = delta.setdefault((_day(hour), metric, bucket), [0, 0.0])
+            acc[0] -= n
+            acc[1] -= total
         await tx.conn.execute(_statements["delete"], {"hours": chunk})
         sums: dict[tuple[Any, ...], list[Any]] = {}
         for _hour_col, cols, stmt in plan:
@@ -76,6 +88,31 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                 {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:-1], strict=True)), "bucket": k[-1], "n": n,
                  "total": float(total)}
                 for k, (n, total) in sums.items()])
+        for k, (n, total) in sums.items():
+            acc = delta.setdefault((_day(k[0]), k[1], k[-1]), [0, 0.0])
+            acc[0] += n
+            acc[1] += total
+        changes = [{"day_": k[0], "metric_": k[1], "bucket_": k[2], "n_": n, "total_": float(t)}
+                   for k, (n, t) in delta.items() if n or t]
+        if changes:
+            await tx.conn.execute(_daily_upsert(tx.conn.dialect.name), changes)
+            await tx.conn.execute(_statements["daily_gone"], {"days": sorted({c["day_"] for c in changes})})
+
+
+def _day(hour: dt.datetime) -> dt.datetime:
+    return hour.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _daily_upsert(dialect: str) -> Any:
+    key = f"daily_{dialect}"
+    if key not in _statements:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_daily).values(
+            day=bindparam("day_"), metric=bindparam("metric_"), bucket=bindparam("bucket_"), n=bindparam("n_"),
+            total=bindparam("total_"))
+        _statements[key] = ins.on_conflict_do_update(
+            index_elements=[_daily.c.day, _daily.c.metric, _daily.c.bucket],
+            set_={"n": _daily.c.n + ins.excluded.n, "total": _daily.c.total + ins.excluded.total})
+    return _statements[key]
 
 
 def _hours(rows: Iterable[Any]) -> set[dt.datetime]:
@@ -104,6 +141,7 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
     from kommutator.conversations.models import Conversation
 
     async def clear(tx: Tx) -> None:
+        await tx.conn.execute(delete(_daily))
         await tx.conn.execute(delete(_hourly))
         await tx.conn.execute(delete(_facts))
 

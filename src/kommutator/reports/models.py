@@ -109,6 +109,23 @@ class ReportHourly(Base):
     __table_args__ = (Index("ix_report_hourly_hour", "hour", "metric"),)
 
 
+class ReportDaily(Base):
+    """The histogram of one metric over one UTC day, all cuts together: what the unfiltered summary (the overview,
+    its previous period) reads for the whole days of its period (the hourly rollups give the hours at its
+    edges). Kept from the hourly rollups by adding the difference each recomputed hour makes."""
+
+    __tablename__ = "report_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.datetime]
+    metric: Mapped[str] = mapped_column(String(40))
+    bucket: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ux_report_daily", "day", "metric", "bucket", unique=True),)
+
+
 class PresenceChange(Base):
     """An agent's presence from ``at`` on (online, away, offline): the time available that occupancy divides by.
 

@@ -23,10 +23,11 @@ from kommutator.conversations.models import ConversationLabel
 from kommutator.errors import ProblemError
 from kommutator.reports.histogram import Histogram
 from kommutator.reports.metrics import Metric, get, metrics
-from kommutator.reports.models import ReportFact, ReportHourly
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 
 _facts = cast(Table, ReportFact.__table__)
 _hourly = cast(Table, ReportHourly.__table__)
+_daily = cast(Table, ReportDaily.__table__)
 
 # Cut name (API) -> fact/rollup column; "label" is a join.
 CUTS = {"channel_type": "channel_type", "channel": "channel_id", "team": "team_id", "queue": "queue_id",
@@ -178,6 +179,28 @@ async def histograms(session: AsyncSession, scope: Scope, names: Sequence[str], 
         return [out[k].setdefault(name, Histogram()) for name in by_col[col]]
 
     if not by_col:
+        return out
+    if group_by is None and not scope.filters and _whole_hours(scope):
+        # All cuts together: whole UTC days from the daily histograms, the hours at the edges from the hourly ones.
+        d0 = scope.start.replace(hour=0)
+        d0 = d0 if d0 == scope.start else d0 + dt.timedelta(days=1)
+        d1 = scope.end.replace(hour=0)
+        spans = [(scope.start, scope.end)]
+        if d0 < d1:
+            spans = [(a, b) for a, b in ((scope.start, d0), (d1, scope.end)) if a < b]
+            d = _daily.c
+            stmt0 = (select(d.metric, d.bucket, func.sum(d.n), func.sum(d.total))
+                     .where(d.day >= d0, d.day < d1, d.metric.in_(sorted(by_col))).group_by(d.metric, d.bucket))
+            for row in (await session.execute(stmt0)).all():
+                for one in hist(None, row[0]):
+                    one.add(int(row[1]), int(row[2] or 0), float(row[3] or 0.0))
+        for a, b in spans:
+            h = _hourly.c
+            stmt1 = (select(h.metric, h.bucket, func.sum(h.n), func.sum(h.total))
+                     .where(h.hour >= a, h.hour < b, h.metric.in_(sorted(by_col))).group_by(h.metric, h.bucket))
+            for row in (await session.execute(stmt1)).all():
+                for one in hist(None, row[0]):
+                    one.add(int(row[1]), int(row[2] or 0), float(row[3] or 0.0))
         return out
     if group_by != "label" and "label" not in scope.filters and _whole_hours(scope):
         h = _hourly.c
