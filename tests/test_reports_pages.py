@@ -80,12 +80,13 @@ async def test_bot_handoff_reasons_and_menu_choices(client: httpx.AsyncClient, r
     async def job(tx: Tx) -> None:  # the bot's hand-offs as apply.py records them
         await tx.session.execute(insert(trans), [
             {"conversation_id": cid, "from_status": "bot", "to_status": "queued", "at": at, "reason": "handed off",
-             "reason_code": "bot_handoff", "reason_params": {"queue": "", "why": why}}
-            for cid, why in ((c1, "the customer asked for a person"), (c2, "the customer asked for a person"))])
+             "reason_code": "bot_handoff", "reason_params": {"queue": "", "why": "the customer asked for a person"}}
+            for cid in (c1, c2)])
         for cid, chose in ((c1, ["Delivery", "Where is my order"]), (c2, ["Delivery"])):
             tx.session.add(Message(conversation_id=cid, direction="internal", sender_type="bot", kind="note",
                                    text="summary", created_at=at,
-                                   payload={"pinned": True, "bot": {"event": "handoff", "chose": chose}}))
+                                   payload={"pinned": True, "bot": {"event": "handoff", "chose": chose,
+                                                                    "reason": "the customer asked for a person"}}))
 
     await runtime.db.write(job)
     await reports_worker_of(runtime).drain()

@@ -13,7 +13,7 @@ from kommutator.clock import now
 from kommutator.db import Database, Tx
 from kommutator.reports.facts import load_facts
 from kommutator.reports.histogram import bucket_of
-from kommutator.reports.metrics import metrics
+from kommutator.reports.metrics import metrics, register_all
 from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 
 DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
@@ -39,6 +39,8 @@ _statements: dict[str, Any] = {}
 def _plan() -> list[tuple[str, list[str], Any]]:
     """Per anchor: its hour column, the fact columns counted at it, and the SELECT of an hour set (built once)."""
     if "plan" not in _statements:
+        if not metrics():  # a process that never built the app (a script, a test fixture): the built-in KPIs
+            register_all()
         by_hour: dict[str, list[str]] = {}
         for col, hour_col in rolled_columns().items():
             by_hour.setdefault(hour_col, []).append(col)

@@ -37,19 +37,17 @@ def _in_scope(ids_col: Any, scope: Scope) -> Any:
 
 
 async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
-    """Why the bot handed conversations to people in the period (the reason of each hand-off) and the menu
-    choices the customers had made before it, most frequent first."""
-    stmt = (select(Transition.conversation_id, Transition.reason_params)
-            .where(Transition.to_status == "queued", Transition.reason_code == "bot_handoff",
+    """Why the bot handed conversations to people in the period and the menu choices the customers had made
+    before, most frequent first: from the hand-off note the bot pins to each conversation it hands off (its
+    ``reason`` and ``chose``), found through the period's bot → queued transitions."""
+    stmt = (select(Transition.conversation_id)
+            .where(Transition.to_status == "queued", Transition.from_status == "bot",
                    Transition.at >= scope.start, Transition.at < scope.end))
     cond = _in_scope(Transition.conversation_id, scope)
     if cond is not None:
         stmt = stmt.where(cond)
+    ids = sorted(set((await session.execute(stmt)).scalars()))
     reasons: Counter[str] = Counter()
-    ids: list[int] = []
-    for cid, params in (await session.execute(stmt)).all():
-        reasons[str((params or {}).get("why") or "")] += 1
-        ids.append(cid)
     choices: Counter[str] = Counter()
     for i in range(0, len(ids), 500):
         notes = (select(Message.payload)
@@ -57,9 +55,11 @@ async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) ->
                         Message.kind == "note", Message.created_at >= scope.start, Message.created_at < scope.end))
         for (payload,) in (await session.execute(notes)).all():
             bot = (payload or {}).get("bot") or {}
-            if bot.get("event") == "handoff":
-                for choice in bot.get("chose") or []:
-                    choices[str(choice)] += 1
+            if bot.get("event") != "handoff":
+                continue
+            reasons[str(bot.get("reason") or "")] += 1
+            for choice in bot.get("chose") or []:
+                choices[str(choice)] += 1
     return {"reasons": reasons.most_common(top), "choices": choices.most_common(top)}
 
 
