@@ -17,6 +17,7 @@ from kommutator.reports.metrics import metrics, register_all
 from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 
 DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
+ALL_AGENTS = -1  # report_daily.agent_key of the rows of all agents together (0: conversations without an agent)
 HOUR_OF_ANCHOR = {"started": "started_hour", "resolved": "resolved_hour", "rated": "rated_hour"}
 _facts = cast(Table, ReportFact.__table__)
 _hourly = cast(Table, ReportHourly.__table__)
@@ -50,7 +51,8 @@ def _plan() -> list[tuple[str, list[str], Any]]:
              .order_by(_facts.c.conversation_id))
             for hour_col, cols in sorted(by_hour.items())]
         _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
-        _statements["old"] = (select(_hourly.c.hour, _hourly.c.metric, _hourly.c.bucket, _hourly.c.n, _hourly.c.total)
+        _statements["old"] = (select(_hourly.c.hour, _hourly.c.metric, _hourly.c.agent_id, _hourly.c.bucket,
+                                     _hourly.c.n, _hourly.c.total)
                               .where(_hourly.c.hour.in_(bindparam("hours", expanding=True))))
         _statements["old_hours"] = (select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
                                     .where(_facts.c.conversation_id.in_(bindparam("ids", expanding=True))))
@@ -73,10 +75,12 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
         chunk = ordered[i:i + 200]
         # The daily histograms change by what these hours' rollups change: minus the old rows, plus the new.
         delta: dict[tuple[Any, ...], list[Any]] = {}
-        for hour, metric, bucket, n, total in (await tx.conn.execute(_statements["old"], {"hours": chunk})).all():
-            acc = delta.setdefault((_day(hour), metric, bucket), [0, 0.0])
-            acc[0] -= n
-            acc[1] -= total
+        for hour, metric, agent, bucket, n, total in (await tx.conn.execute(_statements["old"],
+                                                                            {"hours": chunk})).all():
+            for key in (ALL_AGENTS, agent or 0):
+                acc = delta.setdefault((_day(hour), metric, key, bucket), [0, 0.0])
+                acc[0] -= n
+                acc[1] -= total
         await tx.conn.execute(_statements["delete"], {"hours": chunk})
         sums: dict[tuple[Any, ...], list[Any]] = {}
         for _hour_col, cols, stmt in plan:
@@ -94,11 +98,13 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                 {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:-1], strict=True)), "bucket": k[-1], "n": n,
                  "total": float(total)}
                 for k, (n, total) in sums.items()])
+        agent_at = 2 + DIMS.index("agent_id")
         for k, (n, total) in sums.items():
-            acc = delta.setdefault((_day(k[0]), k[1], k[-1]), [0, 0.0])
-            acc[0] += n
-            acc[1] += total
-        changes = [{"day_": k[0], "metric_": k[1], "bucket_": k[2], "n_": n, "total_": float(t)}
+            for key in (ALL_AGENTS, k[agent_at] or 0):
+                acc = delta.setdefault((_day(k[0]), k[1], key, k[-1]), [0, 0.0])
+                acc[0] += n
+                acc[1] += total
+        changes = [{"day_": k[0], "metric_": k[1], "agent_key_": k[2], "bucket_": k[3], "n_": n, "total_": float(t)}
                    for k, (n, t) in delta.items() if n or t]
         if changes:
             await tx.conn.execute(_daily_upsert(tx.conn.dialect.name), changes)
@@ -113,10 +119,10 @@ def _daily_upsert(dialect: str) -> Any:
     key = f"daily_{dialect}"
     if key not in _statements:
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_daily).values(
-            day=bindparam("day_"), metric=bindparam("metric_"), bucket=bindparam("bucket_"), n=bindparam("n_"),
-            total=bindparam("total_"))
+            day=bindparam("day_"), metric=bindparam("metric_"), agent_key=bindparam("agent_key_"),
+            bucket=bindparam("bucket_"), n=bindparam("n_"), total=bindparam("total_"))
         _statements[key] = ins.on_conflict_do_update(
-            index_elements=[_daily.c.day, _daily.c.metric, _daily.c.bucket],
+            index_elements=[_daily.c.day, _daily.c.metric, _daily.c.agent_key, _daily.c.bucket],
             set_={"n": _daily.c.n + ins.excluded.n, "total": _daily.c.total + ins.excluded.total})
     return _statements[key]
 

@@ -110,20 +110,22 @@ class ReportHourly(Base):
 
 
 class ReportDaily(Base):
-    """The histogram of one metric over one UTC day, all cuts together: what the unfiltered summary (the overview,
-    its previous period) reads for the whole days of its period (the hourly rollups give the hours at its
-    edges). Kept from the hourly rollups by adding the difference each recomputed hour makes."""
+    """The histogram of one metric over one UTC day, all cuts together (``agent_key`` −1) and per agent (the agent's
+    id; 0: no agent): what the unfiltered summary (the overview, its previous period), the agents report and an
+    agent's own figures read for the whole days of their period (the hourly rollups give the hours at its edges).
+    Kept from the hourly rollups by adding the difference each recomputed hour makes."""
 
     __tablename__ = "report_daily"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     day: Mapped[dt.datetime]
     metric: Mapped[str] = mapped_column(String(40))
+    agent_key: Mapped[int] = mapped_column(BigInteger)
     bucket: Mapped[int] = mapped_column(Integer)
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ux_report_daily", "day", "metric", "bucket", unique=True),)
+    __table_args__ = (Index("ux_report_daily", "day", "metric", "agent_key", "bucket", unique=True),)
 
 
 class PresenceChange(Base):

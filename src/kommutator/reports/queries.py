@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.conversations.models import ConversationLabel
 from kommutator.errors import ProblemError
+from kommutator.reports.actions import ALL_AGENTS
 from kommutator.reports.histogram import Histogram
 from kommutator.reports.metrics import Metric, get, metrics
 from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
@@ -180,26 +181,46 @@ async def histograms(session: AsyncSession, scope: Scope, names: Sequence[str], 
 
     if not by_col:
         return out
-    if group_by is None and not scope.filters and _whole_hours(scope):
-        # All cuts together: whole UTC days from the daily histograms, the hours at the edges from the hourly ones.
+    agent = scope.filters.get("agent")
+    if (group_by in (None, "agent") and set(scope.filters) <= {"agent"} and _whole_hours(scope)):
+        # Whole UTC days from the daily histograms (all agents together, or per agent), the hours at the period's
+        # edges from the hourly ones.
         d0 = scope.start.replace(hour=0)
         d0 = d0 if d0 == scope.start else d0 + dt.timedelta(days=1)
         d1 = scope.end.replace(hour=0)
         spans = [(scope.start, scope.end)]
+
+        def key_of(agent_id: Any) -> Any:
+            return None if group_by is None else (agent_id or None)
+
         if d0 < d1:
             spans = [(a, b) for a, b in ((scope.start, d0), (d1, scope.end)) if a < b]
             d = _daily.c
-            stmt0 = (select(d.metric, d.bucket, func.sum(d.n), func.sum(d.total))
-                     .where(d.day >= d0, d.day < d1, d.metric.in_(sorted(by_col))).group_by(d.metric, d.bucket))
+            stmt0 = (select(d.metric, d.bucket, func.sum(d.n), func.sum(d.total), d.agent_key)
+                     .where(d.day >= d0, d.day < d1, d.metric.in_(sorted(by_col)))
+                     .group_by(d.metric, d.bucket, d.agent_key))
+            if agent is not None:
+                stmt0 = stmt0.where(d.agent_key == agent)
+            elif group_by == "agent":
+                stmt0 = stmt0.where(d.agent_key != ALL_AGENTS)
+            else:
+                stmt0 = stmt0.where(d.agent_key == ALL_AGENTS)
             for row in (await session.execute(stmt0)).all():
-                for one in hist(None, row[0]):
+                for one in hist(key_of(row[4]), row[0]):
                     one.add(int(row[1]), int(row[2] or 0), float(row[3] or 0.0))
         for a, b in spans:
             h = _hourly.c
-            stmt1 = (select(h.metric, h.bucket, func.sum(h.n), func.sum(h.total))
-                     .where(h.hour >= a, h.hour < b, h.metric.in_(sorted(by_col))).group_by(h.metric, h.bucket))
+            stmt1 = (select(h.metric, h.bucket, func.sum(h.n), func.sum(h.total), h.agent_id)
+                     .where(h.hour >= a, h.hour < b, h.metric.in_(sorted(by_col))))
+            if agent is not None:
+                stmt1 = stmt1.where(h.agent_id == agent)
+            if group_by == "agent":
+                stmt1 = stmt1.group_by(h.metric, h.bucket, h.agent_id)
+            else:
+                stmt1 = stmt1.with_only_columns(h.metric, h.bucket, func.sum(h.n), func.sum(h.total),
+                                                func.min(h.agent_id)).group_by(h.metric, h.bucket)
             for row in (await session.execute(stmt1)).all():
-                for one in hist(None, row[0]):
+                for one in hist(key_of(row[4]), row[0]):
                     one.add(int(row[1]), int(row[2] or 0), float(row[3] or 0.0))
         return out
     if group_by != "label" and "label" not in scope.filters and _whole_hours(scope):

@@ -1,5 +1,5 @@
 """Reports: histogram buckets in the hourly rollups (medians and percentiles of any period and group from
-summed buckets), daily histograms of all cuts together (the overview), and an index on transitions by kind and
+summed buckets), daily histograms of all cuts together and per agent (the overview, the agents report), and an index on transitions by kind and
 time (the forecast's arrivals and handle times).
 
 The rollups and facts are emptied: the reporting worker recomputes every conversation's facts and rollups on its
@@ -34,12 +34,13 @@ def upgrade() -> None:
         sa.Column("id", BigId, nullable=False),
         sa.Column("day", UtcDateTime(), nullable=False),
         sa.Column("metric", sa.String(40), nullable=False),
+        sa.Column("agent_key", sa.BigInteger(), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("total", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_report_daily"),
     )
-    op.create_index("ux_report_daily", "report_daily", ["day", "metric", "bucket"], unique=True)
+    op.create_index("ux_report_daily", "report_daily", ["day", "metric", "agent_key", "bucket"], unique=True)
     op.create_index("ix_conversation_transitions_status_at", "conversation_transitions", ["to_status", "at"])
 
 
