@@ -82,7 +82,8 @@ async def sql_on_rollups(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt
         for a, b in ((lo, hi), (prev, lo)):
             hists: dict[str, Histogram] = {}
             for metric, bucket, n, total in (await s.execute(text(
-                    "SELECT metric, bucket, sum(n), sum(total) FROM report_daily WHERE day >= :lo AND day < :hi "
+                    "SELECT metric, bucket, sum(n), sum(total) FROM report_daily WHERE agent_key = -1 AND day >= :lo "
+                    "AND day < :hi "
                     "GROUP BY metric, bucket"), {"lo": a, "hi": b})).all():
                 hists.setdefault(metric, Histogram()).add(bucket, n, total)
             out += sum(1 for h in hists.values() if h.median() is not None and h.p90() is not None)

@@ -125,7 +125,7 @@ class ReportDaily(Base):
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ux_report_daily", "day", "metric", "agent_key", "bucket", unique=True),)
+    __table_args__ = (Index("ux_report_daily", "agent_key", "day", "metric", "bucket", unique=True),)
 
 
 class PresenceChange(Base):

@@ -202,7 +202,7 @@ async def histograms(session: AsyncSession, scope: Scope, names: Sequence[str], 
             if agent is not None:
                 stmt0 = stmt0.where(d.agent_key == agent)
             elif group_by == "agent":
-                stmt0 = stmt0.where(d.agent_key != ALL_AGENTS)
+                stmt0 = stmt0.where(d.agent_key >= 0)  # every agent (0: none); ALL_AGENTS is -1
             else:
                 stmt0 = stmt0.where(d.agent_key == ALL_AGENTS)
             for row in (await session.execute(stmt0)).all():

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("total", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_report_daily"),
     )
-    op.create_index("ux_report_daily", "report_daily", ["day", "metric", "agent_key", "bucket"], unique=True)
+    op.create_index("ux_report_daily", "report_daily", ["agent_key", "day", "metric", "bucket"], unique=True)
     op.create_index("ix_conversation_transitions_status_at", "conversation_transitions", ["to_status", "at"])
 
 
