@@ -1,8 +1,19 @@
-"""How fast the report API answers over many conversations' facts (a first measure toward P8).
+"""How fast the report API answers over many conversations' facts (P8), and its ratio to hand-written SQL.
 
 ``python bench/reports_query.py --conversations 100000`` fills ``report_facts`` with synthetic facts spread over
 90 days (and their hourly rollups through the same code as the worker), then times the 30-day summary, a daily
 series of the same period, and the agents report through the API in-process (SQLite unless --database-url).
+
+For the summary it also times hand-written SQL giving the same figures (each metric's count, mean, median and
+90th percentile over the 30 days, count and mean over the 30 days before) and prints the API's ratio to it:
+
+- ``sql on facts``: straight from the fact rows (one per conversation) — count and mean by aggregate, median and
+  p90 exactly (PostgreSQL: ``percentile_disc``; SQLite, which has none: ``ORDER BY … LIMIT 1 OFFSET`` per metric);
+- ``sql on rollups``: the one GROUP BY per period over the daily histograms that the API itself reads (the
+  periods here are whole UTC days), percentiles from the summed buckets: what the API costs beyond its query.
+
+The CPU time of the process is printed beside each (on a shared machine it moves less than wall time; on
+PostgreSQL it leaves out the server's own CPU).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 
 from kommutator.app import create_app
 from kommutator.config import load_settings
@@ -28,6 +39,55 @@ from kommutator.reports.actions import _roll
 from kommutator.reports.facts import hour_of
 from kommutator.reports.models import ReportFact
 from kommutator.runtime import Runtime
+
+ANCHOR_AT = {"started": "started_at", "resolved": "resolved_at", "rated": "rated_at"}
+
+
+def metric_columns() -> list[tuple[str, str]]:
+    """(fact column, anchor column) of every metric the summary shows (wall clock)."""
+    from kommutator.reports.metrics import metrics
+
+    return [(m.column, ANCHOR_AT[m.anchor]) for m in metrics().values() if m.column]
+
+
+async def sql_on_facts(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt.datetime, pg: bool) -> int:
+    """The summary's figures by hand-written SQL over the fact rows; the number of values read back."""
+    out = 0
+    async with rt.db.read() as s:
+        for col, at in metric_columns():
+            if pg:
+                q = (f"SELECT count({col}), avg({col}), percentile_disc(0.5) WITHIN GROUP (ORDER BY {col}), "
+                     f"percentile_disc(0.9) WITHIN GROUP (ORDER BY {col}) FROM report_facts "
+                     f"WHERE {at} >= :lo AND {at} < :hi")
+                out += len((await s.execute(text(q), {"lo": lo, "hi": hi})).all())
+            else:
+                n, _mean = (await s.execute(text(f"SELECT count({col}), avg({col}) FROM report_facts "
+                                                 f"WHERE {at} >= :lo AND {at} < :hi"), {"lo": lo, "hi": hi})).one()
+                for rank in {(n - 1) // 2, max(0, -(-9 * n // 10) - 1)} if n else ():
+                    out += len((await s.execute(text(
+                        f"SELECT {col} FROM report_facts WHERE {at} >= :lo AND {at} < :hi AND {col} IS NOT NULL "
+                        f"ORDER BY {col} LIMIT 1 OFFSET :k"), {"lo": lo, "hi": hi, "k": rank})).all())
+            out += len((await s.execute(text(f"SELECT count({col}), avg({col}) FROM report_facts "
+                                             f"WHERE {at} >= :lo AND {at} < :hi"), {"lo": prev, "hi": lo})).all())
+    return out
+
+
+async def sql_on_rollups(rt: Runtime, lo: dt.datetime, hi: dt.datetime, prev: dt.datetime) -> int:
+    """The same figures by hand-written SQL over the histograms the API reads (both periods start and end on UTC
+    midnights here: the daily histograms alone), percentiles from the summed buckets."""
+    from kommutator.reports.histogram import Histogram
+
+    out = 0
+    async with rt.db.read() as s:
+        for a, b in ((lo, hi), (prev, lo)):
+            hists: dict[str, Histogram] = {}
+            for metric, bucket, n, total in (await s.execute(text(
+                    "SELECT metric, bucket, sum(n), sum(total) FROM report_daily WHERE agent_key = -1 AND day >= :lo "
+                    "AND day < :hi "
+                    "GROUP BY metric, bucket"), {"lo": a, "hi": b})).all():
+                hists.setdefault(metric, Histogram()).add(bucket, n, total)
+            out += sum(1 for h in hists.values() if h.median() is not None and h.p90() is not None)
+    return out
 
 
 def fake(i: int, now: dt.datetime, rng: random.Random) -> dict[str, Any]:
@@ -92,6 +152,9 @@ async def main(n: int, url: str | None, repeat: int) -> None:
             for col in ("started_hour", "resolved_hour", "rated_hour"):
                 hours |= {h for h in (await s.execute(select(facts.c[col]).distinct())).scalars() if h}
         await rt.db.write(lambda tx: _roll(tx, hours))
+        if url.startswith("postgresql"):  # statistics of the freshly loaded tables, as autovacuum would gather
+            async with rt.db.engine.connect() as conn:
+                await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
         print(f"{n} conversations' facts and rollups in {time.monotonic() - t0:.1f} s")
         from kommutator.auth.actions import do_create_api_token
         from kommutator.auth.principal import Principal
@@ -117,14 +180,36 @@ async def main(n: int, url: str | None, repeat: int) -> None:
                                        {"metric": "first_response_time", "interval": "day",
                                         "group_by": "channel_type"}),
                                       ("agents (30 days)", "agents", {})):
-                times = []
+                times, cpu = [], []
                 for _ in range(repeat):
-                    t = time.monotonic()
+                    t, c = time.monotonic(), time.process_time()
                     r = await client.get(f"/api/v1/reports/{path}", params={**period, **extra},
                                          headers={"Authorization": f"Bearer {token}"})
                     times.append(1000 * (time.monotonic() - t))
+                    cpu.append(1000 * (time.process_time() - c))
                     assert r.status_code == 200, r.text
-                print(f"{name:34s} median {statistics.median(times):8.1f} ms  max {max(times):8.1f} ms")
+                print(f"{name:34s} median {statistics.median(times):8.1f} ms  max {max(times):8.1f} ms  "
+                      f"CPU median {statistics.median(cpu):7.1f} ms")
+                if path == "summary":
+                    api_median = statistics.median(times)
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(load_settings(data_dir=Path(tmp) / "d", database_url=url, secret_key="s" * 48).timezone)
+        lo = dt.datetime.combine(end - dt.timedelta(days=29), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        prev = lo - (hi - lo)
+        pg = url.startswith("postgresql")
+        for name, run in (("sql on facts", lambda: sql_on_facts(rt, lo, hi, prev, pg)),
+                          ("sql on rollups", lambda: sql_on_rollups(rt, lo, hi, prev))):
+            times, cpu = [], []
+            for _ in range(repeat):
+                t, c = time.monotonic(), time.process_time()
+                await run()
+                times.append(1000 * (time.monotonic() - t))
+                cpu.append(1000 * (time.process_time() - c))
+            med = statistics.median(times)
+            print(f"summary by {name:23s} median {med:8.1f} ms  max {max(times):8.1f} ms  "
+                  f"CPU median {statistics.median(cpu):7.1f} ms  API / this {api_median / med:5.2f}")
         await rt.db.close()
 
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from kommutator.reports.actions import rebuild
-from kommutator.reports.models import ReportFact, ReportHourly
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 from kommutator.reports.worker import reports_worker_of
 from kommutator.runtime import Runtime
 
@@ -95,6 +95,25 @@ async def test_summary_figures_distributions_and_previous_period(client: httpx.A
     by_name = {g["name"]: figures(g) for g in grouped["groups"]}
     assert by_name["Anna"]["first_response_time"]["value"] == 90
     assert by_name["Boris"]["first_response_time"]["value"] == 30
+
+
+async def test_grouped_figures_are_distributions_alike_from_rollups_and_facts(
+        client: httpx.AsyncClient, runtime: Runtime, clock: Clock, world: dict[str, Any]) -> None:
+    await story(client, clock, world)
+    await reports_worker_of(runtime).drain()
+    grouped = await get(client, world["sup"], "summary", start=DAY, end=DAY, tz="UTC", group_by="agent",
+                        metric=["first_response_time", "handle_time"])
+    by_name = {g["name"]: figures(g) for g in grouped["groups"]}
+    anna = by_name["Anna"]["first_response_time"]["distribution"]
+    assert (anna["count"], anna["mean"], anna["median"], anna["p90"]) == (1, 90.0, 90.0, 90.0)
+    whole = figures(grouped)["first_response_time"]["distribution"]
+    assert (whole["median"], whole["p90"]) == (60.0, 90.0)
+    assert figures(grouped)["handle_time"]["distribution"]["p90"] == 540
+    # India's half-hour offset does not fit the hourly rollups: the same figures then come from the facts.
+    india = await get(client, world["sup"], "summary", start=DAY, end=DAY, tz="Asia/Kolkata", group_by="agent",
+                      metric=["first_response_time", "handle_time"])
+    assert [g["figures"] for g in india["groups"]] == [g["figures"] for g in grouped["groups"]]
+    assert [f["distribution"] for f in india["figures"]] == [f["distribution"] for f in grouped["figures"]]
 
 
 async def test_agents_see_only_their_own_figures(client: httpx.AsyncClient, runtime: Runtime, clock: Clock,
@@ -241,6 +260,9 @@ async def snapshot(rt: Runtime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
         cols = [c for c in ReportHourly.__table__.columns if c.name != "id"]
         rolls = sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                         for row in (await s.execute(select(*cols))).all()), key=repr)
+        days = [c for c in ReportDaily.__table__.columns if c.name != "id"]
+        rolls += sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                         for row in (await s.execute(select(*days))).all()), key=repr)
     return facts, rolls
 
 

@@ -95,6 +95,10 @@ class Transition(Base):
     reason_params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     at: Mapped[dt.datetime] = mapped_column(default=now)
 
+    # The forecast and the reports read transitions of one kind over a period (arrivals in the queue,
+    # assignments and resolutions): without this they scanned the whole timeline.
+    __table_args__ = (Index("ix_conversation_transitions_status_at", "to_status", "at"),)
+
 
 class Message(Base):
     __tablename__ = "messages"

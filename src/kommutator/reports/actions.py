@@ -7,17 +7,21 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kommutator.clock import now
 from kommutator.db import Database, Tx
 from kommutator.reports.facts import load_facts
-from kommutator.reports.metrics import metrics
-from kommutator.reports.models import ReportFact, ReportHourly
+from kommutator.reports.histogram import bucket_of
+from kommutator.reports.metrics import metrics, register_all
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
 
 DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
+ALL_AGENTS = -1  # report_daily.agent_key of the rows of all agents together (0: conversations without an agent)
 HOUR_OF_ANCHOR = {"started": "started_hour", "resolved": "resolved_hour", "rated": "rated_hour"}
 _facts = cast(Table, ReportFact.__table__)
 _hourly = cast(Table, ReportHourly.__table__)
+_daily = cast(Table, ReportDaily.__table__)
 
 
 def rolled_columns() -> dict[str, str]:
@@ -36,6 +40,8 @@ _statements: dict[str, Any] = {}
 def _plan() -> list[tuple[str, list[str], Any]]:
     """Per anchor: its hour column, the fact columns counted at it, and the SELECT of an hour set (built once)."""
     if "plan" not in _statements:
+        if not metrics():  # a process that never built the app (a script, a test fixture): the built-in KPIs
+            register_all()
         by_hour: dict[str, list[str]] = {}
         for col, hour_col in rolled_columns().items():
             by_hour.setdefault(hour_col, []).append(col)
@@ -45,11 +51,21 @@ def _plan() -> list[tuple[str, list[str], Any]]:
              .order_by(_facts.c.conversation_id))
             for hour_col, cols in sorted(by_hour.items())]
         _statements["delete"] = delete(_hourly).where(_hourly.c.hour.in_(bindparam("hours", expanding=True)))
+        _statements["old"] = (select(_hourly.c.hour, _hourly.c.metric, _hourly.c.agent_id, _hourly.c.bucket,
+                                     _hourly.c.n, _hourly.c.total)
+                              .where(_hourly.c.hour.in_(bindparam("hours", expanding=True))))
+        _statements["old_hours"] = (select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
+                                    .where(_facts.c.conversation_id.in_(bindparam("ids", expanding=True))))
+        _statements["delete_facts"] = delete(_facts).where(_facts.c.conversation_id.in_(bindparam("ids",
+                                                                                                expanding=True)))
+        _statements["daily_gone"] = delete(_daily).where(_daily.c.day.in_(bindparam("days", expanding=True)),
+                                                         _daily.c.n == 0)
     return cast(list[tuple[str, list[str], Any]], _statements["plan"])
 
 
 async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
-    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate, insert.
+    """Recompute the rollups of ``hours`` from the facts counted in them: delete, aggregate per histogram
+    bucket, insert.
 
     Facts are read in conversation order so that a live pass and a rebuild add the same floats in the same order.
     """
@@ -57,6 +73,14 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
     ordered = sorted(hours)
     for i in range(0, len(ordered), 200):
         chunk = ordered[i:i + 200]
+        # The daily histograms change by what these hours' rollups change: minus the old rows, plus the new.
+        delta: dict[tuple[Any, ...], list[Any]] = {}
+        for hour, metric, agent, bucket, n, total in (await tx.conn.execute(_statements["old"],
+                                                                            {"hours": chunk})).all():
+            for key in (ALL_AGENTS, agent or 0):
+                acc = delta.setdefault((_day(hour), metric, key, bucket), [0, 0.0])
+                acc[0] -= n
+                acc[1] -= total
         await tx.conn.execute(_statements["delete"], {"hours": chunk})
         sums: dict[tuple[Any, ...], list[Any]] = {}
         for _hour_col, cols, stmt in plan:
@@ -66,13 +90,41 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                     value = row[1 + len(DIMS) + j]
                     if value is None:
                         continue
-                    acc = sums.setdefault((head[0], col, *head[1:]), [0, 0.0])
+                    acc = sums.setdefault((head[0], col, *head[1:], bucket_of(value)), [0, 0.0])
                     acc[0] += 1
                     acc[1] += value
         if sums:
             await tx.conn.execute(_hourly.insert(), [
-                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:], strict=True)), "n": n, "total": float(total)}
+                {"hour": k[0], "metric": k[1], **dict(zip(DIMS, k[2:-1], strict=True)), "bucket": k[-1], "n": n,
+                 "total": float(total)}
                 for k, (n, total) in sums.items()])
+        agent_at = 2 + DIMS.index("agent_id")
+        for k, (n, total) in sums.items():
+            for key in (ALL_AGENTS, k[agent_at] or 0):
+                acc = delta.setdefault((_day(k[0]), k[1], key, k[-1]), [0, 0.0])
+                acc[0] += n
+                acc[1] += total
+        changes = [{"day_": k[0], "metric_": k[1], "agent_key_": k[2], "bucket_": k[3], "n_": n, "total_": float(t)}
+                   for k, (n, t) in delta.items() if n or t]
+        if changes:
+            await tx.conn.execute(_daily_upsert(tx.conn.dialect.name), changes)
+            await tx.conn.execute(_statements["daily_gone"], {"days": sorted({c["day_"] for c in changes})})
+
+
+def _day(hour: dt.datetime) -> dt.datetime:
+    return hour.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _daily_upsert(dialect: str) -> Any:
+    key = f"daily_{dialect}"
+    if key not in _statements:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_daily).values(
+            day=bindparam("day_"), metric=bindparam("metric_"), agent_key=bindparam("agent_key_"),
+            bucket=bindparam("bucket_"), n=bindparam("n_"), total=bindparam("total_"))
+        _statements[key] = ins.on_conflict_do_update(
+            index_elements=[_daily.c.day, _daily.c.metric, _daily.c.agent_key, _daily.c.bucket],
+            set_={"n": _daily.c.n + ins.excluded.n, "total": _daily.c.total + ins.excluded.total})
+    return _statements[key]
 
 
 def _hours(rows: Iterable[Any]) -> set[dt.datetime]:
@@ -85,10 +137,10 @@ async def do_store_facts(tx: Tx, facts: list[dict[str, Any]], gone: list[int]) -
     ids = [f["conversation_id"] for f in facts] + list(gone)
     if not ids:
         return 0
-    old = (await tx.conn.execute(select(_facts.c.started_hour, _facts.c.resolved_hour, _facts.c.rated_hour)
-                                 .where(_facts.c.conversation_id.in_(ids)))).mappings().all()
+    _plan()  # builds the statements once: an IN of literal ids was rebuilt (and recompiled) on every pass
+    old = (await tx.conn.execute(_statements["old_hours"], {"ids": ids})).mappings().all()
     hours = _hours(old) | _hours(facts)
-    await tx.conn.execute(delete(_facts).where(_facts.c.conversation_id.in_(ids)))
+    await tx.conn.execute(_statements["delete_facts"], {"ids": ids})
     if facts:
         ts = now()
         await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in facts])
@@ -101,6 +153,7 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
     from kommutator.conversations.models import Conversation
 
     async def clear(tx: Tx) -> None:
+        await tx.conn.execute(delete(_daily))
         await tx.conn.execute(delete(_hourly))
         await tx.conn.execute(delete(_facts))
 

@@ -29,21 +29,28 @@ from kommutator.common.schemas import MAX_ID
 from kommutator.errors import ProblemError
 from kommutator.ingest.models import Channel
 from kommutator.queues.models import Queue
-from kommutator.reports import queries
+from kommutator.reports import pages, queries
 from kommutator.reports.metrics import BUILTIN, metrics
 from kommutator.reports.occupancy import occupancy
 from kommutator.reports.schemas import (
     AgentReport,
     AgentRow,
+    BotReport,
     ConversationFact,
     ConversationFactList,
+    Counted,
     DistributionRead,
     Figure,
     Group,
+    HeatCell,
+    Heatmap,
     MetricList,
     MetricRead,
     Period,
     Point,
+    RatingComment,
+    RatingsReport,
+    ScoreCount,
     Series,
     Summary,
     TimeSeries,
@@ -167,7 +174,7 @@ async def get_summary(
     names = [queries.check_metric(n).name for n in (metric or [n for n, m in metrics().items() if m.column])]
     names = [n for n in names if queries.check_metric(n).column]
     async with rt.db.read() as s:
-        now_all = (await queries.summarise(s, scope, names, percentiles=True)).get(None, {})
+        now_all = (await queries.summarise(s, scope, names)).get(None, {})
         prev_all = (await queries.summarise(s, scope.previous(), names)).get(None, {})
         grouped = await queries.summarise(s, scope, names, group_by=group_by) if group_by else {}
         labels = await _names(s, group_by, grouped)
@@ -240,6 +247,58 @@ async def get_agents(rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep) 
         return _csv(header, ([a.agent_id, a.name, *[f.value for f in a.figures], a.occupancy] for a in items),
                     "agents.csv")
     return AgentReport(period=_period(scope), clock=scope.clock, items=items)
+
+
+@router.get("/heatmap", response_model=Heatmap, responses=CSV)  # type: ignore[arg-type]
+async def get_heatmap(
+    rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep,
+    metric: str = Query("conversations", max_length=40, description="A metric name (GET /reports/metrics)",
+                        json_schema_extra={"enum": SERIES_NAMES}),
+) -> Heatmap | Response:
+    """One metric by hour of the week (local to tz) over the period: when the traffic comes."""
+    scope = _scope(p, principal, rt.settings.timezone)
+    m = queries.check_metric(metric)
+    async with rt.db.read() as s:
+        grid = await pages.heatmap(s, scope, m)
+    cells = [HeatCell(weekday=d, hour=hh, count=n,
+                      value=total if m.unit == "count" else (total / n * m.scale if n else None))
+             for d, row in enumerate(grid) for hh, (n, total) in enumerate(row)]
+    if p.csv:
+        return _csv(["weekday", "hour", "value", "count"], ([c.weekday, c.hour, c.value, c.count] for c in cells),
+                    f"{m.name}-hour-of-week.csv")
+    return Heatmap(metric=m.name, unit=m.unit, period=_period(scope), cells=cells)
+
+
+@router.get("/bot", response_model=BotReport, responses=CSV)  # type: ignore[arg-type]
+async def get_bot(rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep) -> BotReport | Response:
+    """Why the bot handed conversations to people, and the menu choices made before (containment per flow is
+    the summary's bot_containment with group_by=bot_flow)."""
+    scope = _scope(p, principal, rt.settings.timezone)
+    async with rt.db.read() as s:
+        found = await pages.bot_handoffs(s, scope)
+    reasons = [Counted(name=k, count=n) for k, n in found["reasons"]]
+    choices = [Counted(name=k, count=n) for k, n in found["choices"]]
+    if p.csv:
+        return _csv(["kind", "name", "count"], [*(["handoff_reason", c.name, c.count] for c in reasons),
+                                                *(["menu_choice", c.name, c.count] for c in choices)], "bot.csv")
+    return BotReport(period=_period(scope), handoff_reasons=reasons, menu_choices=choices)
+
+
+@router.get("/ratings", response_model=RatingsReport, responses=CSV)  # type: ignore[arg-type]
+async def get_ratings(rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep) -> RatingsReport | Response:
+    """How many ratings of each score arrived in the period (CSAT 1–5, NPS 0–10) and the newest comments, each
+    with its conversation."""
+    scope = _scope(p, principal, rt.settings.timezone)
+    async with rt.db.read() as s:
+        counts = await pages.rating_counts(s, scope)
+        comments = await pages.rating_comments(s, scope)
+        names = await _names(s, "agent", {c["agent_id"] for c in comments if c["agent_id"] is not None})
+    dist = [ScoreCount(scale=scale, score=score, count=n) for scale, per in counts.items() for score, n in per.items()]
+    items = [RatingComment(**c, agent=names.get(c["agent_id"], "") if c["agent_id"] is not None else "")
+             for c in comments]
+    if p.csv:
+        return _csv(["scale", "score", "count"], ([d.scale, d.score, d.count] for d in dist), "ratings.csv")
+    return RatingsReport(period=_period(scope), distribution=dist, comments=items)
 
 
 CSV_COLUMNS = [*queries.FACT_COLUMNS, "labels"]

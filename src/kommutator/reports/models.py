@@ -87,7 +87,9 @@ class ReportFact(Base):
 
 
 class ReportHourly(Base):
-    """Count and sum of one metric's values over the facts of one UTC hour and one combination of cuts."""
+    """Count and sum of one metric's values over the facts of one UTC hour and one combination of cuts, per
+    histogram bucket of the values (``reports/histogram.py``): summing rows gives counts and means, summing
+    them per bucket gives medians and percentiles of any period."""
 
     __tablename__ = "report_hourly"
 
@@ -100,10 +102,30 @@ class ReportHourly(Base):
     queue_id: Mapped[int | None] = mapped_column(BigInteger)
     agent_id: Mapped[int | None] = mapped_column(BigInteger)
     bot_flow_id: Mapped[int | None] = mapped_column(BigInteger)
+    bucket: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_report_hourly_hour", "hour", "metric"),)
+
+
+class ReportDaily(Base):
+    """The histogram of one metric over one UTC day, all cuts together (``agent_key`` −1) and per agent (the agent's
+    id; 0: no agent): what the unfiltered summary (the overview, its previous period), the agents report and an
+    agent's own figures read for the whole days of their period (the hourly rollups give the hours at its edges).
+    Kept from the hourly rollups by adding the difference each recomputed hour makes."""
+
+    __tablename__ = "report_daily"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.datetime]
+    metric: Mapped[str] = mapped_column(String(40))
+    agent_key: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ux_report_daily", "agent_key", "day", "metric", "bucket", unique=True),)
 
 
 class PresenceChange(Base):

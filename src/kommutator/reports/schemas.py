@@ -141,3 +141,50 @@ class ConversationFact(BaseModel):
 class ConversationFactList(BaseModel):
     items: list[ConversationFact]
     next_cursor: str | None = None
+
+
+class HeatCell(BaseModel):
+    weekday: int = Field(description="0 Monday … 6 Sunday, in tz")
+    hour: int = Field(description="0–23, in tz")
+    value: float | None = Field(description="Sum for counts; the mean (× 100 for percent) otherwise")
+    count: int
+
+
+class Heatmap(BaseModel):
+    metric: str
+    unit: str
+    period: Period
+    cells: list[HeatCell] = Field(description="7 × 24 cells, Monday 00:00 first")
+
+
+class Counted(BaseModel):
+    name: str
+    count: int
+
+
+class BotReport(BaseModel):
+    period: Period
+    handoff_reasons: list[Counted] = Field(description="Why the bot handed conversations to people, most first")
+    menu_choices: list[Counted] = Field(description="Menu choices made before a hand-off, most first")
+
+
+class ScoreCount(BaseModel):
+    scale: str = Field(description="csat (1–5) or nps (0–10)")
+    score: int
+    count: int
+
+
+class RatingComment(BaseModel):
+    conversation_id: int
+    scale: str
+    score: int
+    comment: str
+    at: dt.datetime | None
+    agent_id: int | None
+    agent: str = ""
+
+
+class RatingsReport(BaseModel):
+    period: Period
+    distribution: list[ScoreCount]
+    comments: list[RatingComment] = Field(description="The newest 100 ratings of the period with a comment")

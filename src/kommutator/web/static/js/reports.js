@@ -17,6 +17,10 @@ const CUTS = ["channel_type", "channel", "team", "queue", "agent", "label", "bot
 const INTERVALS = ["hour", "day", "week", "month"];
 const COLOURS = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
 const AGENT_METRICS = ["resolutions", "first_response_time", "response_time", "handle_time", "csat", "sla_compliance"];
+const PAGES = ["overview", "heatmap", "queues", "bot", "ratings"];
+const QUEUE_METRICS = ["conversations", "service_level", "wait_time", "first_response_time", "abandonment"];
+const BOT_METRICS = ["conversations", "bot_containment"];
+const HEAT_METRICS = ["conversations", "messages_in", "first_response_time", "wait_time"];
 
 const state = { me: null, metrics: new Map(), active: false, chart: null, seq: 0 };
 let view = null;
@@ -73,6 +77,7 @@ function params() {
   if (!p.get("clock")) p.set("clock", "wall");
   if (!p.get("metric")) p.set("metric", "conversations");
   if (p.get("group_by") === null) p.set("group_by", "channel_type");
+  if (!PAGES.includes(p.get("page"))) p.set("page", "overview");
   return p;
 }
 
@@ -167,9 +172,232 @@ function table(headers, rows) {
     h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((c) => h("td", { text: c }))))));
 }
 
+function header(p, own) {
+  return [
+    h("div", { class: "reports__head" }, h("h2", { text: t("r.title") }), own ? h("span", { class: "muted", text: t("r.own") }) : null,
+      h("a", { class: "btn btn--small", attrs: { href: `/api/v1/reports/conversations?${apiQuery(p, { format: "csv" })}`,
+        download: "" }, text: t("r.exportConversations") })),
+    h("nav", { class: "reports__tabs", attrs: { "aria-label": t("r.pages") } }, ...PAGES.map((name) => {
+      const q = new URLSearchParams(p);
+      q.set("page", name);
+      return h("a", { class: "reports__tab", attrs: { href: `#${SECTION}?${q.toString()}`,
+        "aria-current": p.get("page") === name ? "page" : null }, dataset: { page: name }, text: t(`r.page.${name}`) });
+    })),
+  ];
+}
+
+function panel(title, csvPath, ...children) {
+  return h("section", { class: "rpanel", attrs: { "aria-label": title } },
+    h("div", { class: "rpanel__head" }, h("h3", { class: "rpanel__title", text: title }), csvPath ? csvLink(csvPath) : null),
+    ...children);
+}
+
+/** A figure with its definition as the tooltip; durations and percentages with their median and p90. */
+function cell(figure) {
+  const d = figure.distribution;
+  const extra = d.count && figure.unit === "seconds"
+    ? ` · ${t("r.median")} ${humanDuration(d.median)} · p90 ${humanDuration(d.p90)} · n=${number(d.count)}`
+    : (d.count ? ` · n=${number(d.count)}` : "");
+  return h("td", { dataset: { metric: figure.name, value: figure.value ?? "" },
+    attrs: { title: metricDefinition(figure.name) + extra }, text: formatValue(figure.unit, figure.value) });
+}
+
+function groupTable(groups, names, firstColumn) {
+  return h("table", { class: "rtable" },
+    h("thead", {}, h("tr", {}, h("th", { text: firstColumn }),
+      ...names.map((n) => h("th", { text: metricTitle(n), attrs: { title: metricDefinition(n) } })),
+      ...names.filter((n) => state.metrics.get(n)?.unit === "seconds").flatMap((n) => [
+        h("th", { text: `${metricTitle(n)} · ${t("r.median")}`, attrs: { title: metricDefinition(n) } }),
+        h("th", { text: `${metricTitle(n)} · p90`, attrs: { title: metricDefinition(n) } })]))),
+    h("tbody", {}, ...groups.map((g) => {
+      const byName = new Map(g.figures.map((f) => [f.name, f]));
+      return h("tr", { dataset: { key: g.key ?? "" } }, h("td", { text: g.name || (g.key === null ? t("r.none") : String(g.key)) }),
+        ...names.map((n) => cell(byName.get(n))),
+        ...names.filter((n) => state.metrics.get(n)?.unit === "seconds").flatMap((n) => {
+          const d = byName.get(n).distribution;
+          return [h("td", { text: d.median === null ? "—" : humanDuration(d.median) }),
+            h("td", { text: d.p90 === null ? "—" : humanDuration(d.p90) })];
+        }));
+    })));
+}
+
+function countTable(rows, firstColumn, dataName) {
+  if (!rows.length) return h("p", { class: "muted", text: t("r.nothing") });
+  return h("table", { class: "rtable", dataset: { table: dataName } },
+    h("thead", {}, h("tr", {}, h("th", { text: firstColumn }), h("th", { text: t("r.col.count") }))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, h("td", { text: r.name || t("r.none") }),
+      h("td", { dataset: { value: r.count }, text: number(r.count) })))));
+}
+
+function shell(p) {
+  const own = state.me && !["admin", "supervisor"].includes(state.me.role);
+  const status = h("p", { class: "muted", attrs: { role: "status" }, text: t("r.loading") });
+  const error = h("p", { class: "form-error", attrs: { role: "alert" } });
+  error.hidden = true;
+  return { own, status, error };
+}
+
+function failed(seq, ui, err) {
+  if (seq !== state.seq) return;
+  ui.status.hidden = true;
+  ui.error.textContent = err instanceof ApiError ? err.detail || `${err.status} ${err.code}` : String(err);
+  ui.error.hidden = false;
+}
+
+function done(ui, empty) {
+  ui.status.textContent = empty ? t("r.empty") : "";
+  ui.status.hidden = !empty;
+}
+
+async function renderHeatmap(seq, p) {
+  const ui = shell(p);
+  const metric = HEAT_METRICS.includes(p.get("heat")) ? p.get("heat") : "conversations";
+  const box = h("div", { class: "rheat" });
+  const q = apiQuery(p, { metric });
+  view.replaceChildren(...header(p, ui.own), filters(p, channelTypes()), ui.error, ui.status,
+    panel(t("r.page.heatmap"), `heatmap?${q}&format=csv`,
+      h("div", { class: "rpanel__head" }, select(t("r.metric"), "heat", metric, HEAT_METRICS.map((n) => [n, metricTitle(n)])),
+        h("span", { class: "muted", attrs: { title: metricDefinition(metric) }, text: metricDefinition(metric) })), box));
+  try {
+    const body = await get(`/reports/heatmap?${q}`);
+    if (seq !== state.seq || !state.active) return;
+    const values = body.cells.map((c) => c.value || 0);
+    const max = Math.max(0, ...values);
+    const grid = Array.from({ length: 7 }, () => Array(24).fill(null));
+    for (const c of body.cells) grid[c.weekday][c.hour] = c;
+    const days = Array.from({ length: 7 }, (_, d) => new Intl.DateTimeFormat(lang(), { weekday: "short" })
+      .format(new Date(Date.UTC(2024, 0, 1 + d))));
+    box.replaceChildren(h("table", { class: "rheat__table" },
+      h("thead", {}, h("tr", {}, h("th", {}), ...Array.from({ length: 24 }, (_, hh) => h("th", { text: String(hh) })))),
+      h("tbody", {}, ...grid.map((row, d) => h("tr", {}, h("th", { text: days[d] }),
+        ...row.map((c) => {
+          const v = c.value;
+          const share = max && v ? v / max : 0;
+          return withVar(h("td", { class: "rheat__cell", dataset: { weekday: c.weekday, hour: c.hour, value: v ?? "" },
+            attrs: { title: `${days[d]} ${c.hour}:00 · ${formatValue(body.unit, v)} · n=${number(c.count)}` },
+            text: v ? formatValue(body.unit, v) : "" }), "--heat", share.toFixed(3));
+        }))))));
+    done(ui, !body.cells.some((c) => c.count));
+  } catch (err) {
+    failed(seq, ui, err);
+  }
+}
+
+async function renderQueues(seq, p) {
+  const ui = shell(p);
+  const queues = h("div");
+  const teams = h("div");
+  const metricQuery = QUEUE_METRICS.map((n) => `metric=${n}`).join("&");
+  view.replaceChildren(...header(p, ui.own), filters(p, channelTypes()), ui.error, ui.status,
+    panel(t("r.group.queue"), `summary?${apiQuery(p, { group_by: "queue", format: "csv" })}&${metricQuery}`, queues),
+    panel(t("r.group.team"), `summary?${apiQuery(p, { group_by: "team", format: "csv" })}&${metricQuery}`, teams));
+  try {
+    const [byQueue, byTeam] = await Promise.all([
+      get(`/reports/summary?${apiQuery(p, { group_by: "queue" })}&${metricQuery}`),
+      get(`/reports/summary?${apiQuery(p, { group_by: "team" })}&${metricQuery}`)]);
+    if (seq !== state.seq || !state.active) return;
+    queues.replaceChildren(groupTable(byQueue.groups, QUEUE_METRICS, t("r.group.queue")));
+    teams.replaceChildren(groupTable(byTeam.groups, QUEUE_METRICS, t("r.group.team")));
+    done(ui, !byQueue.groups.length);
+  } catch (err) {
+    failed(seq, ui, err);
+  }
+}
+
+async function renderBot(seq, p) {
+  const ui = shell(p);
+  const kpis = h("div", { class: "rkpis" });
+  const flows = h("div");
+  const reasons = h("div");
+  const choices = h("div");
+  const metricQuery = BOT_METRICS.map((n) => `metric=${n}`).join("&");
+  view.replaceChildren(...header(p, ui.own), filters(p, channelTypes()), ui.error, ui.status,
+    panel(t("r.bot.containment"), `summary?${apiQuery(p, { group_by: "bot_flow", format: "csv" })}&${metricQuery}`,
+      kpis, flows),
+    panel(t("r.bot.reasons"), `bot?${apiQuery(p, { format: "csv" })}`, reasons),
+    panel(t("r.bot.choices"), null, choices));
+  try {
+    const [summary, bot] = await Promise.all([
+      get(`/reports/summary?${apiQuery(p, { group_by: "bot_flow" })}&${metricQuery}`),
+      get(`/reports/bot?${apiQuery(p)}`)]);
+    if (seq !== state.seq || !state.active) return;
+    kpis.replaceChildren(...summary.figures.filter((f) => f.name === "bot_containment").map(kpiCard));
+    flows.replaceChildren(groupTable(summary.groups.filter((g) => g.key !== null), BOT_METRICS, t("r.group.bot_flow")));
+    reasons.replaceChildren(countTable(bot.handoff_reasons, t("r.bot.reason"), "reasons"));
+    choices.replaceChildren(countTable(bot.menu_choices, t("r.bot.choice"), "choices"));
+    done(ui, false);
+  } catch (err) {
+    failed(seq, ui, err);
+  }
+}
+
+async function renderRatings(seq, p) {
+  const ui = shell(p);
+  const kpis = h("div", { class: "rkpis" });
+  const dist = h("div", { class: "rdist" });
+  const comments = h("div");
+  view.replaceChildren(...header(p, ui.own), filters(p, channelTypes()), ui.error, ui.status,
+    panel(t("r.ratings.distribution"), `ratings?${apiQuery(p, { format: "csv" })}`, kpis, dist),
+    panel(t("r.ratings.comments"), null, comments));
+  try {
+    const [summary, ratings] = await Promise.all([
+      get(`/reports/summary?${apiQuery(p)}&metric=csat&metric=csat_score&metric=nps`),
+      get(`/reports/ratings?${apiQuery(p)}`)]);
+    if (seq !== state.seq || !state.active) return;
+    kpis.replaceChildren(...summary.figures.map(kpiCard));
+    const parts = [];
+    for (const scale of ["csat", "nps"]) {
+      const rows = ratings.distribution.filter((d) => d.scale === scale);
+      const total = rows.reduce((a, d) => a + d.count, 0);
+      if (!total) continue;
+      const max = Math.max(...rows.map((d) => d.count));
+      parts.push(h("table", { class: "rtable rdist__table", dataset: { scale } },
+        h("caption", { text: t(`r.ratings.${scale}`), attrs: { title: metricDefinition(scale) } }),
+        h("thead", {}, h("tr", {}, h("th", { text: t("r.ratings.score") }), h("th", { text: t("r.col.count") }),
+          h("th", { text: t("r.ratings.share") }))),
+        h("tbody", {}, ...rows.map((d) => h("tr", { dataset: { score: d.score, count: d.count } },
+          h("td", { text: String(d.score) }), h("td", { text: number(d.count) }),
+          h("td", {}, withVar(h("span", { class: "rdist__bar" }), "--share", max ? (d.count / max).toFixed(3) : "0"),
+            h("span", { text: `${number((100 * d.count) / total, 1)}%` })))))));
+    }
+    dist.replaceChildren(...(parts.length ? parts : [h("p", { class: "muted", text: t("r.nothing") })]));
+    comments.replaceChildren(ratings.comments.length
+      ? h("ul", { class: "rcomments" }, ...ratings.comments.map((c) => h("li", { class: "rcomment",
+        dataset: { conversation: c.conversation_id } },
+      h("a", { attrs: { href: `#conversation/${c.conversation_id}` }, text: `#${c.conversation_id}` }),
+      h("span", { class: "rcomment__score", text: `${c.scale.toUpperCase()} ${c.score}` }),
+      c.agent ? h("span", { class: "muted", text: c.agent }) : null,
+      h("span", { class: "muted", text: c.at ? new Date(c.at).toLocaleString(lang()) : "" }),
+      h("q", { class: "rcomment__text", text: c.comment }))))
+      : h("p", { class: "muted", text: t("r.nothing") }));
+    done(ui, !ratings.distribution.some((d) => d.count));
+  } catch (err) {
+    failed(seq, ui, err);
+  }
+}
+
+/** A CSS custom property on an element (through the CSSOM: inline style attributes are not used). */
+function withVar(el, name, value) {
+  el.style.setProperty(name, value);
+  return el;
+}
+
+function channelTypes() {
+  return [...new Set((state.channels || []).map((c) => c.type))].sort();
+}
+
 async function render() {
   const seq = ++state.seq;
   const p = params();
+  const page = p.get("page");
+  if (page === "heatmap") return renderHeatmap(seq, p);
+  if (page === "queues") return renderQueues(seq, p);
+  if (page === "bot") return renderBot(seq, p);
+  if (page === "ratings") return renderRatings(seq, p);
+  return renderOverview(seq, p);
+}
+
+async function renderOverview(seq, p) {
   const own = state.me && !["admin", "supervisor"].includes(state.me.role);
   const status = h("p", { class: "muted", attrs: { role: "status" }, text: t("r.loading") });
   const error = h("p", { class: "form-error", attrs: { role: "alert" } });
@@ -184,9 +412,7 @@ async function render() {
   const groupBy = p.get("group_by");
   const seriesQuery = apiQuery(p, { metric, interval: p.get("interval"), group_by: groupBy });
   view.replaceChildren(
-    h("div", { class: "reports__head" }, h("h2", { text: t("r.title") }), own ? h("span", { class: "muted", text: t("r.own") }) : null,
-      h("a", { class: "btn btn--small", attrs: { href: `/api/v1/reports/conversations?${apiQuery(p, { format: "csv" })}`,
-        download: "" }, text: t("r.exportConversations") })),
+    ...header(p, own),
     filters(p, channelTypes), error, status,
     h("section", { class: "rpanel", attrs: { "aria-label": t("r.overview") } },
       h("div", { class: "rpanel__head" }, h("h3", { class: "rpanel__title", text: t("r.overview") }),
