@@ -5,7 +5,7 @@ The audit log stays append-only but for one change: erasing a person pseudonymis
 (every other column unchanged, the new details marked "_pseudonymised").
 
 Revision ID: 0028
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-07 07:30:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from kommutator.db import BigId, JsonType, UtcDateTime
 
 revision = "0028"
-down_revision = "0022"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
