@@ -45,6 +45,8 @@ from kommutator.notifications.api import router as notifications_router
 from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation_id
 from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
+from kommutator.outbound.campaign_worker import campaign_worker_of
+from kommutator.outbound.campaigns_api import router as campaigns_router
 from kommutator.outbound.worker import outreach_worker_of
 from kommutator.quality import setup as quality_setup
 from kommutator.quality.api import router as quality_router
@@ -123,7 +125,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     # The server's background services, started in this order with the app and stopped in reverse.
     services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
-                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt)]
+                               suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
+                               campaign_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,7 +158,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for router in (auth_router, agents_router, contacts_router, conversations_router, files_router,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
-                   intent_router, quality_router, forecast_router, assist_router, reports_router):
+                   intent_router, quality_router, forecast_router, assist_router, reports_router,
+                   campaigns_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

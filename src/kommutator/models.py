@@ -16,7 +16,14 @@ from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
-from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
+from kommutator.outbound.models import (
+    Campaign,
+    CampaignRecipient,
+    MessageTemplate,
+    NotificationAttempt,
+    OutboundNotification,
+    Segment,
+)
 from kommutator.quality.models import (
     AlertDelivery,
     AlertRule,
@@ -36,12 +43,13 @@ from kommutator.workers.models import OutboxItem, Timer
 
 __all__ = [
     "AlertDelivery", "AlertRule", "ApiToken", "Article", "Attachment", "AuditEntry", "AuthSession", "Base",
-    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "CannedResponse",
+    "BotFlow", "BotFlowChannel", "BotFlowVersion", "BotIntent", "BotIntentModel", "BotSession", "Campaign",
+    "CampaignRecipient", "CannedResponse",
     "Channel", "ChannelScore", "ChannelState",
     "CommunicationStandard", "Consent", "Contact", "Conversation", "ConversationLabel", "ConversationSkill",
     "CsatSetting", "IdempotencyKey", "Identity", "InboundEvent", "Message", "MessageTemplate", "Notification",
     "NotificationAttempt", "OutboundNotification", "OutboxItem",
     "PresenceChange", "QualityAlert", "QualityState", "Queue", "Rating", "ReadMark", "ReportFact", "ReportHourly",
-    "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
+    "Segment", "Skill", "SlaClock", "SlaPolicy", "StandardViolation", "SuggestionEvent", "SuggestionStats",
     "Team", "TeamMember", "Timer", "Transition", "User", "UserSkill", "WebchatVisitor",
 ]

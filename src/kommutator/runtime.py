@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kommutator.channels.health import HealthBook
     from kommutator.channels.types.webchat.socket import WidgetHub
     from kommutator.ingest.types import ChannelConfig
+    from kommutator.outbound.campaign_worker import CampaignWorker
     from kommutator.outbound.worker import OutreachWorker
     from kommutator.quality.monitor import QualityMonitor
     from kommutator.realtime.hub import Hub
@@ -53,6 +54,7 @@ class Runtime:
     channel_health: HealthBook | None = None  # channels/health.py book_of: what this process last wrote
     suggester: Suggester | None = None  # assist/service.py suggester_of: the past-reply index
     outreach_worker: OutreachWorker | None = None  # outbound/worker.py outreach_worker_of
+    campaign_worker: CampaignWorker | None = None  # outbound/campaign_worker.py campaign_worker_of
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.

@@ -286,13 +286,15 @@ class OutboxWorker(PollingWorker):
         return attempted
 
     async def claim(self) -> list[int]:
-        """Claim up to ``batch`` due items, at most one per ordering key (the oldest pending one)."""
+        """Claim up to ``batch`` due items, at most one per ordering key (the oldest pending one); priority 0
+        (agents' replies, notifications) before 1 (campaigns), so a reply waits for at most one batch of campaign
+        sends already under way, never for the campaign's backlog."""
         at = now()
         unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until <= at)
         # Each ordering key's oldest pending item, found in one sorted pass: no per-row sub-select, so a
         # backlog of thousands of chats costs milliseconds even before the planner has statistics for it.
         ranked = (select(OutboxItem.id, OutboxItem.kind, OutboxItem.next_attempt_at, OutboxItem.claimed_until,
-                         func.row_number().over(partition_by=OutboxItem.ordering_key,
+                         OutboxItem.priority, func.row_number().over(partition_by=OutboxItem.ordering_key,
                                                 order_by=OutboxItem.id).label("place"))
                   .where(OutboxItem.status == "pending").subquery())
 
@@ -300,7 +302,7 @@ class OutboxWorker(PollingWorker):
             return (select(ranked.c.id)
                     .where(ranked.c.place == 1, ranked.c.kind == "message", ranked.c.next_attempt_at <= at,
                            or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at))
-                    .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit))
+                    .order_by(ranked.c.priority, ranked.c.next_attempt_at, ranked.c.id).limit(limit))
 
         take = update(OutboxItem).values(claimed_by=self.name, claimed_until=at + self.lease)
 
@@ -321,7 +323,7 @@ class OutboxWorker(PollingWorker):
                 select(OutboxItem.id)
                 .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
                        OutboxItem.next_attempt_at <= at, unclaimed)
-                .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(self.batch)
+                .order_by(OutboxItem.priority, OutboxItem.next_attempt_at, OutboxItem.id).limit(self.batch)
                 .with_for_update(skip_locked=True))).scalars())
             if ids:
                 await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
