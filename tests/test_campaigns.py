@@ -17,12 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from kommutator.channels.base import OutboundMessage
+from kommutator.channels.registry import get_adapter
 from kommutator.conversations.models import Transition
 from kommutator.outbound import campaigns
 from kommutator.outbound.campaign_worker import CampaignWorker
 from kommutator.outbound.campaigns import fill, next_allowed
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.outbox import OutboxWorker
+from kommutator.workers.pacing import Pacer
 
 from .fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
@@ -304,10 +307,24 @@ async def test_agents_replies_are_claimed_before_campaign_traffic(client, admin,
     r = await client.post("/api/v1/conversations", headers=admin.headers, json={
         "contact_id": someone, "channel": str(sms["id"]), "text": "Your order is ready"})
     assert r.status_code == 201, r.text
-    first = OutboxWorker(runtime, name="priority-test", batch=1)
-    [claimed] = await first.claim()
+    worker = OutboxWorker(runtime, name="priority-test", batch=10, bulk_batch=2)
+    claimed = await worker.claim()
+    assert len(claimed) == 3  # every due reply, and at most bulk_batch campaign items a round
+    work = await worker._load(claimed)
+    assert work[0].message is not None and work[0].message.id == r.json()["message_id"]  # first pacing slot
     async with runtime.db.read() as s:
-        item = await s.get(OutboxItem, claimed)
-        assert item is not None and item.priority == 0 and item.message_id == r.json()["message_id"]
-        waiting = list((await s.execute(select(OutboxItem.priority).where(OutboxItem.id != claimed))).scalars())
-    assert waiting == [1] * 5
+        priorities = [p for (p,) in (await s.execute(
+            select(OutboxItem.priority).where(OutboxItem.id.in_(claimed)).order_by(OutboxItem.id))).all()]
+    assert sorted(priorities) == [0, 1, 1]
+
+
+def test_split_messages_book_a_pacing_slot_per_call() -> None:
+    t = [100.0]
+    pacer = Pacer(clock=lambda: t[0])
+    assert pacer.reserve("chat:1", 1.0, 3) == 0  # three parts of one message: now, +1 s, +2 s
+    assert pacer.reserve("chat:1", 1.0) == 3.0  # the next message waits for all of them
+    assert pacer.reserve("channel:1", 30.0) == 0 and pacer.reserve("channel:1", 30.0) == pytest.approx(1 / 30)
+    long = OutboundMessage(id=1, idempotency_key="k", conversation_id=1, to="42", text="word " * 1500, kind="text",
+                           created_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
+    assert get_adapter("telegram").calls(long) == 2  # 7500 characters: two Telegram messages of at most 4096
+    assert get_adapter("sms").calls(long) == 1

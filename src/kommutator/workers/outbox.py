@@ -250,7 +250,7 @@ class OutboxWorker(PollingWorker):
 
     def __init__(self, runtime: Runtime, *, client: httpx.AsyncClient | None = None, interval: float = 1.0,
                  batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
-                 policy: RetryPolicy | None = None, name: str | None = None) -> None:
+                 policy: RetryPolicy | None = None, name: str | None = None, bulk_batch: int = 20) -> None:
         super().__init__()
         self.rt = runtime
         self.db = runtime.db
@@ -258,6 +258,9 @@ class OutboxWorker(PollingWorker):
         self._own_client = client is None
         self.interval = interval
         self.batch = batch
+        # Campaign items a round claims at most: 20 at Telegram's 30/s is 0.67 s of sending, the longest a reply
+        # claimed in the next round waits behind campaign traffic.
+        self.bulk_batch = bulk_batch
         self.lease = lease  # longer than any send takes: an expired claim means the worker died
         self.policy = policy or RetryPolicy()
         self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
@@ -286,9 +289,10 @@ class OutboxWorker(PollingWorker):
         return attempted
 
     async def claim(self) -> list[int]:
-        """Claim up to ``batch`` due items, at most one per ordering key (the oldest pending one); priority 0
-        (agents' replies, notifications) before 1 (campaigns), so a reply waits for at most one batch of campaign
-        sends already under way, never for the campaign's backlog."""
+        """Claim up to ``batch`` due items of priority 0 (agents' replies, notifications) and up to
+        ``bulk_batch`` of priority 1 (campaigns), at most one per ordering key (the oldest pending one). A round
+        of sends lasts about ``bulk_batch / rate`` at most, so a reply waits for that, never for a campaign's
+        backlog; and within a round, replies take the channel's first pacing slots (``_load``'s order)."""
         at = now()
         unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until <= at)
         # Each ordering key's oldest pending item, found in one sorted pass: no per-row sub-select, so a
@@ -298,36 +302,42 @@ class OutboxWorker(PollingWorker):
                                                 order_by=OutboxItem.id).label("place"))
                   .where(OutboxItem.status == "pending").subquery())
 
-        def heads(limit: int) -> Select[tuple[int]]:
+        def heads(limit: int, bulk: bool) -> Select[tuple[int]]:
+            lane = ranked.c.priority >= 1 if bulk else ranked.c.priority < 1
             return (select(ranked.c.id)
                     .where(ranked.c.place == 1, ranked.c.kind == "message", ranked.c.next_attempt_at <= at,
-                           or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at))
-                    .order_by(ranked.c.priority, ranked.c.next_attempt_at, ranked.c.id).limit(limit))
+                           or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at), lane)
+                    .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit))
 
         take = update(OutboxItem).values(claimed_by=self.name, claimed_until=at + self.lease)
+        lanes = ((False, self.batch), (True, self.bulk_batch))
 
         async def job(tx: Tx) -> list[int]:
             if self.db.is_sqlite:
                 # One statement: it takes the write lock before it reads, so no other connection's commit can
                 # slip in between choosing and claiming.
-                stmt = take.where(OutboxItem.id.in_(heads(self.batch))).returning(OutboxItem.id)
+                stmt = take.where(or_(*(OutboxItem.id.in_(heads(n, bulk)) for bulk, n in lanes))
+                                  ).returning(OutboxItem.id)
                 return sorted((await tx.conn.execute(stmt)).scalars())
             # PostgreSQL: choose candidates, then lock what no other process holds. Locking re-reads a row
             # another transaction changed meanwhile, so an item claimed or finished a moment ago drops out.
             # (An UPDATE … WHERE id IN (sub-select … LIMIT … SKIP LOCKED) may re-run the sub-select as it goes
             # and claim far more than the limit; separate statements cannot.)
-            candidates = list((await tx.conn.execute(heads(self.batch * 4))).scalars())
-            if not candidates:
-                return []
-            ids = list((await tx.conn.execute(
-                select(OutboxItem.id)
-                .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
-                       OutboxItem.next_attempt_at <= at, unclaimed)
-                .order_by(OutboxItem.priority, OutboxItem.next_attempt_at, OutboxItem.id).limit(self.batch)
-                .with_for_update(skip_locked=True))).scalars())
-            if ids:
-                await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
-            return sorted(ids)
+            claimed: list[int] = []
+            for bulk, n in lanes:
+                candidates = list((await tx.conn.execute(heads(n * 4, bulk))).scalars())
+                if not candidates:
+                    continue
+                ids = list((await tx.conn.execute(
+                    select(OutboxItem.id)
+                    .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
+                           OutboxItem.next_attempt_at <= at, unclaimed)
+                    .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(n)
+                    .with_for_update(skip_locked=True))).scalars())
+                if ids:
+                    await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
+                claimed += ids
+            return sorted(claimed)
 
         return await self.db.write(job)
 
@@ -341,7 +351,7 @@ class OutboxWorker(PollingWorker):
                 .outerjoin(Channel, Channel.id == OutboxItem.channel_id)
                 .outerjoin(Conversation, Conversation.id == Message.conversation_id)
                 .outerjoin(Contact, Contact.id == Conversation.contact_id)
-                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.id))).all()
+                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.priority, OutboxItem.id))).all()
             message_ids = [m.id for _, m, _, _, _ in rows if m is not None]
             files: dict[int, list[OutboundAttachment]] = {}
             for a in (await s.execute(select(Attachment).where(Attachment.message_id.in_(message_ids))
@@ -411,8 +421,9 @@ class OutboxWorker(PollingWorker):
         except OAuthError as exc:
             raise SendError(retryable=True, reason=str(exc), channel_problem=exc.code) from None
         caps = adapter.capabilities
-        wait = max(self.pacer.reserve(f"channel:{channel.id}", caps.messages_per_second),
-                   self.pacer.reserve(f"chat:{work.ordering_key}", caps.messages_per_second_per_chat))
+        calls = max(1, adapter.calls(work.message))  # the parts of a split message count against the limits
+        wait = max(self.pacer.reserve(f"channel:{channel.id}", caps.messages_per_second, calls),
+                   self.pacer.reserve(f"chat:{work.ordering_key}", caps.messages_per_second_per_chat, calls))
         if wait > 0:
             await asyncio.sleep(wait)  # the provider's published rate: leave at it, do not collect 429s
         return await adapter.send(config, work.message, self.client)

@@ -18,13 +18,14 @@ class Pacer:
         self.forget_after = forget_after
         self._next: dict[str, float] = {}
 
-    def reserve(self, key: str, rate: float | None) -> float:
-        """Seconds until the slot booked now for ``key`` (0: go now); ``rate`` None or 0: no limit."""
+    def reserve(self, key: str, rate: float | None, slots: int = 1) -> float:
+        """Seconds until the first of ``slots`` consecutive slots booked now for ``key`` (0: go now); ``rate``
+        None or 0: no limit. A message sent as several provider calls books one slot per call."""
         if not rate or rate <= 0:
             return 0.0
         t = self.clock()
         slot = max(self._next.get(key, t), t)
-        self._next[key] = slot + 1.0 / rate
+        self._next[key] = slot + max(1, slots) / rate
         if len(self._next) > 10_000:
             self._forget(t)
         return slot - t
