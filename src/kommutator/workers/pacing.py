@@ -8,6 +8,8 @@ Redis-backed schedule is the scale-out step), and the provider's 429 with retry-
 
 from __future__ import annotations
 
+import collections
+import math
 import time
 from collections.abc import Callable
 
@@ -17,6 +19,7 @@ class Pacer:
         self.clock = clock
         self.forget_after = forget_after
         self._next: dict[str, float] = {}
+        self._sent: dict[str, collections.deque[float]] = {}
 
     def reserve(self, key: str, rate: float | None, slots: int = 1) -> float:
         """Seconds until the first of ``slots`` consecutive slots booked now for ``key`` (0: go now); ``rate``
@@ -30,7 +33,23 @@ class Pacer:
             self._forget(t)
         return slot - t
 
+    def admit(self, key: str, rate: float | None, calls: int = 1) -> float:
+        """Just before a send: 0 and the send is counted when fewer than ``rate`` (at least 1) left for ``key`` in
+        the last second; else the seconds to wait before asking again. A sliding second, as providers count."""
+        if not rate or rate <= 0:
+            return 0.0
+        t = self.clock()
+        sent = self._sent.setdefault(key, collections.deque())
+        while sent and sent[0] <= t - 1.0:
+            sent.popleft()
+        limit = max(1, math.floor(rate))
+        if sent and len(sent) + calls > limit:
+            return max(0.001, sent[max(0, len(sent) + calls - limit - 1)] + 1.0 - t)
+        sent.extend([t] * calls)
+        return 0.0
+
     def _forget(self, t: float) -> None:
         """Drop schedules long past (chats that went quiet), so the table does not grow without end."""
         for key in [k for k, v in self._next.items() if v < t - self.forget_after]:
             del self._next[key]
+            self._sent.pop(key, None)
