@@ -20,6 +20,7 @@ class Pacer:
         self.forget_after = forget_after
         self._next: dict[str, float] = {}
         self._sent: dict[str, collections.deque[float]] = {}
+        self.min_gap = 0.5  # of a slot: the closest two sends on one key may leave after a stall
 
     def reserve(self, key: str, rate: float | None, slots: int = 1) -> float:
         """Seconds until the first of ``slots`` consecutive slots booked now for ``key`` (0: go now); ``rate``
@@ -45,6 +46,9 @@ class Pacer:
         limit = max(1, math.floor(rate))
         if sent and len(sent) + calls > limit:
             return max(0.001, sent[max(0, len(sent) + calls - limit - 1)] + 1.0 - t)
+        if sent and t - sent[-1] < self.min_gap / rate:
+            # No catching up in a burst: even the sends a stall held back leave spaced out.
+            return max(0.001, sent[-1] + self.min_gap / rate - t)
         sent.extend([t] * calls)
         return 0.0
 
