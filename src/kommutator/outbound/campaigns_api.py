@@ -3,12 +3,14 @@ caller's language (Accept-Language: ru or en) and carry both sentences."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.common.routes import SafeRoute
-from kommutator.common.schemas import Id
+from kommutator.common.schemas import MAX_ID, Id
 from kommutator.errors import not_found
 from kommutator.outbound import campaigns, segments
 from kommutator.outbound.models import Campaign, CampaignRecipient, Segment
@@ -28,6 +30,7 @@ from kommutator.outbound.schemas import (
 from kommutator.outbound.texts import pick_language
 
 router = APIRouter(tags=["campaigns"], route_class=SafeRoute)
+RecipientStatus = Literal["pending", "queued", "skipped", "cancelled"]
 
 
 def _language(request: Request) -> str:
@@ -128,7 +131,8 @@ async def get_campaign(rt: RuntimeDep, principal: CurrentPrincipal, campaign_id:
 
 @router.get("/campaigns/{campaign_id}/recipients", response_model=RecipientList)
 async def list_recipients(rt: RuntimeDep, principal: CurrentPrincipal, campaign_id: Id,
-                          status: str | None = None, after: int = 0) -> RecipientList:
+                          status: RecipientStatus | None = None,
+                          after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> RecipientList:
     """The campaign's recipients (500 a page after the contact id ``after``), optionally of one status."""
     principal.require_supervisor()
     async with rt.db.read() as s:

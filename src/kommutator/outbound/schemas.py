@@ -161,7 +161,7 @@ AttributeValue = Annotated[str, Field(max_length=200)] | int | float | bool
 class SegmentRules(Strict):
     """Who is in the audience: every rule given must hold (an empty rule set is every contact)."""
 
-    attributes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$")], AttributeValue] = Field(
+    attributes: dict[Annotated[str, Field(max_length=60)], AttributeValue] = Field(
         default_factory=dict, max_length=20, description="Contact attributes equal to these values")
     labels: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=20, description="Has a conversation with any of these labels")
@@ -215,7 +215,8 @@ class CampaignCreate(Strict):
                                           "(or {{attribute|default}}) placeholders; the contact's language picks")
     subject: str = Field(default="", max_length=300, description="For email")
     template: TemplateName | None = Field(default=None, description="A template instead of text (WhatsApp)")
-    parameters: dict[ParameterName, Annotated[str, Field(max_length=1000)]] = Field(
+    # Any key: a name the template does not have is 422 template_parameters_unknown, which says which.
+    parameters: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
         default_factory=dict, max_length=20, description="The template's parameters; placeholders allowed")
     channel: ChannelChoice = Field(default="preferred", description="'preferred', or a channel id or type")
     starts_at: dt.datetime | None = Field(default=None, description="Not before this time (default: when started)")
