@@ -97,6 +97,9 @@ DOCUMENTED_CODES |= {"no_consent", "no_marketing_consent", "no_reachable_channel
                      "email_subject_required", "email_no_address", "whatsapp_template_required",
                      "whatsapp_template_not_approved", "whatsapp_no_number", "api_never_wrote", "webchat_never_wrote",
                      "telegram_never_wrote", "vk_never_wrote"}
+DOCUMENTED_CODES |= {"campaign_text_required", "campaign_placeholders_mismatch", "campaign_timezone_unknown",
+                     "campaign_audience_empty", "campaign_placeholder_missing", "campaign_status",
+                     "channel_not_found"}  # campaigns: their segments, texts and state decide
 DOCUMENTED_MESSAGES = ("NUL", "may not be null", "email", "not both", "into itself", "is empty",
                        "do not exist", "there is no", "is not an active user", "No channel", "no team",
                        "must be a string, number, boolean or null", "attribute names", "business_hours",

@@ -48,6 +48,8 @@ from kommutator.notifications.api import router as notifications_router
 from kommutator.openapi import ERROR_RESPONSES, TAGS, install_openapi, operation_id
 from kommutator.outbound.api import conversations_router as start_router
 from kommutator.outbound.api import router as outbound_router
+from kommutator.outbound.campaign_worker import campaign_worker_of
+from kommutator.outbound.campaigns_api import router as campaigns_router
 from kommutator.outbound.worker import outreach_worker_of
 from kommutator.privacy.api import router as privacy_router
 from kommutator.privacy.retention import retention_worker_of
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
                                suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
                                subscription_worker_of(rt), crm_enricher_of(rt),
-                               retention_worker_of(rt)]
+                               retention_worker_of(rt), campaign_worker_of(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -168,7 +170,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                    channels_router, queues_router, audit_router, realtime_router, knowledge_router,
                    start_router, outbound_router, notifications_router, canned_router, inbox_router, bot_router,
                    intent_router, quality_router, forecast_router, assist_router, reports_router,
-                   subscriptions_router, privacy_router, crm_card_router):
+                   subscriptions_router, privacy_router, crm_card_router, campaigns_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(help_router)

@@ -17,7 +17,15 @@ from kommutator.inbox.models import ReadMark
 from kommutator.ingest.models import InboundEvent
 from kommutator.knowledge.models import Article
 from kommutator.notifications.models import Notification
-from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
+from kommutator.outbound.models import (
+    Campaign,
+    CampaignRecipient,
+    MessageTemplate,
+    NotificationAttempt,
+    OutboundNotification,
+    Segment,
+)
+from kommutator.privacy.models import RetentionPolicy
 from kommutator.quality.models import (
     AlertDelivery,
     AlertRule,
@@ -31,7 +39,7 @@ from kommutator.quality.models import (
     StandardViolation,
 )
 from kommutator.queues.models import Queue
-from kommutator.reports.models import PresenceChange, ReportFact, ReportHourly
+from kommutator.reports.models import PresenceChange, ReportDaily, ReportFact, ReportHourly
 from kommutator.routing.models import ConversationSkill
 from kommutator.subscriptions.models import Delivery, DeliveryAttempt, Subscription
 from kommutator.workers.models import OutboxItem, Timer
@@ -51,6 +59,8 @@ __all__ = [
     "BotIntent",
     "BotIntentModel",
     "BotSession",
+    "Campaign",
+    "CampaignRecipient",
     "CannedResponse",
     "Channel",
     "ChannelScore",
@@ -81,8 +91,11 @@ __all__ = [
     "Queue",
     "Rating",
     "ReadMark",
+    "ReportDaily",
     "ReportFact",
     "ReportHourly",
+    "RetentionPolicy",
+    "Segment",
     "Skill",
     "SlaClock",
     "SlaPolicy",

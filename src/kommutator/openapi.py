@@ -43,6 +43,8 @@ TAGS = [
     {"name": "assist", "description": "Reply suggestions for agents and what agents did with them"},
     {"name": "notifications", "description": "The caller's notifications"},
     {"name": "outbound", "description": "Writing first: notifications to customers with fallback, message templates"},
+    {"name": "campaigns", "description": "Campaigns to saved segments: each contact once, consent, quiet hours, "
+                                         "throttle, pause, resume, cancel and stats (supervisors)"},
     {"name": "audit", "description": "The audit log (administrators)"},
     {"name": "website chat", "description": "The website chat widget's own endpoints, with the visitor token"},
 ]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from kommutator.channels.types.webchat.socket import WidgetHub
     from kommutator.crm.service import CrmEnricher
     from kommutator.ingest.types import ChannelConfig
+    from kommutator.outbound.campaign_worker import CampaignWorker
     from kommutator.outbound.worker import OutreachWorker
     from kommutator.privacy.retention import RetentionWorker
     from kommutator.quality.monitor import QualityMonitor
@@ -61,6 +62,7 @@ class Runtime:
     subscription_worker: SubscriptionWorker | None = None  # subscriptions/worker.py subscription_worker_of
     retention_worker: RetentionWorker | None = None  # privacy/retention.py retention_worker_of: daily
     crm_enricher: CrmEnricher | None = None  # crm/service.py crm_enricher_of: asks the CRM about new customers
+    campaign_worker: CampaignWorker | None = None  # outbound/campaign_worker.py campaign_worker_of
     # Public forms' limits by name (the web chat's new visitors and messages).
     limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.

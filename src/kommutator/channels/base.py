@@ -330,6 +330,11 @@ class ChannelAdapter:
         """Facts about how the provider will carry the text, shown before sending (SMS: encoding, segments)."""
         return {}
 
+    def calls(self, message: OutboundMessage) -> int:
+        """How many provider calls ``send`` makes for the message (a long text split in parts, files): the outbox
+        books that many pacing slots, so split messages stay within the provider's rate too."""
+        return 1
+
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
         """Deliver one message through ``client`` (the outbox's, guarded against private targets);

@@ -177,8 +177,9 @@ async def _remember_identity(tx: Tx, contact: Contact, route: Route) -> None:
 
 
 async def queue_message(tx: Tx, conv: Conversation, route: Route, draft: Draft, *, sender_type: str,
-                        user_id: int | None, payload: dict[str, Any] | None = None) -> Message:
-    """The message and its outbox row, as an agent's reply is queued (conversations/actions.do_send_message)."""
+                        user_id: int | None, payload: dict[str, Any] | None = None, priority: int = 0) -> Message:
+    """The message and its outbox row, as an agent's reply is queued (conversations/actions.do_send_message);
+    ``priority`` 1 (campaigns) is claimed after every due 0 (replies, notifications)."""
     ts = now()
     body = dict(payload or {})
     if route.customer_wrote_at is not None:
@@ -195,7 +196,7 @@ async def queue_message(tx: Tx, conv: Conversation, route: Route, draft: Draft, 
     await tx.session.flush()
     tx.session.add(OutboxItem(kind="message", message_id=msg.id, channel_id=route.channel.id,
                               ordering_key=f"{route.channel.id}:{route.to}", payload={"to": route.to},
-                              next_attempt_at=ts))
+                              next_attempt_at=ts, priority=priority))
     conv.last_message_at = conv.updated_at = ts
     tx.publish(MessageCreated(conversation_id=conv.id, team_id=conv.team_id, assignee_id=conv.assignee_id,
                               message_id=msg.id, direction="out", sender_type=sender_type, message_kind="text",

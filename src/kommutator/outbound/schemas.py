@@ -151,3 +151,133 @@ class NotificationRead(ReadModel):
     attempts: list[AttemptRead] = []
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+# --- Segments and campaigns --------------------------------------------------------------------------------------
+
+AttributeValue = Annotated[str, Field(max_length=200)] | int | float | bool
+
+
+class SegmentRules(Strict):
+    """Who is in the audience: every rule given must hold (an empty rule set is every contact)."""
+
+    attributes: dict[Annotated[str, Field(max_length=60)], AttributeValue] = Field(
+        default_factory=dict, max_length=20, description="Contact attributes equal to these values")
+    labels: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20, description="Has a conversation with any of these labels")
+    channel_types: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,19}$")]] = Field(
+        default_factory=list, max_length=10, description="Has an identity (or, for sms/email, a phone/address) on "
+                                                         "any of these channel types")
+    preferred_channel: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,19}$")
+    last_contact_within_days: int | None = Field(default=None, ge=1, le=3650,
+                                                 description="Wrote to us within this many days")
+    last_contact_before_days: int | None = Field(default=None, ge=1, le=3650,
+                                                 description="Has not written for at least this many days")
+    manager_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Their personal manager")
+    language: Literal["en", "ru"] | None = None
+    consent: Literal["marketing", "service"] | None = Field(
+        default=None, description="marketing: agreed to marketing on some channel; service: has not refused all")
+
+
+class SegmentCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    rules: SegmentRules = Field(default_factory=SegmentRules)
+
+
+class SegmentUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rules: SegmentRules | None = None
+
+
+class SegmentRead(ReadModel):
+    id: int
+    name: str
+    rules: dict[str, object]
+    count: int = Field(default=0, description="Contacts in it now")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SegmentList(ReadModel):
+    items: list[SegmentRead]
+
+
+class AudienceCount(ReadModel):
+    count: int
+
+
+class CampaignCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    segment_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=20)
+    purpose: Purpose = "marketing"
+    texts: dict[Literal["en", "ru"], Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, description="The text per language with {{name}}, {{first_name}} or {{attribute}} "
+                                          "(or {{attribute|default}}) placeholders; the contact's language picks")
+    subject: str = Field(default="", max_length=300, description="For email")
+    template: TemplateName | None = Field(default=None, description="A template instead of text (WhatsApp)")
+    # Any key: a name the template does not have is 422 template_parameters_unknown, which says which.
+    parameters: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=20, description="The template's parameters; placeholders allowed")
+    channel: ChannelChoice = Field(default="preferred", description="'preferred', or a channel id or type")
+    starts_at: dt.datetime | None = Field(default=None, description="Not before this time (default: when started)")
+    quiet_from: int = Field(default=21, ge=0, le=23, description="Local hour the quiet hours begin")
+    quiet_to: int = Field(default=9, ge=0, le=23, description="Local hour they end (equal: no quiet hours)")
+    timezone: str = Field(default="UTC", max_length=64,
+                          description="For contacts without a 'timezone' attribute (IANA name)")
+    per_minute: int = Field(default=600, ge=1, le=100_000, description="At most this many messages a minute")
+
+
+class CampaignStats(ReadModel):
+    targeted: int = 0
+    pending: int = 0
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = Field(default={}, description="no_consent, no_reachable_channel, "
+                                                                    "window_closed")
+    cancelled: int = 0
+    queued: int = Field(default=0, description="Written, not yet sent")
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    replied: int = 0
+
+
+class CampaignRead(ReadModel):
+    id: int
+    name: str
+    segment_ids: list[int]
+    purpose: str
+    texts: dict[str, str]
+    subject: str
+    template: str | None
+    parameters: dict[str, str]
+    channel: str
+    starts_at: dt.datetime | None
+    quiet_from: int
+    quiet_to: int
+    timezone: str
+    per_minute: int
+    status: str = Field(description="draft, running, paused, cancelled, done")
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    created_at: dt.datetime
+    stats: CampaignStats = Field(default_factory=CampaignStats)
+
+
+class CampaignList(ReadModel):
+    items: list[CampaignRead]
+
+
+class RecipientRead(ReadModel):
+    contact_id: int
+    key: str
+    status: str
+    reason: str
+    channel_id: int | None
+    message_id: int | None
+    conversation_id: int | None
+    due_at: dt.datetime
+
+
+class RecipientList(ReadModel):
+    items: list[RecipientRead]

@@ -33,6 +33,26 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "contact_ambiguous": ("Several contacts have this {what}; send by contact_id.",
                           "Этот {what} есть у нескольких клиентов; отправьте по contact_id."),
     "contact_not_found": ("There is no contact with this {what}.", "Нет клиента с таким {what}."),
+    "campaign_audience_empty": ("The campaign's segments hold no contacts now; change the segments' rules or pick "
+                                "other segments.",
+                                "В сегментах кампании сейчас нет ни одного клиента; измените условия сегментов или "
+                                "выберите другие."),
+    "campaign_placeholder_missing": ("{count} contacts of the audience have no value for {{{{{name}}}}}; give a "
+                                     "default like {{{{{name}|…}}}} or narrow the segment.",
+                                     "У {count} клиентов аудитории нет значения для {{{{{name}}}}}; укажите значение "
+                                     "по умолчанию, например {{{{{name}|…}}}}, или сузьте сегмент."),
+    "campaign_placeholders_mismatch": ("The texts use different placeholders ({languages}); use the same in each "
+                                       "language.",
+                                       "В текстах разные подстановки ({languages}); используйте одинаковые во всех "
+                                       "языках."),
+    "campaign_text_required": ("Give the campaign's text in Russian or English, or a template.",
+                               "Укажите текст кампании на русском или английском либо шаблон."),
+    "campaign_segment_not_found": ("There is no segment {segment}; create it first.",
+                                   "Нет сегмента {segment}; сначала создайте его."),
+    "campaign_timezone_unknown": ("{timezone!r} is not a time zone; use a name like Europe/Moscow.",
+                                  "{timezone!r} — не часовой пояс; укажите название вроде Europe/Moscow."),
+    "campaign_status": ("The campaign is {state}; it cannot be {action}.",
+                        "Кампания в состоянии «{state}»; её нельзя {action_ru}."),
 }
 
 

@@ -23,6 +23,8 @@ class OutboxItem(Base):
     ordering_key: Mapped[str] = mapped_column(String(255), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, done, failed
+    # Claimed in this order first: 0 agents' replies and notifications, 1 campaign traffic (outbound/campaigns.py).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=now)
     claimed_by: Mapped[str | None] = mapped_column(String(64))

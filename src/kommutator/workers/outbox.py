@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +216,35 @@ def _buttons(payload: dict[str, Any]) -> tuple[Button, ...]:
 
 # --- The worker ----------------------------------------------------------------------------------------
 
+def _nothing() -> None:
+    return None
+
+
+class _Round:
+    """A round of sends: ``all_started`` is set once each has passed its pacing wait (or ended)."""
+
+    def __init__(self, sends: int) -> None:
+        self.left = sends
+        self.all_started = asyncio.Event()
+        if sends <= 0:
+            self.all_started.set()
+
+    def started_one(self) -> Callable[[], None]:
+        """A callback for one send; calling it again does nothing."""
+        called = False
+
+        def started() -> None:
+            nonlocal called
+            if called:
+                return
+            called = True
+            self.left -= 1
+            if self.left <= 0:
+                self.all_started.set()
+
+        return started
+
+
 @dataclass(frozen=True)
 class _Work:
     item_id: int
@@ -230,7 +260,8 @@ class OutboxWorker(PollingWorker):
 
     def __init__(self, runtime: Runtime, *, client: httpx.AsyncClient | None = None, interval: float = 1.0,
                  batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
-                 policy: RetryPolicy | None = None, name: str | None = None) -> None:
+                 policy: RetryPolicy | None = None, name: str | None = None, bulk_batch: int = 20,
+                 headroom: float = 0.95) -> None:
         super().__init__()
         self.rt = runtime
         self.db = runtime.db
@@ -238,6 +269,10 @@ class OutboxWorker(PollingWorker):
         self._own_client = client is None
         self.interval = interval
         self.batch = batch
+        # Campaign items a round claims at most: 20 at Telegram's 30/s is 0.67 s of sending, the longest a reply
+        # claimed in the next round waits behind campaign traffic.
+        self.bulk_batch = bulk_batch
+        self.headroom = headroom  # the share of each provider's documented rate we send at
         self.lease = lease  # longer than any send takes: an expired claim means the worker died
         self.policy = policy or RetryPolicy()
         self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
@@ -246,6 +281,8 @@ class OutboxWorker(PollingWorker):
         # Outcomes waiting for their write, and the task writing them (see _record).
         self._outcomes: list[tuple[int, SendResult | SendError, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
+        # Each send in flight's "passed its pacing wait" callback (run_due's overlapping rounds), by item id.
+        self._starting: dict[int, Callable[[], None]] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -253,59 +290,99 @@ class OutboxWorker(PollingWorker):
             self._client = outbound_client(self.rt.settings)
         return self._client
 
+    async def _loop(self) -> None:
+        """Pass after pass while there is work (a campaign's backlog keeps it busy), pausing ``interval`` only when a
+        pass found nothing to send: a reply never waits out a pause behind a long backlog."""
+        while True:
+            attempted = 0
+            try:
+                attempted = await self.run_due()
+            except Exception:
+                log.exception("outbox pass failed")
+            if not attempted:
+                await asyncio.sleep(self.interval)
+
     async def run_due(self, *, max_rounds: int = 100) -> int:
         """Send what is due now; the next message of a chat goes in the next round. Return attempts made."""
         attempted = 0
-        for _ in range(max_rounds):
-            ids = await self.claim()
-            if not ids:
-                break
-            work = await self._load(ids)
-            await asyncio.gather(*(self._deliver(w) for w in work))
-            attempted += len(work)
+        flying: set[asyncio.Task[None]] = set()
+        try:
+            for _ in range(max_rounds):
+                ids = await self.claim()
+                if not ids:
+                    if not flying:
+                        break
+                    # A chat's next message becomes due when its previous one is recorded: finish, then look again.
+                    await asyncio.gather(*flying)
+                    flying = set()
+                    continue
+                work = await self._load(ids)
+                # Rounds overlap: the next is claimed once each send of this one has passed its pacing wait (is
+                # on the wire or done), so a paced channel does not idle while outcomes are written and the next
+                # items claimed. A chat's next item is never in it: its head is still claimed until recorded.
+                gate = _Round(len(work))
+                flying |= {asyncio.create_task(self._deliver(w, gate.started_one())) for w in work}
+                await gate.all_started.wait()
+                flying = {t for t in flying if not t.done()}
+                attempted += len(work)
+            if flying:
+                await asyncio.gather(*flying)
+        except BaseException:
+            for task in flying:
+                task.cancel()
+            raise
         return attempted
 
     async def claim(self) -> list[int]:
-        """Claim up to ``batch`` due items, at most one per ordering key (the oldest pending one)."""
+        """Claim up to ``batch`` due items of priority 0 (agents' replies, notifications) and up to
+        ``bulk_batch`` of priority 1 (campaigns), at most one per ordering key (the oldest pending one). A round
+        of sends lasts about ``bulk_batch / rate`` at most, so a reply waits for that, never for a campaign's
+        backlog; and within a round, replies take the channel's first pacing slots (``_load``'s order)."""
         at = now()
         unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until <= at)
         # Each ordering key's oldest pending item, found in one sorted pass: no per-row sub-select, so a
         # backlog of thousands of chats costs milliseconds even before the planner has statistics for it.
         ranked = (select(OutboxItem.id, OutboxItem.kind, OutboxItem.next_attempt_at, OutboxItem.claimed_until,
-                         func.row_number().over(partition_by=OutboxItem.ordering_key,
+                         OutboxItem.priority, func.row_number().over(partition_by=OutboxItem.ordering_key,
                                                 order_by=OutboxItem.id).label("place"))
                   .where(OutboxItem.status == "pending").subquery())
 
-        def heads(limit: int) -> Select[tuple[int]]:
+        def heads(limit: int, bulk: bool) -> Select[tuple[int]]:
+            lane = ranked.c.priority >= 1 if bulk else ranked.c.priority < 1
             return (select(ranked.c.id)
                     .where(ranked.c.place == 1, ranked.c.kind == "message", ranked.c.next_attempt_at <= at,
-                           or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at))
+                           or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until <= at), lane)
                     .order_by(ranked.c.next_attempt_at, ranked.c.id).limit(limit))
 
         take = update(OutboxItem).values(claimed_by=self.name, claimed_until=at + self.lease)
+        lanes = ((False, self.batch), (True, self.bulk_batch))
 
         async def job(tx: Tx) -> list[int]:
             if self.db.is_sqlite:
                 # One statement: it takes the write lock before it reads, so no other connection's commit can
                 # slip in between choosing and claiming.
-                stmt = take.where(OutboxItem.id.in_(heads(self.batch))).returning(OutboxItem.id)
+                stmt = take.where(or_(*(OutboxItem.id.in_(heads(n, bulk)) for bulk, n in lanes))
+                                  ).returning(OutboxItem.id)
                 return sorted((await tx.conn.execute(stmt)).scalars())
             # PostgreSQL: choose candidates, then lock what no other process holds. Locking re-reads a row
             # another transaction changed meanwhile, so an item claimed or finished a moment ago drops out.
             # (An UPDATE … WHERE id IN (sub-select … LIMIT … SKIP LOCKED) may re-run the sub-select as it goes
             # and claim far more than the limit; separate statements cannot.)
-            candidates = list((await tx.conn.execute(heads(self.batch * 4))).scalars())
-            if not candidates:
-                return []
-            ids = list((await tx.conn.execute(
-                select(OutboxItem.id)
-                .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
-                       OutboxItem.next_attempt_at <= at, unclaimed)
-                .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(self.batch)
-                .with_for_update(skip_locked=True))).scalars())
-            if ids:
-                await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
-            return sorted(ids)
+            claimed: list[int] = []
+            for bulk, n in lanes:
+                candidates = list((await tx.conn.execute(heads(n * 4, bulk))).scalars())
+                if not candidates:
+                    continue
+                ids = list((await tx.conn.execute(
+                    select(OutboxItem.id)
+                    .where(OutboxItem.id.in_(candidates), OutboxItem.status == "pending",
+                           OutboxItem.next_attempt_at <= at, unclaimed)
+                    .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(n)
+                    .with_for_update(skip_locked=True))).scalars())
+                if ids:
+                    await tx.conn.execute(take.where(OutboxItem.id.in_(ids)))
+                claimed += ids
+            return sorted(claimed)
 
         return await self.db.write(job)
 
@@ -319,7 +396,7 @@ class OutboxWorker(PollingWorker):
                 .outerjoin(Channel, Channel.id == OutboxItem.channel_id)
                 .outerjoin(Conversation, Conversation.id == Message.conversation_id)
                 .outerjoin(Contact, Contact.id == Conversation.contact_id)
-                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.id))).all()
+                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.priority, OutboxItem.id))).all()
             message_ids = [m.id for _, m, _, _, _ in rows if m is not None]
             files: dict[int, list[OutboundAttachment]] = {}
             for a in (await s.execute(select(Attachment).where(Attachment.message_id.in_(message_ids))
@@ -389,14 +466,32 @@ class OutboxWorker(PollingWorker):
         except OAuthError as exc:
             raise SendError(retryable=True, reason=str(exc), channel_problem=exc.code) from None
         caps = adapter.capabilities
-        wait = max(self.pacer.reserve(f"channel:{channel.id}", caps.messages_per_second),
-                   self.pacer.reserve(f"chat:{work.ordering_key}", caps.messages_per_second_per_chat))
+        calls = max(1, adapter.calls(work.message))  # the parts of a split message count against the limits
+        wait = max(self.pacer.reserve(f"channel:{channel.id}", self._paced(caps.messages_per_second), calls),
+                   self.pacer.reserve(f"chat:{work.ordering_key}", self._paced(caps.messages_per_second_per_chat),
+                                      calls))
         if wait > 0:
             await asyncio.sleep(wait)  # the provider's published rate: leave at it, do not collect 429s
+        # Slots booked in advance can fall due together after the loop was held up (a long transaction's Python
+        # side): at most the paced rate leaves in any second, whatever the slots say.
+        rate = self._paced(caps.messages_per_second)
+        for _ in range(10_000):
+            late = self.pacer.admit(f"channel:{channel.id}", rate, calls)
+            if late <= 0:
+                break
+            await asyncio.sleep(late)
+        self._starting.pop(work.item_id, _nothing)()  # this send is on the wire: the round may go on
         return await adapter.send(config, work.message, self.client)
 
-    async def _deliver(self, work: _Work) -> None:
+    def _paced(self, rate: float | None) -> float | None:
+        """The rate to leave at: the provider's documented one less the headroom, because sends booked 1/rate
+        apart do not arrive 1/rate apart (a late one is followed closely by the next) and a provider counting
+        in a sliding second would refuse the 31st of them."""
+        return rate * self.headroom if rate else rate
+
+    async def _deliver(self, work: _Work, started: Callable[[], None] = lambda: None) -> None:
         outcome: SendResult | SendError
+        self._starting[work.item_id] = started
         try:
             outcome = await self._send(work)
         except SendError as exc:
@@ -404,6 +499,9 @@ class OutboxWorker(PollingWorker):
         except Exception as exc:  # an adapter bug must not stall the chat forever: count it as a failed attempt
             log.exception("outbox item %s: the adapter failed unexpectedly", work.item_id)
             outcome = SendError(retryable=True, reason=f"unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            self._starting.pop(work.item_id, None)
+            started()  # refused before its send (a disabled channel): it no longer holds the round up
 
         await note_send(self.rt, work.channel.id if work.channel is not None else None, outcome)
         await self._record(work.item_id, outcome)

@@ -7,7 +7,7 @@ first pass after the upgrade (its catch-up sweep finds no facts and takes them a
 ``kommutator reports rebuild`` would.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07 07:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from kommutator.db import BigId, UtcDateTime
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

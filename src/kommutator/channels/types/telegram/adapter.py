@@ -34,7 +34,7 @@ from kommutator.channels.types.telegram.botapi import (
     BotApiError,
     send_error,
 )
-from kommutator.channels.types.telegram.outbound import MAX_BUTTONS, TEXT_LIMIT, Progress, deliver
+from kommutator.channels.types.telegram.outbound import MAX_BUTTONS, TEXT_LIMIT, Progress, deliver, plan
 from kommutator.channels.types.telegram.polling import DEFAULT_POLL_TIMEOUT, Poller, problem_code
 from kommutator.channels.types.telegram.updates import (
     ALLOWED_UPDATES,
@@ -152,6 +152,12 @@ class TelegramChannel(ChannelAdapter):
     def first_message(self, channel: ChannelConfig, reach: Reach, draft: Draft, at: dt.datetime) -> str:
         """A bot can write only to people who started a chat with it (Telegram refuses others)."""
         return needs_chat(reach, self.type, ("bot", "бот"), "Telegram")
+
+    def calls(self, message: OutboundMessage) -> int:
+        try:
+            return len(plan(message))
+        except SendError:  # refused before any call: the send says why
+            return 1
 
     async def send(self, channel: ChannelConfig, message: OutboundMessage,
                    client: httpx.AsyncClient) -> SendResult:
