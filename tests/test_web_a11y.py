@@ -119,7 +119,7 @@ def test_keyboard_only_inbox_conversation_and_widget(shop: dict[str, Any], brows
     scrollable = page.evaluate("(t => t.scrollHeight > t.clientHeight)(document.getElementById('timeline'))")
     if scrollable:
         page.keyboard.press("PageDown")
-        page.wait_for_function("document.getElementById('timeline').scrollTop > 0")
+        expect(timeline).not_to_have_js_property("scrollTop", 0)
     ctx.close()
 
     ctx, w = visitor_page(browser, shop)
