@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kommutator.common import webhook_signing as signing
 from kommutator.crm.service import crm_enricher_of
 from kommutator.runtime import Runtime
-from kommutator.subscriptions import signing
 
 from .conftest import Actor, Clock, Factory, post_inbound
 from .fakes.serving import Served

@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kommutator.common import webhook_signing as signing
 from kommutator.db import Tx
 from kommutator.events import ConversationUpdated, RatingRecorded
 from kommutator.notifications.models import Notification
 from kommutator.quality.alerts import do_raise_alert
 from kommutator.runtime import Runtime
-from kommutator.subscriptions import signing
 from kommutator.subscriptions.catalogue import TYPES, public_events
 from kommutator.subscriptions.models import Delivery
 from kommutator.subscriptions.worker import POLICY, subscription_worker_of

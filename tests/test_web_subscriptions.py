@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from kommutator.subscriptions import signing
+from kommutator.common import webhook_signing as signing
 
 from . import test_web_browser as web
 from .test_web_admin import REFUSED, api_post, open_section, server  # noqa: F401  (fixture)

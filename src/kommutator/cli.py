@@ -69,8 +69,9 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     # The demo channel delivers agent replies to the stand-in CRM on this very server: allow its port only.
     settings.outbound_allow_hosts = [*settings.outbound_allow_hosts, demo_allow_entry(settings)]
     asyncio.run(upgrade(settings.database_url))
-    created = asyncio.run(seed(settings, outbound_url=f"http://{settings.listen_host}:{settings.listen_port}"
-                                                      "/demo/integrator", history=True))
+    here = f"http://{settings.listen_host}:{settings.listen_port}"
+    created = asyncio.run(seed(settings, outbound_url=f"{here}/demo/integrator", history=True,
+                               crm_url=f"{here}/demo/crm/customers", events_url=f"{here}/demo/events"))
     url = f"http://{settings.listen_host}:{settings.listen_port}/"
     click.echo("")
     click.echo("Kommutator demo " + ("seeded" if created else "workspace already seeded; reusing it"))
@@ -83,6 +84,8 @@ def demo(host: str | None, port: int | None, data_dir: str | None, no_serve: boo
     click.echo("")
     if created:
         click.echo(f"  Agent replies on the demo channel go to {settings.data_dir.resolve()}/demo-integrator.jsonl")
+        click.echo(f"  Events for the demo CRM (Event subscriptions) go to "
+                   f"{settings.data_dir.resolve()}/demo-events.jsonl")
         click.echo("")
     if not no_serve:
         _serve(settings, demo=True)

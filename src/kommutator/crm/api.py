@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.clock import now
+from kommutator.common import webhook_signing as signing
 from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.contacts import policy
@@ -16,7 +17,6 @@ from kommutator.db import Tx
 from kommutator.errors import ProblemError
 from kommutator.net.http import guard_of
 from kommutator.runtime import Runtime
-from kommutator.subscriptions import signing
 from kommutator.subscriptions.actions import check_url
 
 router = APIRouter(tags=["contacts"], route_class=SafeRoute)

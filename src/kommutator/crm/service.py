@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from kommutator.agents.models import User
 from kommutator.clock import now
+from kommutator.common import webhook_signing as signing
 from kommutator.common.jsonsafe import loads_json
 from kommutator.contacts.models import Contact, Identity
 from kommutator.crm.models import CrmCard, CrmSetting
 from kommutator.db import Tx
 from kommutator.events import ContactChanged, ConversationCreated, Event
-from kommutator.subscriptions import signing
 from kommutator.workers.base import BackgroundTask
 
 if TYPE_CHECKING:

@@ -1,4 +1,6 @@
-"""The demo workspace's stand-in CRM for the bot: ``GET /demo/crm/orders/{number}`` answers a few orders.
+"""The demo workspace's stand-in CRM: ``GET /demo/crm/orders/{number}`` answers a few orders (the bot's lookups),
+``POST /demo/crm/customers`` answers the CRM card (crm/) for any customer: a tier, recent orders and, for the
+VIP ones, their personal manager.
 
 Mounted only by ``kommutator demo``; the default flow's "Order status" looks orders up here (the demo puts the
 server's own address on the outbound allow-list, since it is loopback).
@@ -6,7 +8,10 @@ server's own address on the outbound allow-list, since it is loopback).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import zlib
+from typing import Any
+
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from kommutator.common.routes import SafeRoute
@@ -30,3 +35,22 @@ async def order(number: str, lang: str = "ru") -> JSONResponse:
     if found is None:
         return JSONResponse({"error": "not found", "number": number}, status_code=404)
     return JSONResponse({"number": number, "status": found.get(lang, found["ru"]), "status_en": found["en"]})
+
+
+@router.post("/demo/crm/customers")
+async def customer(request: Request) -> JSONResponse:
+    """A card for any customer, the same every time for the same identity (the request's first identity)."""
+    body: dict[str, Any] = await request.json()
+    identities = (body.get("contact") or {}).get("identities") or []
+    if not identities:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    seed = zlib.crc32(str(identities[0].get("external_id", "")).encode())
+    numbers = sorted(ORDERS)
+    tier = ("VIP", "regular", "regular", "new")[seed % 4]
+    card: dict[str, Any] = {"tier": tier, "customer_since": str(2019 + seed % 7),
+                            "orders": [{"number": numbers[(seed + k) % len(numbers)],
+                                        "status": ORDERS[numbers[(seed + k) % len(numbers)]]["ru"]}
+                                       for k in range(1 + seed % 2)]}
+    if tier == "VIP":
+        card["manager_email"] = "maria@demo.kommutator.dev"
+    return JSONResponse(card)

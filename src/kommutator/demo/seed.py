@@ -60,13 +60,15 @@ CUSTOMERS: list[tuple[str, str, str, list[str]]] = [
 
 
 async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool = True,
-               history: bool = False) -> bool:
+               history: bool = False, crm_url: str | None = None, events_url: str | None = None) -> bool:
     """Create the demo workspace unless it exists; return True when it was created now.
 
     ``outbound_url``: where the demo API channel delivers agent replies (the stand-in CRM of ``kommutator demo``).
     ``bot``: attach the default bot flow to the demo API channel (tests of the workspace itself leave it off).
     ``history``: also about 90 days of past conversations (demo/history.py) for reports and the forecast, with a
     third channel, an SLA policy and rating questions switched on.
+    ``crm_url``/``events_url``: the CRM card asks the demo CRM there, and an event subscription sends there
+    (after the history, so it carries only what happens from now on).
     """
     rt = Runtime.build(settings)
     await rt.db.start()
@@ -75,6 +77,8 @@ async def seed(settings: Settings, *, outbound_url: str | None = None, bot: bool
             if await s.scalar(select(func.count()).select_from(User)):
                 return False
         await _seed(rt, outbound_url, bot=bot, history=history)
+        if crm_url or events_url:
+            await _seed_integrations(rt, crm_url, events_url)
         return True
     finally:
         await rt.db.close()
@@ -227,3 +231,27 @@ def demo_flow() -> dict[str, Any]:
     for node_id, (queue, skills) in targets.items():
         defn["nodes"][node_id] = {**defn["nodes"][node_id], "queue": queue, "skills": skills}
     return defn
+
+
+async def _seed_integrations(rt: Runtime, crm_url: str | None, events_url: str | None) -> None:
+    """The CRM card against the demo CRM, and an event subscription to the demo's event log."""
+    from kommutator.crm.models import CrmSetting
+    from kommutator.demo.integrator import DEMO_EVENTS_SECRET
+    from kommutator.subscriptions.actions import do_create_subscription
+    from kommutator.subscriptions.schemas import SubscriptionCreate
+
+    async def job(tx: Tx) -> None:
+        admin_id = await tx.session.scalar(select(User.id).where(User.email == DEMO_USERS[0][0]))
+        admin = Principal(user_id=int(admin_id or 0), name="demo", role="admin", team_ids=frozenset())
+        if crm_url:
+            tx.session.add(CrmSetting(id=1, url=crm_url, enabled=True, ttl_seconds=3600, timeout_seconds=3,
+                                      set_manager=True, secret_encrypted=rt.box.encrypt({"secret": DEMO_EVENTS_SECRET}),
+                                      updated_at=now()))
+        if events_url:
+            await do_create_subscription(tx, admin, SubscriptionCreate(
+                name="Demo CRM", url=events_url,
+                event_types=["conversation.created", "conversation.assigned", "conversation.resolved",
+                             "rating.created", "bot.session_finished", "sla.breached"]),
+                rt.box, secret=DEMO_EVENTS_SECRET)
+
+    await rt.db.write(job)

@@ -12,12 +12,12 @@ from kommutator.agents.models import User
 from kommutator.audit.actions import do_audit
 from kommutator.auth.principal import Principal
 from kommutator.clock import now
+from kommutator.common import webhook_signing as signing
 from kommutator.crypto import SecretBox
 from kommutator.db import Tx
 from kommutator.errors import ProblemError, not_found
 from kommutator.net.guard import OutboundGuard, refusal_at_save
 from kommutator.notifications.actions import do_notify
-from kommutator.subscriptions import signing
 from kommutator.subscriptions.models import Delivery, DeliveryAttempt, Subscription
 from kommutator.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
 from kommutator.subscriptions.texts import text
@@ -36,10 +36,11 @@ def secret_of(box: SecretBox, sub: Subscription) -> str:
     return str(box.decrypt(sub.secret_encrypted)["secret"])
 
 
-async def do_create_subscription(tx: Tx, principal: Principal, data: SubscriptionCreate,
-                                 box: SecretBox) -> tuple[Subscription, str]:
+async def do_create_subscription(tx: Tx, principal: Principal, data: SubscriptionCreate, box: SecretBox, *,
+                                 secret: str | None = None) -> tuple[Subscription, str]:
+    """``secret``: a given signing secret (the demo's); by default a new one."""
     principal.require_admin()
-    secret = signing.new_secret()
+    secret = secret or signing.new_secret()
     ts = now()
     sub = Subscription(name=data.name, url=str(data.url), event_types=data.event_types, enabled=data.enabled,
                        secret_encrypted=box.encrypt({"secret": secret}), disabled_reason="",

@@ -17,8 +17,9 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from kommutator.clock import now
+from kommutator.common import webhook_signing as signing
 from kommutator.db import Tx
-from kommutator.subscriptions import payloads, signing
+from kommutator.subscriptions import payloads
 from kommutator.subscriptions.actions import Outcome, do_record_outcomes, do_release_expired, secret_of
 from kommutator.subscriptions.journal import journal_of
 from kommutator.subscriptions.models import Delivery, Subscription

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +24,7 @@ import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from kommutator.clock import now
+from kommutator.common import webhook_signing
 from kommutator.net.guard import OutboundRefused
 from kommutator.quality.destinations.base import AlertDestination, AlertMessage, DeliveryError, SendContext
 from kommutator.quality.destinations.telegram import retry_after
@@ -50,14 +49,9 @@ class WebhookSettings(BaseModel):
         return value
 
 
-def signing_key(secret: str) -> bytes:
-    return base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
-
-
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    """The Standard Webhooks signature header value (``v1,<base64>``)."""
-    mac = hmac.new(signing_key(secret), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode()
+    """The Standard Webhooks signature header value (common/webhook_signing.py)."""
+    return webhook_signing.sign(secret, webhook_id, timestamp, body)
 
 
 def payload(message: AlertMessage) -> dict[str, Any]:

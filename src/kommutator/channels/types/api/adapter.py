@@ -7,8 +7,6 @@ import base64
 import binascii
 import datetime as dt
 import email.utils
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -33,6 +31,7 @@ from kommutator.channels.base import (
     SendError,
     SendResult,
 )
+from kommutator.common import webhook_signing
 from kommutator.common.jsonsafe import loads_json
 from kommutator.common.schemas import Strict
 from kommutator.crypto import new_token, same
@@ -195,9 +194,8 @@ _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 
 def signature(secret: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
-    """The Standard Webhooks signature header value: ``v1,<base64 HMAC-SHA256(id.timestamp.body)>``."""
-    mac = hmac.new(secret, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode("ascii")
+    """The Standard Webhooks signature header value (common/webhook_signing.py)."""
+    return webhook_signing.signature(secret, msg_id, timestamp, body)
 
 
 def secret_bytes(secret: str) -> bytes:
