@@ -28,6 +28,7 @@ from kommutator.workers.outbox import OutboxWorker
 from kommutator.workers.pacing import Pacer
 
 from .fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from .test_subscriptions import crm as crm  # the fake CRM that checks signatures (a fixture)
 
 MARKETING = [{"channel_type": "sms", "granted": True, "marketing": True}]
 
@@ -339,3 +340,25 @@ def test_split_messages_book_a_pacing_slot_per_call() -> None:
                            created_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
     assert get_adapter("telegram").calls(long) == 2  # 7500 characters: two Telegram messages of at most 4096
     assert get_adapter("sms").calls(long) == 1
+
+
+async def test_a_crm_hears_each_status_of_a_campaign_in_order(client, admin, sms, outbox, runtime, crm):
+    from kommutator.subscriptions.worker import subscription_worker_of
+
+    from .test_subscriptions import subscribe
+
+    await subscribe(client, admin, crm, ["campaign.status_changed"])
+    for n in range(3):
+        await contact(client, admin, f"Client {n}", f"+1415556{n:04d}", tier="silver")
+    silver = await segment(client, admin, "Silver", attributes={"tier": "silver"})
+    cid = (await campaign(client, admin, [silver["id"]]))["id"]
+    for step in ("start", "pause", "resume", "cancel"):
+        r = await client.post(f"/api/v1/campaigns/{cid}/{step}", headers=admin.headers)
+        assert r.status_code == 200, r.text
+    await subscription_worker_of(runtime).run_due()
+    assert crm.bad_signatures == 0
+    assert [(b["type"], b["data"]["status"]) for b in crm.received] == [
+        ("campaign.status_changed", "running"), ("campaign.status_changed", "paused"),
+        ("campaign.status_changed", "running"), ("campaign.status_changed", "cancelled")]
+    last = crm.received[-1]["data"]["campaign"]
+    assert last["name"] == "Spring sale" and last["status"] == "cancelled" and last["recipients"] == {"cancelled": 3}

@@ -27,10 +27,13 @@ from kommutator.contacts.optout import language_of
 from kommutator.conversations.models import Conversation, Message
 from kommutator.ingest.types import ChannelConfig
 from kommutator.outbound.worker import OutreachWorker
+from kommutator.subscriptions.worker import subscription_worker_of
 from kommutator.workers.outbox import OutboxWorker
 
 from .fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from .fakes.whatsapp import ACCESS_TOKEN, APP_SECRET, CUSTOMER, PHONE_NUMBER_ID, Answer, FakeWhatsApp
+from .test_subscriptions import crm as crm  # the fake CRM that checks signatures (a fixture)
+from .test_subscriptions import subscribe
 
 PHONE = f"+{CUSTOMER}"  # the same person by SMS: both channels vouch for the number, so one contact
 TG_TOKEN = "123456:" + "A" * 35
@@ -351,7 +354,8 @@ async def test_administrators_manage_templates(client, admin):
 # --- Notifications ------------------------------------------------------------------------------------------------
 
 async def test_a_failed_whatsapp_notification_falls_back_to_sms_and_reports_each_attempt(
-        client, admin, channels, wa, twilio, outbox, runtime, clock):
+        client, admin, channels, wa, twilio, outbox, runtime, clock, crm):
+    await subscribe(client, admin, crm, ["notification.status_changed"])  # the shop's system hears the outcome
     await wa_in(client, wa, channels["whatsapp"], "hi")
     await resolve_all(runtime, client, admin)
     body = {"contact": {"phone": PHONE}, "text": "Your order A-17 has shipped", "channels": ["whatsapp", "sms"]}
@@ -374,6 +378,10 @@ async def test_a_failed_whatsapp_notification_falls_back_to_sms_and_reports_each
     assert "131026" in shown["attempts"][0]["reason"], shown
     assert shown["status"] == "sent"
     assert [(m.to, m.body) for m in twilio.messages] == [(PHONE, "Your order A-17 has shipped")]
+    await subscription_worker_of(runtime).run_due()
+    (heard,) = crm.received
+    assert (heard["type"], heard["data"]["status"], heard["data"]["notification"]["id"]) == \
+        ("notification.status_changed", "sent", note["id"])
     r = await twilio.report(client, twilio.messages[0], "delivered")
     assert r.status_code == 200, r.text
     shown = (await client.get(f"/api/v1/notifications/{note['id']}", headers=admin.headers)).json()

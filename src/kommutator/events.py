@@ -179,6 +179,26 @@ class CannedChanged(Event):
     team_ids: tuple[int, ...] = ()  # empty: a response for everyone
 
 
+@dataclass(frozen=True)
+class NotificationStatusChanged(Event):
+    """A notification sent through the notifications API (outbound/) was sent on one of its channels, or failed
+    on all of them. Delivery and reading are the message's own status events."""
+
+    kind: ClassVar[str] = "notification.status_changed"
+    notification_id: int
+    contact_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class CampaignStatusChanged(Event):
+    """A campaign started, paused, resumed, was cancelled or finished (outbound/campaigns.py)."""
+
+    kind: ClassVar[str] = "campaign.status_changed"
+    campaign_id: int
+    status: str
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 

@@ -24,7 +24,7 @@ from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
-from kommutator.events import MessageCreated
+from kommutator.events import MessageCreated, NotificationStatusChanged
 from kommutator.ingest.models import Channel
 from kommutator.ingest.types import ChannelConfig
 from kommutator.outbound.models import MessageTemplate, NotificationAttempt, OutboundNotification
@@ -334,6 +334,9 @@ async def do_follow_attempts(tx: Tx, *, limit: int = 200) -> int:
             await _next_attempt(tx, note, attempt.position + 1)
         else:
             note.status = "sent"
+        if note.status in ("sent", "failed"):
+            tx.publish(NotificationStatusChanged(notification_id=note.id, contact_id=note.contact_id,
+                                                 status=note.status))
     return len(rows)
 
 

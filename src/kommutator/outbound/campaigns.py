@@ -27,6 +27,7 @@ from kommutator.conversations import lifecycle
 from kommutator.conversations.models import Message
 from kommutator.db import Tx
 from kommutator.errors import not_found
+from kommutator.events import CampaignStatusChanged
 from kommutator.ingest.models import Channel
 from kommutator.outbound.actions import (
     _open_conversation,
@@ -197,6 +198,7 @@ async def do_start_campaign(tx: Tx, principal: Principal, campaign_id: int, lang
             {"campaign_id": row.id, "contact_id": i, "key": f"c{row.id}-{i}", "status": "pending", "reason": "",
              "due_at": due, "created_at": at} for i in ids[start:start + 5000]])
     row.status, row.started_at, row.updated_at = "running", at, at
+    tx.publish(CampaignStatusChanged(campaign_id=row.id, status=row.status))
     return row
 
 
@@ -205,6 +207,7 @@ async def do_pause_campaign(tx: Tx, principal: Principal, campaign_id: int, lang
     if row.status != "running":
         raise _wrong_status(row, "paused", language)
     row.status, row.updated_at = "paused", now()
+    tx.publish(CampaignStatusChanged(campaign_id=row.id, status=row.status))
     return row
 
 
@@ -213,6 +216,7 @@ async def do_resume_campaign(tx: Tx, principal: Principal, campaign_id: int, lan
     if row.status != "paused":
         raise _wrong_status(row, "resumed", language)
     row.status, row.updated_at = "running", now()
+    tx.publish(CampaignStatusChanged(campaign_id=row.id, status=row.status))
     return row
 
 
@@ -240,6 +244,7 @@ async def do_cancel_campaign(tx: Tx, principal: Principal, campaign_id: int, lan
                                  .values(status="failed", status_reason="The campaign was cancelled.",
                                          status_updated_at=at))
     row.status, row.finished_at, row.updated_at = "cancelled", at, at
+    tx.publish(CampaignStatusChanged(campaign_id=row.id, status=row.status))
     return row
 
 
@@ -277,6 +282,7 @@ async def do_queue_recipients(tx: Tx, *, campaign_id: int, limit: int) -> int:
             CampaignRecipient.campaign_id == row.id, CampaignRecipient.status == "pending").limit(1))
         if left is None:
             row.status, row.finished_at, row.updated_at = "done", at, at
+            tx.publish(CampaignStatusChanged(campaign_id=row.id, status="done"))
         return 0
     contacts = {c.id: c for c in (await tx.session.execute(
         select(Contact).where(Contact.id.in_([r.contact_id for r in recipients])))).scalars()}

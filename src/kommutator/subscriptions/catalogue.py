@@ -11,12 +11,14 @@ from typing import Any
 
 from kommutator.events import (
     AlertRaised,
+    CampaignStatusChanged,
     ContactChanged,
     ConversationCreated,
     ConversationUpdated,
     Event,
     MessageCreated,
     MessageStatusChanged,
+    NotificationStatusChanged,
     RatingRecorded,
 )
 
@@ -49,6 +51,13 @@ TYPES: dict[str, tuple[str, str]] = {
     "sla.breached": ("A service-level deadline was missed.", "Нарушен срок по стандарту обслуживания (SLA)."),
     "alert.raised": ("Another quality alert was raised (negative rating, channel failing, …).",
                      "Поднята другая тревога качества (плохая оценка, сбой канала, …)."),
+    "notification.status_changed": ("A notification (notifications API) went out on one of its channels, or "
+                                    "failed on all of them.",
+                                    "Уведомление (API уведомлений) отправлено по одному из каналов или не "
+                                    "доставлено ни по одному."),
+    "campaign.status_changed": ("A campaign started, paused, resumed, was cancelled or finished; with its figures.",
+                                "Рассылка запущена, приостановлена, возобновлена, отменена или завершена; "
+                                "с её цифрами."),
 }
 
 TEST_TYPE = "subscription.test"  # sent by "Send test event"; never subscribed to
@@ -105,6 +114,12 @@ def public_events(ev: Event) -> list[Public]:
             data["merged_into"] = ev.merged_into
         return [Public(kind, f"contact:{ev.merged_into or ev.contact_id}" if kind == "contact.merged"
                        else f"contact:{ev.contact_id}", data)]
+    if isinstance(ev, NotificationStatusChanged):
+        return [Public("notification.status_changed", f"notification:{ev.notification_id}",
+                       {"notification_id": ev.notification_id, "contact_id": ev.contact_id, "status": ev.status})]
+    if isinstance(ev, CampaignStatusChanged):
+        return [Public("campaign.status_changed", f"campaign:{ev.campaign_id}",
+                       {"campaign_id": ev.campaign_id, "status": ev.status})]
     if isinstance(ev, AlertRaised):
         kind = "sla.breached" if ev.alert_kind == "sla.breach" else "alert.raised"
         key = f"conversation:{ev.conversation_id}" if ev.conversation_id else f"alert:{ev.alert_id}"
@@ -141,6 +156,8 @@ def kinds_for(types: set[str]) -> tuple[type[Event], ...]:
         "conversation.created": (ConversationCreated,),
         "message.created": (MessageCreated,), "message.status_changed": (MessageStatusChanged,),
         "rating.created": (RatingRecorded,), "sla.breached": (AlertRaised,), "alert.raised": (AlertRaised,),
+        "notification.status_changed": (NotificationStatusChanged,),
+        "campaign.status_changed": (CampaignStatusChanged,),
     }
     kinds: set[type[Event]] = set()
     for t in types:

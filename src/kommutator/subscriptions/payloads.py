@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommutator.bot.models import BotSession
 from kommutator.contacts.models import Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message
+from kommutator.outbound.models import Campaign, CampaignRecipient, OutboundNotification
 from kommutator.quality.models import QualityAlert
 
 
@@ -68,11 +69,35 @@ async def bot_view(s: AsyncSession, conversation_id: int) -> dict[str, Any]:
             "started_at": _iso(b.created_at), "finished_at": _iso(b.finished_at)}
 
 
+async def campaign_view(s: AsyncSession, campaign_id: int) -> dict[str, Any]:
+    c = await s.get(Campaign, campaign_id)
+    if c is None:
+        return {"id": campaign_id, "deleted": True}
+    counts = dict((await s.execute(select(CampaignRecipient.status, func.count())
+                                   .where(CampaignRecipient.campaign_id == campaign_id)
+                                   .group_by(CampaignRecipient.status))).all())
+    return {"id": c.id, "name": c.name, "status": c.status, "purpose": c.purpose, "channel": c.channel,
+            "started_at": _iso(c.started_at), "finished_at": _iso(c.finished_at), "recipients": counts}
+
+
+async def notification_view(s: AsyncSession, notification_id: int) -> dict[str, Any]:
+    n = await s.get(OutboundNotification, notification_id)
+    if n is None:
+        return {"id": notification_id, "deleted": True}
+    return {"id": n.id, "contact_id": n.contact_id, "status": n.status, "purpose": n.purpose, "plan": n.plan,
+            "skipped": n.skipped}
+
+
 async def body(s: AsyncSession, event_type: str, event: dict[str, Any], occurred_at: dt.datetime) -> dict[str, Any]:
     """``{"type", "timestamp", "data"}``: Standard Webhooks' recommended shape."""
     data = dict(event)
     conv_id = event.get("conversation_id")
-    if event_type.startswith("contact."):
+    if event_type == "campaign.status_changed":
+        data["campaign"] = await campaign_view(s, int(event["campaign_id"]))
+        return {"type": event_type, "timestamp": _iso(occurred_at), "data": data}
+    if event_type == "notification.status_changed":
+        data["notification"] = await notification_view(s, int(event["notification_id"]))
+    if event_type.startswith("contact.") or event_type == "notification.status_changed":
         data["contact"] = await contact_view(s, int(event["contact_id"]))
     elif conv_id:
         conversation = await conversation_view(s, int(conv_id))
