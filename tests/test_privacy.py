@@ -4,6 +4,7 @@ audited, with nothing of another customer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 import kommutator.models  # noqa: F401  (every table in the metadata)
@@ -199,3 +201,35 @@ async def test_retention_removes_exactly_what_expired(
     assert [o["count"] for o in r.json()] == [0, 0], "applied again, nothing more goes"
     r = await client.get("/api/v1/retention-policies", headers=admin.headers)
     assert r.json()[0]["last_removed"] == 1
+
+
+async def test_audit_entries_expire_by_retention_and_the_log_stays_append_only(
+        client: httpx.AsyncClient, runtime: Runtime, admin: Actor, clock: Any, factory: Factory) -> None:
+    from sqlalchemy import delete
+
+    from kommutator.db import Tx
+
+    await factory.user("agent")  # an audited change, now "old"
+    clock.tick(400 * 86400)
+    await factory.user("agent")  # a new one
+    async with runtime.db.read() as s:
+        before = int(await s.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+        newest = await s.scalar(select(func.max(AuditEntry.at)))
+    r = await client.post("/api/v1/retention-policies", json={"kind": "audit", "days": 365, "channel_id": 1},
+                          headers=admin.headers)
+    assert r.status_code == 422 and "channel_id" in r.json()["detail"]
+    r = await client.post("/api/v1/retention-policies", json={"kind": "audit", "days": 365}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    (dry,) = (await client.post("/api/v1/retention/run", headers=admin.headers)).json()
+    assert 0 < dry["count"] < before
+    (done,) = (await client.post("/api/v1/retention/run?dry_run=false", headers=admin.headers)).json()
+    assert done["count"] == dry["count"]
+    async with runtime.db.read() as s:
+        left = (await s.execute(select(AuditEntry.at))).scalars().all()
+    assert left and min(left) >= newest - dt.timedelta(days=365)
+
+    async def tamper(tx: Tx) -> None:  # anything newer than the cut-off still cannot be deleted
+        await tx.session.execute(delete(AuditEntry))
+
+    with pytest.raises(Exception, match="append-only"):
+        await runtime.db.write(tamper)

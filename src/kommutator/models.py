@@ -25,7 +25,7 @@ from kommutator.outbound.models import (
     OutboundNotification,
     Segment,
 )
-from kommutator.privacy.models import RetentionPolicy
+from kommutator.privacy.models import AuditRetention, RetentionPolicy
 from kommutator.quality.models import (
     AlertDelivery,
     AlertRule,
@@ -51,6 +51,7 @@ __all__ = [
     "Article",
     "Attachment",
     "AuditEntry",
+    "AuditRetention",
     "AuthSession",
     "Base",
     "BotFlow",

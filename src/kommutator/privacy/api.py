@@ -72,9 +72,9 @@ async def erase_contact(rt: RuntimeDep, principal: CurrentPrincipal, contact_id:
 # ---- retention ---------------------------------------------------------------------------------------------
 
 class RetentionCreate(Strict):
-    kind: Literal["conversations", "attachments", "raw_events"] = Field(
+    kind: Literal["conversations", "attachments", "raw_events", "audit"] = Field(
         description="conversations: resolved ones whose last message is older; attachments: files (messages stay); "
-                    "raw_events: raw provider payloads")
+                    "raw_events: raw provider payloads; audit: audit log entries (every channel)")
     days: int = Field(ge=1, le=36500)
     channel_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this channel's data; null: every channel")
     enabled: bool = True
@@ -117,6 +117,9 @@ async def create_retention(rt: RuntimeDep, principal: CurrentPrincipal, body: Re
     principal.require_admin()
 
     async def job(tx: Tx) -> RetentionPolicy:
+        if body.kind == "audit" and body.channel_id is not None:
+            raise ProblemError(422, "validation_failed", "channel_id: the audit log is kept for every channel at "
+                                                         "once; leave channel_id out.")
         if body.channel_id is not None and await tx.session.get(Channel, body.channel_id) is None:
             raise ProblemError(422, "channel_not_found", f"channel_id: there is no channel with id {body.channel_id}.")
         row = RetentionPolicy(kind=body.kind, channel_id=body.channel_id, days=body.days, enabled=body.enabled,

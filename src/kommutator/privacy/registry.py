@@ -75,5 +75,6 @@ UNRELATED: dict[str, str] = {
     "timers": "due times naming a conversation by id only; removed with it",
     "idempotency_keys": "a client's retries of its own requests, deleted after 24 hours",
     "event_subscriptions": "configuration", "crm_settings": "configuration", "retention_policies": "configuration",
+    "audit_retention": "the audit log's cut-off date",
     "event_delivery_attempts": "receivers' answers to deliveries (status codes and excerpts)",
 }

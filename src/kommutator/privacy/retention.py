@@ -2,7 +2,8 @@
 
 Kinds: ``conversations`` (resolved conversations whose last message is older than the limit, with everything
 under them and their files), ``attachments`` (files and their records; the messages stay), ``raw_events`` (the
-raw provider payloads kept for evidence and re-parsing). A dry run counts what would go and changes nothing.
+raw provider payloads kept for evidence and re-parsing), ``audit`` (audit log entries: the log stays append-only
+for everything newer than the cut-off this run writes). A dry run counts what would go and changes nothing.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, delete, func, select, update
 
+from kommutator.audit.models import AuditEntry
 from kommutator.clock import now
 from kommutator.conversations.models import Attachment, Conversation, Message
 from kommutator.db import Tx
 from kommutator.ingest.models import InboundEvent
 from kommutator.privacy.erase import remove_files
-from kommutator.privacy.models import RetentionPolicy
+from kommutator.privacy.models import AuditRetention, RetentionPolicy
 from kommutator.workers.base import PollingWorker
 
 if TYPE_CHECKING:
     from kommutator.runtime import Runtime
 
 log = logging.getLogger(__name__)
-KINDS = ("conversations", "attachments", "raw_events")
+KINDS = ("conversations", "attachments", "raw_events", "audit")
 DAY = dt.timedelta(days=1)
 
 
@@ -62,7 +64,12 @@ def _raw_events(p: RetentionPolicy, cutoff: dt.datetime) -> Select[Any]:
     return stmt
 
 
-SELECTS = {"conversations": _conversations, "attachments": _attachments, "raw_events": _raw_events}
+def _audit(p: RetentionPolicy, cutoff: dt.datetime) -> Select[Any]:
+    return select(AuditEntry.id).where(AuditEntry.at < cutoff)
+
+
+SELECTS = {"conversations": _conversations, "attachments": _attachments, "raw_events": _raw_events,
+           "audit": _audit}
 
 
 async def do_apply(tx: Tx, *, dry_run: bool) -> tuple[list[Outcome], list[str]]:
@@ -88,6 +95,14 @@ async def do_apply(tx: Tx, *, dry_run: bool) -> tuple[list[Outcome], list[str]]:
         elif p.kind == "attachments":
             files += list((await s.execute(select(Attachment.storage_key).where(Attachment.id.in_(ids)))).scalars())
             await s.execute(delete(Attachment).where(Attachment.id.in_(ids)))
+        elif p.kind == "audit":  # the log's triggers let go only of what is older than the cut-off written here
+            cutoff = ts - p.days * DAY
+            if await s.get(AuditRetention, 1) is None:
+                s.add(AuditRetention(id=1, keep_before=cutoff))
+            else:
+                await s.execute(update(AuditRetention).where(AuditRetention.id == 1).values(keep_before=cutoff))
+            await s.flush()
+            await s.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
         else:
             await s.execute(delete(InboundEvent).where(InboundEvent.id.in_(ids)))
         await s.execute(update(RetentionPolicy).where(RetentionPolicy.id == p.id)

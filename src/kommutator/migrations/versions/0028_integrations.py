@@ -112,6 +112,12 @@ def upgrade() -> None:
         sa.Column("last_removed", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_retention_policies"),
     )
+    op.create_table(
+        "audit_retention",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("keep_before", UtcDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_retention"),
+    )
     _audit_triggers(pseudonymise=True)
 
 
@@ -121,21 +127,31 @@ SAME = ("NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW
 
 
 def _audit_triggers(*, pseudonymise: bool) -> None:
+    """Append-only, but for two changes when ``pseudonymise``: details replaced by an erasure, and entries older
+    than the audit retention's cut-off (``audit_retention.keep_before``, written by the retention run) deleted."""
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
         when = (f" WHEN NOT ({SAME.format(same='')} AND json_extract(NEW.detail, '$._pseudonymised') = 1)"
                 if pseudonymise else "")
         op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log{when} "
                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+        expired = (" WHEN OLD.at >= COALESCE((SELECT keep_before FROM audit_retention WHERE id = 1), '0001-01-01')"
+                   if pseudonymise else "")
+        op.execute(f"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log{expired} "
+                   "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
         return
-    allowed = (f"IF TG_OP = 'UPDATE' AND {SAME.format(same='NOT DISTINCT FROM')} "
-               "AND (NEW.detail ->> '_pseudonymised') = 'true' THEN RETURN NEW; END IF; " if pseudonymise else "")
+    allowed = (f"IF TG_OP = 'UPDATE' AND {SAME.format(same='NOT DISTINCT FROM')} "  # noqa: S608  (constants)
+               "AND (NEW.detail ->> '_pseudonymised') = 'true' THEN RETURN NEW; END IF; "
+               "IF TG_OP = 'DELETE' AND OLD.at < (SELECT keep_before FROM audit_retention WHERE id = 1) "
+               "THEN RETURN OLD; END IF; " if pseudonymise else "")
     op.execute("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
                f"$$ BEGIN {allowed}RAISE EXCEPTION 'audit_log is append-only'; END $$")
 
 
 def downgrade() -> None:
     _audit_triggers(pseudonymise=False)
+    op.drop_table("audit_retention")
     op.drop_table("retention_policies")
     op.drop_table("crm_cards")
     op.drop_table("crm_settings")
