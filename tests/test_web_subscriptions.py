@@ -155,3 +155,38 @@ def test_the_crm_card_shows_on_the_customer_card(watched: Watched, context: Brow
         watched.assert_clean(allowed_console=REFUSED)
     finally:
         crm.close()
+
+
+def test_admin_sets_the_crm_and_a_retention_rule_and_counts_first(watched: Watched, context: BrowserContext) -> None:
+    crm = FakeCrmServer()
+    try:
+        page = watched.page
+        log_in(page, "admin")
+        open_section(page, "privacy")
+        page.fill("#crm-url", crm.url)
+        page.check("#crm-enabled")
+        page.fill("#crm-timeout", "2")
+        page.click("#crm-save")
+        expect(page.locator("#priv-notice")).to_have_text("Saved.")
+        expect(page.locator("#crm-secret")).to_contain_text("whsec_")
+        stored = context.request.get("/api/v1/integrations/crm").json()
+        assert (stored["url"], stored["enabled"], stored["timeout_seconds"]) == (crm.url, True, 2)
+
+        page.select_option("#ret-kind", "raw_events")
+        page.fill("#ret-days", "3650")
+        page.click("#ret-add")
+        row = page.locator(".ret-row[data-kind=raw_events]")
+        expect(row).to_contain_text("Raw provider payloads")
+        expect(row).to_contain_text("All channels")
+        page.click("#ret-count")
+        expect(page.locator("#ret-result")).to_contain_text("Would go now:")
+        expect(page.locator("#ret-result")).to_contain_text("Raw provider payloads: 0")
+        page.once("dialog", lambda d: d.accept())
+        page.click("#ret-apply")
+        expect(page.locator("#ret-result")).to_contain_text("Removed:")
+        expect(row).to_contain_text("0 removed")
+        row.locator(".ret-delete").click()
+        expect(page.locator(".ret-row")).to_have_count(0)
+        watched.assert_clean(allowed_console=REFUSED)
+    finally:
+        crm.close()

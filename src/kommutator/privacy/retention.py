@@ -84,30 +84,38 @@ async def do_apply(tx: Tx, *, dry_run: bool) -> tuple[list[Outcome], list[str]]:
         ids = SELECTS[p.kind](p, ts - p.days * DAY)
         count = int(await s.scalar(select(func.count()).select_from(ids.subquery())) or 0)
         outcomes.append(Outcome(p.id, p.kind, p.channel_id, p.days, count))
-        if dry_run or not count:
+        if dry_run:
             continue
-        if p.kind == "conversations":
-            messages = select(Message.id).where(Message.conversation_id.in_(ids))
-            files += list((await s.execute(select(Attachment.storage_key)
-                                           .where(Attachment.message_id.in_(messages)))).scalars())
-            await s.execute(delete(InboundEvent).where(InboundEvent.message_id.in_(messages)))
-            await s.execute(delete(Conversation).where(Conversation.id.in_(ids)))
-        elif p.kind == "attachments":
-            files += list((await s.execute(select(Attachment.storage_key).where(Attachment.id.in_(ids)))).scalars())
-            await s.execute(delete(Attachment).where(Attachment.id.in_(ids)))
-        elif p.kind == "audit":  # the log's triggers let go only of what is older than the cut-off written here
-            cutoff = ts - p.days * DAY
-            if await s.get(AuditRetention, 1) is None:
-                s.add(AuditRetention(id=1, keep_before=cutoff))
-            else:
-                await s.execute(update(AuditRetention).where(AuditRetention.id == 1).values(keep_before=cutoff))
-            await s.flush()
-            await s.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
-        else:
-            await s.execute(delete(InboundEvent).where(InboundEvent.id.in_(ids)))
+        if count:
+            files += await _remove(tx, p, ids, ts - p.days * DAY)  # the run is recorded even when nothing went
         await s.execute(update(RetentionPolicy).where(RetentionPolicy.id == p.id)
                         .values(last_run_at=ts, last_removed=count))
     return outcomes, files
+
+
+async def _remove(tx: Tx, p: RetentionPolicy, ids: Select[Any], cutoff: dt.datetime) -> list[str]:
+    """Remove what ``ids`` selects for the policy; the storage keys of files to delete after the commit."""
+    s = tx.session
+    files: list[str] = []
+    if p.kind == "conversations":
+        messages = select(Message.id).where(Message.conversation_id.in_(ids))
+        files += list((await s.execute(select(Attachment.storage_key)
+                                       .where(Attachment.message_id.in_(messages)))).scalars())
+        await s.execute(delete(InboundEvent).where(InboundEvent.message_id.in_(messages)))
+        await s.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+    elif p.kind == "attachments":
+        files += list((await s.execute(select(Attachment.storage_key).where(Attachment.id.in_(ids)))).scalars())
+        await s.execute(delete(Attachment).where(Attachment.id.in_(ids)))
+    elif p.kind == "audit":  # the log's triggers let go only of what is older than the cut-off written here
+        if await s.get(AuditRetention, 1) is None:
+            s.add(AuditRetention(id=1, keep_before=cutoff))
+        else:
+            await s.execute(update(AuditRetention).where(AuditRetention.id == 1).values(keep_before=cutoff))
+        await s.flush()
+        await s.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+    else:
+        await s.execute(delete(InboundEvent).where(InboundEvent.id.in_(ids)))
+    return files
 
 
 async def apply(rt: Runtime, *, dry_run: bool) -> list[Outcome]:

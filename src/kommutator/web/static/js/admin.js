@@ -8,6 +8,7 @@ import { LIVE, reload, render, screens, SECTIONS, state } from "./admin/common.j
 import { queueForm, queueList } from "./admin/queues.js";
 import { flowsScreen } from "./admin/flows.js";
 import { intentsScreen } from "./admin/intents.js";
+import { privacyScreen } from "./admin/privacy.js";
 import { subscriptionsScreen } from "./admin/subscriptions.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -15,7 +16,8 @@ import { t } from "./i18n.js";
 screens.channels = { list: channelList, pick: typePicker, create: channelForm, edit: channelForm, result: createdView };
 screens.queues = { list: queueList, queue: queueForm };
 // Screens that keep their own state in their own module: {show(root, {onError}), refresh(), langChanged()}.
-const SCREENS = { flows: flowsScreen, intents: intentsScreen, subscriptions: subscriptionsScreen };
+const SCREENS = { flows: flowsScreen, intents: intentsScreen, subscriptions: subscriptionsScreen,
+  privacy: privacyScreen };
 
 // ---- wiring from main.js ---------------------------------------------------------------------------------
 
