@@ -152,6 +152,23 @@ def test_the_crm_card_shows_on_the_customer_card(watched: Watched, context: Brow
         expect(crm_section.locator(".contact__crm-value[data-key=tier]")).to_have_text("VIP")
         expect(crm_section.locator(".contact__crm-value[data-key=note]")).to_have_text("<img src=x onerror=alert(1)>")
         expect(crm_section.locator(".contact__crm-order")).to_have_text("55501 · в пути")
+
+        # The customer asks by phone to get no more messages here: the agent withdraws the consent on the card.
+        conversation_id = r.json()["conversation_id"]
+        contact_id = context.request.get(f"/api/v1/conversations/{conversation_id}").json()["contact_id"]
+        r = context.request.patch(f"/api/v1/contacts/{contact_id}", headers=headers, data={
+            "consents": [{"channel_type": "api", "granted": True, "marketing": True,
+                          "source": "signed up on the site"}]})
+        assert r.ok, r.text()
+        page.reload()
+        row.first.click()
+        consent = page.locator(".contact__consent[data-channel-type=api]")
+        expect(consent).to_have_attribute("data-granted", "true", timeout=15_000)
+        consent.locator(".contact__consent-withdraw").click()
+        expect(consent).to_have_attribute("data-granted", "false")
+        expect(consent.locator(".contact__consent-source")).to_contain_text("withdrawn at the customer's request")
+        stored = context.request.get(f"/api/v1/contacts/{contact_id}").json()["consents"]
+        assert [(x["granted"], x["marketing"]) for x in stored] == [(False, False)]
         watched.assert_clean(allowed_console=REFUSED)
     finally:
         crm.close()

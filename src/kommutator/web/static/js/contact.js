@@ -275,7 +275,21 @@ function consentList(c) {
     text: t(x.granted ? "contact.consent.granted" : "contact.consent.refused") }),
   timeEl(x.updated_at, "contact__consent-time muted"),
   x.source ? h("div", { class: "contact__consent-source muted", text: t("contact.consent.source", { source: x.source }) })
+    : null,
+  x.granted ? button("contact.consent.withdraw", () => withdrawConsent(c, x), "btn btn--small contact__consent-withdraw")
     : null)));
+}
+
+/** The customer asked (by phone, in a letter) to get no more messages on a channel: recorded with who and where. */
+async function withdrawConsent(c, consent) {
+  const me = state.hooks.me();
+  try {
+    await patch(`/contacts/${c.id}`, { consents: [{ channel_type: consent.channel_type, granted: false,
+      source: t("contact.consent.withdrawnBy", { name: me ? me.name : "" }) }] });
+    await state.hooks.onChanged();
+  } catch (err) {
+    state.hooks.onError(err);
+  }
 }
 
 /** What the company's CRM said (its own field names and values, shown as text), or why it said nothing. */

@@ -1,4 +1,4 @@
-// Texts of the CRM section on the customer card (contact.js).
+// Texts of the CRM section and consent withdrawal on the customer card (contact.js).
 import { addTexts } from "../i18n.js";
 
 addTexts({
@@ -10,6 +10,8 @@ addTexts({
     "contact.crm.asked": "asked",
     "contact.crm.refresh": "Ask again",
     "contact.crm.orders": "Orders",
+    "contact.consent.withdraw": "Withdraw",
+    "contact.consent.withdrawnBy": "withdrawn at the customer's request by {name} in the workspace",
   },
   ru: {
     "contact.crm": "CRM",
@@ -19,5 +21,7 @@ addTexts({
     "contact.crm.asked": "запрошено",
     "contact.crm.refresh": "Запросить снова",
     "contact.crm.orders": "Заказы",
+    "contact.consent.withdraw": "Отозвать",
+    "contact.consent.withdrawnBy": "отозвано по просьбе клиента, {name}, в рабочем месте",
   },
 });
