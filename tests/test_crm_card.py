@@ -106,6 +106,9 @@ async def test_a_known_customer_gets_their_card_and_their_manager(
     assert card["crm"]["status"] == "ok" and card["crm"]["data"]["tier"] == "VIP"
     assert card["crm"]["data"]["orders"][0]["number"] == "55501"
     assert card["manager_id"] == manager.id, "the CRM's manager becomes the personal manager"
+    # its plain fields are attributes for bot flows ({contact.crm_tier}), segments and routing; lists stay on the card
+    assert card["attributes"]["crm_tier"] == "VIP" and card["attributes"]["crm_name"] == "ООО Ромашка"
+    assert "crm_orders" not in card["attributes"]
     r = await client.get(f"/api/v1/contacts/{card['id']}/crm", headers=admin.headers)
     assert r.json()["data"]["name"] == "ООО Ромашка"
 

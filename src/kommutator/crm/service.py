@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,22 @@ async def ask(rt: Runtime, client: httpx.AsyncClient, setting: CrmSetting, conta
                                                       set_manager=setting.set_manager))
 
 
+ATTRIBUTE_PREFIX = "crm_"
+
+
+def crm_attributes(data: dict[str, Any]) -> dict[str, Any]:
+    """The answer's top-level text, number and yes/no fields, named ``crm_<field>`` (lists and objects stay on the
+    card only)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = ATTRIBUTE_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", str(key))[:60]
+        if isinstance(value, str):
+            out[name] = value[:500]
+        elif isinstance(value, int | float):  # bool is an int
+            out[name] = value
+    return out
+
+
 async def do_store_card(tx: Tx, contact_id: int, status: str, data: dict[str, Any], error: str, *,
                         set_manager: bool) -> CrmCard | None:
     contact = await tx.session.get(Contact, contact_id)
@@ -94,6 +111,9 @@ async def do_store_card(tx: Tx, contact_id: int, status: str, data: dict[str, An
     if status == "ok" or card.status != "ok":  # a failure keeps the last good answer's data
         card.data = data
     card.status, card.error, card.fetched_at = status, error, now()
+    if status == "ok":  # the CRM's plain fields as crm_* attributes: bot flows ({contact.crm_tier}), segments, routing
+        kept = {k: v for k, v in (contact.attributes or {}).items() if not k.startswith(ATTRIBUTE_PREFIX)}
+        contact.attributes = {**kept, **crm_attributes(data)}
     email = data.get("manager_email") if status == "ok" else None
     if set_manager and isinstance(email, str) and contact.manager_id is None:
         manager = (await tx.session.execute(select(User.id).where(
