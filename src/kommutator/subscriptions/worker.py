@@ -102,6 +102,8 @@ class SubscriptionWorker(PollingWorker):
         journal = journal_of(self.rt)
         if journal.stale():
             await journal.reload(self.rt)
+        if not journal.subscriptions:  # none enabled: nothing can be claimed (no idle write each second)
+            return 0
         sent = 0
         for _ in range(max_rounds):
             work = await self.claim()
