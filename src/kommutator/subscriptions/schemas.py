@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, HttpUrl, field_validator
 
 from kommutator.common.schemas import ReadModel, Strict
 from kommutator.subscriptions.catalogue import TYPES
+
+# An event type: one of the catalogue's names (an enum in the OpenAPI document; checked again below).
+EventType = Annotated[str, Field(json_schema_extra={"enum": sorted(TYPES)})]
 
 
 def _known(types: list[str]) -> list[str]:
@@ -21,7 +24,7 @@ def _known(types: list[str]) -> list[str]:
 class SubscriptionCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     url: HttpUrl = Field(description="Where events are POSTed (http or https; the outbound guard applies)")
-    event_types: list[str] = Field(min_length=1, max_length=len(TYPES),
+    event_types: list[EventType] = Field(min_length=1, max_length=len(TYPES),
                                    description="Public event types (GET /api/v1/subscriptions/event-types)")
     enabled: bool = True
 
@@ -34,7 +37,7 @@ class SubscriptionCreate(Strict):
 class SubscriptionUpdate(Strict):
     name: str | None = Field(None, min_length=1, max_length=100)
     url: HttpUrl | None = None
-    event_types: list[str] | None = Field(None, min_length=1, max_length=len(TYPES))
+    event_types: list[EventType] | None = Field(None, min_length=1, max_length=len(TYPES))
     enabled: bool | None = Field(None, description="Turning a subscription on sends the events still owed to it")
 
     @field_validator("event_types")
