@@ -88,7 +88,7 @@ DOCUMENTED_CODES = {
 }
 DOCUMENTED_CODES |= {"duplicate_skill", "policy_without_targets", "intent_examples_required"}  # rules across fields
 DOCUMENTED_CODES |= {"invalid_time_zone", "invalid_period", "period_too_long", "series_too_long"}  # reports
-DOCUMENTED_CODES |= {"crm_url_required"}  # the CRM card is turned on only with an address
+DOCUMENTED_CODES |= {"crm_url_required", "audit_for_every_channel"}  # data & CRM: rules across fields
 DOCUMENTED_CODES |= {"current_password_required"}  # your own password changes only with the current one
 DOCUMENTED_CODES |= {"invalid_time_zone", "start_out_of_range", "staffing_out_of_range"}  # the forecast's ranges
 # Writing first: the customer's channels, consent and templates decide (docs/outbound.md).

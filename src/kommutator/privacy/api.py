@@ -118,8 +118,8 @@ async def create_retention(rt: RuntimeDep, principal: CurrentPrincipal, body: Re
 
     async def job(tx: Tx) -> RetentionPolicy:
         if body.kind == "audit" and body.channel_id is not None:
-            raise ProblemError(422, "validation_failed", "channel_id: the audit log is kept for every channel at "
-                                                         "once; leave channel_id out.")
+            raise ProblemError(422, "audit_for_every_channel", "channel_id: the audit log is kept for every channel "
+                                                               "at once; leave channel_id out.")
         if body.channel_id is not None and await tx.session.get(Channel, body.channel_id) is None:
             raise ProblemError(422, "channel_not_found", f"channel_id: there is no channel with id {body.channel_id}.")
         row = RetentionPolicy(kind=body.kind, channel_id=body.channel_id, days=body.days, enabled=body.enabled,
