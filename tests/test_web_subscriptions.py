@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -169,6 +170,15 @@ def test_the_crm_card_shows_on_the_customer_card(watched: Watched, context: Brow
         expect(consent.locator(".contact__consent-source")).to_contain_text("withdrawn at the customer's request")
         stored = context.request.get(f"/api/v1/contacts/{contact_id}").json()["consents"]
         assert [(x["granted"], x["marketing"]) for x in stored] == [(False, False)]
+
+        # A subject access request: the card's "Export data" downloads everything about the person.
+        with page.expect_download() as download:
+            page.click("#contact-export")
+        archive = zipfile.ZipFile(download.value.path())
+        data = json.loads(archive.read("data.json"))
+        assert data["contact_id"] == contact_id
+        assert [c["name"] for c in data["tables"]["contacts"]] == ["Карточка Клиентова"]
+        assert data["tables"]["crm_cards"][0]["data"]["tier"] == "VIP"
         watched.assert_clean(allowed_console=REFUSED)
     finally:
         crm.close()

@@ -198,7 +198,10 @@ function render() {
         onStarted: state.hooks.openConversation, onError: state.hooks.onError }), "btn btn--small",
       { props: { id: "contact-start", dataset: { focus: "start" } } }),
       isSupervisor() ? button("contact.merge", () => mergeDialog(c), "btn btn--small",
-        { props: { id: "contact-merge", dataset: { focus: "merge" } } }) : null),
+        { props: { id: "contact-merge", dataset: { focus: "merge" } } }) : null,
+      // a subject access request: everything about the person in one archive (supervisors; the server audits it)
+      isSupervisor() ? tx("a", "contact.export", null, { class: "btn btn--small", id: "contact-export",
+        attrs: { href: `/api/v1/contacts/${c.id}/export`, download: `contact-${c.id}.zip` } }) : null),
     section("contact.identities", identityList(c), (c.identities || []).length),
     section("contact.attributes", attributeList(c)),
     section("contact.consent", consentList(c)),

@@ -1,4 +1,4 @@
-// Texts of the CRM section and consent withdrawal on the customer card (contact.js).
+// Texts of the CRM section, consent withdrawal and the data export on the customer card (contact.js).
 import { addTexts } from "../i18n.js";
 
 addTexts({
@@ -11,6 +11,7 @@ addTexts({
     "contact.crm.refresh": "Ask again",
     "contact.crm.orders": "Orders",
     "contact.consent.withdraw": "Withdraw",
+    "contact.export": "Export data",
     "contact.consent.withdrawnBy": "withdrawn at the customer's request by {name} in the workspace",
   },
   ru: {
@@ -22,6 +23,7 @@ addTexts({
     "contact.crm.refresh": "Запросить снова",
     "contact.crm.orders": "Заказы",
     "contact.consent.withdraw": "Отозвать",
+    "contact.export": "Выгрузить данные",
     "contact.consent.withdrawnBy": "отозвано по просьбе клиента, {name}, в рабочем месте",
   },
 });
