@@ -8,6 +8,7 @@ import "../texts/intents.js";
 import { api, ApiError, get } from "../api.js";
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
+import { button, tx } from "./kit.js";
 
 const state = { root: null, onError: () => {}, mode: "list", intents: [], training: false, version: null,
   report: null, reportLang: "ru", editing: null, error: null, notice: null, signature: "" };
@@ -26,16 +27,6 @@ export const intentsScreen = {
     render(true);
   },
 };
-
-function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
-
-function button(key, onClick, cls = "btn", props = {}) {
-  return tx("button", key, null, { class: cls, type: "button", on: { click: onClick }, ...props });
-}
 
 async function load(force) {
   try {

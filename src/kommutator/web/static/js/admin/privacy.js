@@ -6,6 +6,7 @@ import "../texts/privacy.js";
 import { api, ApiError, get } from "../api.js";
 import { h } from "../dom.js";
 import { fullTime, lang, t } from "../i18n.js";
+import { button, tx } from "./kit.js";
 
 const KINDS = ["conversations", "attachments", "raw_events", "audit"];
 const state = { root: null, onError: () => {}, crm: null, rules: [], channels: [], result: null, notice: null,
@@ -27,16 +28,6 @@ export const privacyScreen = {
     render(true);
   },
 };
-
-function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
-
-function button(key, onClick, cls = "btn", props = {}) {
-  return tx("button", key, null, { class: cls, type: "button", on: { click: onClick }, ...props });
-}
 
 async function load(force) {
   try {

@@ -7,6 +7,7 @@ import "../texts/subscriptions.js";
 import { api, ApiError, get } from "../api.js";
 import { h } from "../dom.js";
 import { fullTime, lang, t } from "../i18n.js";
+import { button, tx } from "./kit.js";
 
 const state = { root: null, onError: () => {}, mode: "list", subs: [], types: [], editing: null, log: null,
   logFor: null, error: null, notice: null, secret: null, signature: "" };
@@ -30,16 +31,6 @@ export const subscriptionsScreen = {
     render(true);
   },
 };
-
-function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
-
-function button(key, onClick, cls = "btn", props = {}) {
-  return tx("button", key, null, { class: cls, type: "button", on: { click: onClick }, ...props });
-}
 
 async function load(force) {
   try {
