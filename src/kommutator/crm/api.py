@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from kommutator.audit.actions import do_audit
 from kommutator.auth.deps import CurrentPrincipal, RuntimeDep
 from kommutator.clock import now
 from kommutator.common import webhook_signing as signing
@@ -61,8 +62,6 @@ async def update_crm_setting(rt: RuntimeDep, principal: CurrentPrincipal, body: 
         if row.enabled and not row.url:
             raise ProblemError(422, "crm_url_required", "url: give the CRM's address before turning it on.")
         row.updated_at = now()
-        from kommutator.audit.actions import do_audit
-
         do_audit(tx, principal, "crm.configured", "integration", "crm", **{k: str(v) for k, v in changes.items()})
         return row
 

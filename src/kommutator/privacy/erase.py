@@ -20,7 +20,7 @@ from kommutator.auth.principal import Principal
 from kommutator.contacts import policy
 from kommutator.contacts.models import Contact, Identity
 from kommutator.conversations.models import Attachment, Conversation, Message
-from kommutator.db import Tx
+from kommutator.db import Base, Tx
 from kommutator.events import ContactChanged
 from kommutator.ingest.models import InboundEvent
 from kommutator.notifications.models import Notification
@@ -56,8 +56,6 @@ async def do_erase_person(tx: Tx, principal: Principal, contact_id: int) -> list
     await s.execute(delete(Delivery).where(Delivery.order_key.in_(keys)))
     webchat = [i.external_id for i in identities if i.channel_type == "webchat"]
     if webchat:
-        from kommutator.db import Base
-
         visitors = Base.metadata.tables["webchat_visitors"]
         await s.execute(delete(visitors).where(visitors.c.external_id.in_(webchat)))
     await s.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
