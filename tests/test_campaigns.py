@@ -190,6 +190,72 @@ async def test_bad_campaigns_are_refused_with_a_sentence_and_agents_may_not_run_
     assert r.status_code == 403
 
 
+async def test_a_draft_is_edited_field_by_field_and_refused_once_started(client, admin, sms):
+    await contact(client, admin, "Bob Stone", "+14155550002", tier="gold")
+    gold = await segment(client, admin, "Gold", attributes={"tier": "gold"})
+    everyone = await segment(client, admin, "Everyone")
+    draft = await campaign(client, admin, [gold["id"]])
+    path = f"/api/v1/campaigns/{draft['id']}"
+    r = await client.patch(path, headers=admin.headers, json={
+        "name": " Summer sale ", "segment_ids": [gold["id"], everyone["id"]], "texts": {"en": "Hi {{first_name}}"},
+        "channel": "preferred", "purpose": "service", "starts_at": "2030-06-01T09:00:00Z", "quiet_from": 22,
+        "quiet_to": 8, "timezone": "Europe/Moscow", "per_minute": 30})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["name"], got["segment_ids"], got["texts"], got["channel"], got["purpose"]) == (
+        "Summer sale", [gold["id"], everyone["id"]], {"en": "Hi {{first_name}}"}, "preferred", "service")
+    assert (got["quiet_from"], got["quiet_to"], got["timezone"], got["per_minute"]) == (22, 8, "Europe/Moscow", 30)
+    assert got["starts_at"].startswith("2030-06-01T09:00") and got["status"] == "draft"
+    # Fields left out keep their values; a template replaces the text and its parameters are checked.
+    r = await client.post("/api/v1/message-templates", headers=admin.headers, json={
+        "name": "sale", "language": "en", "body": "Sale on {{item}}", "parameters": ["item"]})
+    assert r.status_code == 201, r.text
+    r = await client.patch(path, headers={**admin.headers, "Accept-Language": "ru"},
+                           json={"template": "sale", "texts": {}})
+    assert r.status_code == 422 and r.json()["code"] == "template_parameters_missing", r.text
+    assert r.json()["errors"][0]["field"] == "parameters" and "item" in r.json()["detail"]
+    r = await client.patch(path, headers=admin.headers, json={"template": "sale", "parameters": {"item": "shoes"},
+                                                              "texts": {}})
+    assert r.status_code == 200 and r.json()["template"] == "sale" and r.json()["texts"] == {}, r.text
+    assert r.json()["per_minute"] == 30
+    # Removing the template with no text left is refused; with a text it is a text campaign again.
+    r = await client.patch(path, headers=admin.headers, json={"template": None})
+    assert r.status_code == 422 and r.json()["code"] == "campaign_text_required", r.text
+    r = await client.patch(path, headers=admin.headers, json={"template": None, "texts": {"ru": "Привет"}})
+    assert r.status_code == 200 and (r.json()["template"], r.json()["parameters"]) == (None, {}), r.text
+    for body, code, where in (({"segment_ids": [999999]}, "campaign_segment_not_found", "segment_ids"),
+                              ({"channel": "fax"}, "channel_not_found", "channel"),
+                              ({"timezone": "Mars/Base"}, "campaign_timezone_unknown", "timezone")):
+        r = await client.patch(path, headers=admin.headers, json=body)
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+        assert r.json()["errors"][0]["field"] == where
+    r = await client.patch(path, headers=admin.headers, json={"per_minute": 0})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "per_minute", r.text
+    assert (await stats(client, admin, draft["id"]))["texts"] == {"ru": "Привет"}
+
+    r = await client.patch(path, headers=admin.headers, json={"texts": {"en": "Hi"}, "quiet_from": 0, "quiet_to": 0,
+                                                              "starts_at": None})
+    assert r.status_code == 200 and r.json()["starts_at"] is None, r.text
+    r = await client.post(f"{path}/start", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.patch(path, headers={**admin.headers, "Accept-Language": "ru"}, json={"name": "Late"})
+    assert r.status_code == 409 and r.json()["code"] == "campaign_status", r.text
+    assert r.json()["detail"] == "Кампания в состоянии «running»; её нельзя изменить."
+    r = await client.patch(path, headers=admin.headers, json={"name": "Late"})
+    assert r.json()["detail"] == "The campaign is running; it cannot be changed.", r.text
+    assert (await stats(client, admin, draft["id"]))["name"] == "Summer sale"
+    r = await client.patch("/api/v1/campaigns/999999", headers=admin.headers, json={"name": "x"})
+    assert r.status_code == 404, r.text
+
+
+async def test_agents_may_not_edit_campaigns(client, admin, factory, sms):
+    gold = await segment(client, admin, "Gold", attributes={"tier": "gold"})
+    draft = await campaign(client, admin, [gold["id"]])
+    agent = await factory.user("agent")
+    r = await client.patch(f"/api/v1/campaigns/{draft['id']}", headers=agent.headers, json={"name": "Mine"})
+    assert r.status_code == 403 and r.json()["code"] == "supervisor_required", r.text
+
+
 async def test_a_crash_mid_campaign_resumes_without_a_second_message(client, admin, sms, twilio, outbox, runtime,
                                                                     monkeypatch):
     phones = [f"+1415555{n:04d}" for n in range(7)]

@@ -351,6 +351,47 @@ async def test_administrators_manage_templates(client, admin):
     assert (await client.get("/api/v1/message-templates", headers=admin.headers)).json()["items"] == []
 
 
+async def test_templates_are_renamed_and_refused_in_the_callers_language_naming_the_field(client, admin, factory):
+    ru = {**admin.headers, "Accept-Language": "ru"}
+    made = []
+    for name in ("order_shipped", "order_ready"):
+        r = await client.post("/api/v1/message-templates", headers=admin.headers, json={
+            "name": name, "language": "ru", "body": "Заказ {{order}}", "parameters": ["order"]})
+        assert r.status_code == 201, r.text
+        made.append(r.json())
+    shipped, ready = made
+    r = await client.post("/api/v1/message-templates", headers=ru, json={
+        "name": "x", "language": "ru", "body": "Заказ {{order}} {{date}}", "parameters": ["order"]})
+    assert r.status_code == 422 and r.json()["code"] == "template_placeholders_mismatch", r.text
+    assert r.json()["detail"].startswith("Подстановки в тексте (date, order)"), r.text
+    assert r.json()["errors"] == [{"field": "parameters", "message": r.json()["detail"]}]
+    assert r.json()["sentences"]["en"].startswith("The body's placeholders (date, order)")
+    # Renaming onto another template's name and language is a 409 naming the field; to a free one works.
+    r = await client.patch(f"/api/v1/message-templates/{ready['id']}", headers=ru, json={"name": "order_shipped"})
+    assert r.status_code == 409 and r.json()["code"] == "template_exists", r.text
+    assert r.json()["errors"][0]["field"] == "name" and r.json()["template_id"] == shipped["id"]
+    assert "уже есть" in r.json()["detail"]
+    r = await client.patch(f"/api/v1/message-templates/{ready['id']}", headers=admin.headers,
+                           json={"name": "order_shipped", "language": "en", "body": "Order {{order}} is ready"})
+    assert r.status_code == 200 and (r.json()["name"], r.json()["language"]) == ("order_shipped", "en"), r.text
+    # A change that breaks the placeholders is refused and changes nothing.
+    r = await client.patch(f"/api/v1/message-templates/{ready['id']}", headers=admin.headers,
+                           json={"body": "Order {{number}} is ready"})
+    assert r.status_code == 422 and r.json()["code"] == "template_placeholders_mismatch", r.text
+    r = await client.get(f"/api/v1/message-templates/{ready['id']}", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["body"] == "Order {{order}} is ready", r.text
+    r = await client.patch(f"/api/v1/message-templates/{ready['id']}", headers=admin.headers, json={"name": "Bad Name"})
+    assert r.status_code == 422 and r.json()["code"] == "validation_failed", r.text
+    assert r.json()["errors"][0]["field"] == "name"
+    assert (await client.get("/api/v1/message-templates/999999", headers=admin.headers)).status_code == 404
+    agent = await factory.user("agent")
+    assert (await client.get(f"/api/v1/message-templates/{ready['id']}", headers=agent.headers)).status_code == 200
+    for method in ("PATCH", "DELETE"):
+        r = await client.request(method, f"/api/v1/message-templates/{ready['id']}", headers=agent.headers,
+                                 **({"json": {"approved": False}} if method == "PATCH" else {}))
+        assert r.status_code == 403 and r.json()["code"] == "admin_required", r.text
+
+
 # --- Notifications ------------------------------------------------------------------------------------------------
 
 async def test_a_failed_whatsapp_notification_falls_back_to_sms_and_reports_each_attempt(

@@ -55,13 +55,16 @@ async def draft_of(tx: Tx, contact: Contact, data: ConversationStart | Notificat
     row = next((r for r in rows if r.language == wanted), None) or next(
         (r for r in rows if r.language.split("_")[0] == wanted.split("_")[0]), None)
     if row is None:
-        raise problem(422, "template_not_found", language, template=data.template, template_language=wanted)
+        raise problem(422, "template_not_found", language, field="template", template=data.template,
+                      template_language=wanted)
     missing = [p for p in row.parameters if not data.parameters.get(p, "").strip()]
     if missing:
-        raise problem(422, "template_parameters_missing", language, template=row.name, missing=", ".join(missing))
+        raise problem(422, "template_parameters_missing", language, field="parameters", template=row.name,
+                      missing=", ".join(missing))
     unknown = sorted(set(data.parameters) - set(row.parameters))
     if unknown:
-        raise problem(422, "template_parameters_unknown", language, template=row.name, unknown=", ".join(unknown))
+        raise problem(422, "template_parameters_unknown", language, field="parameters", template=row.name,
+                      unknown=", ".join(unknown))
     text = PLACEHOLDER.sub(lambda m: data.parameters[m.group(1)], row.body)
     values = tuple(data.parameters[p] for p in row.parameters)
     use = TemplateUse(name=row.name, language=row.language, parameters=values, approved=row.approved)

@@ -12,6 +12,7 @@ from kommutator.common.routes import SafeRoute
 from kommutator.common.schemas import Id
 from kommutator.contacts import policy
 from kommutator.db import Tx
+from kommutator.errors import not_found
 from kommutator.outbound import actions, queries, templates
 from kommutator.outbound.models import MessageTemplate
 from kommutator.outbound.schemas import (
@@ -81,18 +82,34 @@ async def list_templates(rt: RuntimeDep, principal: CurrentPrincipal) -> Templat
         return TemplateList(items=await queries.templates(s))
 
 
+@router.get("/message-templates/{template_id}", response_model=TemplateRead)
+async def get_template(rt: RuntimeDep, principal: CurrentPrincipal, template_id: Id) -> TemplateRead:
+    """One message template (any signed-in user)."""
+    async with rt.db.read() as s:
+        row = await s.get(MessageTemplate, template_id)
+    if row is None:
+        raise not_found("template", template_id)
+    return TemplateRead.model_validate(row)
+
+
 @router.post("/message-templates", response_model=TemplateRead, status_code=201)
-async def create_template(rt: RuntimeDep, principal: CurrentPrincipal, body: TemplateCreate) -> TemplateRead:
-    """Add a template (administrators): name and language as approved at WhatsApp, body with {{parameters}}."""
-    row: MessageTemplate = await rt.db.write(lambda tx: templates.do_create_template(tx, principal, body))
+async def create_template(rt: RuntimeDep, principal: CurrentPrincipal, request: Request,
+                          body: TemplateCreate) -> TemplateRead:
+    """Add a template (administrators): name and language as approved at WhatsApp, body with {{parameters}}.
+    422 ``template_placeholders_mismatch`` when the body's placeholders are not exactly the parameters; 409
+    ``template_exists`` for a name and language taken. Both name the field at fault in ``errors``."""
+    language = _language(request)
+    row: MessageTemplate = await rt.db.write(lambda tx: templates.do_create_template(tx, principal, body, language))
     return TemplateRead.model_validate(row)
 
 
 @router.patch("/message-templates/{template_id}", response_model=TemplateRead)
-async def update_template(rt: RuntimeDep, principal: CurrentPrincipal, template_id: Id,
+async def update_template(rt: RuntimeDep, principal: CurrentPrincipal, request: Request, template_id: Id,
                           body: TemplateUpdate) -> TemplateRead:
-    """Change a template's body, parameters, category or approval (administrators)."""
-    row = await rt.db.write(lambda tx: templates.do_update_template(tx, principal, template_id, body))
+    """Change a template's name, language, body, parameters, category or approval (administrators); the same
+    refusals as creating one."""
+    language = _language(request)
+    row = await rt.db.write(lambda tx: templates.do_update_template(tx, principal, template_id, body, language))
     return TemplateRead.model_validate(row)
 
 

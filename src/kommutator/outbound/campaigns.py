@@ -37,7 +37,7 @@ from kommutator.outbound.actions import (
     queue_message,
 )
 from kommutator.outbound.models import Campaign, CampaignRecipient, MessageTemplate, Segment
-from kommutator.outbound.schemas import CampaignCreate, CampaignStats
+from kommutator.outbound.schemas import CampaignCreate, CampaignStats, CampaignUpdate
 from kommutator.outbound.segments import audience
 from kommutator.outbound.texts import problem
 from kommutator.workers.models import OutboxItem
@@ -114,35 +114,36 @@ def skip_reason(skipped: list[dict[str, Any]]) -> str:
 async def _check(tx: Tx, data: CampaignCreate, language: str) -> None:
     for segment_id in data.segment_ids:
         if await tx.session.get(Segment, segment_id) is None:
-            raise problem(422, "campaign_segment_not_found", language, segment=segment_id)
+            raise problem(422, "campaign_segment_not_found", language, field="segment_ids", segment=segment_id)
     texts = {k: v for k, v in data.texts.items() if v.strip()}
     if not texts and not data.template:
-        raise problem(422, "campaign_text_required", language)
+        raise problem(422, "campaign_text_required", language, field="texts")
     if len({frozenset(placeholders(t)) for t in texts.values()}) > 1:
         shown = "; ".join(f"{k}: {', '.join(sorted(placeholders(v))) or '-'}" for k, v in sorted(texts.items()))
-        raise problem(422, "campaign_placeholders_mismatch", language, languages=shown)
+        raise problem(422, "campaign_placeholders_mismatch", language, field="texts", languages=shown)
     try:
         zoneinfo.ZoneInfo(data.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise problem(422, "campaign_timezone_unknown", language, timezone=data.timezone) from None
+        raise problem(422, "campaign_timezone_unknown", language, field="timezone", timezone=data.timezone) from None
     if data.channel != "preferred":
         enabled = list((await tx.session.execute(select(Channel.id, Channel.type).where(Channel.enabled.is_(True))))
                        .all())
         if not any(str(i) == data.channel or t == data.channel for i, t in enabled):
-            raise problem(422, "channel_not_found", language, channel=data.channel)
+            raise problem(422, "channel_not_found", language, field="channel", channel=data.channel)
     if data.template:
         rows = list((await tx.session.execute(select(MessageTemplate).where(MessageTemplate.name == data.template)))
                     .scalars())
         if not rows:
-            raise problem(422, "template_not_found", language, template=data.template, template_language="any")
+            raise problem(422, "template_not_found", language, field="template", template=data.template,
+                          template_language="any")
         params = set(rows[0].parameters)
         missing = sorted(p for p in params if not data.parameters.get(p, "").strip())
         if missing:
-            raise problem(422, "template_parameters_missing", language, template=data.template,
+            raise problem(422, "template_parameters_missing", language, field="parameters", template=data.template,
                           missing=", ".join(missing))
         unknown = sorted(set(data.parameters) - params)
         if unknown:
-            raise problem(422, "template_parameters_unknown", language, template=data.template,
+            raise problem(422, "template_parameters_unknown", language, field="parameters", template=data.template,
                           unknown=", ".join(unknown))
 
 
@@ -157,6 +158,28 @@ async def do_create_campaign(tx: Tx, principal: Principal, data: CampaignCreate,
     return row
 
 
+_NULLABLE = {"template", "starts_at"}  # null clears these; for the other fields null keeps the value
+
+
+async def do_update_campaign(tx: Tx, principal: Principal, campaign_id: int, data: CampaignUpdate,
+                             language: str) -> Campaign:
+    """Change a draft: the changed campaign passes the same checks as a new one; 409 once it has started."""
+    row = await _campaign(tx, principal, campaign_id)
+    if row.status != "draft":
+        raise _wrong_status(row, "changed", language)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None or k in _NULLABLE}
+    if changes.get("template", row.template) is None and "parameters" not in changes:
+        changes["parameters"] = {}
+    current = {k: getattr(row, k) for k in CampaignCreate.model_fields}
+    merged = CampaignCreate.model_validate({**current, **changes})
+    await _check(tx, merged, language)
+    for key in changes:
+        value = getattr(merged, key)
+        setattr(row, key, {k: v for k, v in value.items() if v.strip()} if key == "texts" else value)
+    row.name, row.updated_at = row.name.strip(), now()
+    return row
+
+
 async def _campaign(tx: Tx, principal: Principal, campaign_id: int) -> Campaign:
     principal.require_supervisor()
     row = await tx.session.get(Campaign, campaign_id, with_for_update=True)
@@ -165,7 +188,7 @@ async def _campaign(tx: Tx, principal: Principal, campaign_id: int) -> Campaign:
     return row
 
 
-_ACTION_RU = {"started": "запустить", "paused": "приостановить", "resumed": "возобновить", "cancelled": "отменить"}
+_ACTION_RU = {"changed": "изменить", "started": "запустить", "paused": "приостановить", "resumed": "возобновить", "cancelled": "отменить"}
 
 
 def _wrong_status(row: Campaign, action: str, language: str) -> Exception:

@@ -19,6 +19,7 @@ from kommutator.outbound.schemas import (
     CampaignCreate,
     CampaignList,
     CampaignRead,
+    CampaignUpdate,
     RecipientList,
     RecipientRead,
     SegmentCreate,
@@ -126,6 +127,17 @@ async def create_campaign(rt: RuntimeDep, principal: CurrentPrincipal, request: 
 async def get_campaign(rt: RuntimeDep, principal: CurrentPrincipal, campaign_id: Id) -> CampaignRead:
     """A campaign and its stats: targeted, skipped by reason, sent, delivered, read, failed, replied."""
     principal.require_supervisor()
+    return await _read(rt, campaign_id)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead)
+async def update_campaign(rt: RuntimeDep, principal: CurrentPrincipal, request: Request, campaign_id: Id,
+                          body: CampaignUpdate) -> CampaignRead:
+    """Change a draft (segments, texts per language, template and its parameters, channel strategy, purpose,
+    schedule, quiet hours, throttle): only the fields given. The same 422s as creating one; 409 ``campaign_status``
+    once it has started."""
+    language = _language(request)
+    await rt.db.write(lambda tx: campaigns.do_update_campaign(tx, principal, campaign_id, body, language))
     return await _read(rt, campaign_id)
 
 

@@ -71,6 +71,8 @@ class TemplateCreate(Strict):
 
 
 class TemplateUpdate(Strict):
+    name: TemplateName | None = None
+    language: Language | None = None
     category: Literal["utility", "marketing"] | None = None
     body: str | None = Field(default=None, min_length=1, max_length=1024)
     parameters: list[ParameterName] | None = Field(default=None, max_length=20)
@@ -225,6 +227,25 @@ class CampaignCreate(Strict):
     timezone: str = Field(default="UTC", max_length=64,
                           description="For contacts without a 'timezone' attribute (IANA name)")
     per_minute: int = Field(default=600, ge=1, le=100_000, description="At most this many messages a minute")
+
+
+class CampaignUpdate(Strict):
+    """Change a draft: only the fields given (a field left out keeps its value; ``template: null`` removes the
+    template, and the texts given replace all texts)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    segment_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(default=None, min_length=1, max_length=20)
+    purpose: Purpose | None = None
+    texts: dict[Literal["en", "ru"], Annotated[str, Field(max_length=4096)]] | None = None
+    subject: str | None = Field(default=None, max_length=300)
+    template: TemplateName | None = None
+    parameters: dict[str, Annotated[str, Field(max_length=1000)]] | None = Field(default=None, max_length=20)
+    channel: ChannelChoice | None = None
+    starts_at: dt.datetime | None = None
+    quiet_from: int | None = Field(default=None, ge=0, le=23)
+    quiet_to: int | None = Field(default=None, ge=0, le=23)
+    timezone: str | None = Field(default=None, max_length=64)
+    per_minute: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class CampaignStats(ReadModel):

@@ -28,6 +28,12 @@ SENTENCES: dict[str, tuple[str, str]] = {
                                     "Шаблону {template!r} нужны параметры {missing}; укажите их."),
     "template_parameters_unknown": ("The template {template!r} has no parameters {unknown}.",
                                     "У шаблона {template!r} нет параметров {unknown}."),
+    "template_placeholders_mismatch": ("The body's placeholders ({used}) must be exactly the parameters ({parameters}).",
+                                       "Подстановки в тексте ({used}) должны совпадать со списком параметров "
+                                       "({parameters})."),
+    "template_exists": ("A template {name!r} in {template_language} exists already; choose another name or "
+                        "language.",
+                        "Шаблон {name!r} на языке {template_language} уже есть; выберите другое название или язык."),
     "conversation_open": ("The customer already has an open conversation ({conversation_id}); write there.",
                           "У клиента уже есть открытый диалог ({conversation_id}); напишите в нём."),
     "contact_ambiguous": ("Several contacts have this {what}; send by contact_id.",
@@ -67,10 +73,13 @@ def pick_language(accept_language: str) -> str:
     return "en"
 
 
-def problem(status: int, code: str, language: str, **params: Any) -> ProblemError:
+def problem(status: int, code: str, language: str, *, field: str = "", **params: Any) -> ProblemError:
+    """The refusal in the caller's language with both sentences; ``field`` names the input at fault (the screens
+    show the sentence beside it)."""
     en, ru = SENTENCES[code]
     sentences = {"en": en.format(**params), "ru": ru.format(**params)}
-    return ProblemError(status, code, sentences[language], sentences=sentences)
+    extra: dict[str, Any] = {"errors": [{"field": field, "message": sentences[language]}]} if field else {}
+    return ProblemError(status, code, sentences[language], sentences=sentences, **extra)
 
 
 def refused(refusal: Refusal, language: str) -> ProblemError:

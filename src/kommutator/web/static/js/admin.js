@@ -10,6 +10,7 @@ import { flowsScreen } from "./admin/flows.js";
 import { intentsScreen } from "./admin/intents.js";
 import { privacyScreen } from "./admin/privacy.js";
 import { subscriptionsScreen } from "./admin/subscriptions.js";
+import { templatesScreen } from "./admin/templates.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -17,7 +18,7 @@ screens.channels = { list: channelList, pick: typePicker, create: channelForm, e
 screens.queues = { list: queueList, queue: queueForm };
 // Screens that keep their own state in their own module: {show(root, {onError}), refresh(), langChanged()}.
 const SCREENS = { flows: flowsScreen, intents: intentsScreen, subscriptions: subscriptionsScreen,
-  privacy: privacyScreen };
+  privacy: privacyScreen, templates: templatesScreen };
 
 // ---- wiring from main.js ---------------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 // Campaigns (#campaigns, supervisors and administrators): save a segment while watching its audience count,
 // write a campaign (text per language, channel strategy, purpose, quiet hours, throttle), start, pause, resume
-// or cancel it and watch its stats. Loaded by its own <script> tag like forecast.js: it adds its link to the top
+// or cancel it and watch its stats. A draft can be opened in the same form and changed (PATCH) until it starts;
+// a template can replace the texts (choosing one shows its parameters), and a refusal that names a field is
+// shown beside it. Loaded by its own <script> tag like forecast.js: it adds its link to the top
 // bar and shows its section itself. Figures come from /api/v1/segments and /api/v1/campaigns as they are.
 
 import "./texts/campaigns.js";
-import { ApiError, get, post } from "./api.js";
+import "./texts/templates.js";
+import { ApiError, get, patch, post } from "./api.js";
 import { h } from "./dom.js";
 import { lang, t } from "./i18n.js";
 
@@ -12,7 +15,8 @@ const SECTION = "campaigns";
 const REFRESH_MS = 3000;
 const STATS = ["targeted", "skipped", "sent", "delivered", "read", "failed", "replied"];
 
-const state = { me: null, segments: [], campaigns: [], channels: [], countSeq: 0, timer: null };
+const state = { me: null, segments: [], campaigns: [], channels: [], templates: [], editing: null, countSeq: 0,
+  timer: null };
 const el = {};
 
 const isSupervisor = () => Boolean(state.me && ["admin", "supervisor"].includes(state.me.role));
@@ -20,9 +24,25 @@ const active = () => isSupervisor() && window.location.hash.replace(/^#/, "") ==
 const num = (x) => new Intl.NumberFormat(lang()).format(x || 0);
 
 function failed(err) {
-  el.error.textContent = err instanceof ApiError ? err.detail || `${err.status} ${err.code}` : String(err);
+  el.error.textContent = err instanceof ApiError
+    ? (err.sentences && err.sentences[lang()]) || err.detail || `${err.status} ${err.code}` : String(err);
   el.error.hidden = false;
   el.notice.hidden = true;
+  const named = err instanceof ApiError && err.errors.length ? err.errors[0] : null;
+  const box = named && el.campForm && el.campForm.parentElement.querySelector(
+    `[data-path="${CSS.escape(String(named.field).split(".")[0])}"]`);
+  if (box) {
+    box.classList.add("field--invalid");
+    const slot = box.querySelector(".field__error");
+    slot.textContent = err.code === "validation_failed" ? named.message : el.error.textContent;
+    slot.hidden = false;
+  }
+}
+
+function clearErrors() {
+  if (!el.campForm) return;
+  for (const box of el.campForm.parentElement.querySelectorAll(".field--invalid")) box.classList.remove("field--invalid");
+  for (const slot of el.campForm.parentElement.querySelectorAll(".field__error")) slot.hidden = true;
 }
 
 function told(text) {
@@ -75,8 +95,9 @@ function route() {
 
 // ---- forms --------------------------------------------------------------------------------------------------
 
-function field(label, control, cls = "field") {
-  return h("label", { class: cls }, h("span", { class: "field__label", text: label }), control);
+function field(label, control, cls = "field", path = "") {
+  return h("label", { class: cls, dataset: path ? { path } : {} }, h("span", { class: "field__label", text: label }),
+    control, path ? h("span", { class: "field__error", attrs: { role: "alert" }, hidden: true }) : null);
 }
 
 function select(id, options, onChange) {
@@ -107,37 +128,85 @@ function build() {
   h("button", { class: "btn btn--primary", attrs: { id: "cmp-seg-save", type: "submit" }, text: t("cmp.seg.save") }));
 
   el.campForm = h("form", { class: "cmp__form", attrs: { id: "cmp-form", novalidate: true },
-    on: { submit: (e) => { e.preventDefault(); createCampaign(); } } },
-  field(t("cmp.c.name"), h("input", { attrs: { id: "cmp-name", maxlength: 200, required: true } })),
-  field(t("cmp.c.textEn"), h("textarea", { attrs: { id: "cmp-text-en", maxlength: 4096 } }), "field field--text"),
+    on: { submit: (e) => { e.preventDefault(); saveCampaign(); } } },
+  field(t("cmp.c.name"), h("input", { attrs: { id: "cmp-name", maxlength: 200, required: true } }), "field", "name"),
+  field(t("tpl.pick"), el.template = select("cmp-template", [["", t("tpl.pickNone")]], fillParams), "field",
+    "template"),
+  el.params = h("fieldset", { class: "cmp__params", attrs: { id: "cmp-params" }, dataset: { path: "parameters" },
+    hidden: true }),
+  field(t("cmp.c.textEn"), h("textarea", { attrs: { id: "cmp-text-en", maxlength: 4096 } }), "field field--text",
+    "texts"),
   field(t("cmp.c.textRu"), h("textarea", { attrs: { id: "cmp-text-ru", maxlength: 4096 } }), "field field--text"),
-  field(t("cmp.c.channel"), el.channel = select("cmp-channel", [["preferred", t("cmp.c.preferred")]])),
+  field(t("cmp.c.channel"), el.channel = select("cmp-channel", [["preferred", t("cmp.c.preferred")]]), "field",
+    "channel"),
   field(t("cmp.c.purpose"), select("cmp-purpose", [["marketing", t("cmp.purpose.marketing")],
-    ["service", t("cmp.purpose.service")]])),
-  field(t("cmp.c.quietFrom"), h("input", { attrs: { id: "cmp-quiet-from", type: "number", min: 0, max: 23, value: 21 } })),
-  field(t("cmp.c.quietTo"), h("input", { attrs: { id: "cmp-quiet-to", type: "number", min: 0, max: 23, value: 9 } })),
+    ["service", t("cmp.purpose.service")]]), "field", "purpose"),
+  field(t("cmp.c.startsAt"), h("input", { attrs: { id: "cmp-starts-at", type: "datetime-local" } }), "field",
+    "starts_at"),
+  field(t("cmp.c.quietFrom"), h("input", { attrs: { id: "cmp-quiet-from", type: "number", min: 0, max: 23, value: 21 } }),
+    "field", "quiet_from"),
+  field(t("cmp.c.quietTo"), h("input", { attrs: { id: "cmp-quiet-to", type: "number", min: 0, max: 23, value: 9 } }),
+    "field", "quiet_to"),
   field(t("cmp.c.timezone"), h("input", { attrs: { id: "cmp-timezone", maxlength: 64,
-    value: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" } })),
-  field(t("cmp.c.perMinute"), h("input", { attrs: { id: "cmp-per-minute", type: "number", min: 1, max: 100000, value: 600 } })),
-  h("button", { class: "btn btn--primary", attrs: { id: "cmp-create", type: "submit" }, text: t("cmp.c.create") }));
+    value: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" } }), "field", "timezone"),
+  field(t("cmp.c.perMinute"), h("input", { attrs: { id: "cmp-per-minute", type: "number", min: 1, max: 100000, value: 600 } }),
+    "field", "per_minute"),
+  el.create = h("button", { class: "btn btn--primary", attrs: { id: "cmp-create", type: "submit" }, text: t("cmp.c.create") }),
+  el.stopEdit = h("button", { class: "btn", attrs: { id: "cmp-edit-cancel", type: "button" }, text: t("cmp.c.editCancel"),
+    hidden: true, on: { click: () => { resetForm(); el.notice.hidden = true; el.error.hidden = true; } } }));
 
   el.view.replaceChildren(
     h("div", { class: "fc__head" }, h("h2", { attrs: { id: "cmp-title" }, text: t("cmp.title") })),
     el.error = h("p", { class: "form-error", attrs: { role: "alert", id: "cmp-error" } }),
     el.notice = h("p", { class: "muted", attrs: { role: "status", id: "cmp-notice" } }),
     h("section", { class: "qpanel" }, h("h3", { class: "qpanel__title", text: t("cmp.seg.title") }), el.segForm),
-    h("section", { class: "qpanel" }, h("h3", { class: "qpanel__title", text: t("cmp.c.title") }),
+    h("section", { class: "qpanel" }, el.formTitle = h("h3", { class: "qpanel__title", attrs: { id: "cmp-form-title" },
+      text: t("cmp.c.title") }),
       h("p", { class: "muted", text: t("cmp.c.hint") }),
-      h("fieldset", { class: "cmp__segments", attrs: { id: "cmp-segments" } },
-        h("legend", { text: t("cmp.seg.list") }), el.segList = h("div", { class: "cmp__segments" })),
+      h("fieldset", { class: "cmp__segments", attrs: { id: "cmp-segments" }, dataset: { path: "segment_ids" } },
+        h("legend", { text: t("cmp.seg.list") }), el.segList = h("div", { class: "cmp__segments" }),
+        h("span", { class: "field__error", attrs: { role: "alert" }, hidden: true })),
       el.campForm),
     h("section", { class: "qpanel" }, h("h3", { class: "qpanel__title", text: t("cmp.list") }),
       el.list = h("div", { attrs: { id: "cmp-list" } })));
   el.error.hidden = true;
   el.notice.hidden = true;
   fillChannels();
+  fillTemplates();
   renderSegments();
   renderCampaigns();
+}
+
+// ---- the template picker ------------------------------------------------------------------------------------
+
+function templateNames() {
+  const names = new Map();
+  for (const x of state.templates) names.set(x.name, [...(names.get(x.name) || []), x.language]);
+  return names;
+}
+
+function fillTemplates() {
+  if (!el.template) return;
+  const keep = el.template.value;
+  el.template.replaceChildren(h("option", { attrs: { value: "" }, text: t("tpl.pickNone") }),
+    ...[...templateNames()].map(([name, languages]) => h("option", { attrs: { value: name },
+      text: `${name} (${languages.join(", ")})` })));
+  if ([...el.template.options].some((o) => o.value === keep)) el.template.value = keep;
+}
+
+/** The chosen template's parameters as a form (values kept when the same names come back). */
+function fillParams(values) {
+  const before = values && typeof values === "object" && !(values instanceof Event) ? values : paramValues();
+  const tpl = state.templates.find((x) => x.name === el.template.value);
+  el.params.hidden = !tpl;
+  el.params.replaceChildren(...(tpl ? [h("legend", { text: t("tpl.params") }),
+    ...tpl.parameters.map((name) => field(name, h("input", { attrs: { id: `cmp-param-${name}`, maxlength: 1000 },
+      dataset: { param: name }, value: before[name] || "" }))),
+    h("span", { class: "field__error", attrs: { role: "alert", id: "cmp-params-error" }, hidden: true })] : []));
+}
+
+function paramValues() {
+  return Object.fromEntries([...el.params.querySelectorAll("[data-param]")].map((i) => [i.dataset.param, i.value]));
 }
 
 function fillChannels() {
@@ -190,27 +259,96 @@ async function saveSegment() {
   }
 }
 
-async function createCampaign() {
-  const segmentIds = [...el.segList.querySelectorAll("input:checked")].map((x) => Number(x.value));
-  if (!segmentIds.length) {
-    failed(t("cmp.c.pickSegment"));
-    return;
-  }
+function setValue(id, v) {
+  document.getElementById(id).value = v === null || v === undefined ? "" : String(v);
+}
+
+/** A moment as the local date and time a datetime-local input shows, and back. */
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function campaignBody() {
   const texts = {};
   if (value("cmp-text-en")) texts.en = value("cmp-text-en");
   if (value("cmp-text-ru")) texts.ru = value("cmp-text-ru");
+  const startsAt = value("cmp-starts-at");
+  return {
+    name: value("cmp-name"), segment_ids: [...el.segList.querySelectorAll("input:checked")].map((x) => Number(x.value)),
+    texts, template: el.template.value || null, parameters: el.template.value ? paramValues() : {},
+    channel: value("cmp-channel"), purpose: value("cmp-purpose"),
+    starts_at: startsAt ? new Date(startsAt).toISOString() : null, quiet_from: Number(value("cmp-quiet-from")),
+    quiet_to: Number(value("cmp-quiet-to")), timezone: value("cmp-timezone") || "UTC",
+    per_minute: Number(value("cmp-per-minute") || 600),
+  };
+}
+
+async function saveCampaign() {
+  clearErrors();
+  const body = campaignBody();
+  if (!body.segment_ids.length) {
+    failed(t("cmp.c.pickSegment"));
+    return;
+  }
   try {
-    const made = await post("/campaigns", {
-      name: value("cmp-name"), segment_ids: segmentIds, texts, channel: value("cmp-channel"),
-      purpose: value("cmp-purpose"), quiet_from: Number(value("cmp-quiet-from")),
-      quiet_to: Number(value("cmp-quiet-to")), timezone: value("cmp-timezone") || "UTC",
-      per_minute: Number(value("cmp-per-minute") || 600),
-    });
-    told(t("cmp.c.created", { name: made.name }));
+    if (state.editing) {
+      const saved = await patch(`/campaigns/${state.editing}`, body);
+      resetForm();
+      told(t("cmp.c.saved", { name: saved.name }));
+    } else {
+      const made = await post("/campaigns", body);
+      told(t("cmp.c.created", { name: made.name }));
+    }
     await loadCampaigns();
   } catch (err) {
     failed(err);
   }
+}
+
+/** Open a draft in the form: every field shows its value; saving changes it instead of creating one. */
+function editDraft(c) {
+  clearErrors();
+  state.editing = c.id;
+  setValue("cmp-name", c.name);
+  setValue("cmp-text-en", c.texts.en);
+  setValue("cmp-text-ru", c.texts.ru);
+  if (c.template && ![...el.template.options].some((o) => o.value === c.template)) {
+    el.template.append(h("option", { attrs: { value: c.template }, text: c.template }));
+  }
+  el.template.value = c.template || "";
+  fillParams(c.parameters || {});
+  if (![...el.channel.options].some((o) => o.value === c.channel)) {
+    el.channel.append(h("option", { attrs: { value: c.channel }, text: c.channel }));
+  }
+  setValue("cmp-channel", c.channel);
+  setValue("cmp-purpose", c.purpose);
+  setValue("cmp-starts-at", localInput(c.starts_at));
+  setValue("cmp-quiet-from", c.quiet_from);
+  setValue("cmp-quiet-to", c.quiet_to);
+  setValue("cmp-timezone", c.timezone);
+  setValue("cmp-per-minute", c.per_minute);
+  for (const box of el.segList.querySelectorAll("input[type=checkbox]")) {
+    box.checked = c.segment_ids.includes(Number(box.value));
+  }
+  el.formTitle.textContent = t("cmp.c.editTitle", { name: c.name });
+  el.create.textContent = t("cmp.c.save");
+  el.stopEdit.hidden = false;
+  el.error.hidden = true;
+  el.notice.hidden = true;
+  document.getElementById("cmp-name").focus();
+}
+
+function resetForm() {
+  state.editing = null;
+  clearErrors();
+  el.campForm.reset();
+  fillParams({});
+  el.formTitle.textContent = t("cmp.c.title");
+  el.create.textContent = t("cmp.c.create");
+  el.stopEdit.hidden = true;
 }
 
 async function steer(campaign, action) {
@@ -236,10 +374,10 @@ function renderSegments(checkedId) {
 }
 
 function actions(c) {
-  const buttons = { draft: ["start", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"] }[c.status] || [];
+  const buttons = { draft: ["edit", "start", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"] }[c.status] || [];
   return h("div", { class: "cmp__actions" }, buttons.map((a) => h("button", {
     class: a === "start" || a === "resume" ? "btn btn--primary" : "btn", dataset: { action: a },
-    attrs: { type: "button" }, text: t(`cmp.${a}`), on: { click: () => steer(c, a) } })));
+    attrs: { type: "button" }, text: t(`cmp.${a}`), on: { click: () => (a === "edit" ? editDraft(c) : steer(c, a)) } })));
 }
 
 function skippedText(stats) {
@@ -286,7 +424,13 @@ async function loadAll() {
   } catch {
     state.channels = [];
   }
+  try {
+    state.templates = (await get("/message-templates")).items;
+  } catch {
+    state.templates = [];
+  }
   fillChannels();
+  fillTemplates();
   await Promise.all([loadSegments(), loadCampaigns(), countAudience()]);
 }
 
@@ -316,6 +460,7 @@ function languageChanged() {
   if (link) link.textContent = t("cmp.nav");
   if (!el.segForm) return;
   el.segForm = null;
+  state.editing = null;
   build();
   if (active()) loadAll();
 }

@@ -49,16 +49,28 @@ export function openStartDialog({ contact, channels, onStarted, onError }) {
     tx("option", "out.mode.text", null, { value: "text" }), tx("option", "out.mode.template", null, { value: "template" }));
   const template = h("select", { id: "out-template" });
   const params = h("div", { class: "out__params", id: "out-params" });
+  // A refusal naming the template or its parameters (422 template_parameters_missing, …) shows here.
+  const paramsError = h("p", { class: "field__error", id: "out-params-error", attrs: { role: "alert" }, hidden: true });
   const text = h("textarea", { id: "out-text", rows: 4, attrs: { maxlength: 20000 } });
   const subject = h("input", { id: "out-subject", type: "text", attrs: { maxlength: 300 } });
   const textField = labelled("out.text", text);
-  const templateField = h("div", {}, labelled("out.template", template), params);
+  const templateField = h("div", { class: "out__template" }, labelled("out.template", template), params, paramsError);
   templateField.hidden = true;
   const submit = tx("button", "out.send", null, { class: "btn btn--primary form-submit", type: "submit", id: "out-send" });
 
   function showError(message) {
     error.textContent = message || "";
     error.hidden = !message;
+  }
+
+  /** Show a refusal beside the template's parameters when it names them; true when it did. */
+  function showParamsError(err) {
+    const named = err instanceof ApiError && err.errors.length ? String(err.errors[0].field) : "";
+    const mine = mode.value === "template" && ["parameters", "template"].includes(named);
+    paramsError.textContent = mine ? sentence(err) : "";
+    paramsError.hidden = !mine;
+    templateField.classList.toggle("field--invalid", mine);
+    return mine;
   }
 
   function fillChannels() {
@@ -113,6 +125,7 @@ export function openStartDialog({ contact, channels, onStarted, onError }) {
     try {
       const result = await post("/conversations/preview", data);
       if (seq !== chosen.checkSeq) return;
+      showParamsError(null);
       check.dataset.allowed = String(result.allowed);
       const parts = [];
       if (result.allowed) parts.push(t("out.check.ok", { type: result.channel_type }));
@@ -123,6 +136,7 @@ export function openStartDialog({ contact, channels, onStarted, onError }) {
       if (seq !== chosen.checkSeq) return;
       check.dataset.allowed = "false";
       check.textContent = sentence(err);
+      showParamsError(err);
     }
   }
 
@@ -186,6 +200,7 @@ export function openStartDialog({ contact, channels, onStarted, onError }) {
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) { dialog.close(); onError(err); return; }
         showError(sentence(err));
+        showParamsError(err);
       } finally {
         submit.disabled = false;
       }

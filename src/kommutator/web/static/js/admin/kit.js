@@ -3,7 +3,7 @@
 
 import { ApiError } from "../api.js";
 import { h } from "../dom.js";
-import { t } from "../i18n.js";
+import { lang, t } from "../i18n.js";
 
 let seq = 0;
 
@@ -54,9 +54,18 @@ export function select(options, value, attrs = {}) {
 
 export function errorText(err) {
   if (err instanceof ApiError) {
+    if (err.sentences && err.sentences[lang()]) return err.sentences[lang()];
     return err.status === 0 ? t("error.network") : err.detail || t("error.generic", { status: err.status });
   }
   return String((err && err.message) || err);
+}
+
+/** The field a refusal names: the problem's first {field, message}, else "field: what is wrong" in its text. */
+function fieldError(err, text) {
+  const first = err instanceof ApiError && err.errors.length && err.errors[0].field ? err.errors[0] : null;
+  if (first) return { path: String(first.field), message: err.code === "validation_failed" ? first.message : text };
+  const m = /^([A-Za-z_][\w.]*): (.+)$/s.exec(text);
+  return m ? { path: m[1], message: m[2] } : null;
 }
 
 /** A form with a footer (error line, Cancel, submit); onSubmit's failure is shown beside the named field. */
@@ -83,12 +92,12 @@ export function form(id, submitKey, onCancel, onSubmit, onAuthLost, ...children)
       const text = errorText(err);
       error.textContent = text;
       error.hidden = false;
-      const m = /^([A-Za-z_][\w.]*): (.+)$/s.exec(text);
-      const box = m && el.querySelector(`[data-path="${CSS.escape(m[1].split(".")[0])}"]`);
+      const m = fieldError(err, text);
+      const box = m && el.querySelector(`[data-path="${CSS.escape(m.path.split(".")[0])}"]`);
       if (box) {
         box.classList.add("field--invalid");
         const slot = box.querySelector(".field__error");
-        slot.textContent = m[2];
+        slot.textContent = m.message;
         slot.hidden = false;
         const control = box.querySelector("input, select, textarea");
         if (control) control.focus();
