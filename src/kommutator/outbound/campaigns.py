@@ -188,7 +188,8 @@ async def _campaign(tx: Tx, principal: Principal, campaign_id: int) -> Campaign:
     return row
 
 
-_ACTION_RU = {"changed": "изменить", "started": "запустить", "paused": "приостановить", "resumed": "возобновить", "cancelled": "отменить"}
+_ACTION_RU = {"changed": "изменить", "started": "запустить",
+              "paused": "приостановить", "resumed": "возобновить", "cancelled": "отменить"}
 
 
 def _wrong_status(row: Campaign, action: str, language: str) -> Exception:

@@ -28,7 +28,8 @@ SENTENCES: dict[str, tuple[str, str]] = {
                                     "Шаблону {template!r} нужны параметры {missing}; укажите их."),
     "template_parameters_unknown": ("The template {template!r} has no parameters {unknown}.",
                                     "У шаблона {template!r} нет параметров {unknown}."),
-    "template_placeholders_mismatch": ("The body's placeholders ({used}) must be exactly the parameters ({parameters}).",
+    "template_placeholders_mismatch": ("The body's placeholders ({used}) must be exactly the parameters "
+                                       "({parameters}).",
                                        "Подстановки в тексте ({used}) должны совпадать со списком параметров "
                                        "({parameters})."),
     "template_exists": ("A template {name!r} in {template_language} exists already; choose another name or "
