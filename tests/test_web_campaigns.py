@@ -21,6 +21,7 @@ from kommutator.migrate import upgrade
 from . import test_web_browser as web
 from .live_server import bound_socket, run_server
 from .test_web_browser import NOT_LOGGED_IN, Watched, log_in
+from .test_web_workspace import admin_api
 
 playwright, browser, context, watched = web.playwright, web.browser, web.context, web.watched
 DB: dict[str, Path] = {}
@@ -134,3 +135,76 @@ def test_agents_get_no_campaigns(server: str, watched: Watched) -> None:
     expect(page.locator("#main-nav [data-campaigns-section]")).to_have_count(0)
     expect(page.locator("#campaigns-view")).to_be_hidden()
     watched.assert_clean(NOT_LOGGED_IN)
+
+
+def test_a_supervisor_edits_a_draft_picks_a_template_and_sees_refusals_beside_the_fields(server: str,
+                                                                                         watched: Watched) -> None:
+    with admin_api(server) as admin:
+        r = admin.post("/message-templates", json={"name": "spring_sale", "language": "en",
+                                                   "body": "Sale on {{item}}!", "parameters": ["item"]})
+        assert r.status_code == 201, r.text
+    page = watched.page
+    log_in(page, "olga")
+    page.select_option("#lang-select", "en")
+    page.locator("#main-nav [data-campaigns-section]").click()
+    page.fill("#cmp-seg-name", "Everyone to edit")
+    page.click("#cmp-seg-save")
+    expect(page.locator("#cmp-segments input[data-segment='Everyone to edit']")).to_be_checked()
+    page.fill("#cmp-name", "Draft one")
+    page.fill("#cmp-text-en", "Hello {{first_name}}")
+    page.click("#cmp-create")
+    row = page.locator("#cmp-table tbody tr").first
+    expect(row.locator("td").first).to_have_text("Draft one")
+
+    # The draft opens in the form with its values; saving changes it instead of making another.
+    page.fill("#cmp-name", "")
+    row.locator("[data-action=edit]").click()
+    expect(page.locator("#cmp-form-title")).to_have_text("Edit the draft “Draft one”")
+    expect(page.locator("#cmp-name")).to_have_value("Draft one")
+    expect(page.locator("#cmp-text-en")).to_have_value("Hello {{first_name}}")
+    expect(page.locator("#cmp-create")).to_have_text("Save changes")
+    page.fill("#cmp-name", "Draft two")
+    page.fill("#cmp-timezone", "Mars/Base")
+    page.click("#cmp-create")
+    expect(page.locator("#cmp-form [data-path=timezone] .field__error")).to_have_text(
+        "'Mars/Base' is not a time zone; use a name like Europe/Moscow.")
+    page.fill("#cmp-timezone", "Europe/Moscow")
+    # A template instead of the text: choosing it shows its parameters; one left empty is refused beside them.
+    page.select_option("#cmp-template", "spring_sale")
+    expect(page.locator("#cmp-param-item")).to_be_visible()
+    page.fill("#cmp-text-en", "")
+    page.click("#cmp-create")
+    expect(page.locator("#cmp-params .field__error").last).to_have_text(
+        "The template 'spring_sale' needs the parameters item; give them.")
+    expect(page.locator("#cmp-form [data-path=timezone] .field__error")).to_be_hidden()
+    page.fill("#cmp-param-item", "{{city|shoes}}")
+    page.fill("#cmp-per-minute", "120")
+    page.fill("#cmp-quiet-from", "22")
+    page.fill("#cmp-quiet-to", "8")
+    page.select_option("#cmp-purpose", "service")
+    page.fill("#cmp-starts-at", "2030-06-01T09:30")
+    page.click("#cmp-create")
+    expect(page.locator("#cmp-notice")).to_have_text("Campaign “Draft two” saved.")
+    expect(page.locator("#cmp-form-title")).to_have_text("New campaign")
+    expect(page.locator("#cmp-create")).to_have_text("Create campaign")
+    expect(row.locator("td").first).to_have_text("Draft two")
+    saved = api(page, "/campaigns")["items"][0]
+    assert (saved["name"], saved["template"], saved["parameters"], saved["texts"]) == (
+        "Draft two", "spring_sale", {"item": "{{city|shoes}}"}, {})
+    assert (saved["per_minute"], saved["quiet_from"], saved["quiet_to"], saved["purpose"], saved["timezone"]) == (
+        120, 22, 8, "service", "Europe/Moscow")
+    assert saved["starts_at"].startswith("2030-06-01")
+    assert len([c for c in api(page, "/campaigns")["items"] if c["name"].startswith("Draft")]) == 1
+
+    # Opened again, it shows the template and its parameter; once started it can no longer be edited.
+    row.locator("[data-action=edit]").click()
+    expect(page.locator("#cmp-template")).to_have_value("spring_sale")
+    expect(page.locator("#cmp-param-item")).to_have_value("{{city|shoes}}")
+    expect(page.locator("#cmp-starts-at")).to_have_value("2030-06-01T09:30")
+    page.click("#cmp-edit-cancel")
+    expect(page.locator("#cmp-name")).to_have_value("")
+    expect(page.locator("#cmp-params")).to_be_hidden()
+    row.locator("[data-action=start]").click()
+    expect(row.locator("[data-stat=status]")).to_have_text("running")
+    expect(row.locator("[data-action=edit]")).to_have_count(0)
+    watched.assert_clean((*NOT_LOGGED_IN, "the server responded with a status of 422"))

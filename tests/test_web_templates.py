@@ -108,16 +108,22 @@ def test_a_list_reload_landing_after_the_form_opened_leaves_the_form_alone(watch
     expect(view).to_have_attribute("data-mode", "list")
     loads = int(view.get_attribute("data-loads") or "0")
 
+    admin_ui.open_section(page, "channels")
     held: list[Route] = []
     page.route("**/api/v1/message-templates", lambda route: held.append(route)
                if route.request.method == "GET" else route.continue_())
-    page.click(".mainnav__link[data-section=templates]")  # a reload of the list starts, and is held
-    expect(page.locator("#tpl-new")).to_be_visible()  # the list as last read stays meanwhile
+    # Back to the templates: the list as last read shows at once, and a reload of it starts and is held.
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/message-templates") and r.method == "GET"):
+        page.click(".mainnav__link[data-section=templates]")
+    expect(view).to_have_attribute("data-section", "templates")
     page.click("#tpl-new")
     page.fill("#tpl-name", "typed_before_the_reload")
     page.fill("#tpl-body", "Hello {{name}}")
-    while not held:
-        page.wait_for_timeout(50)
+    for _ in range(100):  # the route handler runs as Playwright takes its events
+        if held:
+            break
+        page.evaluate("() => 0")
+    assert len(held) == 1
     for route in held:
         route.continue_()
     page.unroute("**/api/v1/message-templates")
