@@ -90,3 +90,36 @@ def test_an_agent_starts_a_conversation_from_the_top_bar_and_the_card(watched: W
     page.click("#out-send")
     expect(page.locator("#out-error")).to_contain_text("already has an open conversation")
     watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422", "status of 409"))
+
+
+def test_choosing_a_template_asks_for_its_parameters_and_a_missing_one_is_refused_beside_them(
+        watched: Watched, server: str) -> None:
+    name = f"Tanya Template {uuid.uuid4().hex[:4]}"
+    first = customer_says(server, f"crm-t-{uuid.uuid4().hex[:6]}", "Where is my order?", contact={"name": name})
+    template = f"order_ready_{uuid.uuid4().hex[:4]}"
+    with admin_api(server) as api:
+        r = api.post(f"/conversations/{first['conversation_id']}/status", json={"status": "resolved"})
+        assert r.status_code == 200, r.text
+        r = api.post("/message-templates", json={"name": template, "language": "en",
+                                                 "body": "Order {{order}} is ready.", "parameters": ["order"]})
+        assert r.status_code == 201, r.text
+
+    page = watched.page
+    log_in(page, "admin")
+    live(page)
+    page.click("#new-conversation")
+    page.fill("#out-search", "Tanya Template")
+    page.locator(".out__pick", has_text=name).click()
+    page.select_option("#out-mode", "template")
+    page.select_option("#out-template", label=f"{template} (en)")
+    expect(page.locator("#out-param-order")).to_be_visible()
+    page.click("#out-send")
+    expect(page.locator("#out-params-error")).to_have_text(
+        f"The template '{template}' needs the parameters order; give them.")
+    page.fill("#out-param-order", "A-17")
+    expect(page.locator("#out-check")).to_have_attribute("data-allowed", "true")
+    expect(page.locator("#out-params-error")).to_be_hidden()
+    page.click("#out-send")
+    expect(page.locator("#start-dialog")).to_have_count(0)
+    expect(page.locator("#timeline .msg--agent .msg__text", has_text="Order A-17 is ready.")).to_have_count(1)
+    watched.assert_clean(allowed_console=(*NOT_LOGGED_IN, "status of 422"))
