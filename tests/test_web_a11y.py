@@ -55,7 +55,7 @@ def test_the_workspace_passes_wcag_aa_in_english_and_russian(shop: dict[str, Any
         found[f"{locale} conversation"] = blocking(page)
         assert page.locator("main:not([hidden])").count() == 1, "one main landmark after login"
         for section in ("live", "quality", "reports", "forecast", "channels", "queues", "users", "canned", "flows",
-                        "intents"):
+                        "intents", "templates"):
             page.goto(f"/#{section}")
             expect(page.locator(f".mainnav__link[href='#{section}'][aria-current=page]")).to_be_visible()
             settled(page)

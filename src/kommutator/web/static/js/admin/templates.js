@@ -10,7 +10,7 @@
 import "../texts/templates.js";
 import { api, ApiError, get } from "../api.js";
 import { h } from "../dom.js";
-import { lang, t } from "../i18n.js";
+import { lang } from "../i18n.js";
 import { button, chips, errorText, field, form, input, notice, pageHead, select, table, tx } from "./kit.js";
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g;
