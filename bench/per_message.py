@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo_quiet import quiet  # noqa: E402
-from run import BENCH, DEMO_TOKEN, PY, ROOT, TICK, Server, cpu_ticks, free_port, wait_idle  # noqa: E402
+from demo_quiet import quiet
+from run import BENCH, DEMO_TOKEN, PY, ROOT, TICK, Server, cpu_ticks, free_port, wait_idle
 
 
 def _stats(path: Path) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def measure(args: argparse.Namespace, seeded: Path, work: Path, *, statements: b
             quiet(f"http://127.0.0.1:{server.port}")
         # Warm up (imports, caches, the first conversations) on other contacts' ids, then let it settle.
         _load(server.port, argparse.Namespace(**{**vars(args), "messages": 20}), f"warm{os.getpid()}")
-        wait_idle(server)
+        wait_idle(server, settle=8)  # 4 s calm: the reports worker waits 2 s, the monitor 1 s
         assert server.proc is not None
         pid = server.proc.pid
         s0 = _fresh_stats(stats_path) if statements else {}

@@ -32,6 +32,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from demo_quiet import quiet  # noqa: E402
+
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 PY = sys.executable
