@@ -29,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from demo_quiet import quiet  # noqa: E402
+
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 PY = sys.executable
@@ -112,6 +116,20 @@ class Server:
             self.proc.wait(5)
 
 
+def wait_idle(*servers: Server, share: float = 0.05, window: float = 0.5, settle: int = 3,
+              timeout: float = 30.0) -> float:
+    """Wait until every server has used under ``share`` of a core for ``settle`` windows in a row (the work
+    earlier messages left to background services is done); return the seconds waited."""
+    t0 = time.monotonic()
+    calm = 0
+    while calm < settle and time.monotonic() - t0 < timeout:
+        before = [s.cpu() for s in servers]
+        time.sleep(window)
+        used = max((s.cpu() - b) / TICK / window for s, b in zip(servers, before, strict=True))
+        calm = calm + 1 if used < share else 0
+    return round(time.monotonic() - t0, 2)
+
+
 # -- one step of load -----------------------------------------------------------------------------
 
 @dataclass
@@ -120,10 +138,14 @@ class Bench:
     run_id: str
     load_cpu: str | None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)  # waited for until idle before every measured step
 
     def step(self, server: Server, rate: float, *, duration: float, phase: str,
              path: str = "/webhooks/1", tail: float = 0.0) -> dict[str, Any]:
         prefix = f"bk{self.run_id}-{server.name}-{len(self.steps)}"
+        # The previous step's leftovers (bot answers, monitor, reports) must not be counted against this one,
+        # nor slow it down: both servers share a core.
+        waited = wait_idle(*[s for s in self.servers if s.proc]) if phase != "warmup" and self.servers else 0.0
         cmd = pinned([PY, str(BENCH / "load.py"), "--port", str(server.port), "--path", path,
                       "--rate", f"{rate:.3f}", "--duration", str(duration), "--prefix", prefix,
                       "--contacts", str(self.args.contacts), "--token", DEMO_TOKEN,
@@ -136,7 +158,7 @@ class Bench:
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
         res: dict[str, Any] = json.loads(proc.stdout)
-        res.update(server=server.name, phase=phase)
+        res.update(server=server.name, phase=phase, idle_wait_seconds=waited)
         res["server_cpu_seconds"] = round((cpu1 - cpu0) / TICK, 2)
         # CPU that neither the server nor the generator used: other processes on this shared machine.
         others = (busy1 - busy0 - (cpu1 - cpu0)) / TICK - res["gen_cpu_seconds"]
@@ -315,6 +337,9 @@ def run_backend(b: Bench, backend: str, work: Path, server_cpu: str | None) -> d
     try:
         baseline.start()
         ours.start()
+        if not args.with_integrations:
+            print(f"[{backend}] demo integrations turned off: {quiet(f'http://127.0.0.1:{ours_port}')}", flush=True)
+        b.servers = [baseline, ours]
         print(f"[{backend}] baseline pid {baseline.proc.pid if baseline.proc else '?'} port {base_port}, "
               f"ours pid {ours.proc.pid if ours.proc else '?'} port {ours_port}", flush=True)
         for s in (baseline, ours):
@@ -364,6 +389,7 @@ def run_backend(b: Bench, backend: str, work: Path, server_cpu: str | None) -> d
             out["at_half"] = {s.name: _brief(b.step(s, half, duration=args.p3_duration, phase="P3"))
                               for s in (ours, baseline)}
     finally:
+        b.servers = []
         baseline.stop()
         ours.stop()
     mine = b.steps[first_step:]
@@ -538,6 +564,8 @@ def parse_args() -> argparse.Namespace:
                    help="PostgreSQL server (the bench creates and drops its own databases there)")
     p.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL part (P4)")
     p.add_argument("--no-sqlite", action="store_true", help="skip the SQLite part (P1, P3)")
+    p.add_argument("--with-integrations", action="store_true",
+                   help="keep the demo's event subscription and CRM integration on (demo_quiet.py)")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to separate cores")
     p.add_argument("--server-cpu", default="0")
     p.add_argument("--load-cpu", default="1")

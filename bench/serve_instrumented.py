@@ -124,14 +124,32 @@ def install_phase_stats(path: str) -> None:
     wrap_async(Database, "_run_batch", "5 writer: _run_batch (jobs + BEGIN/COMMIT)", size_arg=2)
     run_job = Database._run_job
 
+    current_job: list[str] = [""]
+
     async def timed_run_job(self: Any, conn: Any, job: Any) -> Any:
         # Each write job by the function that made it: which service writes how often and how dearly.
         name = getattr(job, "__qualname__", type(job).__name__).replace(".<locals>", "")
         t, c = time.perf_counter(), time.thread_time()
+        current_job[0] = name
         try:
             return await run_job(self, conn, job)
         finally:
+            current_job[0] = ""
             timer(f"9 job {name}").add(time.perf_counter() - t, time.thread_time() - c)
+
+    def owner() -> str:
+        """Who runs a statement: the write job on the single writer, else the asyncio task (a service's loop or
+        a request)."""
+        import asyncio
+
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        name = task.get_name() if task is not None else "?"
+        if name == "kommutator-sqlite-writer" and current_job[0]:
+            return f"job {current_job[0]}"
+        return "request" if name.startswith("Task-") else name
 
     Database._run_job = timed_run_job  # type: ignore[method-assign]
     try:  # every call into aiosqlite's worker thread (one queue put, one thread wake-up, one future each)
@@ -160,6 +178,7 @@ def install_phase_stats(path: str) -> None:
                     table = words[i + 1]
                     break
             timer(f"6 SQL {verb} {table}").add(time.perf_counter() - started[0], time.thread_time() - started[1])
+            timer(f"10 by {owner()}: {verb} {table}").add(0.0)
 
     @event.listens_for(Engine, "commit")
     def _commit(conn: Any) -> None:

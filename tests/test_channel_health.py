@@ -330,6 +330,33 @@ async def test_an_outbound_url_that_is_gone_fails_the_channel_at_once(client, ad
     assert seen["status"] == "failing" and seen["error_code"] == "config" and "410 Gone" in seen["last_error"]
 
 
+async def test_messages_received_do_not_clear_a_failing_channel(client, admin, runtime, api_out, integrator, worker,
+                                                               clock):  # type: ignore[no-untyped-def]
+    """A channel whose sends fail stays failing while customers keep writing: no failing/recovered flapping
+    with an alert and a notice per message (only a send, a poll or a test that works clears it)."""
+    conversation = await open_chat(client, api_out)
+    integrator.always = Answer(503)
+    await reply(client, admin, conversation, "Заказ в пути")
+    await worker.run_due()
+    for _ in range(2):
+        clock[0] += dt.timedelta(hours=1)  # the retry is due
+        await worker.run_due()
+    assert (await health(client, admin, api_out["id"]))["status"] == "failing"
+    for n in range(3):
+        clock[0] += dt.timedelta(minutes=2)  # past RECORD_EVERY: each receive is written
+        await open_chat(client, api_out, contact=f"crm-more-{n}")
+        seen = await health(client, admin, api_out["id"])
+        assert seen["status"] == "failing" and seen["error_code"] == "connect"
+        assert dt.datetime.fromisoformat(seen["last_receive_at"]) == clock[0], "the receive is still stamped"
+    assert [n.kind for n in await notifications(runtime, admin.id)] == ["channel.failing"]
+
+    integrator.always = None
+    clock[0] += dt.timedelta(hours=1)
+    await worker.run_due()
+    assert (await health(client, admin, api_out["id"]))["status"] == "ok", "a send that works clears it"
+    assert [n.kind for n in await notifications(runtime, admin.id)] == ["channel.failing", "channel.recovered"]
+
+
 async def test_inbound_messages_stamp_the_last_receive_at_most_once_a_minute(client, admin, runtime, api_out,
                                                                             clock):  # type: ignore[no-untyped-def]
     first = clock[0]

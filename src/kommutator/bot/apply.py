@@ -149,14 +149,13 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
         return Applied()  # applied before (a crash after the commit) or finished meanwhile
     if step.input_id is None and not session.timeout_due:
         return Applied()
-    row = conn.execute(sql.CONVERSATION, {"cid": cid}).first()
-    assert row is not None
-    conv = dict(row._mapping)
+    found = sql.conversation_for_step(conn, cid)
+    assert found is not None
+    conv, contact = found
     ts = now()
     if conv["status"] != "bot":
         stop(conn, cid, "taken_over", ts)
         return Applied()
-    contact = conn.execute(sql.CONTACT, {"contact_id_": conv["contact_id"]}).first()
     before = session.state or {}
     old_trail = list(before.get("trail", []))
     served = list(before.get("served", []))
@@ -183,9 +182,12 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
                                             "attributes": set_attrs}})
     finished: Handoff | Resolve | None = None
     ended: dict[str, Any] = {}
+    target: sql.ReplyTarget | None = None
     for action in step.actions:
         if isinstance(action, SendText):
-            sql.send_text(conn, conv, events, action.text, buttons=action.buttons, ts=ts)
+            if target is None:
+                target = sql.reply_target(conn, conv)
+            sql.send_text(conn, conv, events, action.text, buttons=action.buttons, ts=ts, target=target)
         elif isinstance(action, Handoff):
             ended = _handoff(conn, conv, contact, action, ts, events)
             finished = action

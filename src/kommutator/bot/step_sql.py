@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select
@@ -39,21 +41,27 @@ _conv_skills = cast(Table, ConversationSkill.__table__)
 
 SESSION = (select(_sessions.c.status, _sessions.c.last_input_id, _sessions.c.timeout_due, _sessions.c.state)
            .where(_sessions.c.conversation_id == bindparam("cid")).with_for_update())
-CONVERSATION = (select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id,
-                       _conversations.c.team_id, _conversations.c.queue_id, _conversations.c.priority,
-                       _conversations.c.contact_id, _conversations.c.last_inbound_channel_id)
-                .where(_conversations.c.id == bindparam("cid")).with_for_update())
-CONTACT = select(_contacts.c.id, _contacts.c.attributes, _contacts.c.manager_id).where(
-    _contacts.c.id == bindparam("contact_id_"))
+# The conversation (locked) and its customer in one statement: what the apply reads besides the session.
+# FOR UPDATE OF the conversation only (PostgreSQL refuses to lock the nullable side of an outer join).
+CONVERSATION_AND_CONTACT = (
+    select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id, _conversations.c.team_id,
+           _conversations.c.queue_id, _conversations.c.priority, _conversations.c.contact_id,
+           _conversations.c.last_inbound_channel_id, _contacts.c.id.label("contact_row_id"),
+           _contacts.c.attributes.label("contact_attributes"), _contacts.c.manager_id.label("contact_manager_id"))
+    .select_from(_conversations.outerjoin(_contacts, _contacts.c.id == _conversations.c.contact_id))
+    .where(_conversations.c.id == bindparam("cid")).with_for_update(of=_conversations))
+_CONVERSATION_KEYS = ("id", "status", "assignee_id", "team_id", "queue_id", "priority", "contact_id",
+                      "last_inbound_channel_id")
 SET_ATTRIBUTES = _contacts.update().where(_contacts.c.id == bindparam("contact_id_")).values(
     attributes=bindparam("attributes_"), updated_at=bindparam("ts"))
 INSERT_MESSAGE = _messages.insert().returning(_messages.c.id)
-CHANNEL = select(_channels.c.id, _channels.c.type, _channels.c.enabled).where(
-    _channels.c.id == bindparam("channel_id_"))
-EXTERNAL_ID = (select(_identities.c.external_id)
-               .where(_identities.c.contact_id == bindparam("contact_id_"),
-                      _identities.c.channel_type == bindparam("channel_type_"))
-               .order_by(_identities.c.id.desc()).limit(1))
+# The channel to answer on and the customer's id there (their newest identity of its type), in one statement.
+CHANNEL_AND_EXTERNAL_ID = select(
+    _channels.c.id, _channels.c.type, _channels.c.enabled,
+    select(_identities.c.external_id)
+    .where(_identities.c.contact_id == bindparam("contact_id_"), _identities.c.channel_type == _channels.c.type)
+    .order_by(_identities.c.id.desc()).limit(1).scalar_subquery().label("external_id"),
+).where(_channels.c.id == bindparam("channel_id_"))
 INSERT_OUTBOX = _outbox.insert()
 TOUCH = _conversations.update().where(_conversations.c.id == bindparam("cid")).values(
     last_message_at=bindparam("ts"))
@@ -90,20 +98,51 @@ def insert_message(conn: Connection, conv: dict[str, Any], events: list[Event], 
     return message_id
 
 
+def conversation_for_step(conn: Connection, conversation_id: int) -> tuple[dict[str, Any], Any] | None:
+    """The conversation (locked, as a dict) and its contact (``id``, ``attributes``, ``manager_id``; None when
+    the contact is gone); None when there is no such conversation."""
+    row = conn.execute(CONVERSATION_AND_CONTACT, {"cid": conversation_id}).first()
+    if row is None:
+        return None
+    conv = {key: row._mapping[key] for key in _CONVERSATION_KEYS}
+    contact = None if row.contact_row_id is None else SimpleNamespace(
+        id=row.contact_row_id, attributes=row.contact_attributes, manager_id=row.contact_manager_id)
+    return conv, contact
+
+
+@dataclass
+class ReplyTarget:
+    """Where one step's messages to the customer go, looked up once per step; ``touched``: the conversation's
+    ``last_message_at`` is set already in this step."""
+
+    channel_id: int | None
+    external_id: str | None
+    touched: bool = False
+
+
+def reply_target(conn: Connection, conv: dict[str, Any]) -> ReplyTarget:
+    """The conversation's latest channel and the customer's id on it (None: no channel to answer on)."""
+    if not conv["last_inbound_channel_id"]:
+        return ReplyTarget(None, None)
+    row = conn.execute(CHANNEL_AND_EXTERNAL_ID, {"channel_id_": conv["last_inbound_channel_id"],
+                                                 "contact_id_": conv["contact_id"]}).first()
+    if row is None or not row.enabled or row.external_id is None:
+        return ReplyTarget(None, None)
+    return ReplyTarget(int(row.id), str(row.external_id))
+
+
 def send_text(conn: Connection, conv: dict[str, Any], events: list[Event], text: str, *,
-              buttons: Sequence[tuple[str, str]], ts: dt.datetime) -> None:
+              buttons: Sequence[tuple[str, str]], ts: dt.datetime, target: ReplyTarget | None = None) -> None:
     """The bot's message to the customer, queued in the outbox on the conversation's latest channel (as
-    conversations/automatic.py does for the ORM); a note when there is no channel to answer on."""
-    channel = conn.execute(CHANNEL, {"channel_id_": conv["last_inbound_channel_id"]}).first() \
-        if conv["last_inbound_channel_id"] else None
-    external_id = None
-    if channel is not None and channel.enabled:
-        external_id = conn.execute(EXTERNAL_ID, {"contact_id_": conv["contact_id"],
-                                                 "channel_type_": channel.type}).scalar()
+    conversations/automatic.py does for the ORM); a note when there is no channel to answer on. ``target``:
+    the step's ``reply_target`` (looked up here when not given)."""
+    if target is None:
+        target = reply_target(conn, conv)
+    channel_id, external_id = target.channel_id, target.external_id
     payload: dict[str, Any] = {"automatic": "bot"}
     if buttons:
         payload["buttons"] = [{"id": b, "label": label} for b, label in buttons]
-    if channel is None or external_id is None:
+    if channel_id is None or external_id is None:
         log.info("conversation %s: no channel to send the bot notice on", conv["id"])
         conn.execute(INSERT_MESSAGE, {
             "conversation_id": conv["id"], "direction": "internal", "sender_type": "system", "sender_user_id": None,
@@ -112,12 +151,14 @@ def send_text(conn: Connection, conv: dict[str, Any], events: list[Event], text:
             "status": "received", "status_reason": "", "created_at": ts, "status_updated_at": None})
         return
     message_id = insert_message(conn, conv, events, direction="out", sender_type="bot", kind="text", text=text,
-                                payload=payload, ts=ts, status="queued", channel_id=channel.id)
+                                payload=payload, ts=ts, status="queued", channel_id=channel_id)
     conn.execute(INSERT_OUTBOX, {
-        "kind": "message", "message_id": message_id, "channel_id": channel.id,
-        "ordering_key": f"{channel.id}:{external_id}", "payload": {"to": external_id}, "next_attempt_at": ts,
+        "kind": "message", "message_id": message_id, "channel_id": channel_id,
+        "ordering_key": f"{channel_id}:{external_id}", "payload": {"to": external_id}, "next_attempt_at": ts,
         "created_at": ts, "updated_at": ts})
-    conn.execute(TOUCH, {"cid": conv["id"], "ts": ts})
+    if not target.touched:  # every message of the step has the same ts: one update sets it
+        conn.execute(TOUCH, {"cid": conv["id"], "ts": ts})
+        target.touched = True
 
 
 def set_attributes(conn: Connection, contact: Any, attrs: dict[str, Any], events: list[Event],

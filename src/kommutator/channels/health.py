@@ -76,7 +76,12 @@ async def _row(tx: Tx, channel_id: int) -> tuple[Channel, ChannelHealth] | None:
 
 
 async def do_record_success(tx: Tx, *, channel_id: int, kind: str = "") -> str | None:
-    """The channel worked (``kind`` "receive" or "send" stamps that time); the status now, None if no channel."""
+    """The channel worked (``kind`` "receive" or "send" stamps that time); the status now, None if no channel.
+
+    A received message only stamps ``last_receive_at``: it proves the provider reaches us, not that the problem
+    that degraded or failed the channel (a send refused, a poll failing) is gone. Clearing the status on every
+    receive made a channel whose sends fail flap failing → ok → failing with every customer message, an alert
+    and a recovery notice each time; a send, a poll round or a connection test that works clears it."""
     found = await _row(tx, channel_id)
     if found is None:
         return None
@@ -84,7 +89,8 @@ async def do_record_success(tx: Tx, *, channel_id: int, kind: str = "") -> str |
     ts = now()
     if kind == "receive":
         health.last_receive_at = ts
-    elif kind == "send":
+        return health.status
+    if kind == "send":
         health.last_send_at = ts
     health.failures = 0
     if health.status != "ok":
@@ -146,11 +152,13 @@ class HealthBook:
         # Writes on their way: a burst of messages (say, right after a start) makes one write, not one each.
         self.pending: set[tuple[int, str]] = set()
 
-    def due(self, channel_id: int, kind: str, status: str) -> bool:
+    def due(self, channel_id: int, kind: str, status: str | None) -> bool:
+        """Whether to write: the status would change (``status`` None: the write changes no status), or the
+        last write of this kind is older than RECORD_EVERY."""
         if (channel_id, kind) in self.pending:
             return False
         known = self.status.get(channel_id)
-        if known != status:
+        if status is not None and known != status:
             return True
         last = self.written.get((channel_id, kind))
         return last is None or now() - last >= RECORD_EVERY
@@ -194,8 +202,12 @@ async def note_success(rt: Runtime, channel_id: int, kind: str = "") -> None:
 
 async def note_receive(rt: Runtime, channel_id: int) -> None:
     """After the intake stored a provider's events (ingest's after-accept hook): in memory, a write at most
-    once a minute per channel."""
-    await note_success(rt, channel_id, "receive")
+    once a minute per channel, whatever the channel's status (a receive does not change it)."""
+    book = book_of(rt)
+    if not book.due(channel_id, "receive", None):
+        return
+    await _write(book, rt, channel_id, "receive",
+                 lambda tx: do_record_success(tx, channel_id=channel_id, kind="receive"))
 
 
 async def note_problem(rt: Runtime, channel_id: int, problem: ChannelProblem) -> None:
