@@ -10,6 +10,7 @@ from kommutator.channels.models import Channel, ChannelState
 from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
+from kommutator.contacts.proof_models import IdentityProof
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.crm.models import CrmCard, CrmSetting
 from kommutator.db import Base
@@ -79,6 +80,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "Identity",
+    "IdentityProof",
     "InboundEvent",
     "Message",
     "MessageTemplate",

@@ -38,7 +38,7 @@ class WebchatChannel(ChannelAdapter):
     Credentials = WebchatCredentials
 
     def routers(self) -> list[APIRouter]:
-        from kommutator.channels.types.webchat import socket  # noqa: F401  (adds the socket route)
+        from kommutator.channels.types.webchat import proofs, socket  # noqa: F401  (add their routes)
         from kommutator.channels.types.webchat.api import router
 
         return [router]

@@ -84,3 +84,15 @@ class WidgetReceived(_Answer):
     client_id: str
     message_id: int | None
     duplicate: bool = Field(description="This client_id came before; nothing new was stored")
+
+
+class WidgetProofSent(_Answer):
+    kind: str = Field(description="email or phone")
+    sent_to: str = Field(description="Where the code went, partly hidden (a…@example.com, +7912***6789)")
+    expires_at: str = Field(description="When the code stops working, ISO 8601 UTC")
+
+
+class WidgetProofChecked(_Answer):
+    verified: bool
+    kind: str = Field(description="email or phone")
+    value: str = Field(description="The value proven, partly hidden")
