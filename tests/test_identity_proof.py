@@ -235,3 +235,49 @@ async def test_codes_per_value_are_limited_per_hour(client, runtime, admin, chan
     clock.tick(3601)
     r = await client.post(f"/widget/{chat}/verify", json={"value": PHONE}, headers=auth)
     assert r.status_code == 202, r.text
+
+
+async def test_merging_two_contacts_folds_the_later_open_conversation_into_the_earlier(
+        client, runtime, admin, factory, channels, clock):
+    from kommutator.events import ConversationUpdated, Event
+
+    from .conftest import post_inbound
+
+    seen: list[ConversationUpdated] = []
+
+    async def record(event: Event) -> None:
+        assert isinstance(event, ConversationUpdated)
+        seen.append(event)
+
+    runtime.bus.subscribe(record, kinds=(ConversationUpdated,))
+    plain = {"type": "api", "name": "Shop API"}  # no bot on it: the conversations wait for people
+    r = await client.post("/api/v1/channels", headers=admin.headers, json=plain)
+    assert r.status_code == 201, r.text
+    api = r.json()
+    for n, (who, text) in enumerate((("anna-1", "my order is late"), ("anna-2", "it is order 12345"))):
+        clock.tick(60)
+        r = await post_inbound(client, api, msg_id=f"m{n}", contact=who, text=text)
+        assert r.status_code == 200, r.text
+    convs = (await client.get("/api/v1/conversations", headers=admin.headers)).json()["items"]
+    first, second = sorted(convs, key=lambda c: c["id"])
+    agent = await factory.user("agent", name="Olga")
+    r = await client.post(f"/api/v1/conversations/{second['id']}/assign", headers=admin.headers,
+                          json={"assignee_id": agent.id})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/contacts/{second['contact_id']}/merge", headers=admin.headers,
+                          json={"other_id": first["contact_id"]})
+    assert r.status_code == 200, r.text
+    folded = (await client.get(f"/api/v1/conversations/{second['id']}", headers=admin.headers)).json()
+    kept = (await client.get(f"/api/v1/conversations/{first['id']}", headers=admin.headers)).json()
+    assert (folded["status"], folded["merged_into_id"]) == ("resolved", first["id"])
+    assert (kept["status"], kept["assignee_id"]) == ("assigned", agent.id), "the agent's work carries on"
+    r = await client.get(f"/api/v1/conversations/{first['id']}/messages", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    texts = [m["text"] for m in r.json()["items"] if m["direction"] == "in"]
+    assert texts == ["my order is late", "it is order 12345"], "one timeline, in order"
+    assert [m for m in seen if m.conversation_id == second["id"]][-1].changes["merged_into"] == first["id"]
+    assert [m for m in seen if m.conversation_id == first["id"]][-1].changes["merged_from"] == second["id"]
+    codes = [t["reason_code"] for t in folded["transitions"]]
+    assert codes[-1] == "merged_into"
+    r = await post_inbound(client, api, msg_id="m9", contact="anna-2", text="any news?")
+    assert r.json()["conversation_id"] == first["id"], "the customer's next message joins the one kept"
