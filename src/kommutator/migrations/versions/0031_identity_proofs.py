@@ -1,5 +1,6 @@
 """One story across channels: one-time codes that prove an email or phone (identity_proofs), and the conversation
-a merge folded another into (conversations.merged_into_id).
+a merge folded another into (conversations.merged_into_id), and the web chat's invitations shown and accepted
+(webchat_invitation_stats).
 
 Revision ID: 0031
 Revises: 0028
@@ -50,9 +51,21 @@ def upgrade() -> None:
     op.create_index("ix_identity_proofs_value", "identity_proofs", ["kind", "value", "created_at"])
     with op.batch_alter_table("conversations") as batch:
         batch.add_column(sa.Column("merged_into_id", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "webchat_invitation_stats",
+        sa.Column("channel_id", BigId, nullable=False),
+        sa.Column("invitation_id", sa.String(40), nullable=False),
+        sa.Column("shown", sa.Integer(), nullable=False),
+        sa.Column("accepted", sa.Integer(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["channel_id"], ["channels.id"],
+                                name=op.f("fk_webchat_invitation_stats_channel_id_channels"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("channel_id", "invitation_id", name=op.f("pk_webchat_invitation_stats")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webchat_invitation_stats")
     with op.batch_alter_table("conversations") as batch:
         batch.drop_column("merged_into_id")
     op.drop_index("ix_identity_proofs_value", table_name="identity_proofs")

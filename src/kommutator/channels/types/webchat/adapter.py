@@ -40,8 +40,9 @@ class WebchatChannel(ChannelAdapter):
     def routers(self) -> list[APIRouter]:
         from kommutator.channels.types.webchat import proofs, socket  # noqa: F401  (add their routes)
         from kommutator.channels.types.webchat.api import router
+        from kommutator.channels.types.webchat.invitations import admin_router
 
-        return [router]
+        return [router, admin_router]
 
     def generate_credentials(self) -> dict[str, Any]:
         return {}
