@@ -80,7 +80,7 @@ def test_the_default_flow_validates_without_a_single_problem() -> None:
 
 def test_every_node_type_is_registered_from_its_own_file() -> None:
     assert nodes.names() == ["condition", "handoff", "http_action", "kb_answer", "menu", "message", "question",
-                             "resolve", "set_attribute"]
+                             "resolve", "set_attribute", "verify_identity"]
 
 
 def _broken(change: Any) -> list[str]:
@@ -116,7 +116,7 @@ def test_validation_reports_each_kind_of_mistake_where_it_is() -> None:
     for expected in [
         "error: nodes.greeting.next: no node 'main_menu'.",
         "error: nodes.spam.type: unknown node type 'carousel'; known: condition, handoff, http_action, kb_answer, "
-        "menu, message, question, resolve, set_attribute.",
+        "menu, message, question, resolve, set_attribute, verify_identity.",
         "error: nodes.main.options[1].label: missing translation 'en'.",
         "error: nodes.anything_else.options: a menu needs at least one option.",
         "error: nodes.order_found.text.en: template refers to unknown var 'order_nmber'.",
