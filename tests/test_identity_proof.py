@@ -1,7 +1,8 @@
 """A customer proves an email or phone by a one-time code: the bot's ``verify_identity`` step (the code goes by
 SMS through the Twilio fake, after the step commits) and the web chat widget's request/confirm endpoints. The right
 code links the value to the contact — merging the contact that already had it verified — and a wrong, late or
-never-sent code links nothing. Codes are kept only as hashes."""
+never-sent code links nothing. Codes are kept only as hashes. An email code goes through the email channel (an
+SMTP fake). And merging two contacts folds their open conversations into one timeline, seen through the API."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from kommutator.contacts.codes import code_matches
 from kommutator.contacts.models import Contact, Identity
 from kommutator.contacts.proof_models import IdentityProof
 from kommutator.conversations.models import Conversation, Message
+from kommutator.events import ConversationUpdated, Event
 from kommutator.workers.models import OutboxItem
 from kommutator.workers.outbox import OutboxWorker
 
 from .bot_helpers import drain
+from .conftest import post_inbound
 from .fakes.crm import FakeCrm
 from .fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from .test_channel_email import Provider
 
 PHONE = "+79123456789"
 FLOW = {
@@ -239,10 +243,6 @@ async def test_codes_per_value_are_limited_per_hour(client, runtime, admin, chan
 
 async def test_merging_two_contacts_folds_the_later_open_conversation_into_the_earlier(
         client, runtime, admin, factory, channels, clock):
-    from kommutator.events import ConversationUpdated, Event
-
-    from .conftest import post_inbound
-
     seen: list[ConversationUpdated] = []
 
     async def record(event: Event) -> None:
@@ -281,3 +281,35 @@ async def test_merging_two_contacts_folds_the_later_open_conversation_into_the_e
     assert codes[-1] == "merged_into"
     r = await post_inbound(client, api, msg_id="m9", contact="anna-2", text="any news?")
     assert r.json()["conversation_id"] == first["id"], "the customer's next message joins the one kept"
+
+
+async def test_an_email_code_goes_through_the_email_channel_with_its_own_subject(client, runtime, admin, channels,
+                                                                                 clock):
+    smtp = Provider()
+    await smtp.start()
+    try:
+        r = await client.post("/api/v1/channels", headers=admin.headers, json={
+            "type": "email", "name": "Support mail", "settings": {
+                "address": "support@shop.example", "display_name": "Shop", "inbound": ["smtp"],
+                "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none"}})
+        assert r.status_code == 201, r.text
+        r = await client.post("/api/v1/channels", headers=admin.headers, json={"type": "webchat", "name": "Chat"})
+        chat = r.json()["id"]
+        auth = {"Authorization": f"Bearer {(await client.post(f'/widget/{chat}/session', json={})).json()['token']}"}
+        r = await client.post(f"/widget/{chat}/messages", json={"client_id": "c-000001", "text": "hi"}, headers=auth)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/widget/{chat}/verify", json={"value": "Anna@Example.com", "language": "ru"},
+                              headers=auth)
+        assert r.status_code == 202, r.text
+        assert (r.json()["kind"], r.json()["sent_to"]) == ("email", "a…@example.com")
+        await OutboxWorker(runtime, name="email-proof").run_due()
+        [mail] = smtp.delivered
+        assert mail.rcpt_tos == ["anna@example.com"]
+        assert "Код подтверждения" in mail.message["Subject"]
+        code = code_in(mail.message.get_body(("plain",)).get_content())
+        r = await client.post(f"/widget/{chat}/verify/confirm", json={"code": code}, headers=auth)
+        assert r.status_code == 200, r.text
+        [web] = await rows(runtime, Identity, Identity.channel_type == "webchat")
+        assert web.verified_email == "anna@example.com"
+    finally:
+        await smtp.stop()
