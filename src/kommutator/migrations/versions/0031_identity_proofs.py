@@ -3,7 +3,7 @@ a merge folded another into (conversations.merged_into_id), and the web chat's i
 (webchat_invitation_stats).
 
 Revision ID: 0031
-Revises: 0028
+Revises: 0030
 Create Date: 2026-12-07 15:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from kommutator.db import BigId, UtcDateTime
 
 revision = "0031"
-down_revision = "0028"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
