@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from kommutator.bot import nodes
 from kommutator.bot.engine import (
     CallHttp,
+    CodeTyped,
     CustomerMessage,
     Env,
     Flow,
@@ -28,6 +29,7 @@ from kommutator.bot.engine import (
     HttpResult,
     KbHit,
     Resolve,
+    SendCode,
     SendText,
     SetAttribute,
     Start,
@@ -38,6 +40,7 @@ from kommutator.bot.engine import (
     step,
     validate_flow,
 )
+from kommutator.contacts.codes import code_matches
 from kommutator.net.guard import OutboundGuard
 from kommutator.net.http import GuardedClient
 
@@ -80,7 +83,7 @@ def test_the_default_flow_validates_without_a_single_problem() -> None:
 
 def test_every_node_type_is_registered_from_its_own_file() -> None:
     assert nodes.names() == ["condition", "handoff", "http_action", "kb_answer", "menu", "message", "question",
-                             "resolve", "set_attribute"]
+                             "resolve", "set_attribute", "verify_identity"]
 
 
 def _broken(change: Any) -> list[str]:
@@ -116,7 +119,7 @@ def test_validation_reports_each_kind_of_mistake_where_it_is() -> None:
     for expected in [
         "error: nodes.greeting.next: no node 'main_menu'.",
         "error: nodes.spam.type: unknown node type 'carousel'; known: condition, handoff, http_action, kb_answer, "
-        "menu, message, question, resolve, set_attribute.",
+        "menu, message, question, resolve, set_attribute, verify_identity.",
         "error: nodes.main.options[1].label: missing translation 'en'.",
         "error: nodes.anything_else.options: a menu needs at least one option.",
         "error: nodes.order_found.text.en: template refers to unknown var 'order_nmber'.",
@@ -466,3 +469,28 @@ def test_a_first_message_asking_for_a_person_is_greeted_and_handed_off_at_once(f
     assert state.language == "ru" and state.status == "handoff"
     assert texts(actions)[0].startswith("Здравствуйте") and only(actions, Handoff).queue == "support"
     assert step(flow, State(), Timeout()) == (State(), []), "a timer for a conversation the bot never started"
+
+
+def test_verify_identity_keeps_only_the_hash_and_never_shows_it() -> None:
+    flow = Flow.parse({"name": "v", "version": 1, "language_default": "en", "languages": ["en", "ru"],
+                       "start": "verify", "nodes": {
+                           "verify": {"type": "verify_identity", "accept": "email", "next": "done"},
+                           "done": {"type": "handoff"}}})
+    state, actions = step(flow, State(), Start())
+    assert actions[0].text == "Write your email address and I will send a confirmation code to it."  # type: ignore[union-attr]
+    state, actions = step(flow, state, CustomerMessage(text="+7 912 345 67 89"))
+    assert actions[0].text.startswith("I cannot see an email address")  # type: ignore[union-attr]
+    state, actions = step(flow, state, CustomerMessage(text="Me: Anna@Example.com"))
+    [send, said] = actions
+    assert isinstance(send, SendCode) and send.value == "anna@example.com" and send.kind == "email"
+    assert said.text == "I sent a code to a…@example.com. Please type it here (6 digits)."  # type: ignore[union-attr]
+    assert code_matches(send.code, send.code_hash) and send.code not in str(state.to_dict())
+    wrong = "000000" if send.code != "000000" else "111111"
+    after_wrong, actions = step(flow, state, CustomerMessage(text=wrong))
+    assert isinstance(actions[0], CodeTyped) and not actions[0].matches
+    assert state.vars["_verify"]["attempts"] == 0, "the step leaves its input state alone"
+    done, actions = step(flow, after_wrong, CustomerMessage(text=f"{send.code[:3]}-{send.code[3:]}"))
+    assert isinstance(actions[0], CodeTyped) and actions[0].matches
+    assert done.vars["verified_value"] == "anna@example.com" and "_verify" not in done.vars
+    handoff = next(a for a in actions if isinstance(a, Handoff))
+    assert "_verify" not in handoff.summary and send.code_hash not in handoff.summary

@@ -7,9 +7,10 @@ from kommutator.auth.models import ApiToken, AuthSession
 from kommutator.bot.models import BotFlow, BotFlowChannel, BotFlowVersion, BotIntent, BotIntentModel, BotSession
 from kommutator.canned.models import CannedResponse
 from kommutator.channels.models import Channel, ChannelState
-from kommutator.channels.types.webchat.models import WebchatVisitor
+from kommutator.channels.types.webchat.models import WebchatInvitationStat, WebchatVisitor
 from kommutator.common.models import IdempotencyKey
 from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
+from kommutator.contacts.proof_models import IdentityProof
 from kommutator.conversations.models import Attachment, Conversation, ConversationLabel, Message, Transition
 from kommutator.crm.models import CrmCard, CrmSetting
 from kommutator.db import Base
@@ -79,6 +80,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "Identity",
+    "IdentityProof",
     "InboundEvent",
     "Message",
     "MessageTemplate",
@@ -110,5 +112,6 @@ __all__ = [
     "Transition",
     "User",
     "UserSkill",
+    "WebchatInvitationStat",
     "WebchatVisitor",
 ]

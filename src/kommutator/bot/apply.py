@@ -14,14 +14,17 @@ from kommutator.bot import step_sql as sql
 from kommutator.bot.engine import (
     Action,
     CallHttp,
+    CodeTyped,
     Handoff,
     HttpResult,
     Resolve,
+    SendCode,
     SendText,
     SetAttribute,
     State,
 )
 from kommutator.bot.models import BotSession
+from kommutator.bot.verify import do_bot_proofs
 from kommutator.clock import now
 from kommutator.conversations import lifecycle
 from kommutator.db import Tx
@@ -138,6 +141,7 @@ class Applied:
 
     more: bool = False
     notify: tuple[int, str, str, dict[str, Any]] | None = None  # user, title, body, data
+    proofs: tuple[SendCode | CodeTyped, ...] = ()  # one-time codes to send or check (bot/verify.py)
 
 
 def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
@@ -219,7 +223,8 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
         values.update(due_at=None, claimed_until=None)
     conn.execute(sql.UPDATE_SESSION.values(**{k: bindparam(f"{k}_v") for k in values}),
                  {"cid": cid, **{f"{k}_v": v for k, v in values.items()}})
-    return Applied(more=more, notify=notify)
+    return Applied(more=more, notify=notify,
+                   proofs=tuple(a for a in step.actions if isinstance(a, SendCode | CodeTyped)))
 
 
 async def do_apply_step(tx: Tx, step: Step) -> bool:
@@ -228,6 +233,8 @@ async def do_apply_step(tx: Tx, step: Step) -> bool:
     applied = await tx.conn.run_sync(lambda c: apply_step(c, step, events))
     for event in events:
         tx.publish(event)
+    if applied.proofs:
+        await do_bot_proofs(tx, step.conversation_id, applied.proofs)
     if applied.notify is not None:
         user_id, title, body, data = applied.notify
         await do_notify(tx, user_ids=[user_id], kind="bot.served", title=title, body=body,

@@ -20,6 +20,7 @@ from kommutator.bot.nodes.base import (
     FINISHED,
     Action,
     CallHttp,
+    CodeTyped,
     Ctx,
     CustomerMessage,
     Env,
@@ -29,6 +30,7 @@ from kommutator.bot.nodes.base import (
     KbHit,
     Outcome,
     Resolve,
+    SendCode,
     SendText,
     SetAttribute,
     Start,
@@ -41,9 +43,9 @@ from kommutator.bot.nodes.menu import MenuNode
 from kommutator.common.text import script_of
 
 __all__ = [
-    "Action", "CallHttp", "CustomerMessage", "Env", "Event", "Flow", "FlowError", "Handoff", "HttpResult", "KbHit",
-    "Problem", "Resolve", "SendText", "SetAttribute", "Start", "State", "Timeout", "load_default", "run", "step",
-    "validate_flow",
+    "Action", "CallHttp", "CodeTyped", "CustomerMessage", "Env", "Event", "Flow", "FlowError", "Handoff",
+    "HttpResult", "KbHit", "Problem", "Resolve", "SendCode", "SendText", "SetAttribute", "Start", "State", "Timeout",
+    "load_default", "run", "step", "validate_flow",
 ]
 
 MAX_HOPS = 50  # moves between nodes within one step; more means the flow loops without asking anything

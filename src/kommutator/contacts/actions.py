@@ -13,6 +13,7 @@ from kommutator.contacts import policy
 from kommutator.contacts.models import ChannelScore, Consent, Contact, Identity
 from kommutator.contacts.schemas import ConsentIn, ContactCreate, ContactUpdate, IdentityIn
 from kommutator.conversations import lifecycle
+from kommutator.conversations.fold import do_fold_open_conversations
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
@@ -122,9 +123,11 @@ async def do_add_identity(tx: Tx, principal: Principal, contact_id: int, ident: 
     return row
 
 
-async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other_id: int) -> Contact:
-    """Fold ``other`` into ``contact``: identities, conversations and consents move; nothing is lost."""
-    policy.check_may(principal, "merge")
+async def do_merge_contacts(tx: Tx, principal: Principal | None, contact_id: int, other_id: int) -> Contact:
+    """Fold ``other`` into ``contact``: identities, conversations and consents move; nothing is lost.
+    ``principal`` None: the system, after the customer proved a value both contacts share (outbound/proofs.py)."""
+    if principal is not None:
+        policy.check_may(principal, "merge")
     if contact_id == other_id:
         raise ProblemError(422, "merge_into_self", "A contact cannot be merged into itself.")
     keep = await policy.check_see(tx.session, principal, contact_id)
@@ -137,6 +140,8 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
     await tx.session.execute(update(Identity).where(Identity.contact_id == other_id).values(contact_id=contact_id))
     await tx.session.execute(update(Conversation).where(Conversation.contact_id == other_id)
                              .values(contact_id=contact_id))
+    folded = await do_fold_open_conversations(tx, contact_id,
+                                              actor_user_id=principal.user_id if principal is not None else None)
     own = {c.channel_type: c for c in (await tx.session.execute(
         select(Consent).where(Consent.contact_id == contact_id))).scalars()}
     for c in list((await tx.session.execute(select(Consent).where(Consent.contact_id == other_id))).scalars()):
@@ -158,7 +163,7 @@ async def do_merge_contacts(tx: Tx, principal: Principal, contact_id: int, other
     other.merged_into_id = contact_id
     other.updated_at = now()
     do_audit(tx, principal, "contact.merged", "contact", contact_id, merged=other_id, identities=identity_ids,
-             conversations=conversation_ids)
+             conversations=conversation_ids, folded=[list(pair) for pair in folded])
     tx.publish(ContactChanged(contact_id=other_id, action="merged", merged_into=contact_id))
     tx.publish(ContactChanged(contact_id=contact_id, action="updated"))
     return keep

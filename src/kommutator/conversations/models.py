@@ -54,6 +54,9 @@ class Conversation(Base):
     # When each routing notice went to the customer: {"out_of_hours": iso, "wait": iso, "manager": iso, ...};
     # "why": why it is still waiting for an agent ({"code", "params", "since"}; common/waiting.py).
     routing_notices: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # Set when merging two contacts folded this conversation into the contact's earlier open one
+    # (contacts/fold.py): its messages moved there and it was closed.
+    merged_into_id: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def waiting_reason(self) -> dict[str, Any] | None:

@@ -99,6 +99,8 @@ class ConversationRead(ReadModel):
     routing_hold: str = Field("", description="'choice': the customer is asked whether to wait for their manager; "
                                               "'manager': waiting for the manager; 'free': any agent")
     hold_until: dt.datetime | None = None
+    merged_into_id: int | None = Field(None, description="Closed by a merge of two contacts: the conversation its "
+                                                         "messages moved to")
     waiting_reason: WaitingReason | None = Field(
         None, description="In the queue without an agent: why (the routing pass's latest finding)")
     unread: int | None = Field(None, description="In lists: customer messages you have not read yet "

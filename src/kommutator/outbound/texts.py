@@ -40,6 +40,28 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "contact_ambiguous": ("Several contacts have this {what}; send by contact_id.",
                           "Этот {what} есть у нескольких клиентов; отправьте по contact_id."),
     "contact_not_found": ("There is no contact with this {what}.", "Нет клиента с таким {what}."),
+    # Identity proof by a one-time code (outbound/proofs.py): the code itself, and why one was not sent or taken.
+    "proof_code_text": ("Your verification code: {code}. It is valid for {minutes} minutes. Do not tell it to "
+                        "anyone.",
+                        "Ваш код подтверждения: {code}. Он действует {minutes} минут. Никому его не сообщайте."),
+    "proof_code_subject": ("Your verification code", "Код подтверждения"),
+    "proof_code_sent": ("A verification code was sent to {target}.", "Код подтверждения отправлен на {target}."),
+    "proof_value_invalid": ("{value!r} is not an email address or a phone number in international form "
+                            "(+7 912 345-67-89).",
+                            "{value!r} — не адрес почты и не номер телефона в международном виде "
+                            "(+7 912 345-67-89)."),
+    "proof_channel_missing": ("Codes cannot be sent by {kind} here; give another address or number.",
+                              "Сюда нельзя отправить код по {kind_ru}; укажите другой адрес или номер."),
+    "proof_rate_limited": ("Too many codes were asked for in the last hour; try again later.",
+                           "За последний час запрошено слишком много кодов; попробуйте позже."),
+    "proof_needs_conversation": ("Write us a message first, then confirm your address or number.",
+                                 "Сначала напишите нам сообщение, затем подтвердите адрес или номер."),
+    "proof_not_found": ("No code is waiting for confirmation; ask for a new one.",
+                        "Нет кода, ожидающего подтверждения; запросите новый."),
+    "proof_expired": ("The code has expired; ask for a new one.", "Срок действия кода истёк; запросите новый."),
+    "proof_code_wrong": ("That code is not right; {left} tries left.",
+                         "Код неверный; осталось попыток: {left}."),
+    "proof_failed": ("Too many wrong codes; ask for a new one.", "Слишком много неверных кодов; запросите новый."),
     "campaign_audience_empty": ("The campaign's segments hold no contacts now; change the segments' rules or pick "
                                 "other segments.",
                                 "В сегментах кампании сейчас нет ни одного клиента; измените условия сегментов или "
@@ -72,6 +94,12 @@ def pick_language(accept_language: str) -> str:
         if tag.startswith("en"):
             return "en"
     return "en"
+
+
+def sentence(key: str, language: str | None, **params: Any) -> str:
+    """One sentence of the catalogue in ``language`` (Russian for "ru", else English)."""
+    en, ru = SENTENCES[key]
+    return (ru if language == "ru" else en).format(**params)
 
 
 def problem(status: int, code: str, language: str, *, field: str = "", **params: Any) -> ProblemError:

@@ -26,6 +26,7 @@ HOLDINGS: dict[str, Holding] = {
     "contact_consents": Holding("contact_id", "contact"),
     "contact_channel_scores": Holding("contact_id", "contact"),
     "crm_cards": Holding("contact_id", "contact"),
+    "identity_proofs": Holding("contact_id", "contact"),
     "webchat_visitors": Holding("external_id", "identity:webchat"),
     "outreach": Holding("contact_id", "contact"),
     "campaign_recipients": Holding("contact_id", "contact"),
@@ -77,4 +78,5 @@ UNRELATED: dict[str, str] = {
     "event_subscriptions": "configuration", "crm_settings": "configuration", "retention_policies": "configuration",
     "audit_retention": "the audit log's cut-off date",
     "event_delivery_attempts": "receivers' answers to deliveries (status codes and excerpts)",
+    "webchat_invitation_stats": "counts per invitation of a channel, over many visitors",
 }

@@ -46,6 +46,9 @@ async def do_ask_rating(tx: Tx, conv: Conversation, state: QualityState, *, reso
     """Ask once per conversation, in the customer's channel and language; True when the question went out."""
     if state.csat_state or conv.status != "resolved" or conv.resolved_at is None:
         return False
+    if conv.merged_into_id is not None:  # folded into another conversation (conversations/fold.py): not over
+        state.csat_state = "skipped"
+        return False
     if now() - conv.resolved_at > ASK_WITHIN:
         return False
     setting = await setting_for(tx, conv.last_inbound_channel_id)

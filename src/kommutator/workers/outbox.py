@@ -123,6 +123,10 @@ async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendR
     ts = now()
     item.attempts += 1
     item.claimed_by, item.claimed_until, item.updated_at = None, None, ts
+    if "text" in item.payload and not (isinstance(outcome, SendError) and outcome.retryable
+                                       and item.attempts < policy.max_attempts):
+        # Sent or given up: a one-time code's text (outbound/proofs.py) is not kept.
+        item.payload = {k: v for k, v in item.payload.items() if k != "text"}
     msg = await tx.session.get(Message, item.message_id) if item.message_id is not None else None
     if isinstance(outcome, SendResult):
         item.status, item.last_error = "done", ""
@@ -429,7 +433,9 @@ class OutboxWorker(PollingWorker):
             if msg is not None:
                 # Stable across attempts and restarts; the creation second keeps it unique across databases.
                 key = f"msg_{msg.id}_{int(msg.created_at.timestamp())}"
-                text, buttons = msg.text, _buttons(msg.payload)
+                # A one-time code's text rides in the outbox row, not in the message the timeline shows
+                # (outbound/proofs.py); so does its own subject.
+                text, buttons = str(item.payload.get("text", msg.text)), _buttons(msg.payload)
                 if buttons and channel is not None and not _capabilities(channel.type).buttons:
                     # No buttons on this channel: numbered options the customer answers by number or label.
                     text = "\n".join([text, *(f"{n}. {b.label}" for n, b in enumerate(buttons, 1))])
@@ -442,7 +448,8 @@ class OutboxWorker(PollingWorker):
                     language=contact.language if contact is not None else None,
                     last_customer_message_at=_latest(last_in.get(pair), msg.payload.get("customer_wrote_at")),
                     thread=threads.get(pair, ()),
-                    subject=conv.subject if conv is not None else "", template=_template(msg.payload))
+                    subject=str(item.payload.get("subject", conv.subject if conv is not None else "")),
+                    template=_template(msg.payload))
             work.append(_Work(item.id, outbound, channel, item.ordering_key))
         return work
 

@@ -38,9 +38,10 @@ def discover() -> None:
     from kommutator.bot.nodes.question import QuestionNode
     from kommutator.bot.nodes.resolve import ResolveNode
     from kommutator.bot.nodes.set_attribute import SetAttributeNode
+    from kommutator.bot.nodes.verify_identity import VerifyIdentityNode
 
     for node in (ConditionNode, HandoffNode, HttpActionNode, KbAnswerNode, MenuNode, MessageNode, QuestionNode,
-                 ResolveNode, SetAttributeNode):
+                 ResolveNode, SetAttributeNode, VerifyIdentityNode):
         register(node)
     _discovered = True
 

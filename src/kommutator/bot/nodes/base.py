@@ -152,7 +152,30 @@ class Resolve:
     summary: str = ""
 
 
-Action = SendText | CallHttp | SetAttribute | Handoff | Resolve
+@dataclass(frozen=True)
+class SendCode:
+    """Send the one-time ``code`` to ``value`` (an address, or a phone in E.164) through its channel type, after
+    the step commits (outbound/proofs.py keeps only ``code_hash``)."""
+
+    node: str
+    kind: Literal["email", "phone"]
+    value: str
+    code: str
+    code_hash: str
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class CodeTyped:
+    """The customer typed a code for the proof whose hash is ``code_hash``; ``matches``: it is the right one (the
+    node compared it while computing, outside any transaction). Counted; the right code links the value."""
+
+    node: str
+    code_hash: str
+    matches: bool
+
+
+Action = SendText | CallHttp | SetAttribute | Handoff | Resolve | SendCode | CodeTyped
 
 
 # --- state --------------------------------------------------------------------------------------------------
@@ -365,7 +388,7 @@ def summary(ctx: Ctx, reason: str) -> str:
     chose = chosen(ctx.state.trail)
     if chose:
         lines.append("Chose: " + " \u2192 ".join(chose) + ".")
-    collected = {k: v for k, v in ctx.state.vars.items() if not k.startswith("http_")}
+    collected = {k: v for k, v in ctx.state.vars.items() if not k.startswith(("http_", "_"))}
     if collected:
         lines.append("Collected: " + ", ".join(f"{k} = {v}" for k, v in collected.items()) + ".")
     other = [_NODE_PREFIX.sub("", line) for line in ctx.state.trail if not _CHOSE.search(line)]

@@ -38,10 +38,11 @@ class WebchatChannel(ChannelAdapter):
     Credentials = WebchatCredentials
 
     def routers(self) -> list[APIRouter]:
-        from kommutator.channels.types.webchat import socket  # noqa: F401  (adds the socket route)
+        from kommutator.channels.types.webchat import proofs, socket  # noqa: F401  (add their routes)
         from kommutator.channels.types.webchat.api import router
+        from kommutator.channels.types.webchat.invitations import admin_router
 
-        return [router]
+        return [router, admin_router]
 
     def generate_credentials(self) -> dict[str, Any]:
         return {}

@@ -135,7 +135,8 @@ def _public(chat: Webchat, online: bool, max_upload: int, bot: bool) -> dict[str
     return {"id": chat.id, "title": s.title, "greeting": s.greeting, "color": s.color, "language": s.language,
             "position": s.position, "prechat_fields": list(s.prechat_fields), "offline_form": s.offline_form,
             "online": online, "bot": bot, "max_file_bytes": min(s.max_file_mb * 1_000_000, max_upload),
-            "file_types": list(s.file_types)}
+            "file_types": list(s.file_types),
+            "invitations": [i.model_dump(exclude={"enabled"}) for i in s.invitations if i.enabled]}
 
 
 @router.get("/widget.js", include_in_schema=False)

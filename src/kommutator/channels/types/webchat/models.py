@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kommutator.clock import now
@@ -27,3 +27,15 @@ class WebchatVisitor(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=now)
+
+
+class WebchatInvitationStat(Base):
+    """How often one invitation of a web chat channel was shown and accepted (counted by the widget's reports)."""
+
+    __tablename__ = "webchat_invitation_stats"
+
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    invitation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now)

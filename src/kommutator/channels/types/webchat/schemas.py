@@ -18,6 +18,17 @@ class WidgetVisitor(_Answer):
     phone: str | None = None
 
 
+class WidgetInvitation(_Answer):
+    """An invitation the widget shows by itself when its triggers hold (docs/channels/webchat.md)."""
+
+    id: str
+    text_en: str
+    text_ru: str
+    after_seconds: int
+    url_pattern: str = Field(description="* stands for anything; empty: every page")
+    returning: bool | None = Field(description="true: only returning visitors; false: only new ones; null: both")
+
+
 class WidgetChannel(_Answer):
     """The chat's public look and limits."""
 
@@ -34,6 +45,7 @@ class WidgetChannel(_Answer):
                                          "with nobody on duty, instead of the offline form")
     max_file_bytes: int
     file_types: list[str]
+    invitations: list[WidgetInvitation] = Field(default_factory=list, description="The enabled invitations")
 
 
 class WidgetSession(_Answer):
@@ -84,3 +96,31 @@ class WidgetReceived(_Answer):
     client_id: str
     message_id: int | None
     duplicate: bool = Field(description="This client_id came before; nothing new was stored")
+
+
+class WidgetProofSent(_Answer):
+    kind: str = Field(description="email or phone")
+    sent_to: str = Field(description="Where the code went, partly hidden (a…@example.com, +7912***6789)")
+    expires_at: str = Field(description="When the code stops working, ISO 8601 UTC")
+
+
+class WidgetProofChecked(_Answer):
+    verified: bool
+    kind: str = Field(description="email or phone")
+    value: str = Field(description="The value proven, partly hidden")
+
+
+class InvitationStat(_Answer):
+    id: str
+    text_en: str
+    text_ru: str
+    enabled: bool
+    shown: int = Field(description="Times a visitor's widget showed it")
+    accepted: int = Field(description="Times a visitor answered it (opened the chat from it)")
+    acceptance_rate: float | None = Field(description="accepted / shown; null before it was shown")
+
+
+class ChannelStats(_Answer):
+    channel_id: int
+    invitations: list[InvitationStat] = Field(description="The channel's invitations (web chat), then any no longer "
+                                                          "set that were counted before")

@@ -14,6 +14,22 @@ DEFAULT_FILE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "app
 ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 
 
+class Invitation(BaseModel):
+    """A proactive invitation: the widget shows ``text`` beside the launcher when every trigger given holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="A short name, counted under it in the stats")
+    text_en: str = Field(min_length=1, max_length=300, description="The invitation in English")
+    text_ru: str = Field(min_length=1, max_length=300, description="The invitation in Russian")
+    after_seconds: int = Field(default=0, ge=0, le=3600, description="Seconds on the page before it shows")
+    url_pattern: str = Field(default="", max_length=300,
+                             description="Only on pages whose address matches, * standing for anything "
+                                         "(e.g. */checkout*); empty: every page")
+    returning: bool | None = Field(default=None, description="true: only visitors who came before; false: only "
+                                                             "new ones; null: both")
+    enabled: bool = True
+
+
 class WebchatSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(default="", max_length=80,
@@ -40,6 +56,9 @@ class WebchatSettings(BaseModel):
     file_types: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FILE_TYPES), max_length=50,
         description="Content types a visitor may attach (e.g. image/png, or image/* for every picture)")
+    invitations: list[Invitation] = Field(
+        default_factory=list, max_length=20,
+        description="Proactive invitations (the first whose triggers hold is shown, once per visit)")
     # Named as base.OUTBOUND_DISABLED: declared so that settings read back from the API validate again.
     outbound_disabled: str | None = Field(default=None, max_length=1000,
                                           description="Set by the server when delivery was stopped")
@@ -52,6 +71,14 @@ class WebchatSettings(BaseModel):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com (scheme and "
                                  "host, optional port, no path)")
         return [o.lower() for o in value]
+
+    @field_validator("invitations")
+    @classmethod
+    def _invitations(cls, value: list[Invitation]) -> list[Invitation]:
+        ids = [i.id for i in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each invitation needs its own id")
+        return value
 
     @field_validator("file_types")
     @classmethod

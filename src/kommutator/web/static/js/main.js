@@ -342,6 +342,12 @@ function onEvent(event) {
       return;
     case "conversation.updated": {
       scheduleList();
+      const into = event.changes && event.changes.merged_into;
+      if (open && into) {
+        // Two contacts were merged and this conversation folded into another: follow it there.
+        openConversation(into).then(() => showBanner(t("ws.mergedInto", { id: into }), "info", into));
+        return;
+      }
       if (open) refreshDetail();
       const assignee = event.changes && event.changes.assignee_id;
       if (assignee && assignee[1] === state.me.id && assignee[0] !== state.me.id) {

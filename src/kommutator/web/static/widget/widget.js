@@ -24,7 +24,7 @@
       message: "Message", leave: "Send message", thanks: "Thank you! We'll answer at {email}.",
       tooLarge: "{file} is too large: files may be at most {max} MB.", badType: "Files of this type cannot be sent.",
       failed: "Could not send: {reason}", download: "Download", agent: "Support", bot: "Assistant",
-      fill: "Please fill in every field." },
+      fill: "Please fill in every field.", dismiss: "Dismiss" },
     ru: { title: "Напишите нам", greeting: "Здравствуйте! Задайте вопрос — обычно мы отвечаем за несколько минут.",
       online: "Мы на связи", offline: "Сейчас нас нет на месте", typing: "{name} печатает…", someone: "Оператор",
       placeholder: "Напишите сообщение…", send: "Отправить", attach: "Прикрепить файл", close: "Закрыть чат",
@@ -36,7 +36,7 @@
       message: "Сообщение", leave: "Отправить", thanks: "Спасибо! Мы ответим на {email}.",
       tooLarge: "Файл {file} слишком большой: не более {max} МБ.", badType: "Файлы такого типа отправить нельзя.",
       failed: "Не удалось отправить: {reason}", download: "Скачать", agent: "Поддержка", bot: "Помощник",
-      fill: "Пожалуйста, заполните все поля." },
+      fill: "Пожалуйста, заполните все поля.", dismiss: "Скрыть" },
   };
   let lang = "en";
   const t = (key, vars = {}) => (TEXTS[lang][key] || TEXTS.en[key]).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
@@ -261,7 +261,37 @@
     header();
   }
 
+  // ---- proactive invitations: the first whose triggers hold is shown once per visit (browser session) ------
+  const inviteEl = el("div", "invite"); inviteEl.hidden = true; inviteEl.setAttribute("role", "status");
+  const inviteText = el("button", "invite-text"); inviteText.type = "button";
+  const inviteClose = el("button", "invite-close"); inviteClose.type = "button"; inviteClose.append(icon(ICONS.close));
+  inviteEl.append(inviteText, inviteClose);
+  root.insertBefore(inviteEl, launcher);
+  const INVITED = `${KEY}.invited`;
+  let invitation = null;
+  const glob = (p) => new RegExp(`^${p.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`, "i");
+  const report = (inv, event) => api(`/invitations/${encodeURIComponent(inv.id)}/${event}`, { method: "POST" }).catch(() => {});
+  function invite(returning) {
+    let done = null; try { done = sessionStorage.getItem(INVITED); } catch { /* private mode */ }
+    if (done || store.open || messages.size) return;
+    const inv = (config.invitations || []).find((i) => (!i.url_pattern || glob(i.url_pattern).test(location.href))
+      && (i.returning === null || i.returning === undefined || i.returning === returning));
+    if (inv) setTimeout(() => showInvitation(inv), inv.after_seconds * 1000);
+  }
+  function showInvitation(inv) {
+    if (!panel.hidden || invitation) return;
+    invitation = inv;
+    try { sessionStorage.setItem(INVITED, inv.id); } catch { /* private mode */ }
+    inviteText.textContent = lang === "ru" ? inv.text_ru : inv.text_en;
+    inviteClose.setAttribute("aria-label", t("dismiss"));
+    inviteEl.hidden = false;
+    report(inv, "shown");
+  }
+  inviteText.addEventListener("click", () => { inviteEl.hidden = true; report(invitation, "accepted"); setOpen(true); });
+  inviteClose.addEventListener("click", () => { inviteEl.hidden = true; launcher.focus(); });
+
   function setOpen(open) {
+    if (open) inviteEl.hidden = true;
     panel.hidden = !open; store.open = open; persist();
     root.classList.toggle("open", open); // on a phone the panel fills the screen: the launcher steps aside
     launcher.replaceChildren(icon(open ? ICONS.close : ICONS.chat), badge);
@@ -386,6 +416,7 @@
     header();
     if (saved.token || store.open || store.outbox.length) connect();
     setOpen(store.open);
+    invite(!!saved.token && !s.renewed); // returning: this browser had a visitor token that still holds
   }
 
   launcher.addEventListener("click", () => setOpen(panel.hidden));
