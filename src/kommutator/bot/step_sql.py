@@ -38,11 +38,11 @@ _skills = cast(Table, Skill.__table__)
 _conv_skills = cast(Table, ConversationSkill.__table__)
 
 SESSION = (select(_sessions.c.status, _sessions.c.last_input_id, _sessions.c.timeout_due, _sessions.c.state)
-           .where(_sessions.c.conversation_id == bindparam("cid")).with_for_update())
+           .where(_sessions.c.conversation_id == bindparam("cid")).with_for_update(key_share=True))
 CONVERSATION = (select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id,
                        _conversations.c.team_id, _conversations.c.queue_id, _conversations.c.priority,
                        _conversations.c.contact_id, _conversations.c.last_inbound_channel_id)
-                .where(_conversations.c.id == bindparam("cid")).with_for_update())
+                .where(_conversations.c.id == bindparam("cid")).with_for_update(key_share=True))
 CONTACT = select(_contacts.c.id, _contacts.c.attributes, _contacts.c.manager_id).where(
     _contacts.c.id == bindparam("contact_id_"))
 SET_ATTRIBUTES = _contacts.update().where(_contacts.c.id == bindparam("contact_id_")).values(
