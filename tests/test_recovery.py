@@ -5,10 +5,16 @@ through again once it can; intake, bot steps and routing running together on Pos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +32,7 @@ from kommutator.config import load_settings
 from kommutator.contacts.models import Contact
 from kommutator.conversations.models import Conversation, Message
 from kommutator.db import Tx
+from kommutator.migrate import upgrade
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
 from kommutator.workers.models import OutboxItem, Process
@@ -203,6 +210,105 @@ async def test_writes_go_through_after_the_server_dropped_every_connection(
     async with runtime.db.read() as s:
         stored = (await s.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")))
     assert stored == ok + answers.count(200)
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), to stop and start
+    again: the shared server is never touched. Run as the ``postgres`` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        assert self.bin is not None
+        # Not under pytest's temporary folder, which only root may enter.
+        self.folder = Path(tempfile.mkdtemp(prefix="kommutator-pg-"))
+        self.data = self.folder / "pgdata"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self.data.parent.mkdir(parents=True, exist_ok=True)
+        if self.as_postgres:
+            shutil.chown(self.data.parent, "postgres")
+            os.chmod(self.data.parent, 0o755)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-o",
+                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.mark.skipif(_pg_bin() is None or shutil.which("runuser") is None, reason="needs PostgreSQL's server binaries")
+async def test_a_restarted_postgresql_answers_503_meanwhile_and_the_server_reconnects(tmp_path: Path) -> None:
+    pg = PrivatePostgres()
+    pg.init()
+    pg.start()
+    try:
+        await upgrade(pg.url)
+        settings = load_settings(data_dir=tmp_path / "data", database_url=pg.url,
+                                 secret_key="test-secret-key-" + "x" * 32, public_base_url="http://testserver")
+        rt = Runtime.build(settings)
+        await rt.db.start()
+        try:
+            app = create_app(runtime=rt)
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000), raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                admin = await Factory(rt).user("admin")
+                r = await c.post("/api/v1/channels", json={"type": "api", "name": "CRM"}, headers=admin.headers)
+                assert r.status_code == 201, r.text
+                channel = r.json()
+                answers: dict[str, int] = {}
+
+                async def send(msg_id: str) -> int:
+                    resp = await post_inbound(c, channel, msg_id=msg_id, contact="someone")
+                    answers[msg_id] = resp.status_code
+                    if resp.status_code != 200:
+                        assert resp.status_code == 503 and resp.json()["code"] == "database_unavailable", resp.text
+                    return resp.status_code
+
+                assert await send("before") == 200
+                pg.stop()
+                for n in range(3):
+                    assert await send(f"down-{n}") == 503
+                api = await c.get("/api/v1/conversations", headers=admin.headers)
+                assert api.status_code == 503 and api.json()["code"] == "database_unavailable", api.text
+                pg.start()
+                deadline = time.monotonic() + 60
+                n = 0
+                while await send(f"back-{n}") != 200:
+                    assert time.monotonic() < deadline, "the server did not reconnect to PostgreSQL"
+                    n += 1
+                    await asyncio.sleep(0.2)
+                for m in range(5):
+                    assert await send(f"after-{m}") == 200
+            async with rt.db.read() as s:
+                stored = set((await s.execute(select(Message.provider_message_id)
+                                              .where(Message.direction == "in"))).scalars())
+            assert stored == {m for m, status in answers.items() if status == 200}, \
+                "exactly the webhooks answered 200 are stored: nothing half-stored while the database was down"
+        finally:
+            await rt.db.close()
+    finally:
+        with contextlib.suppress(Exception):
+            pg.stop()
+        shutil.rmtree(pg.folder, ignore_errors=True)
 
 
 # --- No deadlocks ------------------------------------------------------------------------------------------
