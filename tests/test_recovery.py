@@ -27,6 +27,7 @@ from kommutator.app import create_app
 from kommutator.bot import setup as bot_setup
 from kommutator.bot.models import BotSession
 from kommutator.bot.worker import bot_worker_of
+from kommutator.channels.base import SendResult
 from kommutator.clock import now
 from kommutator.config import load_settings
 from kommutator.contacts.models import Contact
@@ -36,8 +37,9 @@ from kommutator.migrate import upgrade
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
 from kommutator.workers.models import OutboxItem, Process
-from kommutator.workers.outbox import OutboxWorker
+from kommutator.workers.outbox import OutboxWorker, do_record_outcome
 from kommutator.workers.owners import Owners
+from kommutator.workers.retry import RetryPolicy
 
 from .bot_helpers import attach_flow
 from .conftest import PG_URL, Factory, post_inbound
@@ -388,3 +390,29 @@ async def test_intake_bot_and_routing_together_never_deadlock(
     async with runtime.db.read() as s:
         stored = list((await s.execute(select(Message.provider_message_id).where(Message.direction == "in"))).scalars())
     assert sorted(stored) == sorted(ok), "stored messages must be exactly the webhooks answered 200"
+
+
+async def test_a_send_finished_after_its_lease_was_released_is_recorded_not_sent_again(runtime: Runtime) -> None:
+    """A process taken for dead while it was only slow: its lease was released; if nobody claimed the item since,
+    the outcome it reports is recorded (no second send); if another process has it now, the new claimant's is."""
+    released = await _lease(runtime, owner="slow-one", key="e")
+    taken = await _lease(runtime, owner="someone-else", key="f")
+
+    async def release(tx: Tx) -> None:
+        await tx.conn.execute(update(OutboxItem).where(OutboxItem.id == released)
+                              .values(claimed_by=None, claimed_until=None))
+
+    await runtime.db.write(release)
+
+    async def record(item_id: int) -> bool:
+        async def job(tx: Tx) -> bool:
+            return await do_record_outcome(tx, item_id=item_id, worker="slow-one",
+                                           outcome=SendResult(provider_message_id=None), policy=RetryPolicy())
+
+        return await runtime.db.write(job)
+
+    assert await record(released) is True
+    assert await record(taken) is False
+    async with runtime.db.read() as s:
+        assert (await s.get(OutboxItem, released)).status == "done"  # type: ignore[union-attr]
+        assert (await s.get(OutboxItem, taken)).status == "pending"  # type: ignore[union-attr]
