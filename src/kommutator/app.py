@@ -70,6 +70,7 @@ from kommutator.runtime import Runtime
 from kommutator.subscriptions.api import router as subscriptions_router
 from kommutator.subscriptions.worker import subscription_worker_of
 from kommutator.workers.outbox import OutboxWorker
+from kommutator.workers.owners import owners_of
 from kommutator.workers.timers import TimerWorker
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -133,7 +134,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         # listen address like the demo integrator (the demo puts it on the outbound allow-list)
         rt.bot_settings.setdefault("crm_url", f"http://{settings.listen_host}:{settings.listen_port}/demo/crm")
     # The server's background services, started in this order with the app and stopped in reverse.
-    services: list[Service] = [TimerWorker(rt.db), OutboxWorker(rt), ChannelServices(rt), router_of(rt),
+    # The process's registration first (stopped last): its stop releases what the workers still held.
+    owners = owners_of(rt)
+    services: list[Service] = [owners, TimerWorker(rt.db, owner=owners.id), OutboxWorker(rt, name=owners.id),
+                               ChannelServices(rt), router_of(rt),
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
                                suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
                                subscription_worker_of(rt), crm_enricher_of(rt),
@@ -142,6 +146,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rt.db.start()
+        try:
+            await owners.register()  # before any worker claims work in its name
+        except Exception:  # the database is not reachable yet: the heartbeat registers when it is
+            logging.getLogger(__name__).warning("could not register this process yet", exc_info=True)
         for service in services:
             service.start()
         try:

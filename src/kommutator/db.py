@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -67,6 +68,30 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+# Errors of the driver that mean the server is unreachable or the connection died (not a bad statement).
+_UNREACHABLE = ("ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
+                "ConnectionRejectionError", "PostgresConnectionError", "AdminShutdownError", "CrashShutdownError",
+                "InternalClientError", "TooManyConnectionsError")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (answer 503 and retry), rather than a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError) or type(current).__name__ in _UNREACHABLE:
+            return True
+        if isinstance(current, OSError) and current.errno is not None and current.filename is None:
+            return True  # a socket's error (refused, unreachable), not a file's
+        if type(current).__name__ == "InterfaceError" and "connection" in str(current).lower():
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UtcDateTime()}
@@ -104,6 +129,14 @@ class Tx:
 
 
 Job = Callable[[Tx], Awaitable[T]]
+
+
+class _NotCommitted(Exception):
+    """A job's connection died before its commit (PostgreSQL): nothing of it was stored."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -226,8 +259,19 @@ class Database:
     async def write(self, job: Job[T]) -> T:
         """Run ``job`` in a transaction, commit, publish its events, and return its result."""
         if not self.is_sqlite:
-            async with self.engine.connect() as conn:
-                result, events = await self._run_alone(conn, job)
+            try:
+                async with self.engine.connect() as conn:
+                    result, events = await self._run_alone(conn, job)
+            except _NotCommitted:
+                # The pooled connection had died (the server restarted, or the backend was terminated): nothing
+                # was committed, so the job runs again, once, on a fresh connection (jobs may be rerun: the
+                # SQLite batches rerun them too). A second failure means the server is down: raised (503).
+                log.warning("database connection lost before the commit; running the job again on a new one")
+                async with self.engine.connect() as conn:
+                    try:
+                        result, events = await self._run_alone(conn, job)
+                    except _NotCommitted as again:
+                        raise again.error from None
             await self._publish(events)
             return result
         if self._writer_task is None:
@@ -251,13 +295,16 @@ class Database:
         return result, tx.events
 
     async def _run_alone(self, conn: AsyncConnection, job: Job[T]) -> tuple[T, list[Event]]:
-        await conn.begin()
         try:
+            await conn.begin()
             result = await self._run_job(conn, job)
-        except BaseException:
-            await conn.rollback()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # on a dead connection the rollback fails too
+                await conn.rollback()
+            if not self.is_sqlite and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise _NotCommitted(exc) from exc
             raise
-        await conn.commit()
+        await conn.commit()  # a connection lost here leaves the outcome unknown: raised, never rerun
         return result
 
     async def _publish(self, events: list[Event]) -> None:

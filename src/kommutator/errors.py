@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
+from kommutator.db import is_unavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
@@ -69,6 +71,14 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def database_unavailable() -> JSONResponse:
+    """503 while the database cannot be reached: nothing of the request was stored; send it again."""
+    log.warning("the database is unreachable; answered 503")
+    return problem_response(503, "database_unavailable",
+                            "The database is unreachable at the moment, so nothing of this request was stored; "
+                            "send it again in a few seconds.", headers={"Retry-After": "5"})
+
+
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
@@ -114,6 +124,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if is_unavailable(exc):
+            return database_unavailable()
         # Text PostgreSQL cannot store (NUL bytes in a query parameter) is the caller's to fix.
         if "invalid byte sequence" in str(exc.orig) or "CharacterNotInRepertoire" in type(exc.orig).__name__:
             return problem_response(422, "invalid_text", "The request contains characters that cannot be stored "
@@ -121,7 +133,16 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("database error", exc_info=exc)
         return problem_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
+    @app.exception_handler(OSError)
+    async def _os_error(_: Request, exc: OSError) -> JSONResponse:
+        # The driver's connect fails with a socket's error (refused, timed out) while the database is down.
+        if is_unavailable(exc):
+            return database_unavailable()
+        raise exc  # any other: the unexpected-error handler below answers 500 and logs it
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            return database_unavailable()
         log.exception("unhandled error", exc_info=exc)
         return problem_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from kommutator.routing.service import Router
     from kommutator.subscriptions.journal import Journal
     from kommutator.subscriptions.worker import SubscriptionWorker
+    from kommutator.workers.owners import Owners
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Runtime:
     # Services, made once per runtime (see the module's docstring).
     hub: Hub | None = None  # realtime/api.py hub_of
     router: Router | None = None  # routing/service.py router_of
+    owners: Owners | None = None  # workers/owners.py owners_of: this process's registration and heartbeat
     bot_worker: BotWorker | None = None  # bot/worker.py bot_worker_of
     intent_models: IntentRegistry | None = None  # bot/intent_training.py intents_of
     quality_monitor: QualityMonitor | None = None  # quality/monitor.py monitor_of

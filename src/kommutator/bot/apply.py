@@ -27,6 +27,7 @@ from kommutator.bot.models import BotSession
 from kommutator.bot.verify import do_bot_proofs
 from kommutator.clock import now
 from kommutator.conversations import lifecycle
+from kommutator.conversations.locks import lock_conversation
 from kommutator.db import Tx
 from kommutator.events import Event
 from kommutator.notifications.actions import do_notify
@@ -148,6 +149,7 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
     """Apply ``step`` unless it was applied already or the conversation left the bot (synchronous: runs inside
     one ``run_sync``; events join ``events``)."""
     cid = step.conversation_id
+    lock_conversation(conn, cid, with_contact=True)  # the one lock order: contact, conversation, session
     session = conn.execute(sql.SESSION, {"cid": cid}).first()
     if session is None or session.status != "active" or session.last_input_id != step.expected_input_id:
         return Applied()  # applied before (a crash after the commit) or finished meanwhile

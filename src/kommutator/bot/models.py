@@ -75,6 +75,7 @@ class BotSession(Base):
     timeout_due: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[dt.datetime | None]
     claimed_until: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the process holding the lease (workers/owners.py)
     summary: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now)

@@ -40,7 +40,7 @@ _skills = cast(Table, Skill.__table__)
 _conv_skills = cast(Table, ConversationSkill.__table__)
 
 SESSION = (select(_sessions.c.status, _sessions.c.last_input_id, _sessions.c.timeout_due, _sessions.c.state)
-           .where(_sessions.c.conversation_id == bindparam("cid")).with_for_update())
+           .where(_sessions.c.conversation_id == bindparam("cid")).with_for_update(key_share=True))
 # The conversation (locked) and its customer in one statement: what the apply reads besides the session.
 # FOR UPDATE OF the conversation only (PostgreSQL refuses to lock the nullable side of an outer join).
 CONVERSATION_AND_CONTACT = (
@@ -49,7 +49,7 @@ CONVERSATION_AND_CONTACT = (
            _conversations.c.last_inbound_channel_id, _contacts.c.id.label("contact_row_id"),
            _contacts.c.attributes.label("contact_attributes"), _contacts.c.manager_id.label("contact_manager_id"))
     .select_from(_conversations.outerjoin(_contacts, _contacts.c.id == _conversations.c.contact_id))
-    .where(_conversations.c.id == bindparam("cid")).with_for_update(of=_conversations))
+    .where(_conversations.c.id == bindparam("cid")).with_for_update(of=_conversations, key_share=True))
 _CONVERSATION_KEYS = ("id", "status", "assignee_id", "team_id", "queue_id", "priority", "contact_id",
                       "last_inbound_channel_id")
 SET_ATTRIBUTES = _contacts.update().where(_contacts.c.id == bindparam("contact_id_")).values(

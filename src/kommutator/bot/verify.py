@@ -35,9 +35,9 @@ async def _tell(tx: Tx, conversation_id: int, text: str) -> None:
     events: list[Event] = []
 
     def write(conn: Connection) -> None:
-        row = conn.execute(sql.CONVERSATION, {"cid": conversation_id}).first()
-        if row is not None:
-            sql.send_text(conn, dict(row._mapping), events, text, buttons=(), ts=now())
+        found = sql.conversation_for_step(conn, conversation_id)
+        if found is not None:
+            sql.send_text(conn, found[0], events, text, buttons=(), ts=now())
 
     await tx.conn.run_sync(write)
     for event in events:

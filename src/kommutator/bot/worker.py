@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from kommutator.bot import engine
@@ -27,6 +27,7 @@ from kommutator.bot.engine import CustomerMessage, Env, Flow, FlowError, Handoff
 from kommutator.bot.intent_training import intents_of
 from kommutator.bot.models import BotSession
 from kommutator.clock import now
+from kommutator.conversations.locks import do_lock_conversation, lock_conversation
 from kommutator.conversations.models import Conversation
 from kommutator.db import Tx
 from kommutator.events import ConversationCreated, ConversationUpdated, Event, MessageCreated
@@ -37,6 +38,7 @@ from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker, wait_for_wake
 from kommutator.workers.models import Timer
+from kommutator.workers.owners import owners_of
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,13 @@ def _excerpt(body: str) -> str:
     return cut.strip() + " …"
 
 
-def _claim(conn: Connection, conversation_id: int, ts: dt.datetime) -> bool:
-    return conn.execute(sql.CLAIM, {"cid": conversation_id, "ts": ts, "until": ts + LEASE}).first() is not None
+# The lease names its process (workers/owners.py): released at once when that process dies or stops.
+_CLAIM = sql.CLAIM.values(claimed_by=bindparam("owner"))
+
+
+def _claim(conn: Connection, conversation_id: int, ts: dt.datetime, owner: str | None) -> bool:
+    return conn.execute(_CLAIM, {"cid": conversation_id, "ts": ts, "until": ts + LEASE, "owner": owner}
+                        ).first() is not None
 
 
 class BotWorker(PollingWorker):
@@ -99,6 +106,7 @@ class BotWorker(PollingWorker):
         self._wake = asyncio.Event()
         self._flows: dict[tuple[int, int], Flow] = {}  # versions never change once saved
         self._left: set[int] = set()  # conversations people took from the bot: end their sessions
+        self.owner = owners_of(rt).id
         rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated))
 
     async def _on_event(self, event: Event) -> None:
@@ -175,7 +183,7 @@ class BotWorker(PollingWorker):
 
     async def _claim(self, tx: Tx, conversation_id: int) -> bool:
         """Take the session's lease (False: not due, or another worker holds it)."""
-        return bool(await tx.conn.run_sync(lambda c: _claim(c, conversation_id, now())))
+        return bool(await tx.conn.run_sync(lambda c: _claim(c, conversation_id, now(), self.owner)))
 
     async def _release(self, tx: Tx, conversation_id: int) -> None:
         await tx.session.execute(update(BotSession).where(BotSession.conversation_id == conversation_id)
@@ -193,7 +201,8 @@ class BotWorker(PollingWorker):
 
     def _take_sync(self, conn: Connection, conversation_id: int, claim: bool, settings: dict[str, Any]) -> _Work | None:
         ts = now()
-        if claim and not _claim(conn, conversation_id, ts):
+        lock_conversation(conn, conversation_id)  # before the session: the one lock order (PostgreSQL)
+        if claim and not _claim(conn, conversation_id, ts, self.owner):
             return None
         got = conn.execute(sql.TAKE, {"cid": conversation_id}).first()
         if got is None or got.status != "active":
@@ -220,6 +229,7 @@ class BotWorker(PollingWorker):
                      input_id=row.id if row is not None else None, env=env)
 
     async def _stop(self, tx: Tx, conversation_id: int) -> None:
+        await do_lock_conversation(tx, conversation_id)
         session = await tx.session.get(BotSession, conversation_id, with_for_update=True)
         conv = await tx.session.get(Conversation, conversation_id)
         if session is not None and session.status == "active" and conv is not None and conv.status != "bot":

@@ -77,7 +77,9 @@ _FILL_CONTACT = _contacts.update().where(_contacts.c.id == bindparam("contact_id
 _INSERT_AUDIT = cast(Table, AuditEntry.__table__).insert()
 _INSERT_CONTACT = _contacts.insert().returning(_contacts.c.id)
 _DELETE_CONTACT = _contacts.delete().where(_contacts.c.id == bindparam("contact_id_"))
-_LOCK_CONTACT = select(_contacts.c.id).where(_contacts.c.id == bindparam("contact_id_")).with_for_update()
+# FOR NO KEY UPDATE, first in the one lock order (conversations/locks.py).
+_LOCK_CONTACT = (select(_contacts.c.id).where(_contacts.c.id == bindparam("contact_id_"))
+                 .with_for_update(key_share=True))
 _OPEN_CONVERSATION = (
     select(_conversations.c.id, _conversations.c.status, _conversations.c.assignee_id, _conversations.c.team_id)
     .where(_conversations.c.contact_id == bindparam("contact_id_"), _conversations.c.status != "resolved")

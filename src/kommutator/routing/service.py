@@ -431,7 +431,7 @@ async def _route(tx: Tx, limit: int, live: LiveIndex | None) -> PassResult:
                       Conversation.id)
             .limit(limit))
     if postgres:
-        stmt = stmt.with_for_update(of=Conversation, skip_locked=True)
+        stmt = stmt.with_for_update(of=Conversation, skip_locked=True, key_share=True)
     waiting = (await tx.session.execute(stmt)).all()
     if not waiting:
         return result
@@ -542,7 +542,7 @@ async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
     """The assigned agent has not opened the conversation: first warn them; when the time is up and they are
     not busy answering anyone (no reply or typing within the timeout), put it back in the queue, say why in
     the timeline, and set them Away, telling them so. The customer is not told their queue position again."""
-    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
+    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update={"key_share": True})
     agent_id = int(timer.payload.get("agent_id", 0))
     if conv is None or conv.status != "assigned" or conv.assignee_id != agent_id or conv.accepted_at is not None:
         return
@@ -593,7 +593,7 @@ async def do_accept_timeout(tx: Tx, timer: Timer) -> None:
 
 async def do_hold_expired(tx: Tx, timer: Timer) -> None:
     """The wait for the personal manager ran out: ask again or go to the queue, as the queue says."""
-    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update=True)
+    conv = await tx.session.get(Conversation, timer.subject_id, with_for_update={"key_share": True})
     ts = now()
     if conv is None or conv.status != "queued" or conv.routing_hold not in ("choice", "manager"):
         return

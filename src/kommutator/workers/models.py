@@ -55,3 +55,15 @@ class Timer(Base):
 
     __table_args__ = (Index("ix_timers_due", "status", "due_at"),
                       Index("ix_timers_subject", "subject_type", "subject_id", "kind"))
+
+
+class Process(Base):
+    """A running server process (workers/owners.py): it heartbeats; work it claims names it in ``claimed_by``."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=now)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(default=now)

@@ -4,8 +4,9 @@ A due row is claimed (``claimed_by``/``claimed_until``) in a short transaction �
 LOCKED`` on PostgreSQL, so processes never take the same row; SQLite's single writer serialises claims.
 The adapter's ``send`` runs outside any transaction, and its outcome is written in one more, which also
 moves the message's status (outcomes that arrive together — a claimed batch's sends finishing — share it).
-A worker that dies between the send and that write leaves a claim that expires; the item is then sent again
-with the same idempotency key, which the receiver uses to drop the repeat: delivery is at least once, and the
+A worker that dies between the send and that write leaves a claim that is released when its heartbeat stops
+(workers/owners.py; or expires, for an owner nobody reaps); the item is then sent again with the same idempotency
+key, which the receiver uses to drop the repeat: delivery is at least once, and the
 message turns "sent" exactly once.
 
 An item waits while an earlier item with the same ordering key (one chat) is still pending, including
@@ -116,7 +117,9 @@ async def do_record_outcome(tx: Tx, *, item_id: int, worker: str, outcome: SendR
     # ``locked``: the caller has loaded the item in this transaction, locked (do_record_outcomes) — no re-read.
     item = (await tx.session.get(OutboxItem, item_id) if locked else
             await tx.session.get(OutboxItem, item_id, with_for_update=True, populate_existing=True))
-    if item is None or item.status != "pending" or item.claimed_by != worker:
+    # A lease released meanwhile (this process was taken for dead, workers/owners.py) and not claimed again is
+    # still this outcome's to record: the item is not sent a second time.
+    if item is None or item.status != "pending" or item.claimed_by not in (worker, None):
         log.info("outbox item %s is no longer claimed by %s; its outcome is left to the new claimant",
                  item_id, worker)
         return False

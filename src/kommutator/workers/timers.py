@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 _REPORT_EVERY = dt.timedelta(minutes=1)
 TimerHandler = Callable[[Tx, Timer], Awaitable[None]]
 _handlers: dict[str, TimerHandler] = {}
+SubjectLock = Callable[[Tx, int], Awaitable[None]]
+_subject_locks: dict[str, SubjectLock] = {}
 
 
 def register_timer(kind: str, handler: TimerHandler) -> None:
@@ -32,6 +34,12 @@ def register_timer(kind: str, handler: TimerHandler) -> None:
     if kind in _handlers and _handlers[kind] is not handler:
         raise RuntimeError(f"timer kind {kind!r} has two handlers")
     _handlers[kind] = handler
+
+
+def register_subject_lock(subject_type: str, lock: SubjectLock) -> None:
+    """Lock a timer's subject (e.g. its conversation) before the timer is claimed: handlers then write the subject's
+    rows in the documented lock order (conversations/locks.py), not the timer's row first."""
+    _subject_locks[subject_type] = lock
 
 
 async def do_schedule(tx: Tx, *, kind: str, subject_type: str, subject_id: int, due_at: dt.datetime,
@@ -58,9 +66,10 @@ class TimerWorker(PollingWorker):
 
     name_in_logs = "timers"
 
-    def __init__(self, db: Database, *, interval: float = 1.0, batch: int = 100) -> None:
+    def __init__(self, db: Database, *, interval: float = 1.0, batch: int = 100, owner: str | None = None) -> None:
         super().__init__()
         self.db = db
+        self.owner = owner  # the process firing timers (workers/owners.py), recorded on each timer it fires
         self.interval = interval
         self.batch = batch
         self._reported_at: dt.datetime | None = None
@@ -70,9 +79,10 @@ class TimerWorker(PollingWorker):
         async with self.db.read() as s:
             # Only kinds with a handler: a timer nobody handles waits (and is reported) instead of being lost,
             # and cannot crowd out the batch.
-            ids = list((await s.execute(
-                select(Timer.id).where(Timer.status == "pending", Timer.due_at <= ts, Timer.kind.in_(list(_handlers)))
-                .order_by(Timer.due_at).limit(self.batch))).scalars())
+            due = list((await s.execute(
+                select(Timer.id, Timer.subject_type, Timer.subject_id)
+                .where(Timer.status == "pending", Timer.due_at <= ts, Timer.kind.in_(list(_handlers)))
+                .order_by(Timer.due_at).limit(self.batch))).all())
             if self._reported_at is None or ts - self._reported_at >= _REPORT_EVERY:
                 self._reported_at = ts
                 orphans = list((await s.execute(
@@ -82,8 +92,11 @@ class TimerWorker(PollingWorker):
                     log.error("due timers of kind %r have no handler (is its domain registered in app.py?); "
                               "they stay pending", kind)
         fired = 0
-        for timer_id in ids:
-            async def job(tx: Tx, tid: int = timer_id) -> int:
+        for timer_id, subject_type, subject_id in due:
+            async def job(tx: Tx, tid: int = timer_id, st: str = subject_type, sid: int = subject_id) -> int:
+                lock = _subject_locks.get(st)
+                if lock is not None:
+                    await lock(tx, sid)
                 return await self._fire(tx, tid)
 
             try:
@@ -96,7 +109,7 @@ class TimerWorker(PollingWorker):
         # Claiming and the handler's effects commit together: exactly once across processes.
         claimed = await tx.session.execute(
             update(Timer).where(Timer.id == timer_id, Timer.status == "pending")
-            .values(status="fired", fired_at=now()).returning(Timer.id))
+            .values(status="fired", fired_at=now(), claimed_by=self.owner).returning(Timer.id))
         if claimed.scalar_one_or_none() is None:
             return 0
         timer = await tx.session.get(Timer, timer_id)
