@@ -188,3 +188,42 @@ async def test_a_redis_restart_under_traffic_loses_nothing_and_sockets_recover(c
             assert exc.rcvd is not None and exc.rcvd.code == 4408, exc
         except TimeoutError:
             pass
+
+
+def test_serve_with_several_workers_needs_postgresql_and_redis(tmp_path: Path) -> None:
+    from .test_cli import kommutator
+
+    base = {"KOMMUTATOR_DATA_DIR": str(tmp_path / "data")}
+    r = kommutator("serve", "--workers", "2", cwd=tmp_path, env=base)
+    assert r.returncode != 0 and "needs PostgreSQL" in r.stderr and "Traceback" not in r.stderr
+    r = kommutator("serve", "--workers", "2", cwd=tmp_path, env={**base, "KOMMUTATOR_DATABASE_URL": PG_URL})
+    assert r.returncode != 0 and "KOMMUTATOR_REDIS_URL" in r.stderr and "Traceback" not in r.stderr
+    with private_redis() as server:
+        url = server.url
+    r = kommutator("serve", "--workers", "2", cwd=tmp_path,
+                   env={**base, "KOMMUTATOR_DATABASE_URL": PG_URL, "KOMMUTATOR_REDIS_URL": url})
+    assert r.returncode != 0 and "does not answer" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_workers_starts_processes_on_one_port(tmp_path: Path, database_template: str) -> None:
+    with private_redis() as server:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}
+        env.update({"KOMMUTATOR_DATABASE_URL": database_template, "KOMMUTATOR_REDIS_URL": server.url,
+                    "KOMMUTATOR_REDIS_PREFIX": unique_prefix(), "KOMMUTATOR_DATA_DIR": str(tmp_path / "data")})
+        log = (tmp_path / "serve.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "kommutator.cli", "serve", "--workers", "2", "--port",
+                                 str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_healthy(base, proc)
+            assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        output = (tmp_path / "serve.log").read_text(errors="replace")
+        assert output.count("Application startup complete") == 2, output[-3000:]
