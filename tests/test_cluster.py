@@ -102,6 +102,7 @@ async def test_an_event_reaches_everywhere_subscribers_of_other_processes_once(p
 
 async def test_presence_is_online_while_any_screen_on_any_process_is_open(pair) -> None:  # type: ignore[no-untyped-def]
     a, b = pair
+    assert await a.shared() is True and await LocalCluster().shared() is None
     assert await a.presence.opened(7) is True  # the first screen anywhere
     assert await a.presence.opened(7) is False  # a second tab on the same process
     assert await b.presence.opened(7) is False  # a tab on another process
@@ -189,6 +190,7 @@ async def test_without_redis_a_process_goes_on_alone() -> None:
         assert await cluster.limiter("login", 1).acquire("k") > 0, "counted in memory meanwhile"
         assert await cluster.presence.opened(1) is True
         assert await cluster.pacer.reserve("c", 1.0) == 0
+        assert await cluster.shared() is False, "health checks say so"
     finally:
         await cluster.stop()
 

@@ -217,7 +217,8 @@ def test_serve_workers_starts_processes_on_one_port(tmp_path: Path, database_tem
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_healthy(base, proc)
-            assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+            health = httpx.get(f"{base}/healthz").json()
+            assert health["status"] == "ok" and health["cluster"] == "redis" and health["redis"] == "ok"
         finally:
             proc.terminate()
             try:

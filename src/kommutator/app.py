@@ -195,7 +195,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Liveness for proxies and orchestrators; says whether the cluster's Redis answers (docs/deployment.md)."""
+        body = {"status": "ok", "version": __version__}
+        shared = await rt.cluster.shared()
+        if shared is None:
+            return {**body, "cluster": "local"}
+        return {**body, "cluster": "redis", "redis": "ok" if shared else "unreachable"}
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:

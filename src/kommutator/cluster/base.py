@@ -57,6 +57,10 @@ class Cluster(Protocol):
         """The limiter ``name`` (login, webchat_visitor, …) allowing ``per_minute`` attempts per key, shared."""
         ...
 
+    async def shared(self) -> bool | None:
+        """Whether the shared store answers now (health checks); None for a process on its own."""
+        ...
+
     async def start(self) -> None:
         """Connect and start the background tasks (the event listener, presence heartbeats)."""
         ...

@@ -58,6 +58,9 @@ class LocalCluster:
             found = self._limiters[name] = MemoryLimiter(per_minute)
         return found
 
+    async def shared(self) -> bool | None:
+        return None
+
     async def start(self) -> None:
         return None
 

@@ -445,8 +445,7 @@ class RedisCluster:
             except (RedisError, OSError) as exc:
                 self.presence._outage.failed(exc)
 
-    async def ping(self) -> bool:
-        """True when Redis answers (health checks)."""
+    async def shared(self) -> bool | None:
         try:
             return bool(await self.redis.ping())
         except (RedisError, OSError):
