@@ -148,6 +148,30 @@ async def test_a_webhook_on_a_reaches_the_agent_s_socket_on_b_and_logout_on_a_cl
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
+async def test_a_team_change_on_a_refilters_the_agent_s_socket_on_b(cluster) -> None:  # type: ignore[no-untyped-def]
+    a, b, admin = cluster["a"], cluster["b"], cluster["admin"]
+    r = httpx.post(f"{a}/api/v1/users", headers=admin, json={"email": "agent@example.com", "name": "Agent",
+                                                            "password": PASSWORD, "role": "agent"})
+    assert r.status_code == 201, r.text
+    agent_id = r.json()["id"]
+    login = httpx.post(f"{b}/api/v1/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    cookie = {"Cookie": f"kmt_session={login.cookies['kmt_session']}"}
+    team_id = cluster["channel"]["team_id"]
+    async with websockets.connect(ws_url(b), additional_headers=cookie) as ws:
+        assert json.loads(await ws.recv())["kind"] == "hello"
+        r = httpx.put(f"{a}/api/v1/teams/{team_id}/members", headers=admin, json={"user_ids": [agent_id]})
+        assert r.status_code == 200, r.text
+        async with asyncio.timeout(20):
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("kind") == "access.changed":
+                    break
+        assert frame["team_ids"] == [team_id], "the socket on B follows the change committed on A"
+        sent = await asyncio.to_thread(webhook, cluster, a, "team-1", "now in my team")
+        await frame_for(ws, sent["message_id"])  # the new rights let it hear the team's conversations
+
+
 async def test_a_redis_restart_under_traffic_loses_nothing_and_sockets_recover(cluster) -> None:  # type: ignore[no-untyped-def]
     session = log_in(cluster["b"])
     headers = {"Cookie": session["Cookie"]}
