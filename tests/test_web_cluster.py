@@ -26,7 +26,7 @@ from kommutator.config import load_settings
 from kommutator.db import Tx
 from kommutator.runtime import Runtime
 
-from .conftest import _HASH, PASSWORD, PG_URL
+from .conftest import _HASH, PASSWORD, PG_URL, _truncate_all
 from .live_server import free_port
 from .redis_support import private_redis, unique_prefix
 
@@ -76,6 +76,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, database_template: str) -> Iterator[dict[str, Any]]:
     tmp = Path(tmp_path_factory.mktemp("web-cluster"))
+    asyncio.run(_truncate_all(database_template))  # the session's database, as the last test left it
     seed = asyncio.run(_seed(database_template, tmp / "data"))
     with private_redis() as redis_server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMUTATOR_")}
