@@ -107,9 +107,6 @@ async def realtime(ws: WebSocket) -> None:
     hub.reload(conn, fresh)
     await ws.accept()
     screen = principal.token_id is None  # an integration's socket (an API token) is not a person at a screen
-    if screen and await rt.cluster.presence.opened(principal.user_id):  # their first screen on any process
-        await _set_presence(rt, principal.user_id, "online")
-    await ws.send_json({"kind": "hello", "user_id": principal.user_id})
 
     async def pump() -> None:
         while True:
@@ -132,8 +129,12 @@ async def realtime(ws: WebSocket) -> None:
                 typing.principal = conn.principal  # the hub keeps it current as rights change
                 await typing.handle(frame["text"])  # anything else the screen sends is ignored
 
-    tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
-    try:
+    tasks: set[asyncio.Task[None]] = set()
+    try:  # from here on the finally below undoes what was counted: the hub's connection, the presence screen
+        if screen and await rt.cluster.presence.opened(principal.user_id):  # their first screen on any process
+            await _set_presence(rt, principal.user_id, "online")
+        await ws.send_json({"kind": "hello", "user_id": principal.user_id})
+        tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
