@@ -29,6 +29,7 @@ from kommutator.runtime import Runtime
 from .conftest import _HASH, PASSWORD, PG_URL, _truncate_all
 from .live_server import free_port
 from .redis_support import private_redis, unique_prefix
+from .test_cli import kommutator
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="several processes share a PostgreSQL database; the PostgreSQL "
                                                    "run (KOMMUTATOR_TEST_DATABASE_URL) covers this")
@@ -216,8 +217,6 @@ async def test_a_redis_restart_under_traffic_loses_nothing_and_sockets_recover(c
 
 
 def test_serve_with_several_workers_needs_postgresql_and_redis(tmp_path: Path) -> None:
-    from .test_cli import kommutator
-
     base = {"KOMMUTATOR_DATA_DIR": str(tmp_path / "data")}
     r = kommutator("serve", "--workers", "2", cwd=tmp_path, env=base)
     assert r.returncode != 0 and "needs PostgreSQL" in r.stderr and "Traceback" not in r.stderr

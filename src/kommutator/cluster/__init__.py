@@ -8,18 +8,16 @@ any number of processes sharing one Redis (``KOMMUTATOR_REDIS_URL``). base.py is
 from __future__ import annotations
 
 from kommutator.cluster.base import Cluster, Pacing, Presence
+from kommutator.cluster.local import LocalCluster
+from kommutator.cluster.redis import RedisCluster
 from kommutator.config import Settings
 
 
 def build(settings: Settings) -> Cluster:
     """The cluster the settings ask for: Redis when ``redis_url`` is set, else this process alone."""
     if settings.redis_url:
-        from kommutator.cluster.redis import RedisCluster
-
         return RedisCluster(settings.redis_url, prefix=settings.redis_prefix)
-    from kommutator.cluster.local import LocalCluster
-
     return LocalCluster()
 
 
-__all__ = ["Cluster", "Pacing", "Presence", "build"]
+__all__ = ["Cluster", "LocalCluster", "Pacing", "Presence", "RedisCluster", "build"]
