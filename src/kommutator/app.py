@@ -59,7 +59,7 @@ from kommutator.quality.api import router as quality_router
 from kommutator.quality.delivery import AlertDeliveryWorker
 from kommutator.quality.monitor import monitor_of
 from kommutator.queues.api import router as queues_router
-from kommutator.realtime.api import hub_of
+from kommutator.realtime.api import PresenceSweeper, hub_of
 from kommutator.realtime.api import router as realtime_router
 from kommutator.reports import setup as reports_setup
 from kommutator.reports.api import router as reports_router
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                                IntentTrainer(rt), bot_worker_of(rt), monitor_of(rt), AlertDeliveryWorker(rt),
                                suggester_of(rt), reports_worker_of(rt), outreach_worker_of(rt),
                                subscription_worker_of(rt), crm_enricher_of(rt),
-                               retention_worker_of(rt), campaign_worker_of(rt)]
+                               retention_worker_of(rt), campaign_worker_of(rt), PresenceSweeper(rt)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             await owners.register()  # before any worker claims work in its name
         except Exception:  # the database is not reachable yet: the heartbeat registers when it is
             logging.getLogger(__name__).warning("could not register this process yet", exc_info=True)
+        await rt.cluster.start()  # events of other processes flow from here on (cluster/)
         for service in services:
             service.start()
         try:
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         finally:
             for service in reversed(services):
                 await service.stop()
+            await rt.cluster.stop()
             await rt.db.close()
 
     app = FastAPI(
@@ -201,7 +203,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Liveness for proxies and orchestrators; says whether the cluster's Redis answers (docs/deployment.md)."""
+        body = {"status": "ok", "version": __version__}
+        shared = await rt.cluster.shared()
+        if shared is None:
+            return {**body, "cluster": "local"}
+        return {**body, "cluster": "redis", "redis": "ok" if shared else "unreachable"}
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from typing import Any
 
 import click
 
-from kommutator.config import ConfigError, Settings, load_settings
+from kommutator.config import ENV_PREFIX, ConfigError, Settings, load_settings
 
 
 def demo_allow_entry(settings: Settings) -> str:
@@ -25,15 +26,45 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _serve(settings: Settings, *, demo: bool = False) -> None:
+def cluster_problem(settings: Settings) -> str | None:
+    """Why several server processes cannot run on these settings (None: they can). They share one PostgreSQL
+    database and one Redis (docs/deployment.md)."""
+    if not settings.database_url.startswith("postgresql"):
+        return ("--workers above 1 needs PostgreSQL: set KOMMUTATOR_DATABASE_URL=postgresql+asyncpg://user@host/db "
+                "(the embedded SQLite database takes one server process)")
+    if not settings.redis_url:
+        return ("--workers above 1 needs Redis, which carries events, presence and limits between the processes: "
+                "set KOMMUTATOR_REDIS_URL=redis://127.0.0.1:6379/0")
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"--workers above 1 needs Redis, and {settings.redis_url.split('@')[-1]} does not answer: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def _serve(settings: Settings, *, demo: bool = False, workers: int = 1) -> None:
     import uvicorn
 
     from kommutator.app import create_app
     from kommutator.migrate import upgrade
 
     asyncio.run(upgrade(settings.database_url))
-    uvicorn.run(create_app(settings, demo=demo), host=settings.listen_host, port=settings.listen_port,
-                log_level="info", proxy_headers=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings, demo=demo), host=settings.listen_host, port=settings.listen_port,
+                    log_level="info", proxy_headers=False)
+        return
+    # Each process builds the app from the environment: hand it what the command line and this process settled
+    # (the options, and the secret key a first start wrote to the data folder), so all of them agree.
+    for name, value in (("LISTEN_HOST", settings.listen_host), ("LISTEN_PORT", str(settings.listen_port)),
+                        ("DATA_DIR", str(settings.data_dir)), ("SECRET_KEY", settings.secret_key)):
+        os.environ[ENV_PREFIX + name] = value
+    uvicorn.run("kommutator.app:create_app", factory=True, workers=workers, host=settings.listen_host,
+                port=settings.listen_port, log_level="info", proxy_headers=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,9 +81,14 @@ def main() -> None:
 @click.option("--host", help="Listen address (default 127.0.0.1, env KOMMUTATOR_LISTEN_HOST).")
 @click.option("--port", type=int, help="Listen port (default 8000, env KOMMUTATOR_LISTEN_PORT).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Data folder (env KOMMUTATOR_DATA_DIR).")
-def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
-    """Apply pending migrations and run the server."""
-    _serve(_settings(listen_host=host, listen_port=port, data_dir=data_dir))
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes on the one port; above 1 needs PostgreSQL and Redis (docs/deployment.md).")
+def serve(host: str | None, port: int | None, data_dir: str | None, workers: int) -> None:
+    """Apply pending migrations and run the server (one process, or --workers N on one port)."""
+    settings = _settings(listen_host=host, listen_port=port, data_dir=data_dir)
+    if workers > 1 and (problem := cluster_problem(settings)):
+        raise click.ClickException(problem)
+    _serve(settings, workers=workers)
 
 
 @main.command()

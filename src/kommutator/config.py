@@ -54,7 +54,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./kommutator-data"), description="Folder for the database, keys, files")
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
-    redis_url: str = Field(default="", description="Redis URL for scale-out; empty means in-process")
+    redis_url: str = Field(default="", description="Redis URL shared by several server processes (docs/deployment.md); "
+                                                 "empty: one process on its own")
+    redis_prefix: str = Field(default="kommutator:", max_length=100,
+                              description="Prefix of this installation's Redis keys and channel")
     secret_key: str = Field(default="", description="Key for sessions and encryption at rest")
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="URL users and providers reach")
     listen_host: str = "127.0.0.1"

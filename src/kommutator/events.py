@@ -199,29 +199,53 @@ class CampaignStatusChanged(Event):
     status: str
 
 
+@dataclass(frozen=True)
+class EventsGap(Event):
+    """This process may have missed events of other processes (the link between them broke and came back).
+
+    Never published by an action: the cluster's bus (cluster/redis.py) hands it to the ``everywhere`` subscribers
+    of this process, which tell their screens to catch up from the database.
+    """
+
+    kind: ClassVar[str] = "events.gap"
+    reason: str = ""
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 
 class Bus(Protocol):
-    """Where events go after commit; in-process now, Redis when several processes share a database."""
+    """Where events go after commit: this process's subscribers, and with a cluster (cluster/) every process's.
+
+    A subscriber hears the events published in its own process; one subscribed ``everywhere`` (screens' socket
+    hubs, caches) also hears those of every other process. Work an event starts (the bot's step, a CRM lookup)
+    is done once, by the process that published it, so such subscribers are not ``everywhere``.
+    """
 
     async def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,)) -> None: ...
+    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,),
+                  everywhere: bool = False) -> None: ...
 
 
 class InProcessBus:
     """Deliver events to the subscribers of this process, in order, one at a time."""
 
     def __init__(self) -> None:
-        self._subscribers: list[tuple[tuple[type[Event], ...], Handler]] = []
+        self._subscribers: list[tuple[tuple[type[Event], ...], Handler, bool]] = []
 
-    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,)) -> None:
-        self._subscribers.append((kinds, handler))
+    def subscribe(self, handler: Handler, *, kinds: tuple[type[Event], ...] = (Event,),
+                  everywhere: bool = False) -> None:
+        self._subscribers.append((kinds, handler, everywhere))
 
     async def publish(self, event: Event) -> None:
-        for kinds, handler in self._subscribers:
-            if isinstance(event, kinds):
+        await self.deliver(event, remote=False)
+
+    async def deliver(self, event: Event, *, remote: bool) -> None:
+        """Hand ``event`` to this process's subscribers; one from another process (``remote``) only to those
+        subscribed ``everywhere``."""
+        for kinds, handler, everywhere in self._subscribers:
+            if (everywhere or not remote) and isinstance(event, kinds):
                 try:
                     await handler(event)
                 except Exception:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from kommutator.auth.ratelimit import Limiter, MemoryLimiter
+from kommutator.auth.ratelimit import Limiter
+from kommutator.cluster import Cluster
+from kommutator.cluster import build as build_cluster
 from kommutator.config import Settings
 from kommutator.crypto import SecretBox
 from kommutator.db import Database
-from kommutator.events import Bus, InProcessBus
+from kommutator.events import Bus
 
 if TYPE_CHECKING:
     import httpx
@@ -48,6 +50,8 @@ class Runtime:
     bus: Bus
     box: SecretBox
     login_limiter: Limiter  # password attempts per account and client address (auth/ratelimit.py)
+    # What the server processes share (cluster/): the bus above is its bus; presence, limits and pacing.
+    cluster: Cluster
     # Services, made once per runtime (see the module's docstring).
     hub: Hub | None = None  # realtime/api.py hub_of
     router: Router | None = None  # routing/service.py router_of
@@ -65,8 +69,6 @@ class Runtime:
     retention_worker: RetentionWorker | None = None  # privacy/retention.py retention_worker_of: daily
     crm_enricher: CrmEnricher | None = None  # crm/service.py crm_enricher_of: asks the CRM about new customers
     campaign_worker: CampaignWorker | None = None  # outbound/campaign_worker.py campaign_worker_of
-    # Public forms' limits by name (the web chat's new visitors and messages).
-    limiters: dict[str, Limiter] = field(default_factory=dict)
     # The guarded client for inbound file downloads and polling (ingest.channel_client); closed by the host.
     channel_client: httpx.AsyncClient | None = None
     # Channels with decrypted credentials by id, with the monotonic time they expire (channels/api.py).
@@ -80,13 +82,15 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        bus = InProcessBus()
+        cluster = build_cluster(settings)
+        bus = cluster.bus
         return cls(
             settings=settings,
             db=Database(settings.database_url, bus=bus, echo=settings.db_echo),
             bus=bus,
             box=SecretBox(settings.secret_key),
-            login_limiter=MemoryLimiter(settings.login_attempts_per_minute),
+            login_limiter=cluster.limiter("login", settings.login_attempts_per_minute),
+            cluster=cluster,
         )
 
 

@@ -13,7 +13,6 @@ from starlette.websockets import WebSocketDisconnect
 
 from kommutator.agents.models import User
 from kommutator.auth.deps import authenticate, reload_principal
-from kommutator.auth.principal import Principal
 from kommutator.clock import now
 from kommutator.db import Tx
 from kommutator.errors import ProblemError
@@ -21,6 +20,7 @@ from kommutator.events import AgentChanged
 from kommutator.realtime.hub import CLOSE, Hub
 from kommutator.realtime.typing import TypingFrames
 from kommutator.runtime import Runtime
+from kommutator.workers.base import BackgroundTask
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,15 +41,41 @@ def _same_origin(ws: WebSocket, rt: Runtime) -> bool:
     return urlsplit(origin).netloc in allowed
 
 
-async def _set_presence(rt: Runtime, principal: Principal, presence: str) -> None:
+async def _set_presence(rt: Runtime, user_id: int, presence: str) -> None:
     async def job(tx: Tx) -> None:
         changed = await tx.conn.execute(
-            update(User).where(User.id == principal.user_id, User.presence != presence)
+            update(User).where(User.id == user_id, User.presence != presence)
             .values(presence=presence, presence_changed_at=now()))
         if changed.rowcount:
-            tx.publish(AgentChanged(user_id=principal.user_id, changes={"presence": presence}))
+            tx.publish(AgentChanged(user_id=user_id, changes={"presence": presence}))
 
     await rt.db.write(job)
+
+
+class PresenceSweeper(BackgroundTask):
+    """Users whose last screens were on a process that died (its presence entries expired, cluster/) go away."""
+
+    name_in_logs = "presence-sweeper"
+
+    def __init__(self, rt: Runtime, interval: float = 10.0) -> None:
+        super().__init__()
+        self.rt, self.interval = rt, interval
+
+    async def run_due(self) -> int:
+        gone = await self.rt.cluster.presence.expired()
+        for user_id in gone:
+            await _set_presence(self.rt, user_id, "away")
+        return len(gone)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("presence sweep failed; the next one retries")
 
 
 @router.websocket("/realtime")
@@ -80,9 +106,7 @@ async def realtime(ws: WebSocket) -> None:
         return
     hub.reload(conn, fresh)
     await ws.accept()
-    if principal.token_id is None and hub.count_for(principal.user_id) == 1:
-        await _set_presence(rt, principal, "online")
-    await ws.send_json({"kind": "hello", "user_id": principal.user_id})
+    screen = principal.token_id is None  # an integration's socket (an API token) is not a person at a screen
 
     async def pump() -> None:
         while True:
@@ -105,8 +129,12 @@ async def realtime(ws: WebSocket) -> None:
                 typing.principal = conn.principal  # the hub keeps it current as rights change
                 await typing.handle(frame["text"])  # anything else the screen sends is ignored
 
-    tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
-    try:
+    tasks: set[asyncio.Task[None]] = set()
+    try:  # from here on the finally below undoes what was counted: the hub's connection, the presence screen
+        if screen and await rt.cluster.presence.opened(principal.user_id):  # their first screen on any process
+            await _set_presence(rt, principal.user_id, "online")
+        await ws.send_json({"kind": "hello", "user_id": principal.user_id})
+        tasks = {asyncio.create_task(pump()), asyncio.create_task(drain())}
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
@@ -115,5 +143,5 @@ async def realtime(ws: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
         hub.close(conn)
-        if principal.token_id is None and hub.count_for(principal.user_id) == 0:
-            await _set_presence(rt, principal, "away")
+        if screen and await rt.cluster.presence.closed(principal.user_id):  # their last screen on any process
+            await _set_presence(rt, principal.user_id, "away")

@@ -22,6 +22,7 @@ from kommutator.events import (
     ConversationEvent,
     ConversationUpdated,
     Event,
+    EventsGap,
     NotificationCreated,
 )
 
@@ -56,9 +57,11 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self._connections: set[Connection] = set()
         self._seq = itertools.count(1)
-        bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated, CannedChanged))
-        bus.subscribe(self._on_agent, kinds=(AgentChanged,))
-        bus.subscribe(self._on_revoked, kinds=(AccessRevoked,))
+        # Every process's events (cluster/): a socket here hears what was committed on any process.
+        bus.subscribe(self._on_event, kinds=(ConversationEvent, NotificationCreated, CannedChanged), everywhere=True)
+        bus.subscribe(self._on_agent, kinds=(AgentChanged,), everywhere=True)
+        bus.subscribe(self._on_revoked, kinds=(AccessRevoked,), everywhere=True)
+        bus.subscribe(self._on_gap, kinds=(EventsGap,), everywhere=True)
 
     def open(self, principal: Principal) -> Connection:
         conn = Connection(principal)
@@ -97,6 +100,13 @@ class Hub:
         assert isinstance(event, AccessRevoked)
         self.end(user_id=event.user_id, session_ids=event.session_ids, token_ids=event.token_ids,
                  reason=event.reason)
+
+    async def _on_gap(self, event: Event) -> None:
+        """Events of other processes may have been missed: every screen reconnects and catches up (as when it
+        falls behind), rather than show a list that silently lacks a message."""
+        for conn in list(self._connections):
+            if not conn.overflowed:
+                self._close(conn, 4408, "events_gap")
 
     async def _on_agent(self, event: Event) -> None:
         assert isinstance(event, AgentChanged)

@@ -647,6 +647,12 @@ class Router(BackgroundTask):
         self.live = LiveIndex()
         rt.bus.subscribe(self._on_event, kinds=(ConversationCreated, ConversationUpdated, MessageCreated,
                                                 AgentChanged))
+        # Agents changed on another process (cluster/): this process's index of them is read afresh too. The pass
+        # such a change calls for runs on the process that committed it.
+        rt.bus.subscribe(self._on_remote_agent, kinds=(AgentChanged,), everywhere=True)
+
+    async def _on_remote_agent(self, event: Event) -> None:
+        self.live.invalidate()
 
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, AgentChanged):

@@ -58,7 +58,6 @@ from kommutator.net.http import outbound_client
 from kommutator.runtime import Runtime
 from kommutator.workers.base import PollingWorker
 from kommutator.workers.models import OutboxItem
-from kommutator.workers.pacing import Pacer
 from kommutator.workers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -284,7 +283,7 @@ class OutboxWorker(PollingWorker):
         self.policy = policy or RetryPolicy()
         self.name = (name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
         self._task: asyncio.Task[None] | None = None
-        self.pacer = Pacer()
+        self.pacer = runtime.cluster.pacer  # per channel and per chat, shared by every server process (cluster/)
         # Outcomes waiting for their write, and the task writing them (see _record).
         self._outcomes: list[tuple[int, SendResult | SendError, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -477,16 +476,16 @@ class OutboxWorker(PollingWorker):
             raise SendError(retryable=True, reason=str(exc), channel_problem=exc.code) from None
         caps = adapter.capabilities
         calls = max(1, adapter.calls(work.message))  # the parts of a split message count against the limits
-        wait = max(self.pacer.reserve(f"channel:{channel.id}", self._paced(caps.messages_per_second), calls),
-                   self.pacer.reserve(f"chat:{work.ordering_key}", self._paced(caps.messages_per_second_per_chat),
-                                      calls))
+        wait = max(await self.pacer.reserve(f"channel:{channel.id}", self._paced(caps.messages_per_second), calls),
+                   await self.pacer.reserve(f"chat:{work.ordering_key}",
+                                            self._paced(caps.messages_per_second_per_chat), calls))
         if wait > 0:
             await asyncio.sleep(wait)  # the provider's published rate: leave at it, do not collect 429s
         # Slots booked in advance can fall due together after the loop was held up (a long transaction's Python
         # side): at most the paced rate leaves in any second, whatever the slots say.
         rate = self._paced(caps.messages_per_second)
         for _ in range(10_000):
-            late = self.pacer.admit(f"channel:{channel.id}", rate, calls)
+            late = await self.pacer.admit(f"channel:{channel.id}", rate, calls)
             if late <= 0:
                 break
             await asyncio.sleep(late)

@@ -167,7 +167,7 @@ async def open_session(request: Request, channel_id: Id, body: SessionRequest) -
     rt = _rt(request)
     chat = await _chat(request, channel_id)
     if body.token is None or await visitor_by_token(rt, chat, body.token) is None:
-        check_rate(rt, "visitor", f"{chat.id}:{client_ip(request)}")
+        await check_rate(rt, "visitor", f"{chat.id}:{client_ip(request)}")
     visitor, token = await rt.db.write(
         lambda tx: do_open_session(tx, chat=chat, token=body.token, language=body.language))
     online = await agents_online(rt, chat)

@@ -101,7 +101,7 @@ async def receive(rt: Runtime, chat: Webchat, visitor: WebchatVisitor, *, client
                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Commit the visitor's message (raw event unique per channel and client id), then answer; a resend of a
     committed message answers the same message id with ``duplicate``."""
-    check_rate(rt, "message", visitor.external_id)
+    await check_rate(rt, "message", visitor.external_id)
     pid = provider_id(visitor, client_id)
     sender = InboundSender(external_id=visitor.external_id, name=visitor.name, email=visitor.email,
                            phone=visitor.phone, language=visitor.language, display=display_name(visitor))

@@ -40,7 +40,7 @@ from kommutator.common.jsonsafe import UnsafeInput, loads_json
 from kommutator.common.schemas import Id
 from kommutator.conversations.models import Conversation
 from kommutator.errors import ProblemError
-from kommutator.events import Bus, ConversationCreated, ConversationEvent, ConversationTyping, Event
+from kommutator.events import Bus, ConversationCreated, ConversationEvent, ConversationTyping, Event, EventsGap
 from kommutator.realtime.typing import TypingBudget
 from kommutator.runtime import Runtime
 
@@ -72,7 +72,13 @@ class WidgetHub:
         self.connections: set[VisitorConnection] = set()
         # Per visitor, shared by all their tabs: typing frames past it are dropped quietly.
         self.typing_budgets: dict[str, TypingBudget] = {}
-        bus.subscribe(self._on_event, kinds=(ConversationEvent,))
+        bus.subscribe(self._on_event, kinds=(ConversationEvent,), everywhere=True)  # any process's (cluster/)
+        bus.subscribe(self._on_gap, kinds=(EventsGap,), everywhere=True)
+
+    async def _on_gap(self, event: Event) -> None:
+        """Events of other processes may have been missed: each visitor's socket reads the database again."""
+        for conn in list(self.connections):
+            conn.poke()
 
     async def _on_event(self, event: Event) -> None:
         assert isinstance(event, ConversationEvent)

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 
 from kommutator.agents.models import TeamMember, User
-from kommutator.auth.ratelimit import LoginLimiter
 from kommutator.channels.base import ChannelConfig
 from kommutator.channels.types.webchat.models import WebchatVisitor
 from kommutator.channels.types.webchat.settings import WebchatSettings
@@ -28,18 +27,13 @@ NEW_VISITORS_PER_MINUTE = 30
 MESSAGES_PER_MINUTE = 40
 
 
-def _limiter(rt: Runtime, name: str, per_minute: int) -> LoginLimiter:
-    found = rt.limiters.get(name)
-    if not isinstance(found, LoginLimiter):
-        found = rt.limiters[name] = LoginLimiter(per_minute)
-    return found
+async def check_rate(rt: Runtime, kind: str, key: str) -> None:
+    """Count one more new visitor (``kind`` "visitor") or message ("message") for ``key``; 429 over the limit.
 
-
-def check_rate(rt: Runtime, kind: str, key: str) -> None:
-    """Count one more new visitor (``kind`` "visitor") or message ("message") for ``key``; 429 over the limit."""
+    The counts are the cluster's (cluster/): every server process counts against the same window."""
     per_minute = NEW_VISITORS_PER_MINUTE if kind == "visitor" else MESSAGES_PER_MINUTE
-    limiter = _limiter(rt, f"webchat_{kind}_limiter", per_minute)
-    wait = limiter.hit(key)  # checked and counted in one step
+    limiter = rt.cluster.limiter(f"webchat_{kind}", per_minute)
+    wait = await limiter.acquire(key)  # checked and counted in one step
     if wait:
         what = "new chats from your address" if kind == "visitor" else "messages"
         raise ProblemError(429, "too_many_requests", f"Too many {what} in a minute; try again in {wait} s.",
