@@ -46,7 +46,7 @@ async def report_invitation(request: Request, channel_id: Id, event: Literal["sh
     rt = _rt(request)
     chat = await _chat(request, channel_id)
     visitor = await authenticate_visitor(rt, chat, authorization)
-    check_rate(rt, "message", visitor.external_id)
+    await check_rate(rt, "message", visitor.external_id)
     if not any(i.id == invitation_id for i in chat.settings.invitations):
         raise ProblemError(404, "invitation_not_found", f"The chat has no invitation {invitation_id!r}.")
     await rt.db.write(lambda tx: _count(tx, chat.id, invitation_id, event))

@@ -50,7 +50,7 @@ async def request_code(request: Request, channel_id: Id, body: ProofRequest,
     rt = _rt(request)
     chat = await _chat(request, channel_id)
     visitor = await authenticate_visitor(rt, chat, authorization)
-    check_rate(rt, "message", visitor.external_id)
+    await check_rate(rt, "message", visitor.external_id)
     language = _language(body.language, visitor.language)
     email, phone = normal_email(body.value), normal_phone(body.value)
     kind: Literal["email", "phone"] = "email" if email else "phone"
@@ -87,7 +87,7 @@ async def confirm_code(request: Request, channel_id: Id, body: ProofConfirm,
     rt = _rt(request)
     chat = await _chat(request, channel_id)
     visitor = await authenticate_visitor(rt, chat, authorization)
-    check_rate(rt, "message", visitor.external_id)
+    await check_rate(rt, "message", visitor.external_id)
     language = _language(body.language, visitor.language)
     contact_id = await contact_of(rt, visitor)
     async with rt.db.read() as s:
