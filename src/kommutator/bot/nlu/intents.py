@@ -8,12 +8,13 @@ say on messages the model did not see).
 
 Out of scope: besides the intents, the model learns one more class, chatter: small talk and unrelated questions
 shipped with the package (``data/chatter_<language>.yaml``, RU and EN). A message whose likeliest class is
-chatter is out of scope (confidence 0) whatever its intent scores. The threshold is calibrated by cross-validation
-on the training examples and the chatter: in each fold a quarter of the intents is withheld entirely (their messages play
-the part of out-of-scope ones: about something the model was never taught) and a quarter of the examples of
-the others and of the chatter is held out; every held-out message is scored by a model that did not see it, and the threshold is
-the confidence that best separates right answers from the withheld intents' messages (the sum of in-scope
-accuracy and rejection of withheld intents and held-out chatter, at most). A message that shares no word or character n-gram with
+chatter is out of scope (confidence 0) whatever its intent scores. The threshold is calibrated by
+cross-validation on the training examples and the chatter: in each fold a quarter of the intents is withheld
+entirely (their messages play the part of out-of-scope ones: about something the model was never taught) and a
+quarter of the examples of the others and of the chatter is held out; every held-out message is scored by a
+model that did not see it, and the threshold is the confidence that best separates right answers from the
+withheld intents' messages and the held-out chatter (the sum of in-scope accuracy and their rejection, at
+most). A message that shares no word or character n-gram with
 any training example is out of scope whatever its scores say.
 
 A trained model is plain arrays (vocabularies, idf weights, coefficients), ``to_bytes``/``from_bytes``
@@ -55,7 +56,8 @@ KNOWN_CHARS = 0.5  # the share of a message's character n-grams seen in training
 EMBED = True  # add WordLlama sentence embeddings to the n-grams
 SOLVER = "svm"
 TOL = 1e-3
-WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
+CHATTER_BALANCE = 2.0  # the chatter class weighs as much as this many intents' examples
+WITHHELD_WEIGHT = 0.15  # how much rejecting a withheld intent's message counts against keeping a right answer
 
 
 _CYRILLIC = re.compile(r"[а-я]")
@@ -367,14 +369,30 @@ class _Scorer:
         return self.scores_known(text)[0]
 
 
-def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance)."""
+def _chatter_weight(y: np.ndarray, chatter: int | None) -> dict[int, float] | None:
+    """The chatter class's weight: as much in all as ``CHATTER_BALANCE`` intents' examples (at most 1 a phrase),
+    so that a hundred chatter phrases do not outweigh intents of ten examples each."""
+    if chatter is None:
+        return None
+    counts = np.bincount(y)
+    n = int(counts[chatter])
+    if not n:
+        return None
+    per_intent = float(np.delete(counts, chatter).mean())
+    return {chatter: min(1.0, CHATTER_BALANCE * per_intent / n)}
+
+
+def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float,
+                chatter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance); ``chatter``: the
+    index of the chatter class, weighted by ``_chatter_weight``."""
+    weight = _chatter_weight(y, chatter)
     if SOLVER == "lr":
         from sklearn.linear_model import LogisticRegression
-        classifier = LogisticRegression(C=c, tol=1e-4, max_iter=2000)
+        classifier = LogisticRegression(C=c, tol=1e-4, max_iter=2000, class_weight=weight)
     else:
         from sklearn.svm import LinearSVC
-        classifier = LinearSVC(C=c, tol=TOL, max_iter=5000, dual=True)
+        classifier = LinearSVC(C=c, tol=TOL, max_iter=5000, dual=True, class_weight=weight)
     classifier.fit(x, y)
     coef, intercept = classifier.coef_, classifier.intercept_
     if n_classes == 2:  # liblinear's binary form: one row scoring the second class
@@ -465,10 +483,12 @@ class IntentModel(_Scorer):
             parts = corpus.parts(fitted)
             index = {name: i for i, name in enumerate(classes)}
             coef, intercept = _fit_linear(corpus.matrix(every, fitted), np.array([index[x] for x in labels]),
-                                          len(classes), c)
+                                          len(classes), c, index.get(CHATTER))
         return cls(language=language, intents=intents, parts=parts, coef=coef, intercept=intercept,
                    temperature=calibration.temperature if calibration else 1.0,
-                   threshold=calibration.threshold if calibration else 0.0, embed=embed, calibration=calibration,
+                   # uncalibrated: any intent, but never a message more likely chatter (confidence 0)
+                   threshold=calibration.threshold if calibration else (1e-6 if negative else 0.0), embed=embed,
+                   calibration=calibration,
                    chatter=bool(negative))
 
     def predict(self, text: str, *, threshold: float | None = None) -> Prediction:
@@ -586,22 +606,16 @@ def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], classes: li
         index = {name: i for i, name in enumerate(known)}
         fitted = corpus.fit(np.array(fit_at))
         coef, intercept = _fit_linear(corpus.matrix(np.array(fit_at), fitted),
-                                      np.array([index[labels[i]] for i in fit_at]), len(known), c)
+                                      np.array([index[labels[i]] for i in fit_at]), len(known), c, index.get(CHATTER))
         columns = [at[n] for n in known]
 
-        def scored_rows(rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-            scored, seen = corpus.scores(np.array(rows), fitted, coef, intercept)
-            block = np.full((len(rows), len(classes)), -1e4)
-            block[:, columns] = scored
-            return block, seen
-
         if score_at:
-            block, _ = scored_rows(score_at)
+            block, _ = _scored_block(corpus, score_at, fitted, coef, intercept, columns, len(classes))
             in_scores.extend(block)
             in_labels.extend(at[labels[i]] for i in score_at)
         out_at = [i for name in withheld for i in by_class[name]] + chatter_at
         if out_at:
-            block, seen = scored_rows(out_at)
+            block, seen = _scored_block(corpus, out_at, fitted, coef, intercept, columns, len(classes))
             temperature_rows.extend(block)
             out_known.extend(bool(x) for x in seen)
     scores = np.array(in_scores)
@@ -639,6 +653,15 @@ def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], classes: li
                        in_scope_accuracy=round(float((right & accepted).mean()), 4),
                        withheld_rejection=round(float((out < threshold).mean()), 4) if len(out) else 0.0,
                        per_intent=report, confused=[(a, b, n) for (a, b), n in confused.most_common(10)])
+
+
+def _scored_block(corpus: _Corpus, rows: list[int], fitted: list[tuple[np.ndarray, np.ndarray]], coef: np.ndarray,
+                  intercept: np.ndarray, columns: list[int], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A probe's scores of ``rows`` placed in the columns of its classes (the withheld ones far below)."""
+    scored, seen = corpus.scores(np.array(rows), fitted, coef, intercept)
+    block = np.full((len(rows), width), -1e4)
+    block[:, columns] = scored
+    return block, seen
 
 
 def _pick_threshold(conf: np.ndarray, right: np.ndarray, withheld: np.ndarray, target_recall: float | None) -> float:
