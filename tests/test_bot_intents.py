@@ -334,3 +334,46 @@ async def test_declining_an_agent_does_not_hand_off_and_a_wrong_layout_number_is
     assert again[0].startswith("Извините, я не понял"), again
     conv = await conversation(runtime)
     assert conv.status == "bot", "still with the bot"
+
+
+_ORPHAN_PARENT = """
+import os, sys, time
+from kommutator.bot.intent_training import training_pool
+pool = training_pool()
+print(pool.submit(os.getpid).result(), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_training_process_exits_when_the_server_is_killed() -> None:
+    """The server trains in a child process; a server killed outright (SIGKILL: no shutdown code runs) must not
+    leave it behind as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_PARENT], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        assert child != parent.pid and _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 60  # generous: the child looks at its parent every PARENT_POLL seconds
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the training process outlived the server"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -21,7 +21,8 @@ from kommutator.bot.nlu import (
     swap_layout,
     wants_human,
 )
-from kommutator.bot.nlu.evaluation import evaluate, split_examples
+from kommutator.bot.nlu.evaluation import evaluate, expand, expand_set, split_examples
+from kommutator.bot.nlu.intents import CHATTER, load_chatter
 
 MENU_RU = [
     MenuOption("new_order", "Новый заказ", ("купить", "оформить заказ")),
@@ -359,7 +360,8 @@ def test_fast_prediction_agrees_with_the_matrix_arithmetic(language: str) -> Non
         if known:
             np.testing.assert_allclose(scores, row, atol=1e-9)
         probs = model.probabilities(text)
-        assert abs(sum(probs.values()) - 1) < 1e-9
+        assert set(probs) == set(model.intents)
+        assert 0 < sum(probs.values()) <= 1 + 1e-9  # the rest is the chatter class's
 
 
 def test_training_features_from_shared_counts_equal_those_from_the_texts() -> None:
@@ -434,8 +436,9 @@ def test_train_needs_two_intents_and_copes_with_tiny_ones() -> None:
     with pytest.raises(ValueError, match="at least two intents"):
         IntentModel.train({"only": ["a", "b", "c"]}, "en")
     model = IntentModel.train({"a": ["apple"], "b": ["banana", "bandana"]}, "en")
-    assert model.threshold == 0.0  # one example of "a": nothing to validate on
+    assert model.threshold < 1e-5  # one example of "a": nothing to validate on; chatter still rejected
     assert model.predict("apple").intent == "a"
+    assert model.predict("tell me about quantum physics please").intent is None  # likelier the shipped chatter
 
 
 # Floors a little under the figures measured with the calibrated engine (bench/nlu.py, split seed 42):
@@ -454,3 +457,90 @@ def test_held_out_quality_stays_above_its_floor(language: str) -> None:
     assert report.accuracy >= accuracy_floor, f"held-out accuracy fell to {report.accuracy:.3f}: {report}"
     assert report.oos_rejection >= rejection_floor, f"OOS rejection fell to {report.oos_rejection:.3f}: {report}"
     assert report.macro_f1 >= 0.84, f"macro F1 fell to {report.macro_f1:.3f}: {report}"
+
+
+# -- the chatter class and the own evaluation set ---------------------------------------------------------------
+
+
+@given(st.lists(st.lists(st.text("abcxyz ", min_size=1, max_size=4), min_size=1, max_size=3), max_size=3))
+def test_expand_gives_one_phrase_per_choice_of_alternatives(groups: list[list[str]]) -> None:
+    pattern = " w ".join("{" + "|".join(g) + "}" for g in groups)
+    phrases = expand(pattern)
+    assert len(phrases) == int(np.prod([len(g) for g in groups]))
+    assert all("{" not in p and "|" not in p and "  " not in p for p in phrases)
+
+
+def test_expand_handles_optional_words() -> None:
+    assert expand("where is {|my} order {12|34}") == ["where is order 12", "where is order 34",
+                                                      "where is my order 12", "where is my order 34"]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_own_evaluation_set_is_deterministic_large_and_separate(language: str) -> None:
+    es = expand_set(language)  # type: ignore[arg-type]
+    assert es == expand_set(language)  # type: ignore[arg-type]
+    assert len(es.train) >= 30 and set(es.train) == set(es.test)
+    for intent in es.train:
+        assert len(es.train[intent]) == 100 and len(set(es.train[intent])) == 100, intent
+        assert len(es.test[intent]) >= 25, intent
+        assert not set(es.train[intent]) & set(es.test[intent]), intent
+    assert len(es.out_of_scope) >= 300
+    chatter = {normalize(t) for t in load_chatter(language)}
+    every = {normalize(t) for phrases in [*es.train.values(), *es.test.values()] for t in phrases}
+    assert not chatter & {normalize(t) for t in es.out_of_scope}, "the model trains on chatter: keep it out of tests"
+    assert not chatter & every, "a chatter phrase is an intent example"
+    assert not every & {normalize(t) for t in es.out_of_scope}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_shipped_chatter_is_written_out_and_distinct(language: str) -> None:
+    chatter = load_chatter(language)
+    assert len(chatter) >= 100 and len(set(chatter)) == len(chatter)
+    shipped = load_examples(language)  # type: ignore[arg-type]
+    assert not {normalize(t) for t in chatter} & {normalize(t) for t in shipped.out_of_scope}
+    assert not {normalize(t) for t in chatter} & {normalize(p) for ps in shipped.intents.values() for p in ps}
+    assert load_chatter("de") == ()
+
+
+def test_chatter_is_a_negative_class_that_survives_saving() -> None:
+    es = expand_set("en")
+    train = {k: v[:10] for k, v in list(es.train.items())[:6]}
+    model = IntentModel.train(train, "en")
+    assert model.chatter and CHATTER not in model.intents and len(model._intercept) == len(model.intents) + 1
+    loaded = IntentModel.from_bytes(model.to_bytes())
+    assert loaded.chatter and loaded.intents == model.intents
+    rejected = [t for t in load_chatter("en") if model.predict(t).intent is None]
+    assert len(rejected) >= 0.9 * len(load_chatter("en")), "a model does not reject the chatter it learnt"
+    for text in ["how are you doing", "why is the sky blue"]:
+        assert model.predict(text) == loaded.predict(text) and model.predict(text).confidence == 0.0
+    plain = IntentModel.train(train, "en", chatter=())
+    assert not plain.chatter and len(plain._intercept) == len(plain.intents)
+    with pytest.raises(ValueError, match="not an intent name"):
+        IntentModel.train({CHATTER: ["a", "b"], "x": ["c", "d"]}, "en")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=80))
+def test_predict_is_consistent_with_its_threshold_on_any_text(text: str) -> None:
+    model = default_model("ru")
+    prediction = model.predict(text)
+    assert 0.0 <= prediction.confidence <= 1.0
+    assert model.threshold > 0  # never 0: a message likelier chatter than any intent has confidence 0
+    if prediction.intent is None:
+        assert prediction.confidence < model.threshold
+    else:
+        assert prediction.intent in model.intents and prediction.confidence >= model.threshold
+    assert model.predict(text, threshold=0.0).intent in model.intents
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_own_set_with_ten_examples_per_intent_stays_above_its_floor(language: str) -> None:
+    """30 intents, 10 training phrases each (bench/nlu.py "own30"): the chatter class must keep out-of-scope
+    recall up without losing the in-scope answers. Floors a little under the measured figures."""
+    es = expand_set(language)  # type: ignore[arg-type]
+    train = {k: v[:10] for k, v in es.train.items()}
+    report = evaluate(IntentModel.train(train, language), es.test, es.out_of_scope)  # type: ignore[arg-type]
+    plain = evaluate(IntentModel.train(train, language, chatter=()), es.test, es.out_of_scope)  # type: ignore[arg-type]
+    assert report.accuracy >= 0.85, report
+    assert report.oos_rejection >= 0.85, report
+    assert report.oos_rejection >= plain.oos_rejection + 0.05, (report, plain)

@@ -16,6 +16,7 @@ import concurrent.futures
 import functools
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from typing import Any
@@ -84,6 +85,27 @@ def train_saved(examples: dict[str, list[str]], language: str) -> tuple[bytes, d
     return blob, report
 
 
+PARENT_POLL = 0.5  # seconds between a training process's looks at its parent
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a training process: exit as soon as the server that started it is gone (killed, crashed), instead of
+    living on as an orphan, blocked on its task queue or finishing a training nobody will store."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def training_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """One fresh (spawned) process for training, which exits when its parent dies."""
+    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
 class IntentTrainer(PollingWorker):
     """Loads saved intent models at start and trains requested versions in the background."""
 
@@ -109,7 +131,7 @@ class IntentTrainer(PollingWorker):
         if not self.processes:
             return await asyncio.to_thread(train_one, examples, language)
         if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = training_pool()
         loop = asyncio.get_running_loop()
         blob, report = await loop.run_in_executor(self._pool, train_saved, examples, language)
         return blob, report, await asyncio.to_thread(IntentModel.from_bytes, blob)

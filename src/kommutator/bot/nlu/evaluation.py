@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 
+import yaml
 from sklearn.metrics import f1_score
 
-from kommutator.bot.nlu.intents import IntentModel
+from kommutator.bot.nlu.intents import IntentModel, load_chatter, load_examples
+from kommutator.common.text import Language, normalize
 
 HELD_OUT_FRACTION = 0.25
 SPLIT_SEED = 42
@@ -79,3 +83,80 @@ def evaluate(model: IntentModel, held_out: Mapping[str, Sequence[str]], out_of_s
         per_intent_f1={label: float(f) for label, f in zip([*labels, REJECTED], f1s, strict=True)},
         worst_pairs=[(e, g, n) for (e, g), n in confused.most_common(5)],
     )
+
+
+_ALTERNATIVES = re.compile(r"\{([^{}]*)\}")
+
+
+def expand(pattern: str) -> list[str]:
+    """Every phrase a pattern stands for: ``{a|b}`` is one of the alternatives, ``{|a}`` an optional word."""
+    m = _ALTERNATIVES.search(pattern)
+    if m is None:
+        return [" ".join(pattern.split())]
+    out: list[str] = []
+    for choice in m.group(1).split("|"):
+        out.extend(expand(pattern[:m.start()] + choice + pattern[m.end():]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSet:
+    """An evaluation set expanded from patterns: training phrases, test phrases on cores never trained on, and
+    out-of-scope test phrases."""
+
+    language: Language
+    train: dict[str, list[str]]
+    test: dict[str, list[str]]
+    out_of_scope: list[str]
+
+
+def _compose(rng: random.Random, cores: Sequence[str], openers: Sequence[str], closers: Sequence[str],
+             n: int) -> list[str]:
+    """Up to ``n`` distinct phrases: each core in turn, with an opener and a closer drawn at random."""
+    seen: set[str] = set()
+    out: list[str] = []
+    tries = 0
+    while len(out) < n and tries < n * 30:
+        core = cores[tries % len(cores)]
+        tries += 1
+        text = " ".join(f"{rng.choice(openers)} {core} {rng.choice(closers)}".split())
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def expand_set(language: Language, *, train_per_intent: int = 100, test_per_intent: int = 30,
+               out_of_scope: int = 300, seed: int = SPLIT_SEED) -> EvalSet:
+    """The shipped pattern set ``data/evalset_<language>.yaml`` expanded, the same way for the same seed.
+
+    A quarter of each intent's core phrases (the patterns expanded) is kept for the test; training phrases
+    are built from the other cores, so a test phrase is never a trained phrase with another opener. Training
+    phrases come in round-robin over the cores, so the first 10 are a spread sample. Out-of-scope phrases that
+    equal a shipped chatter phrase are left out (the model trains on chatter)."""
+    raw = (resources.files("kommutator.bot.nlu") / "data" / f"evalset_{language}.yaml").read_text("utf-8")
+    data = yaml.safe_load(raw)
+    rng = random.Random(f"{seed}:{language}")
+    openers = [str(x) for x in data["openers"]]
+    closers = [str(x) for x in data["closers"]]
+    train: dict[str, list[str]] = {}
+    test: dict[str, list[str]] = {}
+    for intent in sorted(data["intents"]):
+        cores = sorted({c for p in data["intents"][intent] for c in expand(str(p))})
+        rng.shuffle(cores)
+        cut = max(1, len(cores) // 4)
+        test[intent] = _compose(rng, cores[:cut], openers, closers, test_per_intent)
+        train[intent] = _compose(rng, cores[cut:], openers, closers, train_per_intent)
+    chatter = {normalize(t) for t in load_chatter(language)}
+    oos = sorted({" ".join(c.split()) for p in data["out_of_scope"] for c in expand(str(p))})
+    oos = [t for t in oos if normalize(t) not in chatter]
+    rng.shuffle(oos)
+    # and the out-of-scope phrases written for the smaller sets (other wording, keyboard mashing)
+    written = [t for t in load_examples(language).out_of_scope + _faq_out_of_scope(language)
+               if normalize(t) not in chatter]
+    return EvalSet(language, train, test, oos[:out_of_scope] + written)
+
+
+def _faq_out_of_scope(language: Language) -> list[str]:
+    raw = (resources.files("kommutator.bot.nlu") / "data" / f"eval_{language}.yaml").read_text("utf-8")
+    return [str(x) for x in yaml.safe_load(raw)["out_of_scope"]]

@@ -6,12 +6,15 @@ support-vector machine per intent (liblinear, trained to convergence), whose sco
 a softmax with a temperature fitted on cross-validated scores (calibration: the probabilities mean what they
 say on messages the model did not see).
 
-Out of scope: the model never sees out-of-scope examples. Its threshold is calibrated by cross-validation on
-the training examples alone: in each fold a quarter of the intents is withheld entirely (their messages play
-the part of out-of-scope ones: about something the model was never taught) and a quarter of the examples of
-the others is held out; every held-out message is scored by a model that did not see it, and the threshold is
-the confidence that best separates right answers from the withheld intents' messages (the sum of in-scope
-accuracy and rejection of withheld intents, at most). A message that shares no word or character n-gram with
+Out of scope: besides the intents, the model learns one more class, chatter: small talk and unrelated questions
+shipped with the package (``data/chatter_<language>.yaml``, RU and EN). A message whose likeliest class is
+chatter is out of scope (confidence 0) whatever its intent scores. The threshold is calibrated by
+cross-validation on the training examples and the chatter: in each fold a quarter of the intents is withheld
+entirely (their messages play the part of out-of-scope ones: about something the model was never taught) and a
+quarter of the examples of the others and of the chatter is held out; every held-out message is scored by a
+model that did not see it, and the threshold is the confidence that best separates right answers from the
+withheld intents' messages and the held-out chatter (the sum of in-scope accuracy and their rejection, at
+most). A message that shares no word or character n-gram with
 any training example is out of scope whatever its scores say.
 
 A trained model is plain arrays (vocabularies, idf weights, coefficients), ``to_bytes``/``from_bytes``
@@ -44,15 +47,17 @@ DEFAULT_INTENTS = (
     "new_order", "order_status", "nearest_office", "complaint", "talk_to_agent", "greeting", "thanks",
     "delivery", "refund", "payment",
 )
-FORMAT = 3  # the layout of to_bytes and the features it means (3: Russian lemmas); another format is retrained
+FORMAT = 4  # the layout of to_bytes and the features it means (4: a chatter class); another format is retrained
+CHATTER = "(chatter)"  # the negative class's label: not a valid intent name
 CHAR_RANGE = (2, 5)
 DEFAULT_C = 0.5
-CALIBRATION_CAP = 30
+CALIBRATION_CAP = 20
 KNOWN_CHARS = 0.5  # the share of a message's character n-grams seen in training that makes it familiar
 EMBED = True  # add WordLlama sentence embeddings to the n-grams
 SOLVER = "svm"
 TOL = 1e-3
-WITHHELD_WEIGHT = 0.3  # how much rejecting a withheld intent's message counts against keeping a right answer
+CHATTER_BALANCE = 2.0  # the chatter class weighs as much as this many intents' examples
+WITHHELD_WEIGHT = 0.15  # how much rejecting a withheld intent's message counts against keeping a right answer
 
 
 _CYRILLIC = re.compile(r"[а-я]")
@@ -82,6 +87,15 @@ def load_examples(language: Language) -> Examples:
     data = yaml.safe_load(raw)
     intents = {str(k): [str(x) for x in v] for k, v in data["intents"].items()}
     return Examples(language, intents, [str(x) for x in data.get("out_of_scope", [])])
+
+
+@lru_cache(maxsize=4)
+def load_chatter(language: str) -> tuple[str, ...]:
+    """The out-of-scope chatter shipped for ``language`` (empty for a language without one)."""
+    if language not in LANGUAGES:
+        return ()
+    raw = (resources.files("kommutator.bot.nlu") / "data" / f"chatter_{language}.yaml").read_text("utf-8")
+    return tuple(str(x) for x in yaml.safe_load(raw)["chatter"])
 
 
 LEMMAS = True  # Russian words by their dictionary form (pymorphy3), not only by their snowball stem
@@ -355,14 +369,30 @@ class _Scorer:
         return self.scores_known(text)[0]
 
 
-def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance)."""
+def _chatter_weight(y: np.ndarray, chatter: int | None) -> dict[int, float] | None:
+    """The chatter class's weight: as much in all as ``CHATTER_BALANCE`` intents' examples (at most 1 a phrase),
+    so that a hundred chatter phrases do not outweigh intents of ten examples each."""
+    if chatter is None:
+        return None
+    counts = np.bincount(y)
+    n = int(counts[chatter])
+    if not n:
+        return None
+    per_intent = float(np.delete(counts, chatter).mean())
+    return {chatter: min(1.0, CHATTER_BALANCE * per_intent / n)}
+
+
+def _fit_linear(x: Any, y: np.ndarray, n_classes: int, c: float,
+                chatter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest linear SVMs (liblinear's dual coordinate descent, run to a tight tolerance); ``chatter``: the
+    index of the chatter class, weighted by ``_chatter_weight``."""
+    weight = _chatter_weight(y, chatter)
     if SOLVER == "lr":
         from sklearn.linear_model import LogisticRegression
-        classifier = LogisticRegression(C=c, tol=1e-4, max_iter=2000)
+        classifier = LogisticRegression(C=c, tol=1e-4, max_iter=2000, class_weight=weight)
     else:
         from sklearn.svm import LinearSVC
-        classifier = LinearSVC(C=c, tol=TOL, max_iter=5000, dual=True)
+        classifier = LinearSVC(C=c, tol=TOL, max_iter=5000, dual=True, class_weight=weight)
     classifier.fit(x, y)
     coef, intercept = classifier.coef_, classifier.intercept_
     if n_classes == 2:  # liblinear's binary form: one row scoring the second class
@@ -407,10 +437,14 @@ class IntentModel(_Scorer):
 
     def __init__(self, *, language: Language, intents: Sequence[str], parts: list[_Part], coef: np.ndarray,
                  intercept: np.ndarray, temperature: float, threshold: float, embed: bool = False,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, chatter: bool = False) -> None:
         super().__init__(parts, coef, intercept, embed)
         self.language = language
         self.intents: tuple[str, ...] = tuple(intents)
+        # the last row of the coefficients is the chatter class when there is one
+        self.chatter = chatter
+        if len(self.intents) + chatter != len(self._intercept):
+            raise ValueError(f"{len(self._intercept)} classes for {len(self.intents)} intents (chatter: {chatter})")
         self.threshold = threshold
         self.temperature = temperature
         self.calibration = calibration
@@ -418,49 +452,63 @@ class IntentModel(_Scorer):
     @classmethod
     def train(cls, examples: Mapping[str, Sequence[str]], language: Language, *, folds: int = 3,
               c: float = DEFAULT_C, seed: int = 0, target_recall: float | None = None,
-              embed: bool | None = None) -> IntentModel:
+              embed: bool | None = None, chatter: Sequence[str] | None = None) -> IntentModel:
         """Fit on ``examples`` (intent → phrases) and calibrate the temperature and threshold by cross-validation.
 
         ``target_recall``, when given, picks the threshold that keeps that share of held-out in-scope messages
         instead of the one that best separates them from withheld intents. ``embed`` adds sentence embeddings
-        to the n-grams (default: ``EMBED``).
+        to the n-grams (default: ``EMBED``). ``chatter``: the out-of-scope phrases learnt as a negative class
+        (default: the shipped chatter of ``language``; empty: none); a chatter phrase equal to an example is
+        dropped.
         """
         from threadpoolctl import threadpool_limits
 
         embed = EMBED if embed is None else embed
         texts, labels = _flatten(examples)
         intents = sorted(set(labels))
+        if CHATTER in intents:
+            raise ValueError(f"{CHATTER!r} is not an intent name")
+        taken = {normalize(t) for t in texts}
+        negative = [t for t in (load_chatter(language) if chatter is None else chatter) if normalize(t) not in taken]
+        texts = texts + negative
+        labels = labels + [CHATTER] * len(negative)
+        classes = [*intents, CHATTER] if negative else intents
         # One BLAS thread: on a busy two-core machine more threads spin against each other.
         with threadpool_limits(1):
             corpus = _Corpus(texts, embed)
-            calibration = _calibrate(corpus, texts, labels, intents, folds=folds, c=c, seed=seed,
+            calibration = _calibrate(corpus, texts, labels, classes, folds=folds, c=c, seed=seed,
                                      target_recall=target_recall)
             every = np.arange(len(texts))
             fitted = corpus.fit(every)
             parts = corpus.parts(fitted)
-            index = {name: i for i, name in enumerate(intents)}
+            index = {name: i for i, name in enumerate(classes)}
             coef, intercept = _fit_linear(corpus.matrix(every, fitted), np.array([index[x] for x in labels]),
-                                          len(intents), c)
+                                          len(classes), c, index.get(CHATTER))
         return cls(language=language, intents=intents, parts=parts, coef=coef, intercept=intercept,
                    temperature=calibration.temperature if calibration else 1.0,
-                   threshold=calibration.threshold if calibration else 0.0, embed=embed, calibration=calibration)
+                   # uncalibrated: any intent, but never a message more likely chatter (confidence 0)
+                   threshold=calibration.threshold if calibration else (1e-6 if negative else 0.0), embed=embed,
+                   calibration=calibration,
+                   chatter=bool(negative))
 
     def predict(self, text: str, *, threshold: float | None = None) -> Prediction:
         """Return the intent of ``text`` and the confidence; the intent is None below the threshold.
 
         ``threshold`` overrides the model's own for this call (0 always names the likeliest intent). A message
-        with nothing in common with any example has confidence 0.
+        with nothing in common with any example, or more likely chatter than any intent, has confidence 0.
         """
         probs, known = self._probabilities(text)
-        best = int(probs.argmax())
-        confidence = float(probs[best]) if known else 0.0
+        n = len(self.intents)
+        best = int(probs[:n].argmax())
+        confidence = float(probs[best]) if known and not (self.chatter and probs[n] > probs[best]) else 0.0
         floor = self.threshold if threshold is None else threshold
         return Prediction(self.intents[best] if confidence >= floor else None, confidence)
 
     def probabilities(self, text: str) -> dict[str, float]:
-        """Return every intent's probability for ``text`` (for debugging, or for a flow that offers a top 3)."""
+        """Return every intent's probability for ``text`` (for debugging, or for a flow that offers a top 3); with
+        a chatter class they sum to less than 1 (the rest is the chatter's)."""
         probs, _ = self._probabilities(text)
-        return {intent: float(p) for intent, p in zip(self.intents, probs, strict=True)}
+        return {intent: float(p) for intent, p in zip(self.intents, probs[:len(self.intents)], strict=True)}
 
     def _probabilities(self, text: str) -> tuple[np.ndarray, bool]:
         scores, known = self.scores_known(text)
@@ -472,6 +520,7 @@ class IntentModel(_Scorer):
         """The model as one compressed blob (numpy arrays and JSON; no pickle)."""
         meta = {"format": FORMAT, "language": self.language, "intents": list(self.intents),
                 "threshold": self.threshold, "temperature": self.temperature, "embed": self.embed,
+                "chatter": self.chatter,
                 "embedding_dims": EMBEDDING_DIMS if self.embed else 0,
                 "vocab": [sorted(p.vocab, key=p.vocab.__getitem__) for p in self._parts],
                 "calibration": None if self.calibration is None else {
@@ -508,69 +557,88 @@ class IntentModel(_Scorer):
                 return cls(language=meta["language"], intents=meta["intents"], parts=parts, coef=np.array(z["coef"]),
                            intercept=np.array(z["intercept"]), temperature=float(meta["temperature"]),
                            threshold=float(meta["threshold"]), embed=bool(meta.get("embed")),
-                           calibration=calibration)
+                           calibration=calibration, chatter=bool(meta.get("chatter")))
         except (OSError, KeyError, ValueError, UnicodeDecodeError) as e:
             raise ValueError(f"not a saved intent model: {e}") from e
 
 
-def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], intents: list[str], *, folds: int, c: float,
+def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], classes: list[str], *, folds: int, c: float,
                seed: int, target_recall: float | None) -> Calibration | None:
-    """Score held-out examples and withheld intents fold by fold; fit the temperature and the threshold."""
-    per_intent = Counter(labels)
+    """Score held-out examples, withheld intents and held-out chatter fold by fold; fit the temperature and the
+    threshold. ``classes``: the intents, then ``CHATTER`` when the corpus has chatter."""
+    intents = [name for name in classes if name != CHATTER]
+    chatter = len(intents) < len(classes)
+    per_intent = Counter(label for label in labels if label != CHATTER)
     if len(intents) < 2 or min(per_intent.values()) < 2:
         return None
     rng = random.Random(seed)
-    by_intent: dict[str, list[int]] = {name: [] for name in intents}
+    by_class: dict[str, list[int]] = {name: [] for name in classes}
     for i, label in enumerate(labels):
-        by_intent[label].append(i)
-    for idxs in by_intent.values():
+        by_class[label].append(i)
+    for idxs in by_class.values():
         rng.shuffle(idxs)
     order = list(intents)
     rng.shuffle(order)
     folds = max(2, min(folds, min(per_intent.values())))
     # withholding intents needs at least three (two stay to train on)
     withhold = len(intents) >= 3
+    at = {name: i for i, name in enumerate(classes)}
     in_scores: list[np.ndarray] = []
     in_labels: list[int] = []
-    withheld_scores: list[np.ndarray | None] = []  # None: nothing in common with the probe's examples
+    out_conf: list[float] = []
+    temperature_rows: list[np.ndarray] = []  # out-of-scope rows, scored once the temperature is known
+    out_known: list[bool] = []
     for k in range(folds):
         withheld = sorted(order[k::folds]) if withhold else []
         withheld = withheld[:len(intents) - 2]
-        known = [name for name in intents if name not in withheld]
+        known = [name for name in classes if name not in withheld]
         fit_at: list[int] = []
         score_at: list[int] = []
+        chatter_at: list[int] = []
         for name in known:
-            idxs = by_intent[name]
+            idxs = by_class[name]
             held = set(idxs[k::folds])
-            score_at.extend(i for i in idxs if i in held)
+            (chatter_at if name == CHATTER else score_at).extend(i for i in idxs if i in held)
             # large sets: the probes fit on at most CALIBRATION_CAP examples per intent (their cost grows with
-            # examples × intents; the confidences they give barely move past a few dozen examples)
-            fit_at.extend([i for i in idxs if i not in held][:CALIBRATION_CAP])
+            # examples × intents; the confidences they give barely move past a few dozen examples); chatter whole
+            kept = [i for i in idxs if i not in held]
+            fit_at.extend(kept if name == CHATTER else kept[:CALIBRATION_CAP])
         index = {name: i for i, name in enumerate(known)}
         fitted = corpus.fit(np.array(fit_at))
         coef, intercept = _fit_linear(corpus.matrix(np.array(fit_at), fitted),
-                                      np.array([index[labels[i]] for i in fit_at]), len(known), c)
-        columns = [intents.index(n) for n in known]
+                                      np.array([index[labels[i]] for i in fit_at]), len(known), c, index.get(CHATTER))
+        columns = [at[n] for n in known]
+
         if score_at:
-            scored, _ = corpus.scores(np.array(score_at), fitted, coef, intercept)
-            block = np.full((len(score_at), len(intents)), -1e4)
-            block[:, columns] = scored
+            block, _ = _scored_block(corpus, score_at, fitted, coef, intercept, columns, len(classes))
             in_scores.extend(block)
-            in_labels.extend(intents.index(labels[i]) for i in score_at)
-        out_at = [i for name in withheld for i in by_intent[name]]
+            in_labels.extend(at[labels[i]] for i in score_at)
+        out_at = [i for name in withheld for i in by_class[name]] + chatter_at
         if out_at:
-            scored, seen = corpus.scores(np.array(out_at), fitted, coef, intercept)
-            withheld_scores.extend(row if ok else None for row, ok in zip(scored, seen, strict=True))
+            block, seen = _scored_block(corpus, out_at, fitted, coef, intercept, columns, len(classes))
+            temperature_rows.extend(block)
+            out_known.extend(bool(x) for x in seen)
     scores = np.array(in_scores)
     y = np.array(in_labels)
     temperature = _fit_temperature(scores, y)
-    probs = _softmax(scores, temperature)
-    conf = probs.max(axis=1)
-    guess = probs.argmax(axis=1)
+    n = len(intents)
+
+    def confidences(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The likeliest intent and its confidence (0 where chatter is likelier), as ``predict`` gives them."""
+        guess = probs[:, :n].argmax(axis=1)
+        conf = probs[np.arange(len(probs)), guess]
+        if chatter:
+            conf = np.where(probs[:, n] > conf, 0.0, conf)
+        return guess, conf
+
+    guess, conf = confidences(_softmax(scores, temperature))
     right = guess == y
-    out = np.array([0.0 if s is None else float(_softmax(s, temperature).max()) for s in withheld_scores])
+    if temperature_rows:
+        _, oc = confidences(_softmax(np.array(temperature_rows), temperature))
+        out_conf = list(np.where(np.array(out_known), oc, 0.0))
+    out = np.array(out_conf)
     threshold = _pick_threshold(conf, right, out, target_recall)
-    accepted = conf >= threshold
+    accepted = (conf >= threshold) & (conf > 0)
     report: dict[str, tuple[float, float]] = {}
     for j, name in enumerate(intents):
         predicted = accepted & (guess == j)
@@ -587,12 +655,22 @@ def _calibrate(corpus: _Corpus, texts: list[str], labels: list[str], intents: li
                        per_intent=report, confused=[(a, b, n) for (a, b), n in confused.most_common(10)])
 
 
+def _scored_block(corpus: _Corpus, rows: list[int], fitted: list[tuple[np.ndarray, np.ndarray]], coef: np.ndarray,
+                  intercept: np.ndarray, columns: list[int], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A probe's scores of ``rows`` placed in the columns of its classes (the withheld ones far below)."""
+    scored, seen = corpus.scores(np.array(rows), fitted, coef, intercept)
+    block = np.full((len(rows), width), -1e4)
+    block[:, columns] = scored
+    return block, seen
+
+
 def _pick_threshold(conf: np.ndarray, right: np.ndarray, withheld: np.ndarray, target_recall: float | None) -> float:
     """The confidence floor: keeps ``target_recall`` of held-out messages when given; otherwise the floor that
     maximises (right and accepted among in-scope) + (rejected among withheld intents)."""
     if target_recall is not None or not len(withheld):
-        return float(np.quantile(conf, 1.0 - (target_recall if target_recall is not None else 0.9)))
-    candidates = np.unique(np.concatenate([conf, withheld, [0.0]]))
+        return max(1e-6, float(np.quantile(conf, 1.0 - (target_recall if target_recall is not None else 0.9))))
+    # never 0: a message more likely chatter than any intent has confidence 0 and must stay rejected
+    candidates = np.unique(np.concatenate([conf[conf > 0], withheld[withheld > 0], [1e-6]]))
     right_conf = np.sort(conf[right])
     out_sorted = np.sort(withheld)
     # accepted right answers: conf >= t; rejected withheld: conf < t
