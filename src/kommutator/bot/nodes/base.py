@@ -181,8 +181,9 @@ class State:
     kb_offer: str = ""  # a menu node that answered a typed question from the knowledge base and asked "did it help?"
     # What the customer wrote in their own words (not button presses), for the hand-off summary.
     asked: list[str] = field(default_factory=list)
-    # Intents the model recognised in the input of the step being computed (``Ctx.classify``); bot/apply.py moves
-    # them to the session's history and announces them (``IntentHeard``) once the step is applied.
+    # Intents recognised in the input of the step being computed (the model's answer in ``Ctx.classify``, the intent
+    # of a menu option the message chose): bot/apply.py moves them to the session's history and announces them
+    # (``IntentHeard``) once the step is applied.
     heard: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,9 +284,14 @@ class Ctx:
         if model is None:
             return None, 0.0
         prediction = model.predict(text, threshold=threshold)
-        if prediction.intent and prediction.intent not in self.state.heard:
-            self.state.heard.append(prediction.intent)
+        if prediction.intent:
+            self.hear(prediction.intent)
         return prediction.intent, prediction.confidence
+
+    def hear(self, intent: str) -> None:
+        """Note that the customer's message expressed ``intent`` (for the bot report's top intents)."""
+        if intent not in self.state.heard:
+            self.state.heard.append(intent)
 
 
 @dataclass
