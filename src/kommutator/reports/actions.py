@@ -81,7 +81,8 @@ def _plan() -> list[tuple[str, list[str], Any]]:
                                                                                                 expanding=True)))
         _statements["delete_intents"] = delete(_intents).where(
             _intents.c.conversation_id.in_(bindparam("ids", expanding=True)))
-        _statements["daily_gone"] = delete(_daily).where(_daily.c.day.in_(bindparam("days", expanding=True)),
+        _statements["daily_gone"] = delete(_daily).where(_daily.c.agent_key.in_(bindparam("keys", expanding=True)),
+                                                         _daily.c.day.in_(bindparam("days", expanding=True)),
                                                          _daily.c.n == 0)
     return cast(list[tuple[str, list[str], Any]], _statements["plan"])
 
@@ -131,7 +132,8 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                    for k, (n, t) in delta.items() if n or t]
         if changes:
             await tx.conn.execute(_daily_upsert(tx.conn.dialect.name), changes)
-            await tx.conn.execute(_statements["daily_gone"], {"days": sorted({c["day_"] for c in changes})})
+            await tx.conn.execute(_statements["daily_gone"], {"keys": sorted({c["agent_key_"] for c in changes}),
+                                                              "days": sorted({c["day_"] for c in changes})})
 
 
 def _day(hour: dt.datetime) -> dt.datetime:

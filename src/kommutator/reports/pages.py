@@ -31,12 +31,6 @@ async def heatmap(session: AsyncSession, scope: Scope, metric: Metric) -> list[l
     return cells
 
 
-def _in_scope(ids_col: Any, scope: Scope) -> Any:
-    """Conversations whose fact row matches the scope's filters (any period: the caller bounds the time)."""
-    stmt = select(_facts.c.conversation_id)
-    return ids_col.in_(_filtered(stmt, _facts, scope.filters)) if scope.filters else None
-
-
 async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
     """Why the bot handed conversations to people in the period and the menu choices the customers had made
     before, most frequent first: from the hand-off note the bot pins to each conversation it hands off (its
@@ -44,9 +38,9 @@ async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) ->
     stmt = (select(Transition.conversation_id)
             .where(Transition.to_status == "queued", Transition.from_status == "bot",
                    Transition.at >= scope.start, Transition.at < scope.end))
-    cond = _in_scope(Transition.conversation_id, scope)
-    if cond is not None:
-        stmt = stmt.where(cond)
+    if scope.filters:  # through each transition's fact row (its key), not every fact matching the filters
+        stmt = _filtered(stmt.join(_facts, _facts.c.conversation_id == Transition.conversation_id), _facts,
+                         scope.filters)
     ids = sorted(set((await session.execute(stmt)).scalars()))
     reasons: Counter[str] = Counter()
     choices: Counter[str] = Counter()
