@@ -43,7 +43,19 @@ def upgrade() -> None:
     op.create_index("ix_report_intents_heard", "report_intents", ["heard_at", "intent"])
     op.create_index("ix_report_intents_conversation", "report_intents", ["conversation_id"])
     # Filled from the bot sessions' history by the reporting worker's catch-up or `kommutator reports rebuild`.
+    if op.get_bind().dialect.name == "postgresql":  # INCLUDE is PostgreSQL's; SQLite keeps the plain indexes
+        op.drop_index("ux_report_daily", table_name="report_daily")
+        op.create_index("ux_report_daily", "report_daily", ["agent_key", "day", "metric", "bucket"], unique=True,
+                        postgresql_include=["n", "total"])
+        op.drop_index("ix_report_hourly_hour", table_name="report_hourly")
+        op.create_index("ix_report_hourly_hour", "report_hourly", ["hour", "metric"],
+                        postgresql_include=["bucket", "n", "total", "agent_id"])
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_report_hourly_hour", table_name="report_hourly")
+        op.create_index("ix_report_hourly_hour", "report_hourly", ["hour", "metric"])
+        op.drop_index("ux_report_daily", table_name="report_daily")
+        op.create_index("ux_report_daily", "report_daily", ["agent_key", "day", "metric", "bucket"], unique=True)
     op.drop_table("report_intents")
