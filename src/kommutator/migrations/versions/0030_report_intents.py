@@ -15,7 +15,7 @@ from alembic import op
 from kommutator.db import BigId, UtcDateTime
 
 revision = "0030"
-down_revision = "0028"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
