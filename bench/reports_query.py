@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, func, select, text
 
 from kommutator.app import create_app
 from kommutator.config import load_settings
@@ -112,7 +112,7 @@ def fake(i: int, now: dt.datetime, rng: random.Random) -> dict[str, Any]:
             "csat_score": score if rated else None, "nps": None, "nps_score": None, "computed_at": now}
 
 
-async def main(n: int, url: str | None, repeat: int) -> None:
+async def main(n: int, url: str | None, repeat: int, reuse: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = url or f"sqlite+aiosqlite:///{tmp}/k.db"
         await upgrade(url)
@@ -133,8 +133,16 @@ async def main(n: int, url: str | None, repeat: int) -> None:
             await tx.session.flush()
             return c.id
 
-        cid = await rt.db.write(contact)
         t0 = time.monotonic()
+        async with rt.db.read() as s:
+            have = await s.scalar(select(func.count()).select_from(facts))
+        if reuse and have == n:  # the same database filled by an earlier run (e.g. before and after an index)
+            print(f"reusing {have} conversations' facts and rollups")
+            n = 0
+        elif have:
+            raise SystemExit(f"the database already holds {have} facts; pass --reuse with --conversations {have} "
+                             "or use an empty database")
+        cid = await rt.db.write(contact) if n else 0
         for start in range(1, n + 1, 5000):
             rows = [fake(i, now, rng) for i in range(start, min(n + 1, start + 5000))]
 
@@ -147,15 +155,18 @@ async def main(n: int, url: str | None, repeat: int) -> None:
                 await tx.conn.execute(facts.insert(), rows)
 
             await rt.db.write(put)
-        async with rt.db.read() as s:
-            hours = set()
-            for col in ("started_hour", "resolved_hour", "rated_hour"):
-                hours |= {h for h in (await s.execute(select(facts.c[col]).distinct())).scalars() if h}
-        await rt.db.write(lambda tx: _roll(tx, hours))
+        if n:
+            async with rt.db.read() as s:
+                hours = set()
+                for col in ("started_hour", "resolved_hour", "rated_hour"):
+                    hours |= {h for h in (await s.execute(select(facts.c[col]).distinct())).scalars() if h}
+            ordered = sorted(hours)
+            for i in range(0, len(ordered), 200):  # as `reports rebuild` does: one transaction per 200 hours
+                await rt.db.write(lambda tx, chunk=ordered[i:i + 200]: _roll(tx, set(chunk)))
+            print(f"{n} conversations' facts and rollups in {time.monotonic() - t0:.1f} s")
         if url.startswith("postgresql"):  # statistics of the freshly loaded tables, as autovacuum would gather
             async with rt.db.engine.connect() as conn:
-                await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
-        print(f"{n} conversations' facts and rollups in {time.monotonic() - t0:.1f} s")
+                await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
         from kommutator.auth.actions import do_create_api_token
         from kommutator.auth.principal import Principal
 
@@ -164,8 +175,8 @@ async def main(n: int, url: str | None, repeat: int) -> None:
         from kommutator.agents.schemas import UserCreate
 
         async def user(tx: Tx) -> str:
-            u = await do_create_user(tx, None, UserCreate(email="b@example.com", name="B", password="x" * 12,
-                                                          role="admin"), password_hash="x")
+            u = await do_create_user(tx, None, UserCreate(email=f"b{time.time_ns()}@example.com", name="B",
+                                                          password="x" * 12, role="admin"), password_hash="x")
             return (await do_create_api_token(tx, Principal(user_id=u.id, name="B", role="admin",
                                                             team_ids=frozenset()), "bench"))[1]
 
@@ -218,5 +229,7 @@ if __name__ == "__main__":
     p.add_argument("--conversations", type=int, default=100_000)
     p.add_argument("--database-url")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--reuse", action="store_true", help="measure again on the facts an earlier run left in "
+                   "--database-url (same --conversations) instead of generating them")
     a = p.parse_args()
-    asyncio.run(main(a.conversations, a.database_url, a.repeat))
+    asyncio.run(main(a.conversations, a.database_url, a.repeat, a.reuse))

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kommutator.reports.worker import reports_worker_of
 from kommutator.routing.service import router_of
 from kommutator.runtime import Runtime
 from kommutator.workers.outbox import OutboxWorker
@@ -104,3 +105,36 @@ async def test_a_query_without_an_index_is_reported(runtime: Runtime) -> None:
     placeholder = "?" if runtime.db.is_sqlite else "$1"
     bad = await full_scans(runtime, [(f"SELECT id FROM messages WHERE text = {placeholder}", ("x",))])
     assert len(bad) == 1 and "messages" in bad[0]
+
+
+REPORTS = {"report_facts", "report_hourly", "report_daily", "report_intents"}
+
+
+async def test_the_overview_bot_report_and_the_reports_writer_use_indexes(client: httpx.AsyncClient,
+                                                                          runtime: Runtime, admin: Actor,
+                                                                          api_channel: dict[str, Any]) -> None:
+    """The 30-day overview (whole UTC days from the daily histograms; a zone whose midnights fall inside UTC days
+    adds the hourly rollups of the edges), its previous period, the agents and bot reports, and a pass of the
+    reporting worker read the report tables through indexes: none of them scans a table that grows with history."""
+    for n in range(3):
+        r = await post_inbound(client, api_channel, msg_id=f"r-{n}", contact=f"c{n}", text="hi")
+        assert r.status_code == 200, r.text
+    worker = reports_worker_of(runtime)
+    await worker.drain()
+    BIG.update(REPORTS)
+    try:
+        with captured(runtime) as statements:
+            r = await post_inbound(client, api_channel, msg_id="r-late", contact="c1", text="again")
+            assert r.status_code == 200, r.text
+            assert await worker.drain() == 1
+            for params in ({"tz": "UTC"}, {"tz": "Europe/Moscow"}, {"tz": "UTC", "channel_type": "api"}):
+                for path in ("summary", "agents", "bot"):
+                    r = await client.get(f"/api/v1/reports/{path}", params=params, headers=admin.headers)
+                    assert r.status_code == 200, r.text
+        kinds = " ".join(s for s, _ in statements)
+        for table in REPORTS:
+            assert table in kinds, f"no statement on {table} was captured: the test no longer covers it"
+        bad = await full_scans(runtime, statements)
+        assert bad == [], "\n".join(bad)
+    finally:
+        BIG.difference_update(REPORTS)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from kommutator.reports.actions import rebuild
-from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly, ReportIntent
 from kommutator.reports.worker import reports_worker_of
 from kommutator.runtime import Runtime
 
@@ -263,6 +263,8 @@ async def snapshot(rt: Runtime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
         days = [c for c in ReportDaily.__table__.columns if c.name != "id"]
         rolls += sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                          for row in (await s.execute(select(*days))).all()), key=repr)
+        heard = [c for c in ReportIntent.__table__.columns if c.name != "id"]
+        rolls += sorted((tuple(row) for row in (await s.execute(select(*heard))).all()), key=repr)
     return facts, rolls
 
 

@@ -102,6 +102,12 @@ def test_supervisor_reads_every_report_page(server: str, watched: Watched, tmp_p
         expect(reasons.first.locator("td").nth(1)).to_have_attribute("data-value",
                                                                      str(bot["handoff_reasons"][0]["count"]))
     expect(view.locator(".rkpi[data-metric=bot_containment]")).to_be_visible()
+    # Top intents: one row per intent the API counts (the demo's history records none yet: then "nothing")
+    expect(view.locator("table[data-table=intents] tbody tr")).to_have_count(len(bot["top_intents"]))
+    for i, intent in enumerate(bot["top_intents"][:3]):
+        cells = view.locator("table[data-table=intents] tbody tr").nth(i).locator("td")
+        expect(cells.nth(0)).to_have_text(intent["name"])
+        expect(cells.nth(1)).to_have_attribute("data-value", str(intent["count"]))
 
     # Ratings: the distribution's counts and comments linking their conversation
     view.locator(".reports__tab[data-page=ratings]").click()

@@ -108,6 +108,16 @@ class RatingRecorded(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class IntentHeard(ConversationEvent):
+    """The bot recognised an intent in a customer's message (bot/apply.py, once per message and intent): the
+    bot report's top intents (reports/) count these; the bot session's state keeps them as history."""
+
+    kind: ClassVar[str] = "bot.intent_heard"
+    intent: str = ""
+    message_id: int = 0
+
+
+@dataclass(frozen=True)
 class AgentChanged(Event):
     """An agent's presence, capacity, skills or teams changed: routing may have work to do."""
 

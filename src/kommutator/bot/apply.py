@@ -29,7 +29,7 @@ from kommutator.clock import now
 from kommutator.conversations import lifecycle
 from kommutator.conversations.locks import lock_conversation
 from kommutator.db import Tx
-from kommutator.events import Event
+from kommutator.events import Event, IntentHeard
 from kommutator.notifications.actions import do_notify
 from kommutator.workers.models import Timer
 from kommutator.workers.timers import do_cancel, do_schedule
@@ -165,7 +165,13 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
     before = session.state or {}
     old_trail = list(before.get("trail", []))
     served = list(before.get("served", []))
+    heard = list(before.get("intents", []))  # [intent, message id, ISO time]: the bot report's top intents
     state = step.state
+    if step.input_id is not None:
+        for intent in dict.fromkeys(state.heard):
+            heard.append([intent, step.input_id, ts.isoformat()])
+            events.append(IntentHeard(conversation_id=cid, team_id=conv["team_id"], assignee_id=conv["assignee_id"],
+                                      intent=intent, message_id=step.input_id))
     new_trail = state.trail[len(old_trail):] if state.trail[:len(old_trail)] == old_trail else state.trail
     lines = list(new_trail)
     lines += [_http_line(c, r) for c, r in step.http]
@@ -219,7 +225,8 @@ def apply_step(conn: Connection, step: Step, events: list[Event]) -> Applied:
     else:
         sql.cancel_timer(conn, TIMEOUT_TIMER, cid)
     more = active and conn.execute(sql.MORE_INPUT, {"cid": cid, "after": last_input}).first() is not None
-    values: dict[str, Any] = {"state": {**state.to_dict(), "served": served}, "last_input_id": last_input,
+    values: dict[str, Any] = {"state": {**state.to_dict(), "heard": [], "served": served, "intents": heard},
+                              "last_input_id": last_input,
                               "timeout_due": False, "updated_at": ts, **ended}
     if not more:
         values.update(due_at=None, claimed_until=None)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, or_, select
+from sqlalchemy import Table, bindparam, delete, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kommutator.clock import now
@@ -14,7 +14,7 @@ from kommutator.db import Database, Tx
 from kommutator.reports.facts import load_facts
 from kommutator.reports.histogram import bucket_of
 from kommutator.reports.metrics import metrics, register_all
-from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly
+from kommutator.reports.models import ReportDaily, ReportFact, ReportHourly, ReportIntent
 
 DIMS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
 ALL_AGENTS = -1  # report_daily.agent_key of the rows of all agents together (0: conversations without an agent)
@@ -22,6 +22,27 @@ HOUR_OF_ANCHOR = {"started": "started_hour", "resolved": "resolved_hour", "rated
 _facts = cast(Table, ReportFact.__table__)
 _hourly = cast(Table, ReportHourly.__table__)
 _daily = cast(Table, ReportDaily.__table__)
+_intents = cast(Table, ReportIntent.__table__)
+# The key of the PostgreSQL advisory lock every writer of the report tables takes for its transaction: rollups are
+# kept by reading the old rows and adding differences, so two processes (two app servers, the app and a
+# ``reports rebuild``) writing at once would count a change twice. SQLite has one writer anyway.
+WRITER_LOCK = 7250001
+
+
+async def lock_writers(tx: Tx) -> None:
+    """Wait until no other transaction writes the report tables, then hold that until this one ends (PostgreSQL)."""
+    if tx.conn.dialect.name == "postgresql":
+        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+
+
+async def _put_facts(tx: Tx, facts: list[dict[str, Any]]) -> None:
+    """Insert fact rows and the report_intents rows they carry (the caller deleted the conversations' old ones)."""
+    ts = now()
+    await tx.conn.execute(_facts.insert(), [{**{k: v for k, v in f.items() if k != "intents"}, "computed_at": ts}
+                                            for f in facts])
+    heard = [row for f in facts for row in f.get("intents") or []]
+    if heard:
+        await tx.conn.execute(_intents.insert(), heard)
 
 
 def rolled_columns() -> dict[str, str]:
@@ -58,7 +79,10 @@ def _plan() -> list[tuple[str, list[str], Any]]:
                                     .where(_facts.c.conversation_id.in_(bindparam("ids", expanding=True))))
         _statements["delete_facts"] = delete(_facts).where(_facts.c.conversation_id.in_(bindparam("ids",
                                                                                                 expanding=True)))
-        _statements["daily_gone"] = delete(_daily).where(_daily.c.day.in_(bindparam("days", expanding=True)),
+        _statements["delete_intents"] = delete(_intents).where(
+            _intents.c.conversation_id.in_(bindparam("ids", expanding=True)))
+        _statements["daily_gone"] = delete(_daily).where(_daily.c.agent_key.in_(bindparam("keys", expanding=True)),
+                                                         _daily.c.day.in_(bindparam("days", expanding=True)),
                                                          _daily.c.n == 0)
     return cast(list[tuple[str, list[str], Any]], _statements["plan"])
 
@@ -108,7 +132,8 @@ async def _roll(tx: Tx, hours: set[dt.datetime]) -> None:
                    for k, (n, t) in delta.items() if n or t]
         if changes:
             await tx.conn.execute(_daily_upsert(tx.conn.dialect.name), changes)
-            await tx.conn.execute(_statements["daily_gone"], {"days": sorted({c["day_"] for c in changes})})
+            await tx.conn.execute(_statements["daily_gone"], {"keys": sorted({c["agent_key_"] for c in changes}),
+                                                              "days": sorted({c["day_"] for c in changes})})
 
 
 def _day(hour: dt.datetime) -> dt.datetime:
@@ -138,12 +163,13 @@ async def do_store_facts(tx: Tx, facts: list[dict[str, Any]], gone: list[int]) -
     if not ids:
         return 0
     _plan()  # builds the statements once: an IN of literal ids was rebuilt (and recompiled) on every pass
+    await lock_writers(tx)
     old = (await tx.conn.execute(_statements["old_hours"], {"ids": ids})).mappings().all()
     hours = _hours(old) | _hours(facts)
     await tx.conn.execute(_statements["delete_facts"], {"ids": ids})
+    await tx.conn.execute(_statements["delete_intents"], {"ids": ids})
     if facts:
-        ts = now()
-        await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in facts])
+        await _put_facts(tx, facts)
     await _roll(tx, hours)
     return len(facts)
 
@@ -153,6 +179,8 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
     from kommutator.conversations.models import Conversation
 
     async def clear(tx: Tx) -> None:
+        await lock_writers(tx)
+        await tx.conn.execute(delete(_intents))
         await tx.conn.execute(delete(_daily))
         await tx.conn.execute(delete(_hourly))
         await tx.conn.execute(delete(_facts))
@@ -170,10 +198,11 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
 
         async def store(tx: Tx, rows: list[dict[str, Any]] = facts) -> None:
             if rows:  # the live worker may have stored some of them meanwhile
-                await tx.conn.execute(delete(_facts).where(
-                    _facts.c.conversation_id.in_([f["conversation_id"] for f in rows])))
-                ts = now()
-                await tx.conn.execute(_facts.insert(), [{**f, "computed_at": ts} for f in rows])
+                await lock_writers(tx)
+                done_ids = [f["conversation_id"] for f in rows]
+                await tx.conn.execute(delete(_facts).where(_facts.c.conversation_id.in_(done_ids)))
+                await tx.conn.execute(delete(_intents).where(_intents.c.conversation_id.in_(done_ids)))
+                await _put_facts(tx, rows)
 
         await db.write(store)
         done += len(facts)
@@ -186,6 +215,7 @@ async def rebuild(db: Database, *, chunk: int = 500) -> int:
     for i in range(0, len(ordered), 200):
 
         async def roll(tx: Tx, chunk: list[dt.datetime] = ordered[i:i + 200]) -> None:
+            await lock_writers(tx)
             await _roll(tx, set(chunk))
 
         await db.write(roll)

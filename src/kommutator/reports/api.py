@@ -44,6 +44,7 @@ from kommutator.reports.schemas import (
     Group,
     HeatCell,
     Heatmap,
+    IntentCount,
     MetricList,
     MetricRead,
     Period,
@@ -271,17 +272,22 @@ async def get_heatmap(
 
 @router.get("/bot", response_model=BotReport, responses=CSV)  # type: ignore[arg-type]
 async def get_bot(rt: RuntimeDep, principal: CurrentPrincipal, p: ParamsDep) -> BotReport | Response:
-    """Why the bot handed conversations to people, and the menu choices made before (containment per flow is
-    the summary's bot_containment with group_by=bot_flow)."""
+    """Why the bot handed conversations to people, the menu choices made before, and the intents the bot
+    recognised most often with how those conversations ended (containment per flow is the summary's
+    bot_containment with group_by=bot_flow)."""
     scope = _scope(p, principal, rt.settings.timezone)
     async with rt.db.read() as s:
         found = await pages.bot_handoffs(s, scope)
+        heard = await pages.top_intents(s, scope)
     reasons = [Counted(name=k, count=n) for k, n in found["reasons"]]
     choices = [Counted(name=k, count=n) for k, n in found["choices"]]
+    intents = [IntentCount(name=k, count=n, contained=c, handed_off=h) for k, n, c, h in heard]
     if p.csv:
-        return _csv(["kind", "name", "count"], [*(["handoff_reason", c.name, c.count] for c in reasons),
-                                                *(["menu_choice", c.name, c.count] for c in choices)], "bot.csv")
-    return BotReport(period=_period(scope), handoff_reasons=reasons, menu_choices=choices)
+        return _csv(["kind", "name", "count", "contained", "handed_off"],
+                    [*(["handoff_reason", c.name, c.count, "", ""] for c in reasons),
+                     *(["menu_choice", c.name, c.count, "", ""] for c in choices),
+                     *(["intent", i.name, i.count, i.contained, i.handed_off] for i in intents)], "bot.csv")
+    return BotReport(period=_period(scope), handoff_reasons=reasons, menu_choices=choices, top_intents=intents)
 
 
 @router.get("/ratings", response_model=RatingsReport, responses=CSV)  # type: ignore[arg-type]

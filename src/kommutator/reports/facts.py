@@ -36,7 +36,7 @@ class History:
     messages: list[Any] = field(default_factory=list)  # direction, sender_type, kind, channel_id, created_at
     rating: Any = None  # scale, score, created_at
     clocks: list[str] = field(default_factory=list)  # the SLA clocks' statuses
-    bot: Any = None  # flow_id, outcome
+    bot: Any = None  # flow_id, outcome, state (its "intents": [intent, message id, ISO time] the bot recognised)
 
 
 def hour_of(at: dt.datetime) -> dt.datetime:
@@ -147,6 +147,28 @@ def compute(h: History, *, hours: dict[str, Any] | None, sl_target_seconds: int 
     return fact
 
 
+INTENT_CUTS = ("channel_id", "channel_type", "team_id", "queue_id", "agent_id", "bot_flow_id")
+
+
+def intents_heard(h: History, fact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report_intents rows of one conversation: each intent the bot recognised in a customer message (from the
+    bot session's history, as ``IntentHeard`` announced it), with the fact's cuts and how the bot session ended."""
+    if h.bot is None:
+        return []
+    state = h.bot.state if isinstance(h.bot.state, dict) else {}
+    out: list[dict[str, Any]] = []
+    for item in state.get("intents") or []:
+        try:
+            intent, message_id, at = str(item[0])[:64], int(item[1]), dt.datetime.fromisoformat(str(item[2]))
+        except (TypeError, ValueError, IndexError):
+            continue  # not written by bot/apply.py: nothing to count
+        out.append({"conversation_id": fact["conversation_id"], "message_id": message_id, "intent": intent,
+                    "heard_at": at if at.tzinfo else at.replace(tzinfo=dt.UTC),
+                    **{c: fact[c] for c in INTENT_CUTS},
+                    "contained": int(h.bot.outcome == "contained"), "handed_off": int(h.bot.outcome == "handed_off")})
+    return out
+
+
 _C = Conversation
 _LOAD = {
     "conv": select(_C.id, _C.created_at, _C.status, _C.team_id, _C.queue_id, _C.assignee_id, _C.queued_at,
@@ -162,7 +184,7 @@ _LOAD = {
     .where(Rating.conversation_id.in_(bindparam("ids", expanding=True))),
     "clocks": select(SlaClock.conversation_id, SlaClock.status)
     .where(SlaClock.conversation_id.in_(bindparam("ids", expanding=True))),
-    "bots": select(BotSession.conversation_id, BotSession.flow_id, BotSession.outcome)
+    "bots": select(BotSession.conversation_id, BotSession.flow_id, BotSession.outcome, BotSession.state)
     .where(BotSession.conversation_id.in_(bindparam("ids", expanding=True))),
     "queues": select(Queue.id, Queue.business_hours, Queue.sl_target_seconds)
     .where(Queue.id.in_(bindparam("ids", expanding=True))),
@@ -171,7 +193,8 @@ _LOAD = {
 
 
 async def load_facts(session: AsyncSession, ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[int]]:
-    """The facts of the conversations ``ids`` (from their history), and the ids that no longer exist."""
+    """The facts of the conversations ``ids`` (from their history), and the ids that no longer exist. Each fact
+    carries its conversation's report_intents rows under ``"intents"``."""
     ids = sorted(set(ids))
     p = {"ids": ids}
     hist = {c.id: History(conv=c) for c in (await session.execute(_LOAD["conv"], p)).all()}
@@ -197,5 +220,6 @@ async def load_facts(session: AsyncSession, ids: Sequence[int]) -> tuple[list[di
         f = compute(h, hours=q.business_hours if q else None,
                     sl_target_seconds=q.sl_target_seconds if q else None, channel_type=None)
         f["channel_type"] = types.get(f["channel_id"]) if f["channel_id"] is not None else None
+        f["intents"] = intents_heard(h, f)  # report_intents rows, stored beside the fact (reports/actions.py)
         facts.append(f)
     return facts, [i for i in ids if i not in hist]

@@ -106,7 +106,9 @@ class ReportHourly(Base):
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_report_hourly_hour", "hour", "metric"),)
+    # PostgreSQL: the summary's columns ride in the index, so the overview reads it alone (index-only scan)
+    __table_args__ = (Index("ix_report_hourly_hour", "hour", "metric",
+                            postgresql_include=["bucket", "n", "total", "agent_id"]),)
 
 
 class ReportDaily(Base):
@@ -125,7 +127,33 @@ class ReportDaily(Base):
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ux_report_daily", "agent_key", "day", "metric", "bucket", unique=True),)
+    __table_args__ = (Index("ux_report_daily", "agent_key", "day", "metric", "bucket", unique=True,
+                            postgresql_include=["n", "total"]),)
+
+
+class ReportIntent(Base):
+    """One intent the bot recognised in one customer message of a conversation (``IntentHeard``), with that
+    conversation's cuts and how its bot session ended: the bot report's top intents. Derived from the bot
+    session's history like the facts (stored and rebuilt with them)."""
+
+    __tablename__ = "report_intents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    intent: Mapped[str] = mapped_column(String(64))
+    heard_at: Mapped[dt.datetime]
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_type: Mapped[str | None] = mapped_column(String(20))
+    team_id: Mapped[int | None] = mapped_column(BigInteger)
+    queue_id: Mapped[int | None] = mapped_column(BigInteger)
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    bot_flow_id: Mapped[int | None] = mapped_column(BigInteger)
+    contained: Mapped[int] = mapped_column(Integer)  # 1: the bot served the customer (session outcome contained)
+    handed_off: Mapped[int] = mapped_column(Integer)  # 1: the bot handed the conversation to people
+
+    __table_args__ = (Index("ix_report_intents_heard", "heard_at", "intent"),
+                      Index("ix_report_intents_conversation", "conversation_id"))
 
 
 class PresenceChange(Base):

@@ -1,6 +1,6 @@
-"""Reads behind the report pages beyond the summary: traffic by hour of the week, the bot's hand-offs and the
-ratings (distribution and comments). Each takes the same ``Scope`` as every report (period, zone, filters — an
-agent's own figures included), applied through the conversation's fact row."""
+"""Reads behind the report pages beyond the summary: traffic by hour of the week, the bot's hand-offs and top
+intents, and the ratings (distribution and comments). Each takes the same ``Scope`` as every report (period, zone,
+filters — an agent's own figures included), applied through the conversation's fact row."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommutator.conversations.models import Message, Transition
 from kommutator.quality.models import Rating
 from kommutator.reports.metrics import Metric
-from kommutator.reports.models import ReportFact
+from kommutator.reports.models import ReportFact, ReportIntent
 from kommutator.reports.queries import Scope, _filtered, series
 
 _facts = cast(Table, ReportFact.__table__)
+_intents = cast(Table, ReportIntent.__table__)
 
 
 async def heatmap(session: AsyncSession, scope: Scope, metric: Metric) -> list[list[tuple[int, float]]]:
@@ -30,12 +31,6 @@ async def heatmap(session: AsyncSession, scope: Scope, metric: Metric) -> list[l
     return cells
 
 
-def _in_scope(ids_col: Any, scope: Scope) -> Any:
-    """Conversations whose fact row matches the scope's filters (any period: the caller bounds the time)."""
-    stmt = select(_facts.c.conversation_id)
-    return ids_col.in_(_filtered(stmt, _facts, scope.filters)) if scope.filters else None
-
-
 async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
     """Why the bot handed conversations to people in the period and the menu choices the customers had made
     before, most frequent first: from the hand-off note the bot pins to each conversation it hands off (its
@@ -43,9 +38,9 @@ async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) ->
     stmt = (select(Transition.conversation_id)
             .where(Transition.to_status == "queued", Transition.from_status == "bot",
                    Transition.at >= scope.start, Transition.at < scope.end))
-    cond = _in_scope(Transition.conversation_id, scope)
-    if cond is not None:
-        stmt = stmt.where(cond)
+    if scope.filters:  # through each transition's fact row (its key), not every fact matching the filters
+        stmt = _filtered(stmt.join(_facts, _facts.c.conversation_id == Transition.conversation_id), _facts,
+                         scope.filters)
     ids = sorted(set((await session.execute(stmt)).scalars()))
     reasons: Counter[str] = Counter()
     choices: Counter[str] = Counter()
@@ -61,6 +56,18 @@ async def bot_handoffs(session: AsyncSession, scope: Scope, *, top: int = 20) ->
             for choice in bot.get("chose") or []:
                 choices[str(choice)] += 1
     return {"reasons": reasons.most_common(top), "choices": choices.most_common(top)}
+
+
+async def top_intents(session: AsyncSession, scope: Scope, *, top: int = 20) -> list[tuple[str, int, int, int]]:
+    """The intents the bot recognised most often in customers' messages in the period, most frequent first:
+    (intent, times heard, of them in conversations the bot served, of them in conversations it handed to people),
+    from report_intents (the scope's filters apply to the conversation's cuts, as everywhere)."""
+    i = _intents.c
+    stmt = (select(i.intent, func.count(), func.sum(i.contained), func.sum(i.handed_off))
+            .where(i.heard_at >= scope.start, i.heard_at < scope.end)
+            .group_by(i.intent).order_by(func.count().desc(), i.intent).limit(top))
+    rows = (await session.execute(_filtered(stmt, _intents, scope.filters))).all()
+    return [(str(r[0]), int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
 
 
 async def rating_counts(session: AsyncSession, scope: Scope) -> dict[str, dict[int, int]]:

@@ -162,10 +162,19 @@ class Counted(BaseModel):
     count: int
 
 
+class IntentCount(BaseModel):
+    name: str = Field(description="The intent's name (shipped or defined under Bot → Intents)")
+    count: int = Field(description="Customer messages in the period in which the bot recognised it")
+    contained: int = Field(description="Of them, in conversations the bot served without people")
+    handed_off: int = Field(description="Of them, in conversations the bot handed to people")
+
+
 class BotReport(BaseModel):
     period: Period
     handoff_reasons: list[Counted] = Field(description="Why the bot handed conversations to people, most first")
     menu_choices: list[Counted] = Field(description="Menu choices made before a hand-off, most first")
+    top_intents: list[IntentCount] = Field(default_factory=list, description="The intents the bot recognised "
+                                           "most often in customers' messages, most first (at most 20)")
 
 
 class ScoreCount(BaseModel):

@@ -7,6 +7,8 @@ answer, the routing change) cost one pass, reads the noted conversations' histor
 short write transaction. Facts are derived from history, so a pass is idempotent; what the events do not
 announce (an SLA clock the monitor closes, a bot session's outcome) and whatever a restart lost is found by
 the catch-up sweep, which looks for conversations whose history changed since the facts were last computed.
+On PostgreSQL several processes may run this worker: each write takes the report writers' advisory lock
+(``reports/actions.py``), so they take turns and never count a change twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kommutator.events import (
     ConversationCreated,
     ConversationUpdated,
     Event,
+    IntentHeard,
     MessageCreated,
     RatingRecorded,
 )
@@ -39,7 +42,7 @@ from kommutator.workers.base import BackgroundTask
 
 log = logging.getLogger(__name__)
 
-KINDS = (MessageCreated, ConversationCreated, ConversationUpdated, RatingRecorded)
+KINDS = (MessageCreated, ConversationCreated, ConversationUpdated, RatingRecorded, IntentHeard)
 
 
 class ReportsWorker(BackgroundTask):
@@ -62,7 +65,8 @@ class ReportsWorker(BackgroundTask):
         rt.bus.subscribe(self._on_agent, kinds=(AgentChanged,))
 
     async def _on_event(self, event: Event) -> None:
-        assert isinstance(event, MessageCreated | ConversationCreated | ConversationUpdated | RatingRecorded)
+        assert isinstance(event, MessageCreated | ConversationCreated | ConversationUpdated | RatingRecorded
+                          | IntentHeard)
         self._dirty[event.conversation_id] = None
         self._wake.set()
 

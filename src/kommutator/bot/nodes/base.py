@@ -204,12 +204,17 @@ class State:
     kb_offer: str = ""  # a menu node that answered a typed question from the knowledge base and asked "did it help?"
     # What the customer wrote in their own words (not button presses), for the hand-off summary.
     asked: list[str] = field(default_factory=list)
+    # Intents recognised in the input of the step being computed (the model's answer in ``Ctx.classify``, the intent
+    # of a menu option the message chose): bot/apply.py moves them to the session's history and announces them
+    # (``IntentHeard``) once the step is applied.
+    heard: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.node, "status": self.status, "language": self.language, "vars": dict(self.vars),
                 "attributes": dict(self.attributes), "retries": self.retries, "misunderstood": self.misunderstood,
                 "trail": list(self.trail), "escalation": self.escalation, "last_text": self.last_text,
-                "carry": self.carry, "kb_offer": self.kb_offer, "asked": list(self.asked)}
+                "carry": self.carry, "kb_offer": self.kb_offer, "asked": list(self.asked),
+                "heard": list(self.heard)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> State:
@@ -218,7 +223,8 @@ class State:
                    retries=int(data.get("retries", 0)), misunderstood=int(data.get("misunderstood", 0)),
                    trail=list(data.get("trail", [])), escalation=str(data.get("escalation", "")),
                    last_text=str(data.get("last_text", "")), carry=str(data.get("carry", "")),
-                   kb_offer=str(data.get("kb_offer", "")), asked=[str(a) for a in data.get("asked", [])])
+                   kb_offer=str(data.get("kb_offer", "")), asked=[str(a) for a in data.get("asked", [])],
+                   heard=[str(a) for a in data.get("heard", [])])
 
     def copy(self) -> State:
         return State.from_dict(self.to_dict())
@@ -301,7 +307,14 @@ class Ctx:
         if model is None:
             return None, 0.0
         prediction = model.predict(text, threshold=threshold)
+        if prediction.intent:
+            self.hear(prediction.intent)
         return prediction.intent, prediction.confidence
+
+    def hear(self, intent: str) -> None:
+        """Note that the customer's message expressed ``intent`` (for the bot report's top intents)."""
+        if intent not in self.state.heard:
+            self.state.heard.append(intent)
 
 
 @dataclass

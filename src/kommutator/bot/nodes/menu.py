@@ -56,6 +56,12 @@ class MenuNode(Node):
 
     def choose(self, ctx: Ctx, event: CustomerMessage) -> Option | None:
         """Return the option the customer chose, or None."""
+        option = self._choose(ctx, event)
+        if option is not None and option.intent:
+            ctx.hear(option.intent)  # the customer's need, however they chose (button, number, words, model)
+        return option
+
+    def _choose(self, ctx: Ctx, event: CustomerMessage) -> Option | None:
         by_id = {o.id: o for o in self.options}
         if event.button in by_id:
             return by_id[event.button]

@@ -229,6 +229,17 @@ function countTable(rows, firstColumn, dataName) {
       h("td", { dataset: { value: r.count }, text: number(r.count) })))));
 }
 
+function intentTable(rows) {
+  if (!rows.length) return h("p", { class: "muted", text: t("r.nothing") });
+  const cell = (v) => h("td", { dataset: { value: v }, text: number(v) });
+  return h("table", { class: "rtable", dataset: { table: "intents" } },
+    h("caption", { class: "muted", text: t("r.bot.intents.hint") }),
+    h("thead", {}, h("tr", {}, ...["r.bot.intent", "r.col.count", "r.bot.contained", "r.bot.handed_off"]
+      .map((k) => h("th", { text: t(k) })))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, h("td", { text: r.name }), cell(r.count), cell(r.contained),
+      cell(r.handed_off)))));
+}
+
 function shell(p) {
   const own = state.me && !["admin", "supervisor"].includes(state.me.role);
   const status = h("p", { class: "muted", attrs: { role: "status" }, text: t("r.loading") });
@@ -310,12 +321,14 @@ async function renderBot(seq, p) {
   const flows = h("div");
   const reasons = h("div");
   const choices = h("div");
+  const intents = h("div");
   const metricQuery = BOT_METRICS.map((n) => `metric=${n}`).join("&");
   view.replaceChildren(...header(p, ui.own), filters(p, channelTypes()), ui.error, ui.status,
     panel(t("r.bot.containment"), `summary?${apiQuery(p, { group_by: "bot_flow", format: "csv" })}&${metricQuery}`,
       kpis, flows),
     panel(t("r.bot.reasons"), `bot?${apiQuery(p, { format: "csv" })}`, reasons),
-    panel(t("r.bot.choices"), null, choices));
+    panel(t("r.bot.choices"), null, choices),
+    panel(t("r.bot.intents"), null, intents));
   try {
     const [summary, bot] = await Promise.all([
       get(`/reports/summary?${apiQuery(p, { group_by: "bot_flow" })}&${metricQuery}`),
@@ -325,6 +338,7 @@ async function renderBot(seq, p) {
     flows.replaceChildren(groupTable(summary.groups.filter((g) => g.key !== null), BOT_METRICS, t("r.group.bot_flow")));
     reasons.replaceChildren(countTable(bot.handoff_reasons, t("r.bot.reason"), "reasons"));
     choices.replaceChildren(countTable(bot.menu_choices, t("r.bot.choice"), "choices"));
+    intents.replaceChildren(intentTable(bot.top_intents));
     done(ui, false);
   } catch (err) {
     failed(seq, ui, err);
