@@ -202,7 +202,7 @@ def generated(live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Module
     base, _ = live
     out = tmp_path_factory.mktemp("client")
     spec = out / "openapi.json"
-    spec.write_bytes(httpx.get(f"{base}/api/v1/openapi.json").content)
+    spec.write_bytes(httpx.get(f"{base}/api/v1/openapi.json", timeout=120).content)
     cli = Path(sys.executable).parent / "openapi-python-client"
     done = subprocess.run([str(cli), "generate", "--path", str(spec), "--meta", "none",
                            "--output-path", str(out / "kommutator_client")],
