@@ -8,7 +8,7 @@
 
 import { ApiError, get, patch, post } from "./api.js";
 import { h } from "./dom.js";
-import { fullTime, has, lang, shortTime, t } from "./i18n.js";
+import { fullTime, has, lang, shortTime, t, tx } from "./i18n.js";
 import { openStartDialog } from "./outbound.js";
 import "./texts/outbound.js";
 import "./texts/ratings.js";
@@ -107,13 +107,6 @@ async function changed(notice) {
 }
 
 // ---- small helpers -----------------------------------------------------------------------------------------
-
-/** An element whose text is the translation of key, re-translated when the language changes. */
-function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
 
 function button(key, onClick, cls = "btn btn--small", options = {}) {
   return tx("button", key, options.params, { class: cls, type: "button", on: { click: onClick }, ...options.props });

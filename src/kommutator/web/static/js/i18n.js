@@ -3,6 +3,8 @@
 // scripts call t(key, params). New screens keep their texts in js/texts/<area>.js and call addTexts().
 // Translations only ever go through textContent or attributes, never through innerHTML.
 
+import { h } from "./dom.js";
+
 const DICTIONARIES = {
   en: {
     "app.loading": "Loading…",
@@ -693,6 +695,14 @@ export function fullTime(iso) {
 
 /** Add a screen's own texts ({en: {...}, ru: {...}}); each area of the UI keeps its texts in its own module
  * under js/texts/ and registers them on import, so screens do not all edit this file. */
+/** An element whose text is the translation of key; data-i18n keeps it translated when the language changes
+ * (translate() re-renders it). */
+export function tx(tag, key, params, options = {}) {
+  const dataset = { ...(options.dataset || {}), i18n: key };
+  if (params) dataset.i18nArgs = JSON.stringify(params);
+  return h(tag, { ...options, dataset, text: t(key, params || {}) });
+}
+
 export function addTexts(dicts) {
   for (const code of LANGUAGES) Object.assign(DICTIONARIES[code], dicts[code] || {});
 }

@@ -6,17 +6,11 @@
 
 import { ApiError, get, post } from "./api.js";
 import { h } from "./dom.js";
-import { lang, t } from "./i18n.js";
+import { lang, t, tx } from "./i18n.js";
 import "./texts/outbound.js";
 
 const CHECK_DELAY_MS = 300;
 let dialog = null;
-
-function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
 
 /** The server's sentence in the agent's language (both come with a channel rule's refusal). */
 export function sentence(err) {

@@ -3,7 +3,9 @@
 
 import { ApiError, get } from "../api.js";
 import { h } from "../dom.js";
-import { lang, t } from "../i18n.js";
+import { lang, t, tx } from "../i18n.js";
+
+export { tx };
 
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 export const WEEKDAYS = ["tue", "wed", "thu", "fri"];
@@ -86,13 +88,6 @@ export function go(mode, extra = {}) {
 }
 
 // ---- small builders ------------------------------------------------------------------------------------------
-
-/** An element whose text is the translation of key; data-i18n keeps it translated when the language changes. */
-export function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
 
 export function button(key, onClick, cls = "btn", options = {}) {
   return tx("button", key, options.params, { class: cls, type: "button", on: { click: onClick }, ...options.props });

@@ -29,6 +29,7 @@ export const intentsScreen = {
 };
 
 async function load(force) {
+  const mode = state.mode;  // a reload that ends after the administrator opened the editor leaves it alone
   try {
     const list = await get("/bot/intents");
     state.intents = list.items;
@@ -42,6 +43,7 @@ async function load(force) {
     state.onError(err);
     return;
   }
+  if (state.mode !== mode) return;
   render(force);
 }
 

@@ -3,15 +3,11 @@
 
 import { ApiError } from "../api.js";
 import { h } from "../dom.js";
-import { lang, t } from "../i18n.js";
+import { lang, t, tx } from "../i18n.js";
+
+export { tx };
 
 let seq = 0;
-
-export function tx(tag, key, params, options = {}) {
-  const dataset = { ...(options.dataset || {}), i18n: key };
-  if (params) dataset.i18nArgs = JSON.stringify(params);
-  return h(tag, { ...options, dataset, text: t(key, params || {}) });
-}
 
 export function button(key, onClick, cls = "btn", props = {}) {
   return tx("button", key, null, { class: cls, type: "button", on: { click: onClick }, ...props });
