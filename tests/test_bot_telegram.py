@@ -13,6 +13,7 @@ import pytest
 from kommutator.bot.worker import BotWorker, bot_worker_of
 from kommutator.channels.registry import get_adapter
 from kommutator.channels.types.telegram.outbound import Progress
+from kommutator.cluster.local import LocalPacing
 from kommutator.knowledge.actions import do_create_article
 from kommutator.knowledge.schemas import ArticleCreate
 from kommutator.workers.outbox import OutboxWorker
@@ -60,7 +61,8 @@ async def channel(client, admin, telegram, crm) -> dict[str, Any]:  # type: igno
 async def workers(runtime, app) -> AsyncIterator[tuple[BotWorker, OutboxWorker]]:  # type: ignore[no-untyped-def]
     bot, outbox = bot_worker_of(runtime), OutboxWorker(runtime, name="bot-tg")
     ticks = itertools.count(step=10)
-    outbox.pacer = Pacer(clock=lambda: float(next(ticks)))  # Telegram's per-chat pacing is not under test here
+    # Telegram's per-chat pacing is not under test here
+    outbox.pacer = LocalPacing(Pacer(clock=lambda: float(next(ticks))))
     yield bot, outbox
     await bot.stop()
     await outbox.stop()

@@ -43,6 +43,7 @@ HOLDINGS: dict[str, Holding] = {
     "bot_sessions": Holding("conversation_id", "conversation"),
     "ratings": Holding("conversation_id", "conversation"),
     "report_facts": Holding("conversation_id", "conversation"),
+    "report_intents": Holding("conversation_id", "conversation"),
     "sla_clocks": Holding("conversation_id", "conversation"),
     "standard_violations": Holding("conversation_id", "conversation"),
     "quality_conversations": Holding("conversation_id", "conversation"),
@@ -79,4 +80,5 @@ UNRELATED: dict[str, str] = {
     "audit_retention": "the audit log's cut-off date",
     "event_delivery_attempts": "receivers' answers to deliveries (status codes and excerpts)",
     "webchat_invitation_stats": "counts per invitation of a channel, over many visitors",
+    "processes": "the server processes' heartbeats (workers/owners.py)",
 }
