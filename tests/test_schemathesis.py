@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # loaded at collection: see below
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS
@@ -24,6 +25,11 @@ from kommutator.db import Tx
 from kommutator.runtime import Runtime
 
 from .conftest import PG_URL, _truncate_all
+
+# The import above loads, at collection (one thread), the modules from_url would import lazily during the test:
+# pytest rewrites them with ast.parse, and Python 3.11's AST constructor keeps its recursion counter per
+# interpreter, not per thread (CPython gh-106905), so a parse while a live server's threads run can fail with
+# "SystemError: AST constructor recursion depth mismatch" (seen once in a PostgreSQL run).
 from .live_server import bound_socket, run_server
 
 # Operations that would cut the fuzzer's own credentials.

@@ -174,6 +174,7 @@ async function onSend(event) {
   sending = true;
   el.send.disabled = true;
   stopTyping();
+  let sent = false;
   try {
     const message = await post(`/conversations/${id}/messages`, body);
     hooks.replySent(id, message);
@@ -181,13 +182,21 @@ async function onSend(event) {
     text = "";
     state.drafts.delete(id);
     hideBanner();
-    await Promise.all([catchUp(), hooks.refreshDetail()]);
-    scheduleList(0);
+    sent = true;
   } catch (err) {
     hooks.failed(err);
   } finally {
+    // Free as soon as the message is stored: the next message typed during the refresh below is sent, not
+    // silently dropped (the refresh can take a while on a busy server).
     sending = false;
     el.send.disabled = false;
     el.replyText.focus();
   }
+  if (!sent) return;
+  try {
+    await Promise.all([catchUp(), hooks.refreshDetail()]);
+  } catch (err) {
+    hooks.failed(err);
+  }
+  scheduleList(0);
 }
